@@ -1,0 +1,126 @@
+//! Scalar and body encodings used by the host.
+//!
+//! The host converts every binding and metadata value with `ToJsonValue`-style logic in
+//! `ScriptInvocationContextExtensions` (azure-functions-host): JSON objects stay objects, `byte[]`
+//! becomes base64, and **every other scalar is passed through `JsonConvert.SerializeObject` and sent
+//! as a string**. The functions here undo (and, for the local host stand-in, redo) that encoding.
+
+use serde_json::Value;
+
+/// Encode a scalar the way the host does: its JSON text, as a JSON string.
+///
+/// Objects and arrays are passed through unchanged; `null` stays `null` (the host drops null
+/// metadata entries altogether, see [`encode_metadata_value`]).
+pub fn encode_scalar(value: &Value) -> Value {
+    match value {
+        Value::Object(_) | Value::Array(_) | Value::Null => value.clone(),
+        other => Value::String(other.to_string()),
+    }
+}
+
+/// Encode a metadata value as the host does, or `None` when the host would drop it (null).
+pub fn encode_metadata_value(value: &Value) -> Option<Value> {
+    (!value.is_null()).then(|| encode_scalar(value))
+}
+
+/// Decode a scalar the host encoded with [`encode_scalar`].
+///
+/// Tolerant: a string that is not JSON text is returned as that string (older hosts and other
+/// bindings pass plain strings), and non-string values are returned as they are.
+pub fn decode_scalar(value: &Value) -> Value {
+    match value {
+        Value::String(text) => {
+            serde_json::from_str::<Value>(text).unwrap_or_else(|_| Value::String(text.clone()))
+        }
+        other => other.clone(),
+    }
+}
+
+/// Decode a scalar expected to be a string (e.g. `MessageId`), tolerating both encodings.
+pub fn decode_string(value: &Value) -> Option<String> {
+    match decode_scalar(value) {
+        Value::String(s) => Some(s),
+        Value::Null => None,
+        // A number or bool where a string is expected: keep its text rather than fail.
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Object(_) | Value::Array(_) => None,
+    }
+}
+
+/// Decode a string-typed message or request body, tolerating every shape hosts use.
+///
+/// * a JSON string whose content is itself a JSON string (the double-encoded Service Bus body,
+///   `"\"{\\\"a\\\":1}\""`): the inner string is the body text;
+/// * a JSON string whose content is other JSON text or plain text: that text is the body;
+/// * a JSON object or array (a host that passed the body through as JSON): its JSON text.
+pub fn decode_text_body(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::String(inner)) => Some(inner),
+            _ => Some(text.clone()),
+        },
+        other => Some(other.to_string()),
+    }
+}
+
+/// Encode a message body text as the host sends it to a custom handler for a `string` trigger:
+/// serialised once (`JsonConvert.SerializeObject(string)`) and then carried as a JSON string.
+pub fn encode_text_body(text: &str) -> Value {
+    Value::String(Value::String(text.to_owned()).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scalars_are_serialised_to_strings() {
+        assert_eq!(encode_scalar(&json!(1)), json!("1"));
+        assert_eq!(encode_scalar(&json!("abc")), json!("\"abc\""));
+        assert_eq!(encode_scalar(&json!({"a": 1})), json!({"a": 1}));
+        assert_eq!(encode_metadata_value(&Value::Null), None);
+    }
+
+    #[test]
+    fn scalars_round_trip() {
+        for v in [
+            json!(1),
+            json!("abc"),
+            json!(true),
+            json!(-2.5),
+            json!("\"quoted\""),
+        ] {
+            assert_eq!(decode_scalar(&encode_scalar(&v)), v);
+        }
+    }
+
+    #[test]
+    fn plain_strings_are_tolerated() {
+        assert_eq!(decode_string(&json!("not json")), Some("not json".into()));
+        assert_eq!(decode_string(&json!("\"json\"")), Some("json".into()));
+        assert_eq!(decode_string(&json!("7")), Some("7".into()));
+    }
+
+    #[test]
+    fn double_encoded_body_is_unwrapped_once() {
+        let wire = json!("\"{\\\"a\\\":1}\"");
+        assert_eq!(decode_text_body(&wire), Some("{\"a\":1}".into()));
+        assert_eq!(encode_text_body("{\"a\":1}"), wire);
+    }
+
+    #[test]
+    fn single_encoded_and_object_bodies_are_tolerated() {
+        assert_eq!(
+            decode_text_body(&json!("{\"a\":1}")),
+            Some("{\"a\":1}".into())
+        );
+        assert_eq!(decode_text_body(&json!({"a": 1})), Some("{\"a\":1}".into()));
+        assert_eq!(
+            decode_text_body(&json!("plain text")),
+            Some("plain text".into())
+        );
+    }
+}

@@ -1,0 +1,44 @@
+//! The Azure Functions custom-handler wire contract, as types.
+//!
+//! The Functions host talks to a custom handler over plain HTTP on loopback: it `POST`s an
+//! [`InvocationRequest`] to `/{FunctionName}` and expects an [`InvocationResponse`] back.
+//! This crate models both directions so that the handler (which reads requests and writes
+//! responses) and the local host stand-in (which writes requests and reads responses) share a
+//! single, tested definition of the contract.
+//!
+//! Sources (public): `Azure/azure-functions-host`
+//! `src/WebJobs.Script/Workers/Http/DefaultHttpWorkerService.cs`,
+//! `src/WebJobs.Script/Workers/Http/HttpScriptInvocationContext.cs`,
+//! `src/WebJobs.Script/Workers/Http/HttpScriptInvocationResult.cs`,
+//! `src/WebJobs.Script/Extensions/ScriptInvocationContextExtensions.cs`, and
+//! `Azure/azure-sdk-for-net` `sdk/servicebus/Microsoft.Azure.WebJobs.Extensions.ServiceBus`
+//! (`ServiceBusTriggerBindingStrategy`).
+//!
+//! The contract has two encoding quirks that this crate hides:
+//! * every non-object scalar the host sends (strings, numbers) is first serialised with
+//!   `JsonConvert.SerializeObject` and then sent as a JSON *string*, so a string `abc` arrives as
+//!   `"\"abc\""` and a number `1` as `"1"` (see [`encoding`]);
+//! * a Service Bus message body (default `dataType` string) is therefore double-encoded
+//!   (see [`ServiceBusMessage`]).
+//!
+//! The crate does no I/O and knows nothing of the job domain.
+
+pub mod encoding;
+mod error;
+mod http;
+mod invocation;
+mod response;
+mod servicebus;
+
+pub use error::WireError;
+pub use http::{HttpRequestData, HttpResponseData};
+pub use invocation::{InvocationRequest, SysMetadata};
+pub use response::InvocationResponse;
+pub use servicebus::{ServiceBusMessage, ServiceBusMetadata, service_bus_output_bodies};
+
+/// Header carrying the invocation id on every invocation request from the host.
+pub const INVOCATION_ID_HEADER: &str = "x-azure-functions-invocationid";
+/// Header carrying the host version on every invocation request from the host.
+pub const HOST_VERSION_HEADER: &str = "x-azure-functions-hostversion";
+/// Environment variable through which the host tells the handler which port to listen on.
+pub const PORT_ENV: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";

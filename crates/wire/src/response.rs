@@ -1,0 +1,86 @@
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use crate::HttpResponseData;
+
+/// The handler's answer to an invocation request.
+///
+/// Read by the host as `HttpScriptInvocationResult` (`Azure/azure-functions-host`,
+/// `src/WebJobs.Script/Workers/Http/HttpScriptInvocationResult.cs`). Output names are
+/// case-sensitive and must match `function.json`. Always answer a JSON object with a 2xx status:
+/// an empty body leaves the invocation hanging, and any non-2xx fails the invocation and discards
+/// its `Outputs` and `Logs`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InvocationResponse {
+    /// Output binding values keyed by binding name.
+    #[serde(rename = "Outputs", default, deserialize_with = "null_as_default")]
+    pub outputs: Map<String, Value>,
+    /// Log lines the host records as the invocation's user logs.
+    #[serde(rename = "Logs", default, deserialize_with = "null_as_default")]
+    pub logs: Vec<String>,
+    /// The function's return value (bound to a `$return` output, if any).
+    #[serde(rename = "ReturnValue", default)]
+    pub return_value: Option<Value>,
+}
+
+impl InvocationResponse {
+    /// Set an output binding value.
+    pub fn with_output(mut self, binding: &str, value: Value) -> Self {
+        self.outputs.insert(binding.to_owned(), value);
+        self
+    }
+
+    /// Set the HTTP output binding.
+    pub fn with_http(self, binding: &str, res: &HttpResponseData) -> Self {
+        let value = serde_json::to_value(res).unwrap_or(Value::Null);
+        self.with_output(binding, value)
+    }
+
+    /// Append a log line.
+    pub fn log(&mut self, line: impl Into<String>) {
+        self.logs.push(line.into());
+    }
+
+    /// The HTTP output binding, decoded (tolerant of the host's accepted variants).
+    pub fn http(&self, binding: &str) -> Option<Result<HttpResponseData, serde_json::Error>> {
+        self.outputs
+            .get(binding)
+            .map(HttpResponseData::deserialize)
+    }
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tolerates_nulls_and_reads_http_output() {
+        let r: InvocationResponse = serde_json::from_value(json!({
+            "Outputs": {"res": {"statusCode": 202, "body": "{}"}}, "Logs": null, "ReturnValue": null
+        }))
+        .unwrap();
+        assert!(r.logs.is_empty());
+        assert_eq!(r.http("res").unwrap().unwrap().status_code, 202);
+        assert!(r.http("missing").is_none());
+    }
+
+    #[test]
+    fn serialises_pascal_case() {
+        let mut r = InvocationResponse::default().with_output("job", json!({"a": 1}));
+        r.log("hello");
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            v,
+            json!({"Outputs": {"job": {"a": 1}}, "Logs": ["hello"], "ReturnValue": null})
+        );
+    }
+}

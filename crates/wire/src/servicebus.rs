@@ -1,0 +1,295 @@
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::WireError;
+use crate::encoding::{
+    decode_scalar, decode_string, decode_text_body, encode_metadata_value, encode_text_body,
+};
+
+/// Trigger metadata of a Service Bus message, as the Service Bus extension (5.x) publishes it.
+///
+/// Keys from `ServiceBusTriggerBindingStrategy.AddBindingData` in `Azure/azure-sdk-for-net`
+/// (`sdk/servicebus/Microsoft.Azure.WebJobs.Extensions.ServiceBus/src/Triggers/`). On the wire each
+/// scalar is JSON text inside a JSON string (`"DeliveryCount": "1"`, `"MessageId": "\"abc\""`);
+/// [`ServiceBusMetadata::from_metadata`] decodes that and [`ServiceBusMetadata::to_metadata`]
+/// produces it. Absent keys are `None`; unknown keys are ignored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceBusMetadata {
+    /// `MessageId`.
+    pub message_id: Option<String>,
+    /// `DeliveryCount`: 1 on the first delivery, incremented on every redelivery.
+    pub delivery_count: Option<u32>,
+    /// `SequenceNumber`, unique per entity and increasing.
+    pub sequence_number: Option<i64>,
+    /// `EnqueuedTimeUtc`, ISO 8601.
+    pub enqueued_time_utc: Option<String>,
+    /// `ExpiresAtUtc`, ISO 8601.
+    pub expires_at_utc: Option<String>,
+    /// `LockToken` of the PeekLock delivery.
+    pub lock_token: Option<String>,
+    /// `ContentType`.
+    pub content_type: Option<String>,
+    /// `CorrelationId`.
+    pub correlation_id: Option<String>,
+    /// `Subject` (older hosts: `Label`).
+    pub subject: Option<String>,
+    /// `ReplyTo`.
+    pub reply_to: Option<String>,
+    /// `To`.
+    pub to: Option<String>,
+    /// `SessionId`.
+    pub session_id: Option<String>,
+    /// `PartitionKey`.
+    pub partition_key: Option<String>,
+    /// `DeadLetterSource`, set on messages read from a dead-letter queue.
+    pub dead_letter_source: Option<String>,
+    /// `ApplicationProperties` (also published as `UserProperties`).
+    pub application_properties: Map<String, Value>,
+}
+
+impl ServiceBusMetadata {
+    /// Decode from an invocation's `Metadata`.
+    pub fn from_metadata(metadata: &Map<String, Value>) -> Result<Self, WireError> {
+        let text = |key: &str| metadata.get(key).and_then(decode_string);
+        let integer = |key: &str| -> Result<Option<i64>, WireError> {
+            let Some(raw) = metadata.get(key) else {
+                return Ok(None);
+            };
+            match decode_scalar(raw) {
+                Value::Null => Ok(None),
+                Value::Number(n) if n.is_i64() => Ok(n.as_i64()),
+                other => Err(WireError::MalformedMetadata {
+                    key: key.to_owned(),
+                    reason: format!("expected an integer, got {other}"),
+                }),
+            }
+        };
+        let delivery_count = integer("DeliveryCount")?
+            .map(|n| {
+                u32::try_from(n).map_err(|_| WireError::MalformedMetadata {
+                    key: "DeliveryCount".to_owned(),
+                    reason: format!("expected a non-negative count, got {n}"),
+                })
+            })
+            .transpose()?;
+        let application_properties = ["ApplicationProperties", "UserProperties"]
+            .iter()
+            .find_map(|k| match metadata.get(*k).map(decode_scalar) {
+                Some(Value::Object(map)) => Some(map),
+                _ => None,
+            })
+            .unwrap_or_default();
+        Ok(Self {
+            message_id: text("MessageId"),
+            delivery_count,
+            sequence_number: integer("SequenceNumber")?,
+            enqueued_time_utc: text("EnqueuedTimeUtc"),
+            expires_at_utc: text("ExpiresAtUtc"),
+            lock_token: text("LockToken"),
+            content_type: text("ContentType"),
+            correlation_id: text("CorrelationId"),
+            subject: text("Subject").or_else(|| text("Label")),
+            reply_to: text("ReplyTo"),
+            to: text("To"),
+            session_id: text("SessionId"),
+            partition_key: text("PartitionKey"),
+            dead_letter_source: text("DeadLetterSource"),
+            application_properties,
+        })
+    }
+
+    /// Encode as the host does: scalars as JSON text in strings, nulls dropped, both the current
+    /// and the legacy names (`Subject`/`Label`, `ApplicationProperties`/`UserProperties`).
+    pub fn to_metadata(&self) -> Map<String, Value> {
+        let mut out = Map::new();
+        let mut put = |key: &str, value: Value| {
+            if let Some(v) = encode_metadata_value(&value) {
+                out.insert(key.to_owned(), v);
+            }
+        };
+        let s = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
+        put("MessageId", s(&self.message_id));
+        put(
+            "DeliveryCount",
+            self.delivery_count.map_or(Value::Null, Value::from),
+        );
+        put(
+            "SequenceNumber",
+            self.sequence_number.map_or(Value::Null, Value::from),
+        );
+        put("EnqueuedTimeUtc", s(&self.enqueued_time_utc));
+        put("ExpiresAtUtc", s(&self.expires_at_utc));
+        put("LockToken", s(&self.lock_token));
+        put("ContentType", s(&self.content_type));
+        put("CorrelationId", s(&self.correlation_id));
+        put("Subject", s(&self.subject));
+        put("Label", s(&self.subject));
+        put("ReplyTo", s(&self.reply_to));
+        put("To", s(&self.to));
+        put("SessionId", s(&self.session_id));
+        put("PartitionKey", s(&self.partition_key));
+        put("DeadLetterSource", s(&self.dead_letter_source));
+        let props = Value::Object(self.application_properties.clone());
+        put("ApplicationProperties", props.clone());
+        put("UserProperties", props);
+        out
+    }
+}
+
+/// A Service Bus trigger input: the message body text and its metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceBusMessage {
+    /// Body text, with the host's double encoding removed.
+    pub body: String,
+    /// Decoded trigger metadata.
+    pub metadata: ServiceBusMetadata,
+}
+
+impl ServiceBusMessage {
+    /// Decode a `string`-typed trigger input (the default `dataType`).
+    ///
+    /// The host sends the body double-encoded (`"\"{\\\"a\\\":1}\""`); a single-encoded string or
+    /// a JSON object is accepted as well (see [`crate::encoding::decode_text_body`]).
+    pub fn from_wire(
+        binding: &str,
+        data: &Value,
+        metadata: &Map<String, Value>,
+    ) -> Result<Self, WireError> {
+        let body = decode_text_body(data).ok_or_else(|| WireError::MalformedBinding {
+            binding: binding.to_owned(),
+            reason: "message body is null".to_owned(),
+        })?;
+        Ok(Self {
+            body,
+            metadata: ServiceBusMetadata::from_metadata(metadata)?,
+        })
+    }
+
+    /// Decode a `binary`-typed trigger input (`"dataType": "binary"`): base64 of the raw bytes.
+    pub fn binary_body(binding: &str, data: &Value) -> Result<Vec<u8>, WireError> {
+        let malformed = |reason: String| WireError::MalformedBinding {
+            binding: binding.to_owned(),
+            reason,
+        };
+        let text = data
+            .as_str()
+            .ok_or_else(|| malformed("expected a base64 string".to_owned()))?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|e| malformed(format!("invalid base64: {e}")))
+    }
+
+    /// The `Data` value the host would send for this body (double-encoded string).
+    pub fn data_value(&self) -> Value {
+        encode_text_body(&self.body)
+    }
+}
+
+/// The message bodies the host sends for one `serviceBus` output binding value.
+///
+/// Mirrors the host: an array sends one message per element; an object is sent as its JSON text;
+/// a number or bool as its text. A **string that is valid base64 is turned into bytes by the host
+/// and reaches the queue as the literal text `System.Byte[]`**, which is why a handler must never
+/// return a message as a plain string; other strings are sent as they are. `null` sends nothing.
+pub fn service_bus_output_bodies(value: &Value) -> Vec<String> {
+    match value {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items.iter().flat_map(service_bus_output_bodies).collect(),
+        Value::Object(_) => vec![value.to_string()],
+        Value::String(s) if is_base64(s) => vec!["System.Byte[]".to_owned()],
+        Value::String(s) => vec![s.clone()],
+        Value::Number(n) => vec![n.to_string()],
+        Value::Bool(b) => vec![b.to_string()],
+    }
+}
+
+fn is_base64(s: &str) -> bool {
+    !s.is_empty() && base64::engine::general_purpose::STANDARD.decode(s).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn host_metadata() -> Map<String, Value> {
+        json!({
+            "MessageId": "\"088f2d6c\"",
+            "DeliveryCount": "3",
+            "SequenceNumber": "42",
+            "EnqueuedTimeUtc": "\"2024-05-01T10:00:00Z\"",
+            "LockToken": "\"5b1c\"",
+            "ContentType": "\"application/json\"",
+            "CorrelationId": "\"corr-1\"",
+            "ApplicationProperties": {"attempt": 2},
+            "sys": {"MethodName": "ProcessJob"}
+        })
+        .as_object()
+        .cloned()
+        .unwrap()
+    }
+
+    #[test]
+    fn decodes_host_encoded_metadata() {
+        let m = ServiceBusMetadata::from_metadata(&host_metadata()).unwrap();
+        assert_eq!(m.message_id.as_deref(), Some("088f2d6c"));
+        assert_eq!(m.delivery_count, Some(3));
+        assert_eq!(m.sequence_number, Some(42));
+        assert_eq!(m.enqueued_time_utc.as_deref(), Some("2024-05-01T10:00:00Z"));
+        assert_eq!(m.correlation_id.as_deref(), Some("corr-1"));
+        assert_eq!(m.application_properties.get("attempt"), Some(&json!(2)));
+    }
+
+    #[test]
+    fn metadata_round_trips_through_host_encoding() {
+        let m = ServiceBusMetadata::from_metadata(&host_metadata()).unwrap();
+        let wire = m.to_metadata();
+        assert_eq!(wire.get("DeliveryCount"), Some(&json!("3")));
+        assert_eq!(wire.get("MessageId"), Some(&json!("\"088f2d6c\"")));
+        assert!(!wire.contains_key("SessionId"), "nulls are dropped");
+        assert_eq!(ServiceBusMetadata::from_metadata(&wire).unwrap(), m);
+    }
+
+    #[test]
+    fn bad_delivery_count_is_an_error() {
+        let mut md = host_metadata();
+        md.insert("DeliveryCount".into(), json!("\"many\""));
+        assert!(matches!(
+            ServiceBusMetadata::from_metadata(&md),
+            Err(WireError::MalformedMetadata { key, .. }) if key == "DeliveryCount"
+        ));
+        md.insert("DeliveryCount".into(), json!("-1"));
+        assert!(ServiceBusMetadata::from_metadata(&md).is_err());
+    }
+
+    #[test]
+    fn double_encoded_body_is_decoded() {
+        let msg =
+            ServiceBusMessage::from_wire("msg", &json!("\"{\\\"a\\\":1}\""), &host_metadata())
+                .unwrap();
+        assert_eq!(msg.body, "{\"a\":1}");
+        assert_eq!(msg.data_value(), json!("\"{\\\"a\\\":1}\""));
+        assert!(ServiceBusMessage::from_wire("msg", &Value::Null, &Map::new()).is_err());
+    }
+
+    #[test]
+    fn output_bodies_follow_host_rules() {
+        assert_eq!(
+            service_bus_output_bodies(&json!({"a": 1})),
+            vec!["{\"a\":1}"]
+        );
+        assert_eq!(
+            service_bus_output_bodies(&json!([{"a": 1}, {"b": 2}])).len(),
+            2
+        );
+        assert_eq!(
+            service_bus_output_bodies(&json!("aGVsbG8=")),
+            vec!["System.Byte[]"]
+        );
+        assert_eq!(
+            service_bus_output_bodies(&json!("not base64!")),
+            vec!["not base64!"]
+        );
+        assert!(service_bus_output_bodies(&Value::Null).is_empty());
+    }
+}
