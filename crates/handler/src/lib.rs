@@ -1,0 +1,20 @@
+//! The Azure Functions custom handler for the job pipeline.
+//!
+//! The Functions host starts the `handler` binary with `FUNCTIONS_CUSTOMHANDLER_PORT` and forwards
+//! each invocation to it as `POST /{FunctionName}` (see the `wire` crate for the contract):
+//!
+//! * `IngestJob` validates a client's job against its job type schema and answers `202 Accepted`,
+//!   putting one envelope on the `jobs` Service Bus queue through the `job` output binding;
+//! * `ProcessJob` is triggered by that queue, simulates the work and fails on purpose at the
+//!   configured chaos rate, so the runtime's PeekLock, redelivery and dead-lettering are exercised.
+
+pub mod invocation;
+pub mod logging;
+pub mod problem;
+pub mod routes;
+pub mod server;
+pub mod settings;
+pub mod state;
+
+pub use settings::Settings;
+pub use state::AppState;

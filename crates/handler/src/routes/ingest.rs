@@ -1,0 +1,234 @@
+//! `IngestJob`: HTTP trigger `req`, HTTP output `res`, Service Bus output `job`.
+//!
+//! Validates the request and the job, then answers the client `202 Accepted` and hands exactly one
+//! job envelope to the `job` output binding; the host sends it to the queue. A rejected request
+//! sets no `job` output, so nothing is enqueued.
+
+use axum::extract::State;
+use chrono::{SecondsFormat, Utc};
+use jobs::submission::validate_submission;
+use jobs::{JobEnvelope, MAX_MESSAGE_BYTES, SubmissionError, TraceContext};
+use serde_json::json;
+use tracing::{info, info_span, warn};
+use uuid::Uuid;
+use wire::{HttpRequestData, HttpResponseData, InvocationResponse};
+
+use crate::invocation::{Completed, Failure, Invocation};
+use crate::problem::{PROBLEM_JSON, Problem};
+use crate::state::AppState;
+
+/// Name of the HTTP trigger binding in `IngestJob/function.json`.
+pub const TRIGGER: &str = "req";
+/// Name of the HTTP output binding.
+pub const HTTP_OUT: &str = "res";
+/// Name of the Service Bus output binding.
+pub const QUEUE_OUT: &str = "job";
+/// Request header a client may set to choose the correlation id.
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// `POST /IngestJob`.
+pub async fn handle(
+    State(state): State<AppState>,
+    invocation: Invocation,
+) -> Result<Completed, Failure> {
+    let req = invocation.request.http_trigger(TRIGGER)?;
+    let span = info_span!("IngestJob", invocation_id = %invocation.id);
+    Ok(Completed(span.in_scope(|| ingest(&state, &req))))
+}
+
+/// The whole `IngestJob` decision for one request: the invocation response to give the host.
+pub fn ingest(state: &AppState, req: &HttpRequestData) -> InvocationResponse {
+    let instance = path_of(&req.url);
+    match accept(state, req) {
+        Ok((envelope, response)) => {
+            let line = format!(
+                "Accepted job {} (type {} v{}, tenant {}, correlation {})",
+                envelope.job_id,
+                envelope.job_type,
+                envelope.job_version,
+                envelope.tenant_id,
+                envelope.correlation_id
+            );
+            info!(job_id = %envelope.job_id, job_type = %envelope.job_type, tenant_id = %envelope.tenant_id, correlation_id = %envelope.correlation_id, "job accepted");
+            let mut out = InvocationResponse::default()
+                .with_http(HTTP_OUT, &response)
+                .with_output(
+                    QUEUE_OUT,
+                    serde_json::to_value(&envelope).unwrap_or_default(),
+                );
+            out.log(line);
+            out
+        }
+        Err(problem) => {
+            let problem = problem.at(instance);
+            warn!(status = problem.status, kind = %problem.kind, detail = %problem.detail, "job rejected");
+            let mut out =
+                InvocationResponse::default().with_http(HTTP_OUT, &problem_response(&problem));
+            out.log(format!(
+                "Rejected request with {}: {}",
+                problem.status, problem.detail
+            ));
+            out
+        }
+    }
+}
+
+fn accept(
+    state: &AppState,
+    req: &HttpRequestData,
+) -> Result<(JobEnvelope, HttpResponseData), Problem> {
+    if !req.method.eq_ignore_ascii_case("POST") {
+        let detail = format!("{} is not allowed here; POST a job as JSON", req.method);
+        return Err(Problem::new(
+            "method-not-allowed",
+            "Method not allowed",
+            405,
+            detail,
+        ));
+    }
+    let Some(body) = req.body.as_deref().filter(|b| !b.is_empty()) else {
+        return Err(Problem::new(
+            "body-required",
+            "Request body required",
+            400,
+            "POST a job as a JSON object",
+        ));
+    };
+    if !is_json_media_type(req.header("content-type")) {
+        let found = req.header("content-type").unwrap_or("none");
+        return Err(Problem::new(
+            "unsupported-media-type",
+            "Unsupported media type",
+            415,
+            format!("Content-Type must be application/json (found {found})"),
+        ));
+    }
+    if body.len() > MAX_MESSAGE_BYTES {
+        return Err(too_large(format!(
+            "request body is {} bytes; the limit is {MAX_MESSAGE_BYTES} bytes (256 KiB)",
+            body.len()
+        )));
+    }
+    let correlation_id = correlation_id(req)?;
+    let job = validate_submission(body.as_bytes(), state.registry()).map_err(|e| {
+        let detail = e.to_string();
+        let mut p = match e {
+            SubmissionError::MalformedJson { .. } => {
+                Problem::new("malformed-json", "Malformed JSON", 400, detail)
+            }
+            SubmissionError::Invalid(violations) => {
+                let mut p = Problem::new("validation-failed", "The job is invalid", 400, detail);
+                p.errors = violations;
+                p
+            }
+        };
+        p.correlation_id = Some(correlation_id.clone());
+        p
+    })?;
+    let trace = req
+        .header("traceparent")
+        .and_then(TraceContext::parse)
+        .map_or_else(TraceContext::new_root, |t| t.child());
+    let envelope = JobEnvelope::new(job, correlation_id, &trace, Utc::now());
+    let size = serde_json::to_vec(&envelope)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_MESSAGE_BYTES {
+        return Err(too_large(format!(
+            "the job envelope would be {size} bytes; a queue message is limited to {MAX_MESSAGE_BYTES} bytes"
+        )));
+    }
+    let location = format!("urn:uuid:{}", envelope.job_id);
+    let body = json!({
+        "jobId": envelope.job_id,
+        "correlationId": envelope.correlation_id,
+        "status": "queued",
+        "jobType": envelope.job_type,
+        "jobVersion": envelope.job_version,
+        "submittedAt": envelope.submitted_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    });
+    let response = HttpResponseData::new(202, "application/json", body.to_string())
+        .with_header("Location", location)
+        .with_header("x-correlation-id", envelope.correlation_id.clone())
+        .with_header("traceparent", envelope.traceparent.clone());
+    Ok((envelope, response))
+}
+
+fn problem_response(problem: &Problem) -> HttpResponseData {
+    let mut res = HttpResponseData::new(problem.status, PROBLEM_JSON, problem.to_json());
+    if problem.status == 405 {
+        res = res.with_header("Allow", "POST");
+    }
+    if let Some(id) = &problem.correlation_id {
+        res = res.with_header("x-correlation-id", id.clone());
+    }
+    res
+}
+
+fn too_large(detail: String) -> Problem {
+    Problem::new("payload-too-large", "Payload too large", 413, detail)
+}
+
+/// `application/json` or any `application/*+json`, parameters (charset) ignored.
+fn is_json_media_type(content_type: Option<&str>) -> bool {
+    let Some(value) = content_type else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The client's `x-correlation-id` if it is usable (1-128 visible ASCII characters), a new UUID if
+/// absent, a 400 problem if present but unusable.
+fn correlation_id(req: &HttpRequestData) -> Result<String, Problem> {
+    match req.header(CORRELATION_HEADER).map(str::trim) {
+        None | Some("") => Ok(Uuid::new_v4().to_string()),
+        Some(id) if id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(id.to_owned())
+        }
+        Some(_) => Err(Problem::new(
+            "invalid-correlation-id",
+            "Invalid correlation id",
+            400,
+            "x-correlation-id must be 1-128 visible ASCII characters",
+        )),
+    }
+}
+
+/// Path part of the request URL, for the problem's `instance`.
+fn path_of(url: &str) -> Option<String> {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    let path = path.split(['?', '#']).next().unwrap_or("/");
+    Some(path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types() {
+        assert!(is_json_media_type(Some("application/json")));
+        assert!(is_json_media_type(Some("Application/JSON; charset=utf-8")));
+        assert!(is_json_media_type(Some("application/vnd.jobs+json")));
+        assert!(!is_json_media_type(Some("text/plain")));
+        assert!(!is_json_media_type(Some("application/jsonx")));
+        assert!(!is_json_media_type(None));
+    }
+
+    #[test]
+    fn instance_is_the_path() {
+        assert_eq!(
+            path_of("https://app.azurewebsites.net/api/IngestJob?code=x").as_deref(),
+            Some("/api/IngestJob")
+        );
+        assert_eq!(path_of("http://localhost:7071").as_deref(), Some("/"));
+    }
+}

@@ -1,0 +1,101 @@
+//! Start-up and graceful shutdown.
+
+use std::time::Duration;
+
+use jobs::{Chaos, JobTypeRegistry, RegistryError};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::settings::Settings;
+use crate::state::AppState;
+
+/// Why the handler could not start or stopped with an error.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    /// The job type folder could not be loaded.
+    #[error("JOB_TYPES_DIR: {0}")]
+    JobTypes(#[from] RegistryError),
+    /// The chaos settings are inconsistent.
+    #[error("CHAOS_FAILURE_RATE: {0}")]
+    Chaos(#[from] jobs::ChaosError),
+    /// The port could not be bound.
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Bind {
+        /// The port from `FUNCTIONS_CUSTOMHANDLER_PORT`.
+        port: u16,
+        /// The bind error.
+        source: std::io::Error,
+    },
+    /// The server failed while running.
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Load state from settings: the job type registry and chaos.
+pub fn build_state(settings: &Settings) -> Result<AppState, ServerError> {
+    let registry = JobTypeRegistry::load(&settings.job_types_dir)?;
+    let chaos = Chaos::new(settings.chaos_failure_rate, settings.chaos_seed)?;
+    Ok(AppState::new(registry, chaos, settings.processing_delay))
+}
+
+/// Serve until SIGTERM or Ctrl-C, then drain in-flight invocations for up to the grace period.
+pub async fn run(settings: Settings, state: AppState) -> Result<(), ServerError> {
+    let port = settings.port;
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|source| ServerError::Bind { port, source })?;
+    info!(
+        port,
+        job_types = state.registry().names().collect::<Vec<_>>().join(","),
+        chaos_failure_rate = settings.chaos_failure_rate,
+        processing_delay_ms = settings.processing_delay.as_millis() as u64,
+        "handler listening"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    let server =
+        axum::serve(listener, crate::routes::router(state)).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            info!("shutdown requested: draining in-flight invocations");
+            let _ = stop_tx.send(());
+        });
+    let grace = settings.shutdown_grace;
+    tokio::select! {
+        result = server => result.map_err(ServerError::Serve),
+        () = drain_deadline(stop_rx, grace) => {
+            warn!(grace_secs = grace.as_secs(), "in-flight invocations still running after the grace period; exiting");
+            Ok(())
+        }
+    }
+}
+
+async fn drain_deadline(mut stop: tokio::sync::watch::Receiver<()>, grace: Duration) {
+    if stop.changed().await.is_err() {
+        // The sender is gone only when the server finished first; never fire.
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(grace).await;
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,237 @@
+//! Handler settings: read once from the environment (app settings), validated, immutable.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// Every setting the handler reads, with its validated value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// `FUNCTIONS_CUSTOMHANDLER_PORT`: loopback port to listen on (set by the Functions host).
+    pub port: u16,
+    /// `CHAOS_FAILURE_RATE`: fraction of processing attempts that fail on purpose (default 0.2).
+    pub chaos_failure_rate: f64,
+    /// `CHAOS_SEED`: makes chaos outcomes reproducible (unset: random).
+    pub chaos_seed: Option<u64>,
+    /// `PROCESSING_DELAY_MS`: simulated work per processing attempt (default 200 ms).
+    pub processing_delay: Duration,
+    /// `JOB_TYPES_DIR`: folder of job type schemas (default `job-types`, relative to
+    /// `FUNCTIONS_APP_ROOT_PATH` when the host sets it, else to the working directory).
+    pub job_types_dir: PathBuf,
+    /// `LOG_FORMAT`: `json`, `text`, or `auto` (JSON unless stdout is a terminal).
+    pub log_format: LogFormat,
+    /// `SHUTDOWN_GRACE_SECS`: how long in-flight invocations may drain after SIGTERM (default 25).
+    pub shutdown_grace: Duration,
+}
+
+/// Console log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// JSON unless stdout is a terminal.
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// A setting is missing or has a value the handler cannot use. Names the setting.
+#[derive(Debug, Error, PartialEq)]
+pub enum SettingsError {
+    /// A required setting is absent.
+    #[error("{name} is not set: {hint}")]
+    Missing {
+        /// Setting name.
+        name: &'static str,
+        /// How to fix it.
+        hint: &'static str,
+    },
+    /// A setting has an unusable value.
+    #[error("{name}={value:?} is invalid: {reason}")]
+    Invalid {
+        /// Setting name.
+        name: &'static str,
+        /// The value found.
+        value: String,
+        /// What a valid value looks like.
+        reason: String,
+    },
+}
+
+impl Settings {
+    /// Read settings from the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Read settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        let port = get(wire::PORT_ENV).ok_or(SettingsError::Missing {
+            name: wire::PORT_ENV,
+            hint: "the Functions host sets it; set it yourself to run the handler standalone",
+        })?;
+        let port = parse(
+            wire::PORT_ENV,
+            &port,
+            "a TCP port between 1 and 65535",
+            |v| v.parse::<u16>().ok().filter(|p| *p != 0),
+        )?;
+
+        let chaos_failure_rate = match get("CHAOS_FAILURE_RATE") {
+            None => 0.2,
+            Some(v) => parse(
+                "CHAOS_FAILURE_RATE",
+                &v,
+                "a number between 0 and 1 (0 disables chaos)",
+                |v| v.parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r)),
+            )?,
+        };
+        let chaos_seed = get("CHAOS_SEED")
+            .map(|v| {
+                parse("CHAOS_SEED", &v, "an unsigned 64-bit integer", |v| {
+                    v.parse().ok()
+                })
+            })
+            .transpose()?;
+        let processing_delay = match get("PROCESSING_DELAY_MS") {
+            None => Duration::from_millis(200),
+            Some(v) => Duration::from_millis(parse(
+                "PROCESSING_DELAY_MS",
+                &v,
+                "milliseconds between 0 and 240000 (below the 5-minute function timeout)",
+                |v| v.parse::<u64>().ok().filter(|ms| *ms <= 240_000),
+            )?),
+        };
+        let dir = PathBuf::from(get("JOB_TYPES_DIR").unwrap_or_else(|| "job-types".to_owned()));
+        let job_types_dir = match get("FUNCTIONS_APP_ROOT_PATH") {
+            Some(root) if dir.is_relative() => Path::new(&root).join(dir),
+            _ => dir,
+        };
+        let log_format = match get("LOG_FORMAT")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("auto") => LogFormat::Auto,
+            Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            Some(other) => {
+                return Err(SettingsError::Invalid {
+                    name: "LOG_FORMAT",
+                    value: other.to_owned(),
+                    reason: "one of auto, json, text".to_owned(),
+                });
+            }
+        };
+        let shutdown_grace = match get("SHUTDOWN_GRACE_SECS") {
+            None => Duration::from_secs(25),
+            Some(v) => Duration::from_secs(parse(
+                "SHUTDOWN_GRACE_SECS",
+                &v,
+                "seconds between 0 and 600",
+                |v| v.parse::<u64>().ok().filter(|s| *s <= 600),
+            )?),
+        };
+        Ok(Self {
+            port,
+            chaos_failure_rate,
+            chaos_seed,
+            processing_delay,
+            job_types_dir,
+            log_format,
+            shutdown_grace,
+        })
+    }
+}
+
+fn parse<T>(
+    name: &'static str,
+    value: &str,
+    expected: &str,
+    f: impl Fn(&str) -> Option<T>,
+) -> Result<T, SettingsError> {
+    f(value).ok_or_else(|| SettingsError::Invalid {
+        name,
+        value: value.to_owned(),
+        reason: format!("expected {expected}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let s = settings(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "8080")]).unwrap();
+        assert_eq!(s.port, 8080);
+        assert_eq!(s.chaos_failure_rate, 0.2);
+        assert_eq!(s.chaos_seed, None);
+        assert_eq!(s.processing_delay, Duration::from_millis(200));
+        assert_eq!(s.job_types_dir, PathBuf::from("job-types"));
+        assert_eq!(s.log_format, LogFormat::Auto);
+    }
+
+    #[test]
+    fn job_types_dir_is_relative_to_app_root() {
+        let s = settings(&[
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "1"),
+            ("FUNCTIONS_APP_ROOT_PATH", "/home/site/wwwroot"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.job_types_dir,
+            PathBuf::from("/home/site/wwwroot/job-types")
+        );
+        let s = settings(&[
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "1"),
+            ("FUNCTIONS_APP_ROOT_PATH", "/x"),
+            ("JOB_TYPES_DIR", "/abs"),
+        ])
+        .unwrap();
+        assert_eq!(s.job_types_dir, PathBuf::from("/abs"));
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        assert!(matches!(
+            settings(&[]),
+            Err(SettingsError::Missing {
+                name: "FUNCTIONS_CUSTOMHANDLER_PORT",
+                ..
+            })
+        ));
+        for (name, value) in [
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "0"),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "http"),
+            ("CHAOS_FAILURE_RATE", "1.5"),
+            ("CHAOS_FAILURE_RATE", "20%"),
+            ("CHAOS_SEED", "-1"),
+            ("PROCESSING_DELAY_MS", "999999"),
+            ("LOG_FORMAT", "xml"),
+            ("SHUTDOWN_GRACE_SECS", "x"),
+        ] {
+            let mut pairs = vec![("FUNCTIONS_CUSTOMHANDLER_PORT", "8080")];
+            pairs.retain(|(k, _)| *k != name);
+            pairs.push((name, value));
+            let err = settings(&pairs).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The job domain: what a job is, how it is validated, and how it travels.
+//!
+//! * [`JobTypeRegistry`] loads one JSON Schema per job type and version from a directory
+//!   (`job-types/<type>/v<N>.schema.json`): adding a job type is adding a file, not code.
+//! * [`submission::validate_submission`] turns a client's request body into a [`ValidatedJob`],
+//!   or into every [`Violation`] found, each with its JSON pointer.
+//! * [`JobEnvelope`] is the versioned message put on the queue, strictly parsed on the way out.
+//! * [`Chaos`] decides which processing attempts fail on purpose, reproducibly with a seed.
+//! * [`TraceContext`] is the W3C `traceparent` carried inside the envelope across the queue.
+//!
+//! Pure logic: no I/O except reading the schema directory, no HTTP.
+
+mod chaos;
+mod envelope;
+mod registry;
+pub mod submission;
+mod trace;
+mod violation;
+
+pub use chaos::{Chaos, ChaosError};
+pub use envelope::{ENVELOPE_VERSION, EnvelopeError, JobEnvelope};
+pub use registry::{JobType, JobTypeRegistry, RegistryError};
+pub use submission::{SubmissionError, ValidatedJob};
+pub use trace::TraceContext;
+pub use violation::Violation;
+
+/// Largest message Azure Service Bus Standard accepts (256 KiB): the bound for request bodies and
+/// for the serialised envelope.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
