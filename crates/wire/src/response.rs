@@ -43,9 +43,7 @@ impl InvocationResponse {
 
     /// The HTTP output binding, decoded (tolerant of the host's accepted variants).
     pub fn http(&self, binding: &str) -> Option<Result<HttpResponseData, serde_json::Error>> {
-        self.outputs
-            .get(binding)
-            .map(HttpResponseData::deserialize)
+        self.outputs.get(binding).map(HttpResponseData::deserialize)
     }
 }
 

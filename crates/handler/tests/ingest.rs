@@ -1,0 +1,357 @@
+//! `IngestJob` through the real binary, with invocations shaped as the Functions host sends them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Handler, SAMPLE_JOB, http_invocation, res, res_body};
+use serde_json::{Value, json};
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+fn output_names(answer: &Value) -> Vec<String> {
+    let mut names: Vec<String> = answer["Outputs"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
+
+/// A rejection: invocation succeeded (200), client gets `status` problem+json, nothing enqueued.
+fn assert_rejected(status: u16, answer: &Value, expected: u16, problem_type: &str) -> Value {
+    assert_eq!(status, 200, "the invocation itself succeeds: {answer}");
+    assert_eq!(
+        output_names(answer),
+        ["res"],
+        "a rejected request enqueues nothing: {answer}"
+    );
+    assert_eq!(res(answer)["statusCode"], json!(expected), "{answer}");
+    assert_eq!(
+        res(answer)["headers"]["Content-Type"],
+        "application/problem+json"
+    );
+    let body = res_body(answer);
+    assert_eq!(
+        body["type"],
+        format!("urn:resilient-jobs:problem:{problem_type}")
+    );
+    assert_eq!(body["status"], json!(expected));
+    assert_eq!(body["instance"], "/api/IngestJob");
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    assert!(
+        !answer["Logs"].as_array().unwrap().is_empty(),
+        "rejections are logged to the invocation"
+    );
+    body
+}
+
+#[tokio::test]
+async fn accepts_a_valid_job_with_one_envelope_output() {
+    let h = Handler::start(&[]).await;
+    let (status, answer) = h
+        .invoke(
+            "IngestJob",
+            &http_invocation("POST", &[JSON], Some(SAMPLE_JOB)),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(output_names(&answer), ["job", "res"]);
+
+    let res = res(&answer);
+    assert_eq!(res["statusCode"], json!(202));
+    assert_eq!(res["headers"]["Content-Type"], "application/json");
+    let body = res_body(&answer);
+    let job_id = body["jobId"].as_str().unwrap();
+    assert_eq!(body["status"], "queued");
+    assert_eq!(res["headers"]["Location"], format!("urn:uuid:{job_id}"));
+    assert_eq!(res["headers"]["x-correlation-id"], body["correlationId"]);
+
+    // The queue output is a JSON object (never a string: see the base64 trap).
+    let env = &answer["Outputs"]["job"];
+    assert!(env.is_object(), "envelope must be an object: {env}");
+    let mut keys: Vec<&str> = env
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "correlationId",
+            "envelopeVersion",
+            "jobId",
+            "jobType",
+            "jobVersion",
+            "payload",
+            "submittedAt",
+            "tenantId",
+            "traceparent"
+        ]
+    );
+    assert_eq!(env["envelopeVersion"], json!(1));
+    assert_eq!(env["jobId"], json!(job_id));
+    assert_eq!(env["correlationId"], body["correlationId"]);
+    assert_eq!(env["tenantId"], "contoso");
+    assert_eq!(
+        (env["jobType"].as_str(), env["jobVersion"].as_u64()),
+        (Some("report"), Some(1))
+    );
+    assert_eq!(
+        env["payload"],
+        json!({"reportName": "daily-sales", "rows": 100})
+    );
+    assert_eq!(env["submittedAt"], body["submittedAt"]);
+    let tp = env["traceparent"].as_str().unwrap();
+    assert!(tp.starts_with("00-") && tp.len() == 55, "{tp}");
+    assert_eq!(res["headers"]["traceparent"], json!(tp));
+    let log = answer["Logs"][0].as_str().unwrap();
+    assert!(log.contains(job_id) && log.contains("report"), "{log}");
+}
+
+#[tokio::test]
+async fn latest_version_is_used_when_none_is_given() {
+    let h = Handler::start(&[]).await;
+    let job = r#"{"jobType":"report","tenantId":"t1","payload":{"reportName":"r","rows":1,"format":"csv"}}"#;
+    let (_, answer) = h
+        .invoke("IngestJob", &http_invocation("POST", &[JSON], Some(job)))
+        .await;
+    assert_eq!(res(&answer)["statusCode"], json!(202), "{answer}");
+    assert_eq!(answer["Outputs"]["job"]["jobVersion"], json!(2));
+}
+
+#[tokio::test]
+async fn keeps_the_client_correlation_id_and_trace() {
+    let h = Handler::start(&[]).await;
+    let client_trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let headers = [
+        JSON,
+        ("x-correlation-id", "order-42"),
+        ("traceparent", client_trace),
+    ];
+    let (_, answer) = h
+        .invoke(
+            "IngestJob",
+            &http_invocation("POST", &headers, Some(SAMPLE_JOB)),
+        )
+        .await;
+    let env = &answer["Outputs"]["job"];
+    assert_eq!(env["correlationId"], "order-42");
+    let tp = env["traceparent"].as_str().unwrap();
+    assert!(
+        tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "same trace: {tp}"
+    );
+    assert_ne!(tp, client_trace, "a new span under the client's");
+}
+
+#[tokio::test]
+async fn accepts_pre_2020_query_string_and_single_header_values() {
+    let h = Handler::start(&[]).await;
+    let mut inv = http_invocation("POST", &[], Some(SAMPLE_JOB));
+    inv["Data"]["req"]["Query"] = json!("{\"code\":\"abc\"}");
+    inv["Data"]["req"]["Headers"] = json!({"content-type": "application/json; charset=utf-8"});
+    let (_, answer) = h.invoke("IngestJob", &inv).await;
+    assert_eq!(res(&answer)["statusCode"], json!(202), "{answer}");
+}
+
+#[tokio::test]
+async fn rejects_wrong_method_with_405_and_allow() {
+    let h = Handler::start(&[]).await;
+    let (status, answer) = h
+        .invoke("IngestJob", &http_invocation("GET", &[], None))
+        .await;
+    assert_rejected(status, &answer, 405, "method-not-allowed");
+    assert_eq!(res(&answer)["headers"]["Allow"], "POST");
+}
+
+#[tokio::test]
+async fn rejects_non_json_content_type_with_415() {
+    let h = Handler::start(&[]).await;
+    for ct in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let headers: Vec<(&str, &str)> = ct.map(|c| ("Content-Type", c)).into_iter().collect();
+        let (status, answer) = h
+            .invoke(
+                "IngestJob",
+                &http_invocation("POST", &headers, Some(SAMPLE_JOB)),
+            )
+            .await;
+        let body = assert_rejected(status, &answer, 415, "unsupported-media-type");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("application/json")
+        );
+    }
+}
+
+#[tokio::test]
+async fn rejects_bodies_over_256_kib_with_413() {
+    let h = Handler::start(&[]).await;
+    let big = format!(
+        r#"{{"jobType":"report","tenantId":"t","payload":{{"reportName":"{}","rows":1}}}}"#,
+        "x".repeat(256 * 1024)
+    );
+    let (status, answer) = h
+        .invoke("IngestJob", &http_invocation("POST", &[JSON], Some(&big)))
+        .await;
+    let body = assert_rejected(status, &answer, 413, "payload-too-large");
+    assert!(
+        body["detail"].as_str().unwrap().contains("262144"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn rejects_unparseable_json_with_400() {
+    let h = Handler::start(&[]).await;
+    let (status, answer) = h
+        .invoke(
+            "IngestJob",
+            &http_invocation("POST", &[JSON], Some("{\"jobType\": ")),
+        )
+        .await;
+    let body = assert_rejected(status, &answer, 400, "malformed-json");
+    assert!(
+        body["detail"].as_str().unwrap().contains("line 1"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn rejects_an_empty_body_with_400() {
+    let h = Handler::start(&[]).await;
+    let (status, answer) = h
+        .invoke("IngestJob", &http_invocation("POST", &[JSON], None))
+        .await;
+    assert_rejected(status, &answer, 400, "body-required");
+}
+
+#[tokio::test]
+async fn lists_every_violation_with_its_pointer() {
+    let h = Handler::start(&[]).await;
+    let job = r#"{"jobType":"report","version":2,"tenantId":"","payload":{"rows":-5,"format":"docx","recipients":["not-an-email"]},"priority":9}"#;
+    let (status, answer) = h
+        .invoke("IngestJob", &http_invocation("POST", &[JSON], Some(job)))
+        .await;
+    let body = assert_rejected(status, &answer, 400, "validation-failed");
+    let mut pointers: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    pointers.sort_unstable();
+    assert_eq!(
+        pointers,
+        [
+            "/payload/format",
+            "/payload/recipients/0",
+            "/payload/reportName",
+            "/payload/rows",
+            "/priority",
+            "/tenantId"
+        ]
+    );
+    assert!(
+        body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["detail"].as_str().is_some_and(|d| !d.is_empty()))
+    );
+    assert!(body["correlationId"].is_string());
+}
+
+#[tokio::test]
+async fn unknown_job_types_and_versions_are_violations() {
+    let h = Handler::start(&[]).await;
+    for (job, pointer) in [
+        (
+            r#"{"jobType":"transcode","tenantId":"t","payload":{}}"#,
+            "/jobType",
+        ),
+        (
+            r#"{"jobType":"report","version":7,"tenantId":"t","payload":{}}"#,
+            "/version",
+        ),
+    ] {
+        let (status, answer) = h
+            .invoke("IngestJob", &http_invocation("POST", &[JSON], Some(job)))
+            .await;
+        let body = assert_rejected(status, &answer, 400, "validation-failed");
+        assert_eq!(body["errors"][0]["pointer"], pointer, "{body}");
+        assert!(
+            body["errors"][0]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("known"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rejects_an_unusable_correlation_id() {
+    let h = Handler::start(&[]).await;
+    let long = "c".repeat(129);
+    let (status, answer) = h
+        .invoke(
+            "IngestJob",
+            &http_invocation(
+                "POST",
+                &[JSON, ("x-correlation-id", &long)],
+                Some(SAMPLE_JOB),
+            ),
+        )
+        .await;
+    assert_rejected(status, &answer, 400, "invalid-correlation-id");
+}
+
+#[tokio::test]
+async fn a_malformed_invocation_fails_the_invocation() {
+    let h = Handler::start(&[]).await;
+    let (status, body) = h
+        .invoke("IngestJob", &json!({"Data": {}, "Metadata": {}}))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["type"],
+        "urn:resilient-jobs:problem:invocation-malformed"
+    );
+    assert!(body["detail"].as_str().unwrap().contains("`req`"), "{body}");
+    let (status, _) = h.invoke("IngestJob", &json!([1, 2])).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn readiness_and_health() {
+    let h = Handler::start(&[]).await;
+    let ping = h.client.get(&h.base).send().await.unwrap();
+    assert_eq!(ping.status(), 200);
+    let health: Value = h
+        .client
+        .get(format!("{}/healthz", h.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    let types: Vec<String> = health["jobTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| format!("{}@{}", t["jobType"].as_str().unwrap(), t["version"]))
+        .collect();
+    assert_eq!(types, ["report@1", "report@2", "thumbnail@1"]);
+}
