@@ -15,6 +15,7 @@ pub mod routes;
 pub mod server;
 pub mod settings;
 pub mod state;
+pub mod telemetry;
 
 pub use settings::Settings;
 pub use state::AppState;

@@ -1,11 +1,12 @@
 //! `handler`: the custom-handler executable the Functions host starts (see `host.json`).
 
 use std::process::ExitCode;
+use std::time::Duration;
 
+use handler::telemetry::Telemetry;
 use handler::{Settings, logging, server};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -14,20 +15,35 @@ async fn main() -> ExitCode {
         }
     };
     logging::init(settings.log_format);
-    let state = match server::build_state(&settings) {
-        Ok(state) => state,
-        Err(e) => {
-            tracing::error!("start-up failed: {e}");
-            eprintln!("handler: start-up failed: {e}");
-            return ExitCode::from(2);
-        }
+    // TLS for the exporter (and any other HTTPS client): rustls with the ring provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // Telemetry first, outside the async runtime: its exporter threads use a blocking client.
+    let telemetry = match Telemetry::init(&settings.telemetry) {
+        Ok(t) => t,
+        Err(e) => return fail(2, &format!("start-up failed: {e}")),
     };
-    match server::run(settings, state).await {
+    let state = match server::build_state(&settings, telemetry.instruments()) {
+        Ok(state) => state,
+        Err(e) => return fail(2, &format!("start-up failed: {e}")),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, &format!("cannot start the async runtime: {e}")),
+    };
+    let result = runtime.block_on(server::run(settings, state));
+    drop(runtime);
+    telemetry.shutdown(Duration::from_secs(5));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("handler: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(1, &e.to_string()),
     }
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    tracing::error!("{message}");
+    eprintln!("handler: {message}");
+    ExitCode::from(code)
 }

@@ -51,6 +51,11 @@ impl Problem {
         self
     }
 
+    /// The last segment of the type URI (`validation-failed`), for metrics and logs.
+    pub fn reason(&self) -> &str {
+        self.kind.rsplit(':').next().unwrap_or_default()
+    }
+
     /// The problem as JSON text.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| format!("{{\"status\":{}}}", self.status))

@@ -9,10 +9,14 @@ use tracing::{info, warn};
 
 use crate::settings::Settings;
 use crate::state::AppState;
+use crate::telemetry::{Instruments, TelemetryError};
 
 /// Why the handler could not start or stopped with an error.
 #[derive(Debug, Error)]
 pub enum ServerError {
+    /// Telemetry could not be set up.
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryError),
     /// The job type folder could not be loaded.
     #[error("JOB_TYPES_DIR: {0}")]
     JobTypes(#[from] RegistryError),
@@ -32,11 +36,16 @@ pub enum ServerError {
     Serve(std::io::Error),
 }
 
-/// Load state from settings: the job type registry and chaos.
-pub fn build_state(settings: &Settings) -> Result<AppState, ServerError> {
+/// Load state from settings: the job type registry, chaos, and telemetry instruments.
+pub fn build_state(settings: &Settings, telemetry: Instruments) -> Result<AppState, ServerError> {
     let registry = JobTypeRegistry::load(&settings.job_types_dir)?;
     let chaos = Chaos::new(settings.chaos_failure_rate, settings.chaos_seed)?;
-    Ok(AppState::new(registry, chaos, settings.processing_delay))
+    Ok(AppState::new(
+        registry,
+        chaos,
+        settings.processing_delay,
+        telemetry,
+    ))
 }
 
 /// Serve until SIGTERM or Ctrl-C, then drain in-flight invocations for up to the grace period.

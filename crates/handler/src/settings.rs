@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::telemetry::{ConnectionString, TelemetryConfig};
+
 /// Every setting the handler reads, with its validated value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -23,6 +25,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `SHUTDOWN_GRACE_SECS`: how long in-flight invocations may drain after SIGTERM (default 25).
     pub shutdown_grace: Duration,
+    /// Telemetry: `APPLICATIONINSIGHTS_CONNECTION_STRING`, the role name
+    /// (`WEBSITE_CLOUD_ROLENAME`, else lower-case `WEBSITE_SITE_NAME`, as the host does), the role
+    /// instance (`WEBSITE_INSTANCE_ID`) and `OTEL_METRIC_EXPORT_INTERVAL` (ms, default 60000).
+    pub telemetry: TelemetryConfig,
 }
 
 /// Console log format.
@@ -139,6 +145,37 @@ impl Settings {
                 |v| v.parse::<u64>().ok().filter(|s| *s <= 600),
             )?),
         };
+        let connection = get("APPLICATIONINSIGHTS_CONNECTION_STRING")
+            .map(|v| {
+                ConnectionString::parse(&v).map_err(|e| SettingsError::Invalid {
+                    name: "APPLICATIONINSIGHTS_CONNECTION_STRING",
+                    value: "(hidden)".to_owned(),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()?;
+        let role_name = get("WEBSITE_CLOUD_ROLENAME")
+            .or_else(|| get("WEBSITE_SITE_NAME").map(|s| s.to_lowercase()))
+            .unwrap_or_else(|| "resilient-jobs-local".to_owned());
+        let metric_interval = match get("OTEL_METRIC_EXPORT_INTERVAL") {
+            None => Duration::from_secs(60),
+            Some(v) => Duration::from_millis(parse(
+                "OTEL_METRIC_EXPORT_INTERVAL",
+                &v,
+                "milliseconds between 100 and 3600000",
+                |v| {
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|ms| (100..=3_600_000).contains(ms))
+                },
+            )?),
+        };
+        let telemetry = TelemetryConfig {
+            connection,
+            role_name,
+            role_instance: get("WEBSITE_INSTANCE_ID"),
+            metric_interval,
+        };
         Ok(Self {
             port,
             chaos_failure_rate,
@@ -147,6 +184,7 @@ impl Settings {
             job_types_dir,
             log_format,
             shutdown_grace,
+            telemetry,
         })
     }
 }
@@ -186,6 +224,37 @@ mod tests {
         assert_eq!(s.processing_delay, Duration::from_millis(200));
         assert_eq!(s.job_types_dir, PathBuf::from("job-types"));
         assert_eq!(s.log_format, LogFormat::Auto);
+        assert_eq!(s.telemetry.connection, None);
+        assert_eq!(s.telemetry.role_name, "resilient-jobs-local");
+        assert_eq!(s.telemetry.metric_interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn role_name_follows_the_host() {
+        let port = ("FUNCTIONS_CUSTOMHANDLER_PORT", "1");
+        let s = settings(&[port, ("WEBSITE_SITE_NAME", "Func-Jobs-Prod")]).unwrap();
+        assert_eq!(s.telemetry.role_name, "func-jobs-prod");
+        let s = settings(&[
+            port,
+            ("WEBSITE_SITE_NAME", "a"),
+            ("WEBSITE_CLOUD_ROLENAME", "Jobs"),
+        ])
+        .unwrap();
+        assert_eq!(s.telemetry.role_name, "Jobs");
+    }
+
+    #[test]
+    fn a_bad_connection_string_is_named_but_not_echoed() {
+        let err = settings(&[
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "1"),
+            ("APPLICATIONINSIGHTS_CONNECTION_STRING", "secret"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("APPLICATIONINSIGHTS_CONNECTION_STRING") && !err.contains("secret"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -226,6 +295,7 @@ mod tests {
             ("PROCESSING_DELAY_MS", "999999"),
             ("LOG_FORMAT", "xml"),
             ("SHUTDOWN_GRACE_SECS", "x"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "5"),
         ] {
             let mut pairs = vec![("FUNCTIONS_CUSTOMHANDLER_PORT", "8080")];
             pairs.retain(|(k, _)| *k != name);

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use jobs::{Chaos, JobTypeRegistry};
 
+use crate::telemetry::Instruments;
+
 /// What every route needs; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -16,17 +18,25 @@ struct Inner {
     registry: JobTypeRegistry,
     chaos: Chaos,
     processing_delay: Duration,
+    telemetry: Instruments,
 }
 
 impl AppState {
-    /// State from a loaded registry and processing settings.
-    pub fn new(registry: JobTypeRegistry, chaos: Chaos, processing_delay: Duration) -> Self {
+    /// State from a loaded registry, processing settings and telemetry instruments.
+    pub fn new(
+        registry: JobTypeRegistry,
+        chaos: Chaos,
+        processing_delay: Duration,
+        telemetry: Instruments,
+    ) -> Self {
+        let inner = Inner {
+            registry,
+            chaos,
+            processing_delay,
+            telemetry,
+        };
         Self {
-            inner: Arc::new(Inner {
-                registry,
-                chaos,
-                processing_delay,
-            }),
+            inner: Arc::new(inner),
         }
     }
 
@@ -43,5 +53,10 @@ impl AppState {
     /// Simulated work per processing attempt.
     pub fn processing_delay(&self) -> Duration {
         self.inner.processing_delay
+    }
+
+    /// Spans and metrics.
+    pub fn telemetry(&self) -> &Instruments {
+        &self.inner.telemetry
     }
 }

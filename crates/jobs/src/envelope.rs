@@ -55,8 +55,9 @@ pub enum EnvelopeError {
 }
 
 impl JobEnvelope {
-    /// Wrap a validated job for the queue, with a fresh job id.
+    /// Wrap a validated job for the queue under `job_id` (use [`Uuid::now_v7`]).
     pub fn new(
+        job_id: Uuid,
         job: ValidatedJob,
         correlation_id: String,
         trace: &TraceContext,
@@ -64,7 +65,7 @@ impl JobEnvelope {
     ) -> Self {
         Self {
             envelope_version: ENVELOPE_VERSION,
-            job_id: Uuid::now_v7(),
+            job_id,
             correlation_id,
             tenant_id: job.tenant_id,
             job_type: job.job_type,
@@ -138,7 +139,13 @@ mod tests {
             job_version: 1,
             payload: json!({"rows": 1}),
         };
-        JobEnvelope::new(job, "corr".into(), &TraceContext::new_root(), Utc::now())
+        JobEnvelope::new(
+            Uuid::now_v7(),
+            job,
+            "corr".into(),
+            &TraceContext::new_root(),
+            Utc::now(),
+        )
     }
 
     #[test]

@@ -16,6 +16,7 @@ use wire::{HttpRequestData, HttpResponseData, InvocationResponse};
 use crate::invocation::{Completed, Failure, Invocation};
 use crate::problem::{PROBLEM_JSON, Problem};
 use crate::state::AppState;
+use crate::telemetry::IngestSpan;
 
 /// Name of the HTTP trigger binding in `IngestJob/function.json`.
 pub const TRIGGER: &str = "req";
@@ -33,14 +34,23 @@ pub async fn handle(
 ) -> Result<Completed, Failure> {
     let req = invocation.request.http_trigger(TRIGGER)?;
     let span = info_span!("IngestJob", invocation_id = %invocation.id);
-    Ok(Completed(span.in_scope(|| ingest(&state, &req))))
+    Ok(Completed(
+        span.in_scope(|| ingest(&state, &req, &invocation.id)),
+    ))
 }
 
 /// The whole `IngestJob` decision for one request: the invocation response to give the host.
-pub fn ingest(state: &AppState, req: &HttpRequestData) -> InvocationResponse {
+pub fn ingest(state: &AppState, req: &HttpRequestData, invocation_id: &str) -> InvocationResponse {
+    let telemetry = state.telemetry();
+    let client_trace = req.header("traceparent").and_then(TraceContext::parse);
+    let span = telemetry.ingest_span(invocation_id, client_trace.as_ref());
     let instance = path_of(&req.url);
-    match accept(state, req) {
+    match accept(state, req, &span) {
         Ok((envelope, response)) => {
+            telemetry
+                .metrics()
+                .ingestion_start(&envelope.job_type, envelope.job_version);
+            span.accepted(&envelope);
             let line = format!(
                 "Accepted job {} (type {} v{}, tenant {}, correlation {})",
                 envelope.job_id,
@@ -61,6 +71,10 @@ pub fn ingest(state: &AppState, req: &HttpRequestData) -> InvocationResponse {
         }
         Err(problem) => {
             let problem = problem.at(instance);
+            telemetry
+                .metrics()
+                .rejected(problem.status, problem.reason());
+            span.rejected(problem.status, problem.reason());
             warn!(status = problem.status, kind = %problem.kind, detail = %problem.detail, "job rejected");
             let mut out =
                 InvocationResponse::default().with_http(HTTP_OUT, &problem_response(&problem));
@@ -76,6 +90,7 @@ pub fn ingest(state: &AppState, req: &HttpRequestData) -> InvocationResponse {
 fn accept(
     state: &AppState,
     req: &HttpRequestData,
+    span: &IngestSpan,
 ) -> Result<(JobEnvelope, HttpResponseData), Problem> {
     if !req.method.eq_ignore_ascii_case("POST") {
         let detail = format!("{} is not allowed here; POST a job as JSON", req.method);
@@ -125,11 +140,9 @@ fn accept(
         p.correlation_id = Some(correlation_id.clone());
         p
     })?;
-    let trace = req
-        .header("traceparent")
-        .and_then(TraceContext::parse)
-        .map_or_else(TraceContext::new_root, |t| t.child());
-    let envelope = JobEnvelope::new(job, correlation_id, &trace, Utc::now());
+    let job_id = Uuid::now_v7();
+    let trace = span.publish(&job_id.to_string());
+    let envelope = JobEnvelope::new(job_id, job, correlation_id, &trace, Utc::now());
     let size = serde_json::to_vec(&envelope)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);

@@ -4,7 +4,8 @@
 //! complete the message; a non-2xx answer fails the invocation, so the runtime abandons the
 //! message and the broker redelivers it with `DeliveryCount + 1`, dead-lettering it after the
 //! queue's `MaxDeliveryCount`. A poison message (not an envelope, an unknown envelope version or
-//! job type) fails fast on every delivery, without the simulated work, until it is dead-lettered.
+//! job type, a payload its job type schema now rejects) fails fast on every delivery, without the
+//! simulated work, until it is dead-lettered.
 
 use std::time::Instant;
 
@@ -16,6 +17,7 @@ use wire::{InvocationResponse, ServiceBusMessage};
 use crate::invocation::{Completed, Failure, Invocation};
 use crate::problem::Problem;
 use crate::state::AppState;
+use crate::telemetry::FailureKind;
 
 /// Name of the Service Bus trigger binding in `ProcessJob/function.json`.
 pub const TRIGGER: &str = "msg";
@@ -33,27 +35,98 @@ pub async fn handle(
         message_id = message.metadata.message_id.as_deref().unwrap_or("-"),
         delivery_count = delivery,
     );
-    process(&state, &message).instrument(span).await
+    process(&state, &message, &invocation.id)
+        .instrument(span)
+        .await
 }
 
-/// Process one delivery of one message.
-pub async fn process(state: &AppState, message: &ServiceBusMessage) -> Result<Completed, Failure> {
+/// Process one delivery of one message, recording its span and metrics.
+pub async fn process(
+    state: &AppState,
+    message: &ServiceBusMessage,
+    invocation_id: &str,
+) -> Result<Completed, Failure> {
     let started = Instant::now();
     let delivery = message.metadata.delivery_count.unwrap_or(1);
     let message_id = message.metadata.message_id.as_deref().unwrap_or("-");
+    let parsed = JobEnvelope::parse(&message.body);
+    let envelope = parsed.as_ref().ok();
+    let trace = envelope.and_then(JobEnvelope::trace_context);
+    let span = state
+        .telemetry()
+        .process_span(invocation_id, message_id, delivery, trace.as_ref());
 
-    let envelope = JobEnvelope::parse(&message.body)
-        .map_err(|e| poison(message_id, delivery, &e.to_string()))?;
-    if state
+    let outcome = attempt(
+        state,
+        parsed.as_ref().map_err(ToString::to_string),
+        delivery,
+    )
+    .await;
+    let job_type = envelope.map_or("unknown", |e| e.job_type.as_str());
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let metrics = state.telemetry().metrics();
+    match outcome {
+        Ok(envelope) => {
+            metrics.attempt(job_type, delivery, None, latency_ms);
+            span.finish(Some(envelope), None);
+            info!(job_id = %envelope.job_id, job_type, tenant_id = %envelope.tenant_id, delivery_count = delivery, latency_ms, "job completed");
+            let mut response = InvocationResponse::default();
+            response.log(format!(
+                "Processed job {} (type {} v{}, tenant {}, correlation {}) on delivery {delivery} in {latency_ms:.1} ms",
+                envelope.job_id,
+                envelope.job_type,
+                envelope.job_version,
+                envelope.tenant_id,
+                envelope.correlation_id
+            ));
+            Ok(Completed(response))
+        }
+        Err((kind, detail)) => {
+            metrics.attempt(job_type, delivery, Some(kind), latency_ms);
+            span.finish(envelope, Some((kind.as_str(), detail.clone())));
+            Err(match kind {
+                FailureKind::Simulated => Failure(Problem::new(
+                    "simulated-crash",
+                    "Simulated transient failure",
+                    500,
+                    detail,
+                )),
+                FailureKind::Poison | FailureKind::Validation => {
+                    poison(message_id, delivery, &detail)
+                }
+            })
+        }
+    }
+}
+
+/// The attempt itself: checks, simulated work, chaos. Answers the envelope it completed.
+async fn attempt<'a>(
+    state: &AppState,
+    envelope: Result<&'a JobEnvelope, String>,
+    delivery: u32,
+) -> Result<&'a JobEnvelope, (FailureKind, String)> {
+    let envelope = envelope.map_err(|reason| (FailureKind::Poison, reason))?;
+    let Some(job_type) = state
         .registry()
         .get(&envelope.job_type, Some(envelope.job_version))
-        .is_none()
-    {
+    else {
         let reason = format!(
             "unknown job type \"{}\" v{}",
             envelope.job_type, envelope.job_version
         );
-        return Err(poison(message_id, delivery, &reason));
+        return Err((FailureKind::Poison, reason));
+    };
+    let violations = job_type.violations(&envelope.payload, "/payload");
+    if let Some(first) = violations.first() {
+        let reason = format!(
+            "payload no longer satisfies {} v{}: {} at {} ({} violation(s))",
+            envelope.job_type,
+            envelope.job_version,
+            first.detail,
+            first.pointer,
+            violations.len()
+        );
+        return Err((FailureKind::Validation, reason));
     }
 
     tokio::time::sleep(state.processing_delay()).await;
@@ -68,22 +141,9 @@ pub async fn process(state: &AppState, message: &ServiceBusMessage) -> Result<Co
             envelope.job_id,
             state.chaos().rate()
         );
-        return Err(Failure(Problem::new(
-            "simulated-crash",
-            "Simulated transient failure",
-            500,
-            detail,
-        )));
+        return Err((FailureKind::Simulated, detail));
     }
-
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    info!(job_id = %envelope.job_id, job_type = %envelope.job_type, tenant_id = %envelope.tenant_id, delivery_count = delivery, elapsed_ms, "job completed");
-    let mut response = InvocationResponse::default();
-    response.log(format!(
-        "Processed job {} (type {} v{}, tenant {}, correlation {}) on delivery {delivery} in {elapsed_ms:.1} ms",
-        envelope.job_id, envelope.job_type, envelope.job_version, envelope.tenant_id, envelope.correlation_id
-    ));
-    Ok(Completed(response))
+    Ok(envelope)
 }
 
 fn poison(message_id: &str, delivery: u32, reason: &str) -> Failure {

@@ -49,6 +49,8 @@ pub fn command(env: &[(&str, &str)]) -> (Command, u16) {
 impl Handler {
     /// Start the handler and wait until it answers `GET /`, as the host's readiness probe does.
     pub async fn start(env: &[(&str, &str)]) -> Self {
+        // reqwest is built with rustls and no default crypto provider (see the handler's main).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let (mut cmd, port) = command(env);
         let child = cmd.spawn().expect("handler binary starts");
         let handler = Self {
