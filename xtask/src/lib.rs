@@ -1,0 +1,3 @@
+//! Project automation behind `cargo xtask`.
+
+pub mod stage;
