@@ -1,0 +1,218 @@
+//! The HTTP front: `/{routePrefix}/{route}` for every `httpTrigger` function, as the host serves it.
+//!
+//! A request whose method is not in the binding's `methods` does not match the route, so it gets
+//! 404 like any unknown route. A successful invocation's `serviceBus` outputs are sent (durably)
+//! before the client gets `Outputs.res`, so a 202 means the message is on disk. A failed invocation
+//! is a 500 to the client.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::Notify;
+use tracing::{error, warn};
+
+use crate::config::{App, Function};
+use crate::invoke::{IncomingHttp, Invoker, http_invocation};
+use crate::outputs;
+use crate::problem::Problem;
+use crate::store::Store;
+
+/// What the front needs.
+#[derive(Debug, Clone)]
+pub struct Front {
+    /// The app.
+    pub app: Arc<App>,
+    /// Handler invoker.
+    pub invoker: Invoker,
+    /// Queue store.
+    pub store: Store,
+    /// Woken when messages are sent.
+    pub wake: Arc<Notify>,
+    /// Public base URL, e.g. `http://127.0.0.1:7071`.
+    pub base_url: String,
+}
+
+/// Serve one request under the route prefix.
+pub async fn serve(
+    State(front): State<Front>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let prefix = format!("/{}/", front.app.route_prefix);
+    let path = uri.path();
+    let Some(route) = path.strip_prefix(&prefix).map(|r| r.trim_end_matches('/')) else {
+        return not_found(path);
+    };
+    let Some((function, binding)) = find(&front.app.functions, route, &method) else {
+        return not_found(path);
+    };
+
+    let mut header_map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in &headers {
+        header_map
+            .entry(canonical(name))
+            .or_default()
+            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    let query = uri
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (decode(k), decode(v))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let incoming = IncomingHttp {
+        url: format!("{}{}", front.base_url, uri),
+        method: method.as_str().to_owned(),
+        query,
+        headers: header_map,
+        body: body.to_vec(),
+    };
+    let request = http_invocation(&function.name, binding, &incoming);
+    let response = match front.invoker.invoke(&function.name, &request).await {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(function = %function.name, "invocation failed: {e}");
+            return Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Function invocation failed",
+                e.to_string(),
+            )
+            .into_response();
+        }
+    };
+    if let Err(e) = outputs::route(function, &response, &front.store, &front.wake).await {
+        error!(function = %function.name, "output binding failed: {e}");
+        return Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Output binding failed",
+            e.to_string(),
+        )
+        .into_response();
+    }
+    let Some(res) = function.http_output().and_then(|name| response.http(name)) else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    match res {
+        Ok(res) => {
+            let mut builder = Response::builder().status(res.status_code);
+            for (k, v) in &res.headers {
+                if let (Ok(name), Ok(value)) = (
+                    HeaderName::try_from(k.as_str()),
+                    HeaderValue::try_from(v.as_str()),
+                ) {
+                    builder = builder.header(name, value);
+                }
+            }
+            builder
+                .body(Body::from(res.body.unwrap_or_default()))
+                .unwrap_or_else(|e| {
+                    Problem::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Bad response",
+                        e.to_string(),
+                    )
+                    .into_response()
+                })
+        }
+        Err(e) => Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Malformed `res` output",
+            e.to_string(),
+        )
+        .into_response(),
+    }
+}
+
+/// The HTTP-triggered function whose route matches (case-insensitively) and allows `method`.
+fn find<'a>(
+    functions: &'a [Function],
+    route: &str,
+    method: &Method,
+) -> Option<(&'a Function, &'a str)> {
+    functions.iter().find_map(|f| {
+        let (binding, methods, custom) = f.http_trigger()?;
+        let template = custom.unwrap_or(&f.name);
+        let matches = template.trim_matches('/').eq_ignore_ascii_case(route);
+        let allowed = methods.is_empty() || methods.iter().any(|m| m == method.as_str());
+        (matches && allowed).then_some((f, binding))
+    })
+}
+
+fn not_found(path: &str) -> Response {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        format!("no function serves {path}"),
+    )
+    .into_response()
+}
+
+/// `content-type` -> `Content-Type`, as the host presents header names.
+fn canonical(name: &HeaderName) -> String {
+    name.as_str()
+        .split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Percent-decoding for query strings (`+` is a space).
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding_and_header_names() {
+        assert_eq!(decode("a%20b+c%2"), "a b c%2");
+        assert_eq!(decode("%C3%A9%zz"), "é%zz");
+        assert_eq!(
+            canonical(&HeaderName::from_static("x-correlation-id")),
+            "X-Correlation-Id"
+        );
+    }
+}

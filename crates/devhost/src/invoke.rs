@@ -1,0 +1,311 @@
+//! Building invocation requests exactly as the host does, and sending them to the handler.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use thiserror::Error;
+use wire::encoding::encode_metadata_value;
+use wire::{
+    HttpRequestData, InvocationRequest, InvocationResponse, ServiceBusMessage, ServiceBusMetadata,
+};
+
+use crate::store::Delivery;
+use crate::supervisor::Handler;
+
+/// The host version the devhost reports (`X-Azure-Functions-HostVersion`).
+pub const HOST_VERSION: &str = "4.1040.0-devhost";
+
+/// Why an invocation failed. Every variant fails the invocation (the message is abandoned; an HTTP
+/// client gets 500).
+#[derive(Debug, Error)]
+pub enum InvokeError {
+    /// No handler is running (starting or restarting).
+    #[error("the handler is not running")]
+    Unavailable,
+    /// The handler did not answer within `functionTimeout`; it is being restarted.
+    #[error("timed out after {0:?}: the handler is being restarted")]
+    Timeout(Duration),
+    /// The connection failed (the handler crashed mid-invocation).
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The handler answered non-2xx.
+    #[error("the handler answered {status}: {body}")]
+    Failed {
+        /// HTTP status.
+        status: u16,
+        /// Body text (truncated).
+        body: String,
+    },
+    /// The handler answered 2xx with something that is not an invocation response.
+    #[error("the handler's answer is not an invocation response: {0}")]
+    BadResponse(String),
+}
+
+/// Sends invocations to the supervised handler.
+#[derive(Debug, Clone)]
+pub struct Invoker {
+    handler: Handler,
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl Invoker {
+    /// An invoker with the app's `functionTimeout`.
+    pub fn new(handler: Handler, timeout: Duration) -> Self {
+        Self {
+            handler,
+            client: reqwest::Client::new(),
+            timeout,
+        }
+    }
+
+    /// `POST {handler}/{function}` with the invocation; a timeout restarts the handler.
+    pub async fn invoke(
+        &self,
+        function: &str,
+        request: &InvocationRequest,
+    ) -> Result<InvocationResponse, InvokeError> {
+        let base = self
+            .handler
+            .base_url(Duration::from_secs(65))
+            .await
+            .ok_or(InvokeError::Unavailable)?;
+        let invocation_id = uuid::Uuid::new_v4().to_string();
+        let call = self
+            .client
+            .post(format!("{base}/{function}"))
+            .header("X-Azure-Functions-InvocationId", &invocation_id)
+            .header("X-Azure-Functions-HostVersion", HOST_VERSION)
+            .header("User-Agent", format!("Azure-Functions-Host/{HOST_VERSION}"))
+            .json(request)
+            .send();
+        let response = match tokio::time::timeout(self.timeout, call).await {
+            Err(_) => {
+                self.handler.restart();
+                return Err(InvokeError::Timeout(self.timeout));
+            }
+            Ok(Err(e)) => return Err(InvokeError::Transport(e.to_string())),
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| InvokeError::Transport(e.to_string()))?;
+        if !status.is_success() {
+            return Err(InvokeError::Failed {
+                status: status.as_u16(),
+                body: text.chars().take(2_000).collect(),
+            });
+        }
+        serde_json::from_str(&text).map_err(|e| InvokeError::BadResponse(e.to_string()))
+    }
+}
+
+/// `Metadata.sys`.
+fn sys(function: &str) -> Value {
+    json!({
+        "MethodName": function,
+        "UtcNow": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "RandGuid": uuid::Uuid::new_v4().to_string(),
+    })
+}
+
+/// An HTTP trigger request as it reached the devhost.
+#[derive(Debug, Clone)]
+pub struct IncomingHttp {
+    /// Full URL.
+    pub url: String,
+    /// Method.
+    pub method: String,
+    /// Query parameters.
+    pub query: BTreeMap<String, String>,
+    /// Headers, each name with its values.
+    pub headers: BTreeMap<String, Vec<String>>,
+    /// Raw body.
+    pub body: Vec<u8>,
+}
+
+/// The invocation the host builds for an HTTP trigger bound as `binding`.
+///
+/// `Body` is present only for a non-empty body: text for textual content, base64 for
+/// `application/octet-stream` and `multipart/*`. `Metadata` holds `Query`, `Headers`, `sys`, and,
+/// for a JSON object body, its top-level members (scalars encoded as the host encodes them).
+pub fn http_invocation(function: &str, binding: &str, req: &IncomingHttp) -> InvocationRequest {
+    let content_type = req
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .and_then(|(_, v)| v.first())
+        .map(|v| v.to_ascii_lowercase())
+        .unwrap_or_default();
+    let binary = content_type.starts_with("application/octet-stream")
+        || content_type.starts_with("multipart/");
+    let body = (!req.body.is_empty()).then(|| {
+        if binary {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(&req.body)
+        } else {
+            String::from_utf8_lossy(&req.body).into_owned()
+        }
+    });
+    let data = HttpRequestData {
+        url: req.url.clone(),
+        method: req.method.clone(),
+        query: req.query.clone(),
+        headers: req.headers.clone(),
+        params: BTreeMap::new(),
+        identities: json!([]),
+        body: body.clone(),
+    };
+    let mut metadata = Map::new();
+    if let Some(Value::Object(fields)) = body
+        .as_deref()
+        .filter(|_| !binary)
+        .and_then(|b| serde_json::from_str(b).ok())
+    {
+        for (k, v) in fields {
+            if let Some(encoded) = encode_metadata_value(&v) {
+                metadata.insert(k, encoded);
+            }
+        }
+    }
+    metadata.insert("Query".into(), json!(req.query));
+    metadata.insert("Headers".into(), json!(req.headers));
+    metadata.insert("sys".into(), sys(function));
+    let mut data_map = Map::new();
+    data_map.insert(
+        binding.to_owned(),
+        serde_json::to_value(&data).unwrap_or(Value::Null),
+    );
+    InvocationRequest {
+        data: data_map,
+        metadata,
+    }
+}
+
+/// The invocation the host builds for a Service Bus trigger (`dataType` string) bound as `binding`.
+///
+/// The body is double-encoded and the metadata scalars string-encoded (see the `wire` crate). As
+/// in the real extension, a JSON object body also has its top-level members copied into `Metadata`
+/// first, so the trigger's own properties win over same-named body fields.
+pub fn service_bus_invocation(
+    function: &str,
+    binding: &str,
+    delivery: &Delivery,
+) -> InvocationRequest {
+    let metadata_in = ServiceBusMetadata {
+        message_id: Some(delivery.message_id.clone()),
+        delivery_count: Some(delivery.delivery_count),
+        sequence_number: Some(delivery.sequence_number),
+        enqueued_time_utc: Some(
+            delivery
+                .enqueued_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ),
+        expires_at_utc: Some(
+            delivery
+                .expires_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ),
+        lock_token: Some(delivery.lock_token.clone()),
+        content_type: delivery.content_type.clone(),
+        correlation_id: delivery.correlation_id.clone(),
+        application_properties: delivery.properties.clone(),
+        ..ServiceBusMetadata::default()
+    };
+    let mut metadata = Map::new();
+    if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&delivery.body) {
+        for (k, v) in fields {
+            if let Some(encoded) = encode_metadata_value(&v) {
+                metadata.insert(k, encoded);
+            }
+        }
+    }
+    metadata.extend(metadata_in.to_metadata());
+    metadata.insert("sys".into(), sys(function));
+    let message = ServiceBusMessage {
+        body: delivery.body.clone(),
+        metadata: metadata_in,
+    };
+    let mut data = Map::new();
+    data.insert(binding.to_owned(), message.data_value());
+    InvocationRequest { data, metadata }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_bus_invocation_is_host_shaped() {
+        let delivery = Delivery {
+            sequence_number: 7,
+            queue: "jobs".into(),
+            message_id: "m-1".into(),
+            body: r#"{"a":1,"DeliveryCount":99}"#.into(),
+            content_type: Some("application/json".into()),
+            correlation_id: None,
+            properties: Map::new(),
+            delivery_count: 2,
+            enqueued_at: chrono::Utc::now(),
+            expires_at: chrono::Utc::now(),
+            lock_token: "lt".into(),
+        };
+        let inv = service_bus_invocation("ProcessJob", "msg", &delivery);
+        assert_eq!(
+            inv.data["msg"],
+            json!("\"{\\\"a\\\":1,\\\"DeliveryCount\\\":99}\"")
+        );
+        assert_eq!(
+            inv.metadata["DeliveryCount"],
+            json!("2"),
+            "trigger metadata wins over body fields"
+        );
+        assert_eq!(inv.metadata["MessageId"], json!("\"m-1\""));
+        assert_eq!(inv.metadata["a"], json!("1"));
+        assert_eq!(inv.metadata["sys"]["MethodName"], json!("ProcessJob"));
+        let decoded = inv.service_bus_trigger("msg").unwrap();
+        assert_eq!(
+            (decoded.body.as_str(), decoded.metadata.delivery_count),
+            (delivery.body.as_str(), Some(2))
+        );
+    }
+
+    #[test]
+    fn http_invocation_is_host_shaped() {
+        let req = IncomingHttp {
+            url: "http://127.0.0.1:7071/api/IngestJob?x=1".into(),
+            method: "POST".into(),
+            query: [("x".to_owned(), "1".to_owned())].into(),
+            headers: [(
+                "Content-Type".to_owned(),
+                vec!["application/json".to_owned()],
+            )]
+            .into(),
+            body: br#"{"jobType":"report","n":2}"#.to_vec(),
+        };
+        let inv = http_invocation("IngestJob", "req", &req);
+        let data = inv.http_trigger("req").unwrap();
+        assert_eq!(data.body.as_deref(), Some(r#"{"jobType":"report","n":2}"#));
+        assert_eq!(
+            inv.data["req"]["Headers"]["Content-Type"],
+            json!(["application/json"])
+        );
+        assert_eq!(inv.metadata["jobType"], json!("\"report\""));
+        assert_eq!(inv.metadata["n"], json!("2"));
+        let empty = http_invocation(
+            "IngestJob",
+            "req",
+            &IncomingHttp {
+                body: vec![],
+                ..req
+            },
+        );
+        assert!(
+            empty.data["req"].get("Body").is_none(),
+            "no Body without content"
+        );
+    }
+}

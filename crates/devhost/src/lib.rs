@@ -1,0 +1,181 @@
+//! devhost: a local stand-in for the Azure Functions host, for machines without Azure.
+//!
+//! It reads a script root laid out like the real host's (`host.json`, `<Function>/function.json`,
+//! `local.settings.json`), runs the custom handler named by `host.json` over the real custom-handler
+//! wire contract (the `wire` crate), serves HTTP triggers on `/{routePrefix}/{route}`, and backs
+//! Service Bus bindings with a durable, Service Bus-like queue. It knows nothing of the job domain:
+//! any custom handler runs on it, so what works here works under `func start`.
+
+pub mod admin;
+pub mod config;
+pub mod dispatcher;
+pub mod front;
+pub mod invoke;
+pub mod outputs;
+pub mod problem;
+pub mod store;
+pub mod supervisor;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::sync::{Notify, watch};
+use tracing::{error, info};
+
+use crate::config::{App, ConfigError};
+use crate::front::Front;
+use crate::store::{QueueOptions, Store, StoreError};
+use crate::supervisor::stopped;
+
+/// How to run the devhost.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// Script root (a staged app folder).
+    pub script_root: PathBuf,
+    /// Address to serve on.
+    pub listen: SocketAddr,
+    /// Where the queue store lives.
+    pub data_dir: PathBuf,
+    /// Queue behaviour.
+    pub queue: QueueOptions,
+}
+
+/// Why the devhost could not run.
+#[derive(Debug, Error)]
+pub enum DevhostError {
+    /// The script root is malformed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The queue store failed to open.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// I/O (data directory, listening socket).
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Run until SIGTERM / Ctrl-C.
+pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
+    let app = Arc::new(App::load(&opts.script_root)?);
+    std::fs::create_dir_all(&opts.data_dir)
+        .map_err(|e| DevhostError::Io(format!("cannot create {}: {e}", opts.data_dir.display())))?;
+    let store = Store::open(&opts.data_dir.join("queues.db"), opts.queue)?;
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| DevhostError::Io(format!("cannot listen on {}: {e}", opts.listen)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| DevhostError::Io(e.to_string()))?;
+    let base_url = format!("http://{local}");
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (handler, supervisor) = supervisor::spawn(
+        app.handler.clone(),
+        app.settings.clone(),
+        app.root.clone(),
+        shutdown_rx.clone(),
+    );
+    let invoker = invoke::Invoker::new(handler, app.function_timeout);
+    let wake = Arc::new(Notify::new());
+
+    let mut dispatchers = Vec::new();
+    for function in app
+        .functions
+        .iter()
+        .filter(|f| f.service_bus_trigger().is_some())
+    {
+        let dispatch = dispatcher::Dispatch {
+            store: store.clone(),
+            invoker: invoker.clone(),
+            wake: wake.clone(),
+            max_concurrent_calls: app.service_bus.max_concurrent_calls,
+        };
+        dispatchers.push(tokio::spawn(dispatcher::run(
+            function.clone(),
+            dispatch,
+            shutdown_rx.clone(),
+        )));
+    }
+    let sweeper = {
+        let (store, wake, mut stop) = (store.clone(), wake.clone(), shutdown_rx.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = stopped(&mut stop) => return,
+                }
+                match store.sweep().await {
+                    Ok((0, 0)) => {}
+                    Ok((locks, expired)) => {
+                        info!(locks, expired, "swept expired locks and messages");
+                        wake.notify_waiters();
+                    }
+                    Err(e) => error!("sweep failed: {e}"),
+                }
+            }
+        })
+    };
+
+    let front = Front {
+        app: app.clone(),
+        invoker,
+        store,
+        wake,
+        base_url: base_url.clone(),
+    };
+    let router = admin::router().fallback(front::serve).with_state(front);
+    info!("devhost listening on {base_url}");
+    for f in &app.functions {
+        match f.http_trigger() {
+            Some((_, methods, route)) => info!(
+                "  {}: [{}] {base_url}/{}/{}",
+                f.name,
+                methods.join(","),
+                app.route_prefix,
+                route.unwrap_or(&f.name)
+            ),
+            None => info!(
+                "  {}: serviceBusTrigger on {}",
+                f.name,
+                f.service_bus_trigger().map_or("", |(_, q)| q)
+            ),
+        }
+    }
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(signal())
+        .await;
+    info!("shutting down: finishing in-flight deliveries, stopping the handler");
+    let _ = shutdown_tx.send(true);
+    for d in dispatchers {
+        let _ = tokio::time::timeout(app.function_timeout, d).await;
+    }
+    let _ = sweeper.await;
+    let _ = supervisor.await;
+    served.map_err(|e| DevhostError::Io(e.to_string()))
+}
+
+async fn signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,317 @@
+//! `devhost`: run a function app locally, and operate its queues.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use devhost::store::QueueOptions;
+use devhost::{StartOptions, run};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    name = "devhost",
+    version,
+    about = "Local stand-in for the Azure Functions host (custom handlers, Service Bus queues)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the function app in a script root.
+    Start {
+        /// Script root: host.json, <Function>/function.json, local.settings.json.
+        #[arg(long, default_value = "dist/app", env = "DEVHOST_SCRIPT_ROOT")]
+        script_root: PathBuf,
+        /// Port on 127.0.0.1.
+        #[arg(long, default_value_t = 7071, env = "DEVHOST_PORT")]
+        port: u16,
+        /// Where the durable queue store lives.
+        #[arg(long, default_value = ".devhost", env = "DEVHOST_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Deliveries before a message is dead-lettered (Service Bus default 10).
+        #[arg(long, default_value_t = 10, env = "DEVHOST_MAX_DELIVERY_COUNT", value_parser = clap::value_parser!(u32).range(1..=2000))]
+        max_delivery_count: u32,
+        /// PeekLock duration in seconds (Service Bus default 60).
+        #[arg(long, default_value_t = 60, env = "DEVHOST_LOCK_DURATION_SECS", value_parser = clap::value_parser!(u64).range(5..=300))]
+        lock_duration_secs: u64,
+        /// Message time-to-live in seconds (default 14 days, as the Terraform queue).
+        #[arg(long, default_value_t = 1_209_600, env = "DEVHOST_TTL_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+        ttl_secs: u64,
+    },
+    /// Queue counts (active, scheduled, locked, dead-lettered, completed).
+    Queues {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Dead-letter operations.
+    Dlq {
+        #[command(subcommand)]
+        command: Dlq,
+    },
+    /// Send a raw message to a queue (e.g. to try a poison message).
+    Send {
+        #[command(flatten)]
+        target: Target,
+        /// Queue name.
+        #[arg(long, default_value = "jobs")]
+        queue: String,
+        /// Message body.
+        body: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum Dlq {
+    /// List dead letters with reason, delivery count and body.
+    Peek {
+        #[command(flatten)]
+        target: Target,
+        /// Queue name.
+        #[arg(long, default_value = "jobs")]
+        queue: String,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Move dead letters back to the queue.
+    Resubmit {
+        #[command(flatten)]
+        target: Target,
+        /// Queue name.
+        #[arg(long, default_value = "jobs")]
+        queue: String,
+        /// Every dead letter of the queue.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// Sequence numbers or message ids.
+        ids: Vec<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct Target {
+    /// The running devhost.
+    #[arg(long, default_value = "http://127.0.0.1:7071", env = "DEVHOST_URL")]
+    url: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json_logs = !std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json_logs && matches!(cli.command, Command::Start { .. }) {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("devhost: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("devhost: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> Result<(), String> {
+    match command {
+        Command::Start {
+            script_root,
+            port,
+            data_dir,
+            max_delivery_count,
+            lock_duration_secs,
+            ttl_secs,
+        } => {
+            let options = StartOptions {
+                script_root,
+                listen: SocketAddr::from(([127, 0, 0, 1], port)),
+                data_dir,
+                queue: QueueOptions {
+                    max_delivery_count,
+                    lock_duration: Duration::from_secs(lock_duration_secs),
+                    time_to_live: Duration::from_secs(ttl_secs),
+                },
+            };
+            run(options).await.map_err(|e| e.to_string())
+        }
+        Command::Queues { target } => {
+            let v = call(&target, reqwest::Method::GET, "/admin/queues", None).await?;
+            if target.json {
+                return print_json(&v);
+            }
+            println!(
+                "{:<16} {:>8} {:>10} {:>8} {:>14} {:>10} {:>10}",
+                "QUEUE", "ACTIVE", "SCHEDULED", "LOCKED", "DEAD-LETTERED", "COMPLETED", "ABANDONED"
+            );
+            for q in v["queues"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<16} {:>8} {:>10} {:>8} {:>14} {:>10} {:>10}",
+                    q["name"].as_str().unwrap_or("?"),
+                    count(&q["active"]),
+                    count(&q["scheduled"]),
+                    count(&q["locked"]),
+                    count(&q["deadLettered"]),
+                    count(&q["completed"]),
+                    count(&q["abandoned"])
+                );
+            }
+            Ok(())
+        }
+        Command::Dlq {
+            command:
+                Dlq::Peek {
+                    target,
+                    queue,
+                    limit,
+                },
+        } => {
+            let v = call(
+                &target,
+                reqwest::Method::GET,
+                &format!("/admin/queues/{queue}/deadletters?limit={limit}"),
+                None,
+            )
+            .await?;
+            if target.json {
+                return print_json(&v);
+            }
+            let items = v["deadLetters"].as_array().cloned().unwrap_or_default();
+            println!("{} dead letter(s) in {queue}", items.len());
+            for d in items {
+                println!(
+                    "#{} id={} deliveries={} reason={} enqueued={}\n    {}\n    body: {}",
+                    d["sequenceNumber"],
+                    d["messageId"].as_str().unwrap_or(""),
+                    d["deliveryCount"],
+                    d["reason"].as_str().unwrap_or(""),
+                    d["enqueuedAt"].as_str().unwrap_or(""),
+                    d["description"].as_str().unwrap_or(""),
+                    d["body"]
+                        .as_str()
+                        .unwrap_or("")
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                );
+            }
+            Ok(())
+        }
+        Command::Dlq {
+            command:
+                Dlq::Resubmit {
+                    target,
+                    queue,
+                    all,
+                    ids,
+                },
+        } => {
+            if !all && ids.is_empty() {
+                return Err("give --all or one or more sequence numbers / message ids".into());
+            }
+            let body = if all {
+                json!({"all": true})
+            } else {
+                json!({"ids": ids})
+            };
+            let v = call(
+                &target,
+                reqwest::Method::POST,
+                &format!("/admin/queues/{queue}/deadletters/resubmit"),
+                Some(body),
+            )
+            .await?;
+            if target.json {
+                return print_json(&v);
+            }
+            println!("resubmitted {} message(s) to {queue}", v["resubmitted"]);
+            Ok(())
+        }
+        Command::Send {
+            target,
+            queue,
+            body,
+        } => {
+            let client = reqwest::Client::new();
+            let res = client
+                .post(format!(
+                    "{}/admin/queues/{queue}/messages",
+                    target.url.trim_end_matches('/')
+                ))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| format!("cannot reach the devhost at {}: {e}", target.url))?;
+            let status = res.status();
+            let v: Value = res.json().await.map_err(|e| e.to_string())?;
+            if !status.is_success() {
+                return Err(format!("{status}: {v}"));
+            }
+            print_json(&v)
+        }
+    }
+}
+
+async fn call(
+    target: &Target,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, String> {
+    let url = format!("{}{path}", target.url.trim_end_matches('/'));
+    let mut req = reqwest::Client::new().request(method, &url);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the devhost at {}: {e}", target.url))?;
+    let status = res.status();
+    let v: Value = res
+        .json()
+        .await
+        .map_err(|e| format!("{url}: answer is not JSON: {e}"))?;
+    if status.is_success() {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{url}: {status}: {}",
+            v["detail"].as_str().unwrap_or("")
+        ))
+    }
+}
+
+fn count(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+fn print_json(v: &Value) -> Result<(), String> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}

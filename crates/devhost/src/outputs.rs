@@ -1,0 +1,36 @@
+//! Output bindings: what the host does with `Outputs` after a successful invocation.
+
+use tokio::sync::Notify;
+use wire::{InvocationResponse, service_bus_output_bodies};
+
+use crate::config::Function;
+use crate::store::{NewMessage, Store, StoreError};
+
+/// Send every `serviceBus` output value of `response` to its binding's queue, durably, and wake
+/// the dispatchers. Returns how many messages were sent.
+pub async fn route(
+    function: &Function,
+    response: &InvocationResponse,
+    store: &Store,
+    wake: &Notify,
+) -> Result<usize, StoreError> {
+    let mut messages = Vec::new();
+    for (binding, queue) in function.service_bus_outputs() {
+        let Some(value) = response.outputs.get(binding) else {
+            continue;
+        };
+        for body in service_bus_output_bodies(value) {
+            messages.push(NewMessage {
+                queue: queue.to_owned(),
+                body,
+                ..NewMessage::default()
+            });
+        }
+    }
+    let count = messages.len();
+    if count > 0 {
+        store.send(messages).await?;
+        wake.notify_waiters();
+    }
+    Ok(count)
+}
