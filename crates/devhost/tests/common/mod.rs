@@ -1,0 +1,253 @@
+//! Runs the real devhost binary over the real handler binary in a temporary script root.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub const SAMPLE_JOB: &str = r#"{"jobType":"report","version":1,"tenantId":"contoso","payload":{"reportName":"daily-sales","rows":100}}"#;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The real handler binary, built once per test process (`cargo build -p handler`), found in the
+/// same target folder as this test executable.
+pub fn handler_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(repo_root())
+            .args([
+                "build",
+                "--quiet",
+                "--package",
+                "handler",
+                "--bin",
+                "handler",
+            ])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the handler failed");
+        // target/<profile>/deps/<test> -> target/<profile>/handler
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+        let bin = profile_dir.join("handler");
+        assert!(
+            bin.is_file(),
+            "handler binary not found at {}",
+            bin.display()
+        );
+        bin
+    })
+}
+
+/// A staged script root like `cargo xtask stage --local`, with the given handler settings.
+pub fn script_root(dir: &Path, settings: &[(&str, &str)]) -> PathBuf {
+    let root = dir.join("app");
+    let repo = repo_root();
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::copy(repo.join("host.json"), root.join("host.json")).unwrap();
+    for f in ["IngestJob", "ProcessJob"] {
+        std::fs::create_dir_all(root.join(f)).unwrap();
+        std::fs::copy(
+            repo.join(format!("functions/{f}/function.json")),
+            root.join(f).join("function.json"),
+        )
+        .unwrap();
+    }
+    for t in ["report", "thumbnail"] {
+        let from = repo.join("job-types").join(t);
+        std::fs::create_dir_all(root.join("job-types").join(t)).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), root.join("job-types").join(t).join(e.file_name())).unwrap();
+        }
+    }
+    std::fs::copy(handler_binary(), root.join("handler")).unwrap();
+    write_settings(&root, settings);
+    root
+}
+
+pub fn write_settings(root: &Path, settings: &[(&str, &str)]) {
+    let mut values = serde_json::Map::new();
+    values.insert("FUNCTIONS_WORKER_RUNTIME".into(), json!("custom"));
+    values.insert("LOG_FORMAT".into(), json!("json"));
+    values.insert("RUST_LOG".into(), json!("warn"));
+    for (k, v) in settings {
+        values.insert((*k).into(), json!(v));
+    }
+    let text = json!({"IsEncrypted": false, "Values": values}).to_string();
+    std::fs::write(root.join("local.settings.json"), text).unwrap();
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running devhost, killed on drop (with its handler).
+pub struct Devhost {
+    pub child: Child,
+    pub url: String,
+    pub client: reqwest::Client,
+}
+
+impl Devhost {
+    pub async fn start(root: &Path, data: &Path, port: u16, max_delivery_count: u32) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let child = Command::new(env!("CARGO_BIN_EXE_devhost"))
+            .args(["start", "--script-root"])
+            .arg(root)
+            .arg("--data-dir")
+            .arg(data)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--max-delivery-count",
+                &max_delivery_count.to_string(),
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let devhost = Self { child, url, client };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while devhost
+            .client
+            .get(format!("{}/admin/queues", devhost.url))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "devhost did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        devhost
+    }
+
+    /// POST a job; the HTTP status and JSON body.
+    pub async fn submit(&self, job: &str) -> Result<(u16, Value), reqwest::Error> {
+        let res = self
+            .client
+            .post(format!("{}/api/IngestJob", self.url))
+            .header("content-type", "application/json")
+            .body(job.to_owned())
+            .send()
+            .await?;
+        let status = res.status().as_u16();
+        Ok((status, res.json().await.unwrap_or(Value::Null)))
+    }
+
+    pub async fn queue(&self, name: &str) -> Value {
+        let v: Value = self
+            .client
+            .get(format!("{}/admin/queues", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    pub async fn dead_letters(&self) -> Vec<Value> {
+        let v: Value = self
+            .client
+            .get(format!(
+                "{}/admin/queues/jobs/deadletters?limit=10000",
+                self.url
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["deadLetters"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Wait until nothing is active, locked or scheduled and `settled` messages are completed or
+    /// dead-lettered; the final queue counts.
+    pub async fn drained(&self, settled: u64, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let q = self.queue("jobs").await;
+            let n = |k: &str| q[k].as_u64().unwrap_or(0);
+            if n("active") + n("locked") + n("scheduled") == 0
+                && n("completed") + n("deadLettered") >= settled
+            {
+                return q;
+            }
+            assert!(Instant::now() < deadline, "queue did not drain: {q}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Process ids of the devhost's children (the handler).
+    pub fn children(&self) -> Vec<u32> {
+        let out = Command::new("pgrep")
+            .args(["-P", &self.child.id().to_string()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// SIGKILL the devhost (no shutdown of any kind), then its orphaned handler.
+    pub fn kill9(&self) {
+        let orphans = self.children();
+        let _ = Command::new("kill")
+            .args(["-9", &self.child.id().to_string()])
+            .status();
+        for pid in orphans {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
+        let mut child = child;
+        let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    }
+}
+
+impl Drop for Devhost {
+    fn drop(&mut self) {
+        let orphans = self.children();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for pid in orphans {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    }
+}
