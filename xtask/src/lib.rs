@@ -1,3 +1,5 @@
 //! Project automation behind `cargo xtask`.
 
 pub mod stage;
+
+pub use stage::build as build_binary;

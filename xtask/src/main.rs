@@ -34,6 +34,21 @@ enum Cmd {
         #[arg(long)]
         no_zip: bool,
     },
+    /// Run the whole pipeline locally: stage the app, build the devhost, serve on 127.0.0.1.
+    Up {
+        /// Port for the devhost.
+        #[arg(long, default_value_t = 7071)]
+        port: u16,
+        /// Where the devhost keeps its durable queue.
+        #[arg(long, default_value = ".devhost")]
+        data_dir: PathBuf,
+        /// Debug builds (faster to build, slower to run).
+        #[arg(long)]
+        debug: bool,
+        /// Further `devhost start` arguments, after `--` (e.g. -- --max-delivery-count 5).
+        #[arg(last = true)]
+        devhost_args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -77,6 +92,45 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(zip) = staged.zip {
                 println!("zip: {}", zip.display());
             }
+            Ok(())
+        }
+        Cmd::Up {
+            port,
+            data_dir,
+            debug,
+            devhost_args,
+        } => {
+            let out = root.join("dist/app");
+            stage(&StageOptions {
+                root: root.clone(),
+                out: out.clone(),
+                target: None,
+                release: !debug,
+                local: true,
+                zip: false,
+            })?;
+            let devhost = xtask::build_binary(&root, "devhost", !debug, None)?;
+            let data_dir = if data_dir.is_absolute() {
+                data_dir
+            } else {
+                root.join(data_dir)
+            };
+            println!(
+                "\nStarting the pipeline on http://127.0.0.1:{port} (Ctrl-C to stop). Try:\n\n  curl -i -X POST http://127.0.0.1:{port}/api/IngestJob -H 'content-type: application/json' \\\n    -d '{{\"jobType\":\"report\",\"version\":1,\"tenantId\":\"contoso\",\"payload\":{{\"reportName\":\"daily-sales\",\"rows\":100}}}}'\n\n  {} queues --url http://127.0.0.1:{port}\n",
+                devhost.display()
+            );
+            let status = std::process::Command::new(&devhost)
+                .arg("start")
+                .arg("--script-root")
+                .arg(&out)
+                .arg("--port")
+                .arg(port.to_string())
+                .arg("--data-dir")
+                .arg(&data_dir)
+                .args(&devhost_args)
+                .status()
+                .with_context(|| format!("cannot run {}", devhost.display()))?;
+            anyhow::ensure!(status.success(), "devhost exited with {status}");
             Ok(())
         }
     }

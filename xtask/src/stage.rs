@@ -123,31 +123,34 @@ pub fn stage(opts: &StageOptions) -> Result<Staged> {
 }
 
 fn build_handler(opts: &StageOptions) -> Result<PathBuf> {
+    build(&opts.root, "handler", opts.release, opts.target.as_deref())
+}
+
+/// Build `package`'s binary of the same name and return its path.
+pub fn build(root: &Path, package: &str, release: bool, target: Option<&str>) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut cmd = Command::new(&cargo);
-    cmd.current_dir(&opts.root)
-        .args(["build", "--package", "handler", "--bin", "handler"]);
-    if opts.release {
+    cmd.current_dir(root)
+        .args(["build", "--package", package, "--bin", package]);
+    if release {
         cmd.arg("--release");
     }
-    if let Some(target) = &opts.target {
+    if let Some(target) = target {
         cmd.args(["--target", target]);
     }
     let status = cmd
         .status()
         .with_context(|| format!("cannot run {cargo}"))?;
-    ensure!(status.success(), "building the handler failed ({status})");
-
-    let target_dir = target_dir(&cargo, &opts.root)?;
-    let mut path = target_dir;
-    if let Some(target) = &opts.target {
+    ensure!(status.success(), "building {package} failed ({status})");
+    let mut path = target_dir(&cargo, root)?;
+    if let Some(target) = target {
         path.push(target);
     }
-    path.push(if opts.release { "release" } else { "debug" });
-    path.push("handler");
+    path.push(if release { "release" } else { "debug" });
+    path.push(package);
     ensure!(
         path.is_file(),
-        "the handler binary is not at {}",
+        "the {package} binary is not at {}",
         path.display()
     );
     Ok(path)

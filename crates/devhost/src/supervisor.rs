@@ -131,8 +131,8 @@ async fn start(
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", process.executable.display()))?;
-    forward(child.stdout.take(), "stdout");
-    forward(child.stderr.take(), "stderr");
+    forward(child.stdout.take());
+    forward(child.stderr.take());
 
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()
@@ -181,15 +181,13 @@ async fn stop(child: &mut Child) {
 }
 
 /// Forward the handler's console output line by line (the host logs it without correlation).
-fn forward<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
-    stream: Option<R>,
-    name: &'static str,
-) {
+fn forward<R: tokio::io::AsyncRead + Unpin + Send + 'static>(stream: Option<R>) {
     let Some(stream) = stream else { return };
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            info!(target: "handler", stream = name, "{line}");
+            // As `func start` does: the handler's own lines, as they are (JSON or text).
+            eprintln!("{line}");
         }
     });
 }
