@@ -1,0 +1,59 @@
+locals {
+  function_app_name = "func-${local.name}-${local.suffix}"
+}
+
+resource "azurerm_service_plan" "flex" {
+  #checkov:skip=CKV_AZURE_225:Flex Consumption (FC1) plans have no zone_balancing setting; the platform places instances.
+  #checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero per function; a fixed worker_count does not apply to FC1.
+  name                = "asp-${local.name}"
+  resource_group_name = azurerm_resource_group.main.name
+  location            = azurerm_resource_group.main.location
+  os_type             = "Linux"
+  sku_name            = "FC1"
+  tags                = local.tags
+}
+
+# Flex Consumption, runtime "custom": the Rust handler binary runs as a custom handler.
+resource "azurerm_function_app_flex_consumption" "main" {
+  #checkov:skip=CKV_AZURE_221:Public network access is required: clients POST jobs from the internet (function keys guard the endpoint).
+  name                = local.function_app_name
+  resource_group_name = azurerm_resource_group.main.name
+  location            = azurerm_resource_group.main.location
+  service_plan_id     = azurerm_service_plan.flex.id
+
+  runtime_name           = "custom"
+  runtime_version        = "1.0"
+  maximum_instance_count = var.maximum_instance_count
+  instance_memory_in_mb  = var.instance_memory_mb
+
+  storage_container_type      = "blobContainer"
+  storage_container_endpoint  = "${azurerm_storage_account.runtime.primary_blob_endpoint}${azurerm_storage_container.deployments.name}"
+  storage_authentication_type = "SystemAssignedIdentity"
+
+  https_only                                     = true
+  public_network_access_enabled                  = true
+  webdeploy_publish_basic_authentication_enabled = false
+  client_certificate_mode                        = "Optional"
+
+  identity {
+    type = "SystemAssigned"
+  }
+
+  site_config {
+    minimum_tls_version                    = "1.2"
+    application_insights_connection_string = azurerm_application_insights.main.connection_string
+  }
+
+  app_settings = {
+    FUNCTIONS_WORKER_RUNTIME                      = "custom"
+    AzureWebJobsStorage__accountName              = azurerm_storage_account.runtime.name
+    ServiceBusConnection__fullyQualifiedNamespace = "${azurerm_servicebus_namespace.main.name}.servicebus.windows.net"
+    CHAOS_FAILURE_RATE                            = tostring(var.chaos_failure_rate)
+    PROCESSING_DELAY_MS                           = tostring(var.processing_delay_ms)
+    JOB_TYPES_DIR                                 = "job-types"
+    LOG_FORMAT                                    = "json"
+    RUST_LOG                                      = "info"
+  }
+
+  tags = local.tags
+}

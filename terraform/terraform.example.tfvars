@@ -1,0 +1,19 @@
+# Copy to terraform.tfvars (ignored by git) and adjust.
+project     = "rjobs"
+environment = "dev"
+location    = "westeurope"
+alert_email = "oncall@example.com"
+
+# Must match host.json and the devhost defaults.
+queue_name                           = "jobs"
+max_delivery_count                   = 10
+lock_duration                        = "PT1M"
+default_message_ttl                  = "P14D"
+dead_lettering_on_message_expiration = true
+
+chaos_failure_rate  = 0.2
+processing_delay_ms = 200
+
+tags = {
+  owner = "platform-team"
+}
