@@ -9,7 +9,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tracing::{debug, error, warn};
 
 use crate::config::Function;
-use crate::invoke::{Invoker, service_bus_invocation};
+use crate::invoke::{InvokeError, Invoker, service_bus_invocation};
 use crate::outputs;
 use crate::store::{Abandoned, Delivery, Store};
 
@@ -24,6 +24,8 @@ pub struct Dispatch {
     pub wake: Arc<Notify>,
     /// `maxConcurrentCalls`.
     pub max_concurrent_calls: usize,
+    /// Captured telemetry (the host's request rows).
+    pub capture: crate::telemetry::Capture,
 }
 
 /// Run the dispatcher of one Service Bus-triggered function until `shutdown`.
@@ -86,9 +88,27 @@ pub async fn run(function: Function, dispatch: Dispatch, mut shutdown: watch::Re
 async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delivery: Delivery) {
     let request = service_bus_invocation(&function.name, binding, &delivery);
     let token = delivery.lock_token.clone();
-    let failure = match dispatch.invoker.invoke(&function.name, &request).await {
+    let started = std::time::Instant::now();
+    let result = dispatch.invoker.invoke(&function.name, &request).await;
+    let status = match &result {
+        Ok(_) => 200,
+        Err(InvokeError::Failed { status, .. }) => *status,
+        Err(_) => 500,
+    };
+    dispatch
+        .capture
+        .host_request(&function.name, started.elapsed(), status, result.is_ok());
+    let failure = match result {
         Ok(response) => {
-            match outputs::route(function, &response, &dispatch.store, &dispatch.wake).await {
+            match outputs::route(
+                function,
+                &response,
+                &dispatch.store,
+                &dispatch.wake,
+                &dispatch.capture,
+            )
+            .await
+            {
                 Ok(_) => None,
                 Err(e) => Some(format!("output binding failed: {e}")),
             }

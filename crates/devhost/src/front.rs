@@ -34,6 +34,8 @@ pub struct Front {
     pub wake: Arc<Notify>,
     /// Public base URL, e.g. `http://127.0.0.1:7071`.
     pub base_url: String,
+    /// Captured telemetry (the local Application Insights).
+    pub capture: crate::telemetry::Capture,
 }
 
 /// Serve one request under the route prefix.
@@ -53,8 +55,27 @@ pub async fn serve(
         return not_found(path);
     };
 
+    let started = std::time::Instant::now();
+    let response = invoke_http(&front, function, binding, &method, &uri, &headers, &body).await;
+    let status = response.status().as_u16();
+    front
+        .capture
+        .host_request(&function.name, started.elapsed(), status, status < 500);
+    response
+}
+
+/// Invoke an HTTP-triggered function for one request and turn its outputs into the response.
+async fn invoke_http(
+    front: &Front,
+    function: &Function,
+    binding: &str,
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
     let mut header_map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, value) in &headers {
+    for (name, value) in headers {
         header_map
             .entry(canonical(name))
             .or_default()
@@ -73,7 +94,7 @@ pub async fn serve(
         })
         .unwrap_or_default();
     let incoming = IncomingHttp {
-        url: format!("{}{}", front.base_url, uri),
+        url: format!("{}{uri}", front.base_url),
         method: method.as_str().to_owned(),
         query,
         headers: header_map,
@@ -92,7 +113,15 @@ pub async fn serve(
             .into_response();
         }
     };
-    if let Err(e) = outputs::route(function, &response, &front.store, &front.wake).await {
+    if let Err(e) = outputs::route(
+        function,
+        &response,
+        &front.store,
+        &front.wake,
+        &front.capture,
+    )
+    .await
+    {
         error!(function = %function.name, "output binding failed: {e}");
         return Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -15,6 +15,7 @@ pub mod outputs;
 pub mod problem;
 pub mod store;
 pub mod supervisor;
+pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +42,23 @@ pub struct StartOptions {
     pub data_dir: PathBuf,
     /// Queue behaviour.
     pub queue: QueueOptions,
+    /// Telemetry envelopes kept in memory.
+    pub telemetry_capacity: usize,
+}
+
+/// The handler's environment: the app settings, plus (unless they name their own) an Application
+/// Insights connection string pointing at the devhost's ingestion endpoint, and a short metric
+/// export interval so the local map fills in seconds.
+pub fn handler_env(
+    settings: &std::collections::BTreeMap<String, String>,
+    base_url: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let mut env = settings.clone();
+    env.entry("APPLICATIONINSIGHTS_CONNECTION_STRING".into())
+        .or_insert_with(|| format!("InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint={base_url}"));
+    env.entry("OTEL_METRIC_EXPORT_INTERVAL".into())
+        .or_insert_with(|| "5000".into());
+    env
 }
 
 /// Why the devhost could not run.
@@ -72,9 +90,10 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     let base_url = format!("http://{local}");
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let capture = telemetry::Capture::new(opts.telemetry_capacity);
     let (handler, supervisor) = supervisor::spawn(
         app.handler.clone(),
-        app.settings.clone(),
+        handler_env(&app.settings, &base_url),
         app.root.clone(),
         shutdown_rx.clone(),
     );
@@ -92,6 +111,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
             invoker: invoker.clone(),
             wake: wake.clone(),
             max_concurrent_calls: app.service_bus.max_concurrent_calls,
+            capture: capture.clone(),
         };
         dispatchers.push(tokio::spawn(dispatcher::run(
             function.clone(),
@@ -125,9 +145,18 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         store,
         wake,
         base_url: base_url.clone(),
+        capture: capture.clone(),
     };
-    let router = admin::router().fallback(front::serve).with_state(front);
-    info!("devhost listening on {base_url}");
+    let ingestion = axum::Router::new()
+        .route("/v2/track", axum::routing::post(telemetry::ingest::track))
+        .route("/v2.1/track", axum::routing::post(telemetry::ingest::track))
+        .with_state(capture);
+    let router = admin::router()
+        .merge(telemetry::page::router())
+        .fallback(front::serve)
+        .with_state(front)
+        .merge(ingestion);
+    info!("devhost listening on {base_url} (application map: {base_url}/map)");
     for f in &app.functions {
         match f.http_trigger() {
             Some((_, methods, route)) => info!(

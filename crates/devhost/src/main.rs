@@ -43,6 +43,19 @@ enum Command {
         /// Message time-to-live in seconds (default 14 days, as the Terraform queue).
         #[arg(long, default_value_t = 1_209_600, env = "DEVHOST_TTL_SECS", value_parser = clap::value_parser!(u64).range(1..))]
         ttl_secs: u64,
+        /// Telemetry envelopes kept in memory (oldest dropped first).
+        #[arg(long, default_value_t = 200_000, env = "DEVHOST_TELEMETRY_CAPACITY", value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
+        telemetry_capacity: u64,
+    },
+    /// The application map as text: edges with calls, failures and latency, plus metric totals.
+    Map {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Write the captured telemetry as JSON lines to stdout.
+    Telemetry {
+        #[command(flatten)]
+        target: Target,
     },
     /// Queue counts (active, scheduled, locked, dead-lettered, completed).
     Queues {
@@ -143,6 +156,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
             max_delivery_count,
             lock_duration_secs,
             ttl_secs,
+            telemetry_capacity,
         } => {
             let options = StartOptions {
                 script_root,
@@ -153,8 +167,50 @@ async fn dispatch(command: Command) -> Result<(), String> {
                     lock_duration: Duration::from_secs(lock_duration_secs),
                     time_to_live: Duration::from_secs(ttl_secs),
                 },
+                telemetry_capacity: usize::try_from(telemetry_capacity).unwrap_or(usize::MAX),
             };
             run(options).await.map_err(|e| e.to_string())
+        }
+        Command::Map { target } => {
+            let v = call(&target, reqwest::Method::GET, "/map.json", None).await?;
+            if target.json {
+                return print_json(&v);
+            }
+            println!(
+                "{:<32} {:>8} {:>9} {:>11} {:>11}",
+                "EDGE", "CALLS", "FAILED %", "P50 MS", "P95 MS"
+            );
+            for e in v["edges"].as_array().into_iter().flatten() {
+                let edge = format!(
+                    "{} -> {}",
+                    e["from"].as_str().unwrap_or("?"),
+                    e["to"].as_str().unwrap_or("?")
+                );
+                let ms = |k: &str| {
+                    e[k].as_f64()
+                        .map_or_else(|| "-".to_owned(), |x| format!("{x:.1}"))
+                };
+                println!(
+                    "{edge:<32} {:>8} {:>9.1} {:>11} {:>11}",
+                    count(&e["calls"]),
+                    e["failurePercent"].as_f64().unwrap_or(0.0),
+                    ms("p50Ms"),
+                    ms("p95Ms")
+                );
+            }
+            println!("\noperations (jobs traced): {}", count(&v["operations"]));
+            for (name, total) in v["metrics"].as_object().into_iter().flatten() {
+                println!("{name:<32} {total}");
+            }
+            Ok(())
+        }
+        Command::Telemetry { target } => {
+            let url = format!("{}/admin/telemetry", target.url.trim_end_matches('/'));
+            let res = reqwest::get(&url)
+                .await
+                .map_err(|e| format!("cannot reach the devhost at {}: {e}", target.url))?;
+            print!("{}", res.text().await.map_err(|e| e.to_string())?);
+            Ok(())
         }
         Command::Queues { target } => {
             let v = call(&target, reqwest::Method::GET, "/admin/queues", None).await?;

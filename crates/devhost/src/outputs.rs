@@ -5,14 +5,16 @@ use wire::{InvocationResponse, service_bus_output_bodies};
 
 use crate::config::Function;
 use crate::store::{NewMessage, Store, StoreError};
+use crate::telemetry::Capture;
 
-/// Send every `serviceBus` output value of `response` to its binding's queue, durably, and wake
-/// the dispatchers. Returns how many messages were sent.
+/// Send every `serviceBus` output value of `response` to its binding's queue, durably, wake the
+/// dispatchers, and record one host dependency per message. Returns how many messages were sent.
 pub async fn route(
     function: &Function,
     response: &InvocationResponse,
     store: &Store,
     wake: &Notify,
+    capture: &Capture,
 ) -> Result<usize, StoreError> {
     let mut messages = Vec::new();
     for (binding, queue) in function.service_bus_outputs() {
@@ -29,8 +31,12 @@ pub async fn route(
     }
     let count = messages.len();
     if count > 0 {
+        let queues: Vec<String> = messages.iter().map(|m| m.queue.clone()).collect();
         store.send(messages).await?;
         wake.notify_waiters();
+        for queue in queues {
+            capture.host_send(&function.name, &queue, 1);
+        }
     }
     Ok(count)
 }
