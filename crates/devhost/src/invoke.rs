@@ -172,7 +172,10 @@ pub fn http_invocation(function: &str, binding: &str, req: &IncomingHttp) -> Inv
         }
     }
     metadata.insert("Query".into(), json!(req.query));
-    metadata.insert("Headers".into(), json!(req.headers));
+    // Binding data (unlike `Data.req`) holds the headers as a dictionary of single strings.
+    let joined: BTreeMap<&String, String> =
+        req.headers.iter().map(|(k, v)| (k, v.join(", "))).collect();
+    metadata.insert("Headers".into(), json!(joined));
     metadata.insert("sys".into(), sys(function));
     let mut data_map = Map::new();
     data_map.insert(

@@ -1,19 +1,21 @@
 //! Scalar and body encodings used by the host.
 //!
-//! The host converts every binding and metadata value with `ToJsonValue`-style logic in
-//! `ScriptInvocationContextExtensions` (azure-functions-host): JSON objects stay objects, `byte[]`
-//! becomes base64, and **every other scalar is passed through `JsonConvert.SerializeObject` and sent
-//! as a string**. The functions here undo (and, for the local host stand-in, redo) that encoding.
+//! The host converts every non-HTTP input and every metadata value with
+//! `GetHttpScriptInvocationContextValue` in `Azure/azure-functions-host`
+//! `src/WebJobs.Script/Workers/ScriptInvocationContextExtensions.cs`: `byte[]` becomes base64;
+//! anything `JObject.FromObject` accepts (objects, dictionaries) stays a JSON object; **everything
+//! else (strings, numbers, booleans, and also arrays) goes through `JsonConvert.SerializeObject` and
+//! is sent as a string**. Null metadata values are skipped (`ToHttpScriptInvocationContext`). The
+//! functions here undo (and, for the local host stand-in, redo) that encoding.
 
 use serde_json::Value;
 
-/// Encode a scalar the way the host does: its JSON text, as a JSON string.
-///
-/// Objects and arrays are passed through unchanged; `null` stays `null` (the host drops null
-/// metadata entries altogether, see [`encode_metadata_value`]).
+/// Encode a value the way the host does: objects stay objects, anything else becomes its JSON
+/// text inside a JSON string (arrays included: `JObject.FromObject` rejects them); `null` stays
+/// `null` (the host drops null metadata entries altogether, see [`encode_metadata_value`]).
 pub fn encode_scalar(value: &Value) -> Value {
     match value {
-        Value::Object(_) | Value::Array(_) | Value::Null => value.clone(),
+        Value::Object(_) | Value::Null => value.clone(),
         other => Value::String(other.to_string()),
     }
 }
@@ -81,6 +83,7 @@ mod tests {
         assert_eq!(encode_scalar(&json!(1)), json!("1"));
         assert_eq!(encode_scalar(&json!("abc")), json!("\"abc\""));
         assert_eq!(encode_scalar(&json!({"a": 1})), json!({"a": 1}));
+        assert_eq!(encode_scalar(&json!([1, "x"])), json!("[1,\"x\"]"));
         assert_eq!(encode_metadata_value(&Value::Null), None);
     }
 

@@ -6,12 +6,15 @@ use serde_json::Value;
 
 /// HTTP trigger input as the host sends it in `Data.<binding>`.
 ///
-/// Shape from `HttpRequestExtensions`/`ScriptInvocationContextExtensions` in
-/// `Azure/azure-functions-host`: `Url`, `Method`, `Query` (an object of strings; hosts before 2020
-/// sent it as a JSON string, both are accepted), `Headers` (each name maps to an *array* of
-/// strings; a single string is accepted too), `Params` (route data), `Identities` and `Body` (a
-/// string, present only when the request had a body; base64 for `application/octet-stream` and
-/// multipart). Header names are compared case-insensitively by [`HttpRequestData::header`].
+/// Built by `GetRequestAsJObject` in `Azure/azure-functions-host`
+/// `src/WebJobs.Script/Extensions/HttpRequestExtensions.cs`: `Url` (scheme, host, path and query
+/// string), `Method`, `Query` (`GetQueryCollectionAsJObject`: an object of strings; older hosts sent
+/// `GetQueryCollectionAsString`, a JSON string: both are accepted), `Headers` (`JObject.FromObject`
+/// of the header dictionary: each name maps to an *array* of strings; a single string is accepted
+/// too), `Params` (route data, only when the route has some), `Identities` and `Body` (only when
+/// `Content-Length > 0`: text, or for `application/octet-stream` and `multipart/*` the bytes,
+/// which serialise as base64). Header names are compared case-insensitively by
+/// [`HttpRequestData::header`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HttpRequestData {
     /// Full request URL.
@@ -60,27 +63,34 @@ impl HttpRequestData {
 
 /// `Outputs.<http output binding>`: the HTTP response the host returns to the client.
 ///
-/// Parsed by the host in `HttpScriptInvocationResult`/`HttpWorkerChannel`: `statusCode` may be a
-/// number or a string, `body` a string (an object is written out as indented JSON), `headers` a map
-/// of single string values.
+/// Read by `GetHttpOutputBindingResponse` in `Azure/azure-functions-host`
+/// `src/WebJobs.Script/Workers/Http/HttpScriptInvocationResultExtensions.cs`, which deserialises it
+/// (case-insensitively, Newtonsoft) as `HttpOutputBindingResponse { StatusCode, Status, Body, Headers }`:
+/// `statusCode` (or `status`) may be a number or a string and defaults to 200, `body` a string (an
+/// object is written out as indented JSON), `headers` a map of single string values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpResponseData {
     /// HTTP status code.
     #[serde(
         rename = "statusCode",
+        alias = "StatusCode",
+        alias = "status",
+        alias = "Status",
+        default = "ok",
         deserialize_with = "status_code",
         serialize_with = "status_code_out"
     )]
     pub status_code: u16,
     /// Response body text.
     #[serde(
+        alias = "Body",
         default,
         deserialize_with = "response_body",
         skip_serializing_if = "Option::is_none"
     )]
     pub body: Option<String>,
     /// Response headers.
-    #[serde(default, deserialize_with = "string_map")]
+    #[serde(alias = "Headers", default, deserialize_with = "string_map")]
     pub headers: BTreeMap<String, String>,
 }
 
@@ -192,6 +202,10 @@ fn status_code<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
         .ok_or_else(|| de::Error::custom(format!("statusCode must be an HTTP status, got {v}")))
 }
 
+fn ok() -> u16 {
+    200
+}
+
 fn status_code_out<S: Serializer>(code: &u16, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u16(*code)
 }
@@ -233,6 +247,23 @@ mod tests {
         assert_eq!(r.body.as_deref(), Some("{\n  \"a\": 1\n}"));
         assert!(serde_json::from_value::<HttpResponseData>(json!({"statusCode": "abc"})).is_err());
         assert!(serde_json::from_value::<HttpResponseData>(json!({"statusCode": 70000})).is_err());
+        let pascal: HttpResponseData =
+            serde_json::from_value(json!({"StatusCode": 201, "Body": "x", "Headers": {"A": "b"}}))
+                .unwrap();
+        assert_eq!(
+            (
+                pascal.status_code,
+                pascal.body.as_deref(),
+                pascal.header("a")
+            ),
+            (201, Some("x"), Some("b"))
+        );
+        assert_eq!(
+            serde_json::from_value::<HttpResponseData>(json!({}))
+                .unwrap()
+                .status_code,
+            200
+        );
     }
 
     #[test]

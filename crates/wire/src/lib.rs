@@ -6,13 +6,17 @@
 //! responses) and the local host stand-in (which writes requests and reads responses) share a
 //! single, tested definition of the contract.
 //!
-//! Sources (public): `Azure/azure-functions-host`
-//! `src/WebJobs.Script/Workers/Http/DefaultHttpWorkerService.cs`,
-//! `src/WebJobs.Script/Workers/Http/HttpScriptInvocationContext.cs`,
-//! `src/WebJobs.Script/Workers/Http/HttpScriptInvocationResult.cs`,
-//! `src/WebJobs.Script/Extensions/ScriptInvocationContextExtensions.cs`, and
-//! `Azure/azure-sdk-for-net` `sdk/servicebus/Microsoft.Azure.WebJobs.Extensions.ServiceBus`
-//! (`ServiceBusTriggerBindingStrategy`).
+//! Sources (public), `Azure/azure-functions-host`:
+//! `src/WebJobs.Script/Workers/Http/DefaultHttpWorkerService.cs` (invocation headers
+//! `X-Azure-Functions-InvocationId` / `X-Azure-Functions-HostVersion` / `User-Agent` in `AddHeaders`;
+//! the `GET /` readiness poll in `IsWorkerReady`; `EnsureSuccessStatusCode` on every answer),
+//! `src/WebJobs.Script/Workers/ScriptInvocationContextExtensions.cs` (`ToHttpScriptInvocationContext`,
+//! `GetHttpScriptInvocationContextValue`: how `Data` and `Metadata` are encoded),
+//! `src/WebJobs.Script/Extensions/HttpRequestExtensions.cs` (`GetRequestAsJObject`: the HTTP trigger
+//! shape), `src/WebJobs.Script/Workers/Http/HttpScriptInvocationResultExtensions.cs` (`Outputs`,
+//! the `res` object, the base64 conversion of string outputs); and `Azure/azure-sdk-for-net`
+//! `sdk/servicebus/Microsoft.Azure.WebJobs.Extensions.ServiceBus` (`ServiceBusTriggerBindingStrategy`:
+//! the Service Bus trigger metadata).
 //!
 //! The contract has two encoding quirks that this crate hides:
 //! * every non-object scalar the host sends (strings, numbers) is first serialised with

@@ -6,10 +6,12 @@ use crate::HttpResponseData;
 /// The handler's answer to an invocation request.
 ///
 /// Read by the host as `HttpScriptInvocationResult` (`Azure/azure-functions-host`,
-/// `src/WebJobs.Script/Workers/Http/HttpScriptInvocationResult.cs`). Output names are
-/// case-sensitive and must match `function.json`. Always answer a JSON object with a 2xx status:
-/// an empty body leaves the invocation hanging, and any non-2xx fails the invocation and discards
-/// its `Outputs` and `Logs`.
+/// `src/WebJobs.Script/Workers/Http/HttpScriptInvocationResult.cs`) in
+/// `DefaultHttpWorkerService.ProcessDefaultInvocationRequest`, which first calls
+/// `EnsureSuccessStatusCode`: any non-2xx fails the invocation and its `Outputs` and `Logs` are never
+/// read. `Logs` become the invocation's user log lines (`ProcessLogsFromHttpResponse`). Output
+/// names are case-sensitive and must match `function.json`; a string output value that is valid
+/// base64 is turned into bytes (`GetBindingValue`), see [`crate::service_bus_output_bodies`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InvocationResponse {
     /// Output binding values keyed by binding name.
