@@ -102,3 +102,56 @@ async fn sigterm_drains_in_flight_invocations_then_exits_cleanly() {
         .unwrap();
     assert!(exit.success(), "clean exit after draining: {exit:?}");
 }
+
+#[tokio::test]
+async fn an_unreachable_telemetry_endpoint_never_blocks_or_fails_requests() {
+    // A port nobody listens on: every export fails.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cs = format!("InstrumentationKey=k;IngestionEndpoint=http://127.0.0.1:{dead}");
+    let mut h = Handler::start(&[
+        ("APPLICATIONINSIGHTS_CONNECTION_STRING", &cs),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "100"),
+    ])
+    .await;
+    let inv = common::http_invocation(
+        "POST",
+        &[("Content-Type", "application/json")],
+        Some(common::SAMPLE_JOB),
+    );
+    for _ in 0..200 {
+        let (status, answer) = h.invoke("IngestJob", &inv).await;
+        assert_eq!(
+            (status, &answer["Outputs"]["res"]["statusCode"]),
+            (200, &serde_json::json!(202))
+        );
+        let envelope = answer["Outputs"]["job"].to_string();
+        assert_eq!(
+            h.invoke("ProcessJob", &sb_invocation(&envelope, 1, "m"))
+                .await
+                .0,
+            200
+        );
+    }
+    // Shutdown flushes with a bounded wait, even though the endpoint is down.
+    let pid = h.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let exit = tokio::time::timeout(
+        Duration::from_secs(40),
+        tokio::task::spawn_blocking(move || h.child.wait()),
+    )
+    .await
+    .expect("the handler exits in bounded time")
+    .unwrap()
+    .unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
