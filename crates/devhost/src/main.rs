@@ -122,9 +122,12 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let json_logs = !std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // Logs go to stderr: JSON lines unless a person is watching it.
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let json_logs = !terminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(terminal)
         .with_writer(std::io::stderr);
     let _ = if json_logs && matches!(cli.command, Command::Start { .. }) {
         builder.json().try_init()

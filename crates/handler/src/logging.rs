@@ -17,7 +17,8 @@ pub fn init(format: LogFormat) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal());
     // A subscriber may already be installed (tests); that is not an error worth failing over.
     let _ = if json {
         builder

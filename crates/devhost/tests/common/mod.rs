@@ -24,7 +24,28 @@ pub fn handler_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let mut build = Command::new(cargo);
+        // Cargo sets these for the test process; a nested build that inherits them sees a
+        // different environment from the outer build (ring's build script tracks
+        // CARGO_MANIFEST_DIR), rebuilds half the dependency graph, and makes the next outer build
+        // rebuild it again. Clear them so the nested build is a no-op when nothing changed.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let set_by_cargo_for_tests = [
+                "CARGO_MANIFEST_",
+                "CARGO_PKG_",
+                "CARGO_BIN_",
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+                "OUT_DIR",
+            ];
+            if set_by_cargo_for_tests.iter().any(|p| name.starts_with(p)) {
+                build.env_remove(name.as_ref());
+            }
+        }
+        let status = build
             .current_dir(repo_root())
             .args([
                 "build",
