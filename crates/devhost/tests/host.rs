@@ -1,0 +1,198 @@
+//! Host behaviour through the real devhost binary: start-up errors, routing, concurrency, CLI.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Devhost, SAMPLE_JOB, free_port, script_root};
+use serde_json::Value;
+
+#[test]
+fn a_malformed_host_json_stops_start_up_naming_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = script_root(dir.path(), &[]);
+    std::fs::write(root.join("host.json"), r#"{"version":"2.0","extensions":{"serviceBus":{"maxConcurrentCalls":"many"}},"customHandler":{"description":{"defaultExecutablePath":"handler"}}}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
+        .args(["start", "--port", &free_port().to_string(), "--script-root"])
+        .arg(&root)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("host.json") && stderr.contains("extensions.serviceBus.maxConcurrentCalls"),
+        "{stderr}"
+    );
+
+    std::fs::copy(common_host_json(), root.join("host.json")).unwrap();
+    std::fs::write(
+        root.join("ProcessJob/function.json"),
+        r#"{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"msg"}]}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
+        .args(["start", "--port", &free_port().to_string(), "--script-root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("ProcessJob/function.json") && stderr.contains("bindings[0].queueName"),
+        "{stderr}"
+    );
+}
+
+fn common_host_json() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../host.json")
+}
+
+#[tokio::test]
+async fn methods_and_routes_are_enforced_like_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = script_root(dir.path(), &[("CHAOS_FAILURE_RATE", "0")]);
+    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 10).await;
+    let get = d
+        .client
+        .get(format!("{}/api/IngestJob", d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        get.status(),
+        404,
+        "GET is not in the binding's methods: the route does not match"
+    );
+    let unknown = d
+        .client
+        .post(format!("{}/api/Nope", d.url))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let lower = d
+        .client
+        .post(format!("{}/api/ingestjob", d.url))
+        .header("content-type", "application/json")
+        .body(SAMPLE_JOB)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lower.status(), 202, "routes match case-insensitively");
+    let bad = d
+        .client
+        .post(format!("{}/api/IngestJob", d.url))
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 415);
+    assert_eq!(bad.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        d.drained(1, Duration::from_secs(30)).await["enqueued"],
+        1,
+        "rejected requests enqueue nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deliveries_never_exceed_max_concurrent_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = script_root(
+        dir.path(),
+        &[("CHAOS_FAILURE_RATE", "0"), ("PROCESSING_DELAY_MS", "400")],
+    );
+    let host: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("host.json")).unwrap()).unwrap();
+    let limit = host["extensions"]["serviceBus"]["maxConcurrentCalls"]
+        .as_u64()
+        .unwrap();
+    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 10).await;
+    for _ in 0..(limit * 3) {
+        assert_eq!(d.submit(SAMPLE_JOB).await.unwrap().0, 202);
+    }
+    let mut peak = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let q = d.queue("jobs").await;
+        peak = peak.max(q["locked"].as_u64().unwrap());
+        if q["completed"].as_u64().unwrap() == limit * 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not finish: {q}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        peak, limit,
+        "in-flight deliveries reach but never exceed maxConcurrentCalls"
+    );
+}
+
+#[tokio::test]
+async fn the_operator_cli_reads_queues_and_resubmits_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = script_root(dir.path(), &[("CHAOS_FAILURE_RATE", "0")]);
+    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 2).await;
+    let cli = |args: &[&str]| -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
+            .args(args)
+            .args(["--url", &d.url, "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
+        .args(["send", "--url", &d.url, "{\"poison\":true}"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    d.drained(1, Duration::from_secs(30)).await;
+    let queues = cli(&["queues"]);
+    assert_eq!(queues["queues"][0]["deadLettered"], 1);
+    let peek = cli(&["dlq", "peek"]);
+    let dl = &peek["deadLetters"][0];
+    assert_eq!(
+        (
+            dl["reason"].as_str(),
+            dl["deliveryCount"].as_u64(),
+            dl["body"].as_str()
+        ),
+        (
+            Some("MaxDeliveryCountExceeded"),
+            Some(2),
+            Some("{\"poison\":true}")
+        )
+    );
+    let seq = dl["sequenceNumber"].to_string();
+    assert_eq!(cli(&["dlq", "resubmit", &seq])["resubmitted"], 1);
+    // Still poison: it comes back to the dead-letter queue after two more deliveries.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while d.queue("jobs").await["abandoned"].as_u64().unwrap() < 4 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        d.drained(1, Duration::from_secs(30)).await["deadLettered"],
+        1
+    );
+    let human = Command::new(env!("CARGO_BIN_EXE_devhost"))
+        .args(["queues", "--url", &d.url])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        table.contains("DEAD-LETTERED") && table.lines().any(|l| l.starts_with("jobs")),
+        "{table}"
+    );
+}
