@@ -44,8 +44,11 @@ resource "azurerm_function_app_flex_consumption" "main" {
     application_insights_connection_string = azurerm_application_insights.main.connection_string
   }
 
+  # No FUNCTIONS_WORKER_RUNTIME here: on Flex Consumption the worker runtime is
+  # functionAppConfig.runtime (runtime_name = "custom" above) and the platform rejects the
+  # FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION app settings. local.settings.json keeps
+  # FUNCTIONS_WORKER_RUNTIME=custom for `func start`.
   app_settings = {
-    FUNCTIONS_WORKER_RUNTIME                      = "custom"
     AzureWebJobsStorage__accountName              = azurerm_storage_account.runtime.name
     ServiceBusConnection__fullyQualifiedNamespace = "${azurerm_servicebus_namespace.main.name}.servicebus.windows.net"
     CHAOS_FAILURE_RATE                            = tostring(var.chaos_failure_rate)

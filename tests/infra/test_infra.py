@@ -116,7 +116,10 @@ def test_queue_settings_match_the_devhost_defaults(tf):
 
 def test_the_app_is_a_custom_handler_with_a_locked_down_surface(app):
     assert app["runtime_name"] == "custom"
-    assert app["app_settings"]["FUNCTIONS_WORKER_RUNTIME"] == "custom"
+    # Flex Consumption sets the worker runtime through runtime_name and rejects the app setting.
+    assert "FUNCTIONS_WORKER_RUNTIME" not in app["app_settings"]
+    local = json.loads((ROOT / "local.settings.json").read_text())
+    assert local["Values"]["FUNCTIONS_WORKER_RUNTIME"] == "custom", "func start needs it locally"
     assert app["https_only"] is True
     assert app["identity"][0]["type"] == "SystemAssigned"
     assert app["site_config"][0]["minimum_tls_version"] == "1.2"
