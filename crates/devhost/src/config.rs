@@ -58,8 +58,13 @@ pub struct ServiceBusOptions {
     /// `maxConcurrentCalls` per Service Bus-triggered function (default 16, as the host's default
     /// on one core is 16 x cores).
     pub max_concurrent_calls: usize,
-    /// `autoCompleteMessages` (default true). Custom handlers cannot settle messages themselves.
+    /// `autoCompleteMessages` (default true). Custom handlers cannot settle messages themselves,
+    /// so with `false` nothing ever completes or abandons a message: its lock lapses and it is
+    /// redelivered (faithful, and almost certainly a mistake: the devhost warns at start-up).
     pub auto_complete_messages: bool,
+    /// `maxAutoLockRenewalDuration` (default 5 minutes): how long the runtime keeps renewing the
+    /// lock of a message whose invocation is still running.
+    pub max_auto_lock_renewal: Duration,
 }
 
 /// One binding from `function.json`.
@@ -249,6 +254,15 @@ impl App {
                 )
             })?,
         };
+        let max_auto_lock_renewal = match sb.and_then(|s| s.get("maxAutoLockRenewalDuration")) {
+            None => Duration::from_secs(300),
+            Some(v) => v.as_str().and_then(parse_timespan).ok_or_else(|| {
+                field(
+                    "extensions.serviceBus.maxAutoLockRenewalDuration",
+                    "must be a timespan like \"00:05:00\"",
+                )
+            })?,
+        };
         let function_timeout = match host.get("functionTimeout") {
             None => Duration::from_secs(300),
             Some(v) => v
@@ -276,6 +290,7 @@ impl App {
             service_bus: ServiceBusOptions {
                 max_concurrent_calls,
                 auto_complete_messages,
+                max_auto_lock_renewal,
             },
             function_timeout,
             route_prefix,
@@ -519,6 +534,11 @@ mod tests {
         assert_eq!(app.handler.executable, dir.path().join("handler"));
         assert_eq!(app.handler.arguments, ["--x", "fast"]);
         assert_eq!(app.service_bus.max_concurrent_calls, 4);
+        assert!(app.service_bus.auto_complete_messages);
+        assert_eq!(
+            app.service_bus.max_auto_lock_renewal,
+            Duration::from_secs(300)
+        );
         assert_eq!(app.function_timeout, Duration::from_secs(90));
         assert_eq!(app.route_prefix, "api");
         assert_eq!(app.settings.get("N").map(String::as_str), Some("3"));
@@ -559,6 +579,12 @@ mod tests {
                 HTTP_FN,
                 "host.json",
                 "functionTimeout",
+            ),
+            (
+                r#"{"customHandler":{"description":{"defaultExecutablePath":"h"}},"extensions":{"serviceBus":{"maxAutoLockRenewalDuration":5}}}"#,
+                HTTP_FN,
+                "host.json",
+                "maxAutoLockRenewalDuration",
             ),
             (HOST, r#"{"bindings":[]}"#, "function.json", "bindings"),
             (

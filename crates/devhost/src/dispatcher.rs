@@ -1,6 +1,8 @@
 //! Service Bus trigger dispatch: PeekLock a message, invoke the function, complete on success,
 //! abandon on failure (redelivered at once, dead-lettered by the store after the last delivery),
 //! with at most `maxConcurrentCalls` invocations in flight per function, as the runtime does.
+//! While an invocation runs its lock is renewed, as the runtime's auto-renewal does, for up to
+//! `maxAutoLockRenewalDuration`; after that the lock may lapse and the message be redelivered.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +26,10 @@ pub struct Dispatch {
     pub wake: Arc<Notify>,
     /// `maxConcurrentCalls`.
     pub max_concurrent_calls: usize,
+    /// `maxAutoLockRenewalDuration`.
+    pub max_auto_lock_renewal: Duration,
+    /// `autoCompleteMessages`: settle after the invocation (complete or abandon), or leave it.
+    pub auto_complete_messages: bool,
     /// Captured telemetry (the host's request rows).
     pub capture: crate::telemetry::Capture,
 }
@@ -89,7 +95,14 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
     let request = service_bus_invocation(&function.name, binding, &delivery);
     let token = delivery.lock_token.clone();
     let started = std::time::Instant::now();
-    let result = dispatch.invoker.invoke(&function.name, &request).await;
+    let result = {
+        let invocation = dispatch.invoker.invoke(&function.name, &request);
+        tokio::pin!(invocation);
+        tokio::select! {
+            r = &mut invocation => r,
+            () = keep_locked(dispatch, &delivery) => invocation.await,
+        }
+    };
     let status = match &result {
         Ok(_) => 200,
         Err(InvokeError::Failed { status, .. }) => *status,
@@ -115,6 +128,11 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
         }
         Err(e) => Some(e.to_string()),
     };
+    if !dispatch.auto_complete_messages {
+        // The runtime settles nothing and a custom handler cannot: the lock lapses.
+        debug!(message_id = %delivery.message_id, "autoCompleteMessages is false: message left locked");
+        return;
+    }
     match failure {
         None => {
             if let Err(e) = dispatch.store.complete(&token).await {
@@ -122,7 +140,7 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
             }
             debug!(message_id = %delivery.message_id, delivery_count = delivery.delivery_count, "completed");
         }
-        Some(reason) => match dispatch.store.abandon(&token).await {
+        Some(reason) => match dispatch.store.abandon(&token, &reason).await {
             Ok(Abandoned::Requeued) => {
                 warn!(function = %function.name, message_id = %delivery.message_id, delivery_count = delivery.delivery_count, "invocation failed, message abandoned: {reason}");
             }
@@ -132,4 +150,34 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
             Err(e) => error!(message_id = %delivery.message_id, "abandon failed: {e}"),
         },
     }
+}
+
+/// Renew the delivery's lock shortly before it lapses until `maxAutoLockRenewalDuration` has passed
+/// since the message was received, then wait forever (the caller stops polling this when the
+/// invocation ends).
+async fn keep_locked(dispatch: &Dispatch, delivery: &Delivery) {
+    let renew_until = tokio::time::Instant::now() + dispatch.max_auto_lock_renewal;
+    let mut locked_until = delivery.locked_until;
+    loop {
+        let left = (locked_until - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        // Renew at half the remaining lock time, as late as is still safe.
+        let at = tokio::time::Instant::now() + left / 2;
+        if at >= renew_until {
+            break;
+        }
+        tokio::time::sleep_until(at).await;
+        match dispatch.store.renew(&delivery.lock_token).await {
+            Ok(until) => {
+                debug!(message_id = %delivery.message_id, %until, "lock renewed");
+                locked_until = until;
+            }
+            Err(e) => {
+                warn!(message_id = %delivery.message_id, "lock renewal failed: {e}");
+                break;
+            }
+        }
+    }
+    std::future::pending::<()>().await;
 }

@@ -255,6 +255,7 @@ mod tests {
             enqueued_at: chrono::Utc::now(),
             expires_at: chrono::Utc::now(),
             lock_token: "lt".into(),
+            locked_until: chrono::Utc::now(),
         };
         let inv = service_bus_invocation("ProcessJob", "msg", &delivery);
         assert_eq!(

@@ -78,6 +78,11 @@ pub enum DevhostError {
 /// Run until SIGTERM / Ctrl-C.
 pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     let app = Arc::new(App::load(&opts.script_root)?);
+    if !app.service_bus.auto_complete_messages {
+        tracing::warn!(
+            "host.json extensions.serviceBus.autoCompleteMessages is false: a custom handler cannot settle messages, so none is ever completed; each is redelivered when its lock lapses"
+        );
+    }
     std::fs::create_dir_all(&opts.data_dir)
         .map_err(|e| DevhostError::Io(format!("cannot create {}: {e}", opts.data_dir.display())))?;
     let store = Store::open(&opts.data_dir.join("queues.db"), opts.queue)?;
@@ -111,6 +116,8 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
             invoker: invoker.clone(),
             wake: wake.clone(),
             max_concurrent_calls: app.service_bus.max_concurrent_calls,
+            max_auto_lock_renewal: app.service_bus.max_auto_lock_renewal,
+            auto_complete_messages: app.service_bus.auto_complete_messages,
             capture: capture.clone(),
         };
         dispatchers.push(tokio::spawn(dispatcher::run(

@@ -7,11 +7,15 @@
 //! SQLite was chosen over a key-value store for its indexed queries (ready messages in order, dead
 //! letters by time) and its long record of crash safety.
 //!
-//! Semantics follow a Service Bus queue: PeekLock receive increments `DeliveryCount`; complete
-//! deletes; abandon makes the message available again at once, or dead-letters it with
-//! `MaxDeliveryCountExceeded` once it has been delivered `max_delivery_count` times; an active
-//! message past its time-to-live is dead-lettered with `TTLExpiredException`. After a crash every
-//! message that was locked is treated as abandoned (its lock can no longer be honoured).
+//! Semantics follow a Service Bus queue: PeekLock receive increments `DeliveryCount`; a lock can be
+//! renewed (the runtime's auto-renewal); complete deletes; abandon makes the message available again
+//! at once, or dead-letters it with `MaxDeliveryCountExceeded` once it has been delivered
+//! `max_delivery_count` times; an expired lock counts as an abandon; an active message past its
+//! time-to-live is dead-lettered with `TTLExpiredException`. After a crash every message that was
+//! locked is treated as abandoned (its lock can no longer be honoured).
+//!
+//! Beyond the broker, the store keeps the last failure reason of each message (`lastError` in the
+//! dead-letter listing) so an operator sees why it kept failing, not only that it did.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -97,6 +101,8 @@ pub struct Delivery {
     pub expires_at: DateTime<Utc>,
     /// Lock token.
     pub lock_token: String,
+    /// When the lock expires unless renewed.
+    pub locked_until: DateTime<Utc>,
 }
 
 /// What happened to an abandoned message.
@@ -150,6 +156,9 @@ pub struct DeadLetter {
     pub dead_lettered_at: DateTime<Utc>,
     /// Body text.
     pub body: String,
+    /// Why the last delivery failed, as the host saw it (not a broker property).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// Which dead letters to resubmit.
@@ -169,7 +178,8 @@ enum Op {
     Send(Vec<NewMessage>, Reply<Vec<i64>>),
     Receive(String, usize, Reply<Vec<Delivery>>),
     Complete(String, Reply<()>),
-    Abandon(String, Reply<Abandoned>),
+    Renew(String, Reply<DateTime<Utc>>),
+    Abandon(String, String, Reply<Abandoned>),
     Sweep(Reply<(u64, u64)>),
     Stats(Vec<String>, Reply<Vec<QueueStats>>),
     DeadLetters(String, usize, Reply<Vec<DeadLetter>>),
@@ -189,6 +199,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         let mut writer = Writer { conn, options };
         writer.recover()?;
         let (tx, rx) = mpsc::channel();
@@ -222,9 +233,16 @@ impl Store {
         self.call(|r| Op::Complete(lock_token.to_owned(), r)).await
     }
 
-    /// Abandon a locked message: redeliver, or dead-letter it when its deliveries are exhausted.
-    pub async fn abandon(&self, lock_token: &str) -> Result<Abandoned, StoreError> {
-        self.call(|r| Op::Abandon(lock_token.to_owned(), r)).await
+    /// Renew a lock for another lock duration; returns the new expiry.
+    pub async fn renew(&self, lock_token: &str) -> Result<DateTime<Utc>, StoreError> {
+        self.call(|r| Op::Renew(lock_token.to_owned(), r)).await
+    }
+
+    /// Abandon a locked message because of `reason`: redeliver, or dead-letter it when its
+    /// deliveries are exhausted.
+    pub async fn abandon(&self, lock_token: &str, reason: &str) -> Result<Abandoned, StoreError> {
+        self.call(|r| Op::Abandon(lock_token.to_owned(), reason.to_owned(), r))
+            .await
     }
 
     /// Expire stale locks and dead-letter expired messages: `(locks expired, messages expired)`.
@@ -272,7 +290,8 @@ CREATE TABLE IF NOT EXISTS messages (
     locked_until INTEGER,
     dl_reason TEXT,
     dl_description TEXT,
-    dl_at INTEGER
+    dl_at INTEGER,
+    last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, state, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_lock ON messages (lock_token);
@@ -283,6 +302,17 @@ CREATE TABLE IF NOT EXISTS counters (
     PRIMARY KEY (queue, name)
 );
 ";
+
+/// Bring a store created by an earlier devhost up to the current schema.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let has_last_error = conn
+        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'last_error'")?
+        .exists([])?;
+    if !has_last_error {
+        conn.execute_batch("ALTER TABLE messages ADD COLUMN last_error TEXT")?;
+    }
+    Ok(())
+}
 
 const ACTIVE: i64 = 0;
 const LOCKED: i64 = 1;
@@ -373,7 +403,8 @@ fn execute(tx: &Transaction<'_>, options: QueueOptions, op: Op) -> Answer {
         Op::Send(messages, r) => finish(r, send(tx, options, messages)),
         Op::Receive(queue, max, r) => finish(r, receive(tx, options, &queue, max)),
         Op::Complete(token, r) => finish(r, complete(tx, &token)),
-        Op::Abandon(token, r) => finish(r, abandon(tx, options, &token)),
+        Op::Renew(token, r) => finish(r, renew(tx, options, &token)),
+        Op::Abandon(token, reason, r) => finish(r, abandon(tx, options, &token, &reason)),
         Op::Sweep(r) => finish(r, sweep(tx, options)),
         Op::Stats(queues, r) => finish(r, stats(tx, queues)),
         Op::DeadLetters(queue, limit, r) => finish(r, dead_letters(tx, &queue, limit)),
@@ -391,7 +422,8 @@ fn fail(op: Op, msg: &str) {
         Op::Send(_, r) => drop(r.send(Err(err()))),
         Op::Receive(_, _, r) => drop(r.send(Err(err()))),
         Op::Complete(_, r) => drop(r.send(Err(err()))),
-        Op::Abandon(_, r) => drop(r.send(Err(err()))),
+        Op::Renew(_, r) => drop(r.send(Err(err()))),
+        Op::Abandon(_, _, r) => drop(r.send(Err(err()))),
         Op::Sweep(r) => drop(r.send(Err(err()))),
         Op::Stats(_, r) => drop(r.send(Err(err()))),
         Op::DeadLetters(_, _, r) => drop(r.send(Err(err()))),
@@ -467,6 +499,7 @@ fn receive(
                 enqueued_at: time(r.get(7)?),
                 expires_at: time(r.get(8)?),
                 lock_token: uuid::Uuid::new_v4().to_string(),
+                locked_until: time(now.saturating_add(ms(options.lock_duration))),
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -496,14 +529,30 @@ fn complete(tx: &Transaction<'_>, token: &str) -> Result<(), StoreError> {
     bump(tx, &queue, "completed", 1)
 }
 
+fn renew(
+    tx: &Transaction<'_>,
+    options: QueueOptions,
+    token: &str,
+) -> Result<DateTime<Utc>, StoreError> {
+    let (seq, _, _) = locked(tx, token)?;
+    let until = now_ms().saturating_add(ms(options.lock_duration));
+    tx.prepare_cached("UPDATE messages SET locked_until = ?2 WHERE seq = ?1")?
+        .execute(params![seq, until])?;
+    Ok(time(until))
+}
+
 fn abandon(
     tx: &Transaction<'_>,
     options: QueueOptions,
     token: &str,
+    reason: &str,
 ) -> Result<Abandoned, StoreError> {
     let (seq, queue, count) = locked(tx, token)?;
     bump(tx, &queue, "abandoned", 1)?;
-    release(tx, options, seq, count, "Message could not be consumed")
+    let reason: String = reason.chars().take(4_000).collect();
+    tx.prepare_cached("UPDATE messages SET last_error = ?2 WHERE seq = ?1")?
+        .execute(params![seq, reason])?;
+    release(tx, options, seq, count)
 }
 
 /// Unlock one message: back to active, or to the dead-letter subqueue when deliveries are spent.
@@ -512,13 +561,10 @@ fn release(
     options: QueueOptions,
     seq: i64,
     count: i64,
-    why: &str,
 ) -> Result<Abandoned, StoreError> {
     if count >= i64::from(options.max_delivery_count) {
-        let description = format!(
-            "{why} after {count} delivery attempt(s) (MaxDeliveryCount {}).",
-            options.max_delivery_count
-        );
+        // The broker's own wording.
+        let description = format!("Message could not be consumed after {count} delivery attempts.");
         dead_letter(tx, seq, MAX_DELIVERY_REASON, &description)?;
         Ok(Abandoned::DeadLettered)
     } else {
@@ -556,7 +602,12 @@ fn expire_locks(
         .collect::<Result<_, _>>()?;
     for (seq, queue, count) in &stale {
         bump(tx, queue, "abandoned", 1)?;
-        release(tx, options, *seq, *count, "Message lock expired")?;
+        tx.prepare_cached("UPDATE messages SET last_error = ?2 WHERE seq = ?1")?
+            .execute(params![
+                seq,
+                "the message lock expired (or the devhost stopped) before the invocation settled it"
+            ])?;
+        release(tx, options, *seq, *count)?;
     }
     Ok(stale.len() as u64)
 }
@@ -644,7 +695,7 @@ fn dead_letters(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = tx
         .prepare_cached(
-            "SELECT seq, message_id, dl_reason, dl_description, delivery_count, enqueued_at, dl_at, body
+            "SELECT seq, message_id, dl_reason, dl_description, delivery_count, enqueued_at, dl_at, body, last_error
              FROM messages WHERE queue = ?1 AND state = 2 ORDER BY dl_at, seq LIMIT ?2",
         )?
         .query_map(params![queue, limit], |r| {
@@ -657,6 +708,7 @@ fn dead_letters(
                 enqueued_at: time(r.get(5)?),
                 dead_lettered_at: time(r.get::<_, Option<i64>>(6)?.unwrap_or_default()),
                 body: r.get(7)?,
+                last_error: r.get(8)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -753,7 +805,10 @@ mod tests {
         for attempt in 1..=3 {
             let d = store.receive("jobs", 1).await.unwrap().remove(0);
             assert_eq!(d.delivery_count, attempt);
-            let outcome = store.abandon(&d.lock_token).await.unwrap();
+            let outcome = store
+                .abandon(&d.lock_token, &format!("failure {attempt}"))
+                .await
+                .unwrap();
             assert_eq!(
                 outcome,
                 if attempt < 3 {
@@ -768,6 +823,11 @@ mod tests {
             (dl.len(), dl[0].reason.as_str(), dl[0].delivery_count),
             (1, MAX_DELIVERY_REASON, 3)
         );
+        assert_eq!(
+            dl[0].description,
+            "Message could not be consumed after 3 delivery attempts."
+        );
+        assert_eq!(dl[0].last_error.as_deref(), Some("failure 3"));
         assert_eq!(store.resubmit("jobs", Selection::All).await.unwrap(), 1);
         let again = store.receive("jobs", 1).await.unwrap();
         assert_eq!(
@@ -791,6 +851,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_renewed_lock_outlives_its_first_expiry_and_a_lapsed_one_is_redelivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = options(5);
+        o.lock_duration = Duration::from_millis(300);
+        let store = Store::open(&dir.path().join("q.db"), o).unwrap();
+        store.send(vec![msg("slow")]).await.unwrap();
+        let d = store.receive("jobs", 1).await.unwrap().remove(0);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let until = store.renew(&d.lock_token).await.unwrap();
+        assert!(until > d.locked_until);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            store.sweep().await.unwrap(),
+            (0, 0),
+            "the renewed lock holds"
+        );
+        store.complete(&d.lock_token).await.unwrap();
+
+        store.send(vec![msg("lapsed")]).await.unwrap();
+        let d = store.receive("jobs", 1).await.unwrap().remove(0);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(
+            store.sweep().await.unwrap(),
+            (1, 0),
+            "the lapsed lock expires"
+        );
+        assert!(matches!(
+            store.renew(&d.lock_token).await,
+            Err(StoreError::LockLost(_))
+        ));
+        let again = store.receive("jobs", 1).await.unwrap().remove(0);
+        assert_eq!((again.body.as_str(), again.delivery_count), ("lapsed", 2));
+        let s = &store.stats(vec![]).await.unwrap()[0];
+        assert_eq!((s.completed, s.abandoned, s.locked), (1, 1, 1));
+    }
+
+    #[tokio::test]
     async fn expired_messages_are_dead_lettered() {
         let dir = tempfile::tempdir().unwrap();
         let mut o = options(5);
@@ -803,6 +900,84 @@ mod tests {
         assert_eq!(
             store.dead_letters("jobs", 1).await.unwrap()[0].reason,
             TTL_REASON
+        );
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+    use std::time::Instant;
+
+    /// `cargo test --release -p devhost --lib store::bench -- --ignored --nocapture`
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "throughput figures, run by hand in release"]
+    async fn throughput() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("q.db"),
+            QueueOptions {
+                max_delivery_count: 10,
+                lock_duration: Duration::from_secs(60),
+                time_to_live: Duration::from_secs(3600),
+            },
+        )
+        .unwrap();
+        let n = 20_000usize;
+        let senders = 64;
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..senders {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..n / senders {
+                    s.send(vec![NewMessage {
+                        queue: "jobs".into(),
+                        body: "{\"jobId\":\"0190\",\"payload\":{\"rows\":100}}".into(),
+                        ..NewMessage::default()
+                    }])
+                    .await
+                    .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let sent = (n / senders) * senders;
+        eprintln!("send: {:.0}/s", sent as f64 / t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut done = 0;
+                loop {
+                    let got = s.receive("jobs", 16).await.unwrap();
+                    if got.is_empty() {
+                        return done;
+                    }
+                    let mut inner = Vec::new();
+                    for d in got {
+                        let s = s.clone();
+                        inner.push(tokio::spawn(async move {
+                            s.complete(&d.lock_token).await.unwrap()
+                        }));
+                    }
+                    for i in inner {
+                        i.await.unwrap();
+                        done += 1;
+                    }
+                }
+            }));
+        }
+        let mut done = 0;
+        for t in tasks {
+            done += t.await.unwrap();
+        }
+        eprintln!(
+            "receive+complete: {:.0}/s ({done})",
+            done as f64 / t.elapsed().as_secs_f64()
         );
     }
 }
