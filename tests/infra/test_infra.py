@@ -101,14 +101,16 @@ def test_queue_settings_match_the_devhost_defaults(tf):
     main_rs = (ROOT / "crates/devhost/src/main.rs").read_text()
 
     def devhost_default(flag):
-        m = re.search(rf"default_value_t = ([0-9_]+),\s*env = \"DEVHOST_{flag}\"", main_rs)
+        m = re.search(rf"default_value(?:_t)? = \"?([^\",]+)\"?,\s*env = \"DEVHOST_{flag}\"", main_rs)
         assert m, f"devhost flag DEVHOST_{flag} not found"
-        return int(m.group(1).replace("_", ""))
+        return m.group(1).replace("_", "")
 
-    assert variable_default(tf, "max_delivery_count") == devhost_default("MAX_DELIVERY_COUNT")
-    assert variable_default(tf, "lock_duration") == f"PT{devhost_default('LOCK_DURATION_SECS') // 60}M"
-    assert variable_default(tf, "default_message_ttl") == f"P{devhost_default('TTL_SECS') // 86400}D"
+    assert variable_default(tf, "max_delivery_count") == int(devhost_default("MAX_DELIVERY_COUNT"))
+    # The devhost takes the same ISO 8601 durations as Terraform.
+    assert variable_default(tf, "lock_duration") == devhost_default("LOCK_DURATION")
+    assert variable_default(tf, "default_message_ttl") == devhost_default("DEFAULT_MESSAGE_TTL")
     assert variable_default(tf, "dead_lettering_on_message_expiration") is True
+    assert devhost_default("DEAD_LETTER_ON_EXPIRATION") == "true"
     queue = next(iter(resources(tf, "azurerm_servicebus_queue").values()))
     for attr in ("max_delivery_count", "lock_duration", "default_message_ttl", "dead_lettering_on_message_expiration"):
         assert strip(queue[attr]) == f"var.{attr}"

@@ -34,15 +34,19 @@ enum Command {
         /// Where the durable queue store lives.
         #[arg(long, default_value = ".devhost", env = "DEVHOST_DATA_DIR")]
         data_dir: PathBuf,
-        /// Deliveries before a message is dead-lettered (Service Bus default 10).
+        /// Deliveries before a message is dead-lettered (Service Bus and Terraform default 10).
         #[arg(long, default_value_t = 10, env = "DEVHOST_MAX_DELIVERY_COUNT", value_parser = clap::value_parser!(u32).range(1..=2000))]
         max_delivery_count: u32,
-        /// PeekLock duration in seconds (Service Bus default 60).
-        #[arg(long, default_value_t = 60, env = "DEVHOST_LOCK_DURATION_SECS", value_parser = clap::value_parser!(u64).range(5..=300))]
-        lock_duration_secs: u64,
-        /// Message time-to-live in seconds (default 14 days, as the Terraform queue).
-        #[arg(long, default_value_t = 1_209_600, env = "DEVHOST_TTL_SECS", value_parser = clap::value_parser!(u64).range(1..))]
-        ttl_secs: u64,
+        /// PeekLock duration, 5 s to 5 min: PT1M, 00:01:00, 60s or 60 (Terraform default PT1M).
+        #[arg(long, alias = "lock-duration-secs", default_value = "PT1M", env = "DEVHOST_LOCK_DURATION", value_parser = lock_duration)]
+        lock_duration: Duration,
+        /// Default message time-to-live: P14D, 14d, 3600 (Terraform default P14D).
+        #[arg(long, visible_alias = "ttl", alias = "ttl-secs", default_value = "P14D", env = "DEVHOST_DEFAULT_MESSAGE_TTL", value_parser = message_ttl)]
+        default_message_ttl: Duration,
+        /// Dead-letter expired messages (else drop them), as Terraform's
+        /// dead_lettering_on_message_expiration (default true).
+        #[arg(long, default_value_t = true, env = "DEVHOST_DEAD_LETTER_ON_EXPIRATION", action = clap::ArgAction::Set)]
+        dead_letter_on_expiration: bool,
         /// Telemetry envelopes kept in memory (oldest dropped first).
         #[arg(long, default_value_t = 200_000, env = "DEVHOST_TELEMETRY_CAPACITY", value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
         telemetry_capacity: u64,
@@ -157,8 +161,9 @@ async fn dispatch(command: Command) -> Result<(), String> {
             port,
             data_dir,
             max_delivery_count,
-            lock_duration_secs,
-            ttl_secs,
+            lock_duration,
+            default_message_ttl,
+            dead_letter_on_expiration,
             telemetry_capacity,
         } => {
             let options = StartOptions {
@@ -167,8 +172,9 @@ async fn dispatch(command: Command) -> Result<(), String> {
                 data_dir,
                 queue: QueueOptions {
                     max_delivery_count,
-                    lock_duration: Duration::from_secs(lock_duration_secs),
-                    time_to_live: Duration::from_secs(ttl_secs),
+                    lock_duration,
+                    time_to_live: default_message_ttl,
+                    dead_letter_on_expiration,
                 },
                 telemetry_capacity: usize::try_from(telemetry_capacity).unwrap_or(usize::MAX),
             };
@@ -330,6 +336,30 @@ async fn dispatch(command: Command) -> Result<(), String> {
             }
             print_json(&v)
         }
+    }
+}
+
+/// `--lock-duration`: Service Bus accepts 5 seconds to 5 minutes.
+fn lock_duration(text: &str) -> Result<Duration, String> {
+    let d = devhost::config::parse_duration(text)?;
+    if (Duration::from_secs(5)..=Duration::from_secs(300)).contains(&d) {
+        Ok(d)
+    } else {
+        Err(format!(
+            "{text}: a lock duration must be from 5 seconds (PT5S) to 5 minutes (PT5M)"
+        ))
+    }
+}
+
+/// `--default-message-ttl`: at least one second.
+fn message_ttl(text: &str) -> Result<Duration, String> {
+    let d = devhost::config::parse_duration(text)?;
+    if d >= Duration::from_secs(1) {
+        Ok(d)
+    } else {
+        Err(format!(
+            "{text}: a time-to-live must be at least one second"
+        ))
     }
 }
 

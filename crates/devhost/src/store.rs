@@ -56,6 +56,9 @@ pub struct QueueOptions {
     pub lock_duration: Duration,
     /// Default message time-to-live.
     pub time_to_live: Duration,
+    /// Dead-letter messages whose time-to-live passes (else they are dropped), as the queue's
+    /// `deadLetteringOnMessageExpiration`.
+    pub dead_letter_on_expiration: bool,
 }
 
 /// A message to enqueue.
@@ -134,6 +137,8 @@ pub struct QueueStats {
     pub abandoned: u64,
     /// Messages ever enqueued.
     pub enqueued: u64,
+    /// Messages whose time-to-live passed (dead-lettered or dropped) since the store was created.
+    pub expired: u64,
 }
 
 /// A dead-lettered message.
@@ -615,17 +620,23 @@ fn expire_locks(
 fn sweep(tx: &Transaction<'_>, options: QueueOptions) -> Result<(u64, u64), StoreError> {
     let locks = expire_locks(tx, options, now_ms())?;
     let now = now_ms();
-    let expired: Vec<i64> = tx
-        .prepare_cached("SELECT seq FROM messages WHERE state = 0 AND expires_at <= ?1")?
-        .query_map(params![now], |r| r.get(0))?
+    let expired: Vec<(i64, String)> = tx
+        .prepare_cached("SELECT seq, queue FROM messages WHERE state = 0 AND expires_at <= ?1")?
+        .query_map(params![now], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    for seq in &expired {
-        dead_letter(
-            tx,
-            *seq,
-            TTL_REASON,
-            "The message expired and was dead lettered.",
-        )?;
+    for (seq, queue) in &expired {
+        bump(tx, queue, "expired", 1)?;
+        if options.dead_letter_on_expiration {
+            dead_letter(
+                tx,
+                *seq,
+                TTL_REASON,
+                "The message expired and was dead lettered.",
+            )?;
+        } else {
+            tx.prepare_cached("DELETE FROM messages WHERE seq = ?1")?
+                .execute(params![seq])?;
+        }
     }
     Ok((locks, expired.len() as u64))
 }
@@ -679,6 +690,7 @@ fn stats(tx: &Transaction<'_>, mut queues: Vec<String>) -> Result<Vec<QueueStats
                 "completed" => s.completed = value,
                 "abandoned" => s.abandoned = value,
                 "enqueued" => s.enqueued = value,
+                "expired" => s.expired = value,
                 _ => {}
             }
         }
@@ -762,6 +774,7 @@ mod tests {
             max_delivery_count: max,
             lock_duration: Duration::from_secs(60),
             time_to_live: Duration::from_secs(3600),
+            dead_letter_on_expiration: true,
         }
     }
 
@@ -901,6 +914,14 @@ mod tests {
             store.dead_letters("jobs", 1).await.unwrap()[0].reason,
             TTL_REASON
         );
+
+        o.dead_letter_on_expiration = false;
+        let dropping = Store::open(&dir.path().join("q2.db"), o).unwrap();
+        dropping.send(vec![msg("old")]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(dropping.sweep().await.unwrap(), (0, 1));
+        let s = &dropping.stats(vec![]).await.unwrap()[0];
+        assert_eq!((s.active, s.dead_lettered, s.expired), (0, 0, 1));
     }
 }
 
@@ -920,6 +941,7 @@ mod bench {
                 max_delivery_count: 10,
                 lock_duration: Duration::from_secs(60),
                 time_to_live: Duration::from_secs(3600),
+                dead_letter_on_expiration: true,
             },
         )
         .unwrap();

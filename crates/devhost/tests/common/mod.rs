@@ -110,6 +110,14 @@ pub fn write_settings(root: &Path, settings: &[(&str, &str)]) {
     std::fs::write(root.join("local.settings.json"), text).unwrap();
 }
 
+/// Change one field of the script root's `host.json` (a JSON pointer such as `/functionTimeout`).
+pub fn edit_host_json(root: &Path, pointer: &str, value: Value) {
+    let path = root.join("host.json");
+    let mut host: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    *host.pointer_mut(pointer).unwrap() = value;
+    std::fs::write(path, host.to_string()).unwrap();
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -127,21 +135,37 @@ pub struct Devhost {
 
 impl Devhost {
     pub async fn start(root: &Path, data: &Path, port: u16, max_delivery_count: u32) -> Self {
+        Self::start_with(
+            root,
+            data,
+            port,
+            &["--max-delivery-count", &max_delivery_count.to_string()],
+        )
+        .await
+    }
+
+    /// Start with further `devhost start` flags. `DEVHOST_TEST_LOGS=1` shows the devhost's and
+    /// the handler's output.
+    pub async fn start_with(root: &Path, data: &Path, port: u16, flags: &[&str]) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let show = std::env::var_os("DEVHOST_TEST_LOGS").is_some();
+        let output = || {
+            if show {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            }
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_devhost"))
             .args(["start", "--script-root"])
             .arg(root)
             .arg("--data-dir")
             .arg(data)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--max-delivery-count",
-                &max_delivery_count.to_string(),
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .args(["--port", &port.to_string()])
+            .args(flags)
+            .env("RUST_LOG", if show { "info" } else { "warn" })
+            .stdout(output())
+            .stderr(output())
             .spawn()
             .unwrap();
         let url = format!("http://127.0.0.1:{port}");

@@ -1,0 +1,107 @@
+//! Handler and lock lifecycle through the real binaries: lock auto-renewal, the function timeout
+//! that restarts the handler, and a clean shutdown on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Devhost, SAMPLE_JOB, edit_host_json, free_port, script_root};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_slow_invocation_keeps_its_lock_by_auto_renewal() {
+    let dir = tempfile::tempdir().unwrap();
+    // Processing (7 s) outlives the lock (5 s): only renewal keeps the message from being
+    // redelivered to a second invocation while the first still runs.
+    let root = script_root(
+        dir.path(),
+        &[("CHAOS_FAILURE_RATE", "0"), ("PROCESSING_DELAY_MS", "7000")],
+    );
+    let d = Devhost::start_with(
+        &root,
+        &dir.path().join("data"),
+        free_port(),
+        &["--lock-duration", "PT5S"],
+    )
+    .await;
+    assert_eq!(d.submit(SAMPLE_JOB).await.unwrap().0, 202);
+    let q = d.drained(1, Duration::from_secs(30)).await;
+    assert_eq!(
+        (
+            q["completed"].as_u64(),
+            q["abandoned"].as_u64(),
+            q["enqueued"].as_u64()
+        ),
+        (Some(1), Some(0), Some(1)),
+        "one delivery, completed under a renewed lock: {q}"
+    );
+}
+
+#[tokio::test]
+async fn a_function_timeout_restarts_the_handler_and_abandons_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = script_root(
+        dir.path(),
+        &[
+            ("CHAOS_FAILURE_RATE", "0"),
+            ("PROCESSING_DELAY_MS", "60000"),
+        ],
+    );
+    edit_host_json(&root, "/functionTimeout", json!("00:00:02"));
+    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 2).await;
+    let first = d.children();
+    assert_eq!(first.len(), 1, "one handler process");
+    // IngestJob does no simulated work: it answers well within the timeout.
+    assert_eq!(d.submit(SAMPLE_JOB).await.unwrap().0, 202);
+    let q = d.drained(1, Duration::from_secs(60)).await;
+    assert_eq!(
+        (q["deadLettered"].as_u64(), q["abandoned"].as_u64()),
+        (Some(1), Some(2)),
+        "each delivery timed out and was abandoned; the second was the last: {q}"
+    );
+    let dl = &d.dead_letters().await[0];
+    assert_eq!(dl["reason"], "MaxDeliveryCountExceeded");
+    assert!(
+        dl["lastError"].as_str().unwrap().contains("timed out"),
+        "{dl}"
+    );
+    // The handler was killed and started again (twice); a new one is serving.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = d.children();
+        if now.len() == 1 && now != first {
+            break;
+        }
+        assert!(Instant::now() < deadline, "handler not restarted: {now:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(d.submit(SAMPLE_JOB).await.unwrap().0, 202, "serving again");
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_devhost_and_its_handler() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = script_root(dir.path(), &[("CHAOS_FAILURE_RATE", "0")]);
+    let mut d = Devhost::start(&root, &dir.path().join("data"), free_port(), 10).await;
+    let handlers = d.children();
+    assert_eq!(handlers.len(), 1);
+    Command::new("kill")
+        .args(["-TERM", &d.child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = d.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "devhost did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "clean exit: {status}");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", handlers[0])).exists(),
+        "the handler was stopped with the devhost"
+    );
+}
