@@ -13,6 +13,14 @@ use crate::encoding::{
 /// scalar is JSON text inside a JSON string (`"DeliveryCount": "1"`, `"MessageId": "\"abc\""`);
 /// [`ServiceBusMetadata::from_metadata`] decodes that and [`ServiceBusMetadata::to_metadata`]
 /// produces it. Absent keys are `None`; unknown keys are ignored.
+///
+/// Dates are the exception: `GetHttpScriptInvocationContextValue`
+/// (`src/WebJobs.Script/Workers/MessageExtensions/ScriptInvocationContextExtensions.cs` in
+/// `Azure/azure-functions-host`) turns a `DateTime` into `DateTime.Parse(value.ToString())` before
+/// anything else, so `EnqueuedTimeUtc` / `ExpiresAtUtc` (the extension's `DateTime` back-compat
+/// keys) arrive as plain JSON date strings with whole seconds and no zone
+/// (`"2024-05-01T10:00:00"`), and `EnqueuedTime` / `ExpiresAt` (`DateTimeOffset`) with an offset
+/// (`"2024-05-01T10:00:00+00:00"`). Decoding accepts both plain and double-encoded dates.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServiceBusMetadata {
     /// `MessageId`.
@@ -21,10 +29,14 @@ pub struct ServiceBusMetadata {
     pub delivery_count: Option<u32>,
     /// `SequenceNumber`, unique per entity and increasing.
     pub sequence_number: Option<i64>,
-    /// `EnqueuedTimeUtc`, ISO 8601.
+    /// `EnqueuedTimeUtc` (a `DateTime`: sent as a plain date string, no zone).
     pub enqueued_time_utc: Option<String>,
-    /// `ExpiresAtUtc`, ISO 8601.
+    /// `ExpiresAtUtc` (a `DateTime`: sent as a plain date string, no zone).
     pub expires_at_utc: Option<String>,
+    /// `EnqueuedTime` (a `DateTimeOffset`: sent as a plain date string with its offset).
+    pub enqueued_time: Option<String>,
+    /// `ExpiresAt` (a `DateTimeOffset`: sent as a plain date string with its offset).
+    pub expires_at: Option<String>,
     /// `LockToken` of the PeekLock delivery.
     pub lock_token: Option<String>,
     /// `ContentType`.
@@ -85,6 +97,8 @@ impl ServiceBusMetadata {
             sequence_number: integer("SequenceNumber")?,
             enqueued_time_utc: text("EnqueuedTimeUtc"),
             expires_at_utc: text("ExpiresAtUtc"),
+            enqueued_time: text("EnqueuedTime"),
+            expires_at: text("ExpiresAt"),
             lock_token: text("LockToken"),
             content_type: text("ContentType"),
             correlation_id: text("CorrelationId"),
@@ -98,10 +112,21 @@ impl ServiceBusMetadata {
         })
     }
 
-    /// Encode as the host does: scalars as JSON text in strings, nulls dropped, both the current
-    /// and the legacy names (`Subject`/`Label`, `ApplicationProperties`/`UserProperties`).
+    /// Encode as the host does: scalars as JSON text in strings, dates as plain strings, nulls
+    /// dropped, both the current and the legacy names (`Subject`/`Label`,
+    /// `ApplicationProperties`/`UserProperties`).
     pub fn to_metadata(&self) -> Map<String, Value> {
         let mut out = Map::new();
+        for (key, date) in [
+            ("EnqueuedTimeUtc", &self.enqueued_time_utc),
+            ("EnqueuedTime", &self.enqueued_time),
+            ("ExpiresAtUtc", &self.expires_at_utc),
+            ("ExpiresAt", &self.expires_at),
+        ] {
+            if let Some(d) = date {
+                out.insert(key.to_owned(), Value::String(d.clone()));
+            }
+        }
         let mut put = |key: &str, value: Value| {
             if let Some(v) = encode_metadata_value(&value) {
                 out.insert(key.to_owned(), v);
@@ -117,8 +142,6 @@ impl ServiceBusMetadata {
             "SequenceNumber",
             self.sequence_number.map_or(Value::Null, Value::from),
         );
-        put("EnqueuedTimeUtc", s(&self.enqueued_time_utc));
-        put("ExpiresAtUtc", s(&self.expires_at_utc));
         put("LockToken", s(&self.lock_token));
         put("ContentType", s(&self.content_type));
         put("CorrelationId", s(&self.correlation_id));
@@ -217,7 +240,8 @@ mod tests {
             "MessageId": "\"088f2d6c\"",
             "DeliveryCount": "3",
             "SequenceNumber": "42",
-            "EnqueuedTimeUtc": "\"2024-05-01T10:00:00Z\"",
+            "EnqueuedTimeUtc": "2024-05-01T10:00:00",
+            "EnqueuedTime": "2024-05-01T10:00:00+00:00",
             "LockToken": "\"5b1c\"",
             "ContentType": "\"application/json\"",
             "CorrelationId": "\"corr-1\"",
@@ -235,7 +259,22 @@ mod tests {
         assert_eq!(m.message_id.as_deref(), Some("088f2d6c"));
         assert_eq!(m.delivery_count, Some(3));
         assert_eq!(m.sequence_number, Some(42));
-        assert_eq!(m.enqueued_time_utc.as_deref(), Some("2024-05-01T10:00:00Z"));
+        assert_eq!(m.enqueued_time_utc.as_deref(), Some("2024-05-01T10:00:00"));
+        assert_eq!(
+            m.enqueued_time.as_deref(),
+            Some("2024-05-01T10:00:00+00:00")
+        );
+        let older = ServiceBusMetadata::from_metadata(
+            json!({"EnqueuedTimeUtc": "\"2024-05-01T10:00:00Z\""})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            older.enqueued_time_utc.as_deref(),
+            Some("2024-05-01T10:00:00Z"),
+            "a double-encoded date is accepted too"
+        );
         assert_eq!(m.correlation_id.as_deref(), Some("corr-1"));
         assert_eq!(m.application_properties.get("attempt"), Some(&json!(2)));
     }
@@ -246,6 +285,11 @@ mod tests {
         let wire = m.to_metadata();
         assert_eq!(wire.get("DeliveryCount"), Some(&json!("3")));
         assert_eq!(wire.get("MessageId"), Some(&json!("\"088f2d6c\"")));
+        assert_eq!(
+            wire.get("EnqueuedTimeUtc"),
+            Some(&json!("2024-05-01T10:00:00")),
+            "dates are not double-encoded"
+        );
         assert!(!wire.contains_key("SessionId"), "nulls are dropped");
         assert_eq!(ServiceBusMetadata::from_metadata(&wire).unwrap(), m);
     }
