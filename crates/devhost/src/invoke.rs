@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use thiserror::Error;
-use wire::encoding::encode_metadata_value;
+use tracing::{info, warn};
+use wire::encoding::{encode_metadata_value, encode_scalar};
 use wire::{
     HttpRequestData, InvocationRequest, InvocationResponse, ServiceBusMessage, ServiceBusMetadata,
 };
@@ -80,26 +81,46 @@ impl Invoker {
             .header("User-Agent", format!("Azure-Functions-Host/{HOST_VERSION}"))
             .json(request)
             .send();
-        let response = match tokio::time::timeout(self.timeout, call).await {
+        let exchange = async {
+            let response = call.await?;
+            let status = response.status();
+            Ok::<_, reqwest::Error>((status, response.text().await?))
+        };
+        let started = tokio::time::Instant::now();
+        let (status, text) = match tokio::time::timeout(self.timeout, exchange).await {
             Err(_) => {
                 self.handler.restart();
                 return Err(InvokeError::Timeout(self.timeout));
             }
             Ok(Err(e)) => return Err(InvokeError::Transport(e.to_string())),
-            Ok(Ok(r)) => r,
+            Ok(Ok(answer)) => answer,
         };
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| InvokeError::Transport(e.to_string()))?;
         if !status.is_success() {
             return Err(InvokeError::Failed {
                 status: status.as_u16(),
                 body: text.chars().take(2_000).collect(),
             });
         }
-        serde_json::from_str(&text).map_err(|e| InvokeError::BadResponse(e.to_string()))
+        if matches!(text.trim(), "" | "null") {
+            // The host reads this as no result and never completes the invocation: it hangs
+            // until the function timeout, which restarts the handler. Do the same, but say why.
+            warn!(
+                function,
+                invocation_id,
+                "the handler answered {status} with an empty body: like the Functions host, the devhost waits for the function timeout ({:?}); always answer a JSON object",
+                self.timeout
+            );
+            tokio::time::sleep(self.timeout.saturating_sub(started.elapsed())).await;
+            self.handler.restart();
+            return Err(InvokeError::Timeout(self.timeout));
+        }
+        let response: InvocationResponse =
+            serde_json::from_str(&text).map_err(|e| InvokeError::BadResponse(e.to_string()))?;
+        // As the host does: each `Logs` line becomes an information line of the invocation.
+        for line in &response.logs {
+            info!(target: "function", function, invocation_id, "{line}");
+        }
+        Ok(response)
     }
 }
 
@@ -159,6 +180,10 @@ pub fn http_invocation(function: &str, binding: &str, req: &IncomingHttp) -> Inv
         identities: json!([]),
         body: body.clone(),
     };
+    // The HTTP extension's `GetRequestBindingDataAsync` (azure-webjobs-sdk-extensions): body
+    // fields, then query parameters except `code` (overriding them), then `Query` and `Headers`
+    // unless a field already took those names. Its dictionary ignores case: a later key replaces
+    // the value of an earlier one that differs only in case, and keeps the earlier spelling.
     let mut metadata = Map::new();
     if let Some(Value::Object(fields)) = body
         .as_deref()
@@ -167,15 +192,24 @@ pub fn http_invocation(function: &str, binding: &str, req: &IncomingHttp) -> Inv
     {
         for (k, v) in fields {
             if let Some(encoded) = encode_metadata_value(&v) {
-                metadata.insert(k, encoded);
+                insert_ignoring_case(&mut metadata, k, encoded);
             }
         }
     }
-    metadata.insert("Query".into(), json!(req.query));
-    // Binding data (unlike `Data.req`) holds the headers as a dictionary of single strings.
-    let joined: BTreeMap<&String, String> =
-        req.headers.iter().map(|(k, v)| (k, v.join(", "))).collect();
-    metadata.insert("Headers".into(), json!(joined));
+    for (k, v) in &req.query {
+        if !k.eq_ignore_ascii_case("code") {
+            insert_ignoring_case(&mut metadata, k.clone(), encode_scalar(&json!(v)));
+        }
+    }
+    if !contains_ignoring_case(&metadata, "Query") {
+        metadata.insert("Query".into(), json!(req.query));
+    }
+    if !contains_ignoring_case(&metadata, "Headers") {
+        // A dictionary of single strings: ASP.NET's `StringValues.ToString()` joins with ",".
+        let joined: BTreeMap<&String, String> =
+            req.headers.iter().map(|(k, v)| (k, v.join(","))).collect();
+        metadata.insert("Headers".into(), json!(joined));
+    }
     metadata.insert("sys".into(), sys(function));
     let mut data_map = Map::new();
     data_map.insert(
@@ -186,6 +220,32 @@ pub fn http_invocation(function: &str, binding: &str, req: &IncomingHttp) -> Inv
         data: data_map,
         metadata,
     }
+}
+
+fn contains_ignoring_case(map: &Map<String, Value>, key: &str) -> bool {
+    map.keys().any(|k| k.eq_ignore_ascii_case(key))
+}
+
+/// Insert as a case-insensitive .NET dictionary would: replace the value of a key equal but for
+/// case, keeping its spelling.
+fn insert_ignoring_case(map: &mut Map<String, Value>, key: String, value: Value) {
+    let existing = map
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(&key))
+        .cloned()
+        .unwrap_or(key);
+    map.insert(existing, value);
+}
+
+/// A date as the host puts a `DateTime` on the wire (`DateTime.Parse(value.ToString())`): whole
+/// seconds, no zone.
+fn host_date(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// A `DateTimeOffset` as the host puts it on the wire: whole seconds and the offset.
+fn host_date_offset(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
 }
 
 /// The invocation the host builds for a Service Bus trigger (`dataType` string) bound as `binding`.
@@ -202,16 +262,10 @@ pub fn service_bus_invocation(
         message_id: Some(delivery.message_id.clone()),
         delivery_count: Some(delivery.delivery_count),
         sequence_number: Some(delivery.sequence_number),
-        enqueued_time_utc: Some(
-            delivery
-                .enqueued_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        ),
-        expires_at_utc: Some(
-            delivery
-                .expires_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        ),
+        enqueued_time_utc: Some(host_date(&delivery.enqueued_at)),
+        enqueued_time: Some(host_date_offset(&delivery.enqueued_at)),
+        expires_at_utc: Some(host_date(&delivery.expires_at)),
+        expires_at: Some(host_date_offset(&delivery.expires_at)),
         lock_token: Some(delivery.lock_token.clone()),
         content_type: delivery.content_type.clone(),
         correlation_id: delivery.correlation_id.clone(),
@@ -268,6 +322,17 @@ mod tests {
             "trigger metadata wins over body fields"
         );
         assert_eq!(inv.metadata["MessageId"], json!("\"m-1\""));
+        let date = inv.metadata["EnqueuedTimeUtc"].as_str().unwrap();
+        assert!(
+            date.len() == 19 && !date.starts_with('"'),
+            "a plain date, whole seconds, no zone: {date}"
+        );
+        assert!(
+            inv.metadata["ExpiresAt"]
+                .as_str()
+                .unwrap()
+                .ends_with("+00:00")
+        );
         assert_eq!(inv.metadata["a"], json!("1"));
         assert_eq!(inv.metadata["sys"]["MethodName"], json!("ProcessJob"));
         let decoded = inv.service_bus_trigger("msg").unwrap();
@@ -280,13 +345,24 @@ mod tests {
     #[test]
     fn http_invocation_is_host_shaped() {
         let req = IncomingHttp {
-            url: "http://127.0.0.1:7071/api/IngestJob?x=1".into(),
+            url: "http://127.0.0.1:7071/api/IngestJob?x=1&N=3&code=k".into(),
             method: "POST".into(),
-            query: [("x".to_owned(), "1".to_owned())].into(),
-            headers: [(
-                "Content-Type".to_owned(),
-                vec!["application/json".to_owned()],
-            )]
+            query: [
+                ("x".to_owned(), "1".to_owned()),
+                ("N".to_owned(), "3".to_owned()),
+                ("code".to_owned(), "k".to_owned()),
+            ]
+            .into(),
+            headers: [
+                (
+                    "Content-Type".to_owned(),
+                    vec!["application/json".to_owned()],
+                ),
+                (
+                    "Accept".to_owned(),
+                    vec!["a/b".to_owned(), "c/d".to_owned()],
+                ),
+            ]
             .into(),
             body: br#"{"jobType":"report","n":2}"#.to_vec(),
         };
@@ -298,7 +374,16 @@ mod tests {
             json!(["application/json"])
         );
         assert_eq!(inv.metadata["jobType"], json!("\"report\""));
-        assert_eq!(inv.metadata["n"], json!("2"));
+        assert_eq!(
+            inv.metadata["n"],
+            json!("\"3\""),
+            "a query parameter overrides a body field, ignoring case, keeping its spelling"
+        );
+        assert!(inv.metadata.get("N").is_none());
+        assert_eq!(inv.metadata["x"], json!("\"1\""));
+        assert!(inv.metadata.get("code").is_none(), "the key is never bound");
+        assert_eq!(inv.metadata["Query"]["x"], json!("1"));
+        assert_eq!(inv.metadata["Headers"]["Accept"], json!("a/b,c/d"));
         let empty = http_invocation(
             "IngestJob",
             "req",
