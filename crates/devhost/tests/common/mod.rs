@@ -22,53 +22,58 @@ fn repo_root() -> PathBuf {
 /// same target folder as this test executable.
 pub fn handler_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        // Cargo sets these for the test process; a nested build that inherits them sees a
-        // different environment from the outer build (ring's build script tracks
-        // CARGO_MANIFEST_DIR), rebuilds half the dependency graph, and makes the next outer build
-        // rebuild it again. Clear them so the nested build is a no-op when nothing changed.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            let set_by_cargo_for_tests = [
-                "CARGO_MANIFEST_",
-                "CARGO_PKG_",
-                "CARGO_BIN_",
-                "CARGO_CRATE_NAME",
-                "CARGO_PRIMARY_PACKAGE",
-                "CARGO_TARGET_TMPDIR",
-                "CARGO_RUSTC_CURRENT_DIR",
-                "OUT_DIR",
-            ];
-            if set_by_cargo_for_tests.iter().any(|p| name.starts_with(p)) {
-                build.env_remove(name.as_ref());
-            }
+    BIN.get_or_init(|| workspace_binary("handler"))
+}
+
+/// The `testhandler` fixture (crates/testhandler), for behaviours the real handler cannot show.
+pub fn testhandler_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_binary("testhandler"))
+}
+
+/// Build a workspace binary (package and binary of the same name) with the profile of this test
+/// executable and return its path. A no-op when it is up to date.
+fn workspace_binary(name: &str) -> PathBuf {
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    // Cargo sets these for the test process; a nested build that inherits them sees a different
+    // environment from the outer build (ring's build script tracks CARGO_MANIFEST_DIR), rebuilds
+    // half the dependency graph, and makes the next outer build rebuild it again. Clear them so
+    // the nested build is a no-op when nothing changed.
+    for (var, _) in std::env::vars_os() {
+        let var = var.to_string_lossy();
+        let set_by_cargo_for_tests = [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_BIN_",
+            "CARGO_CRATE_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_RUSTC_CURRENT_DIR",
+            "OUT_DIR",
+        ];
+        if set_by_cargo_for_tests.iter().any(|p| var.starts_with(p)) {
+            build.env_remove(var.as_ref());
         }
-        let status = build
-            .current_dir(repo_root())
-            .args([
-                "build",
-                "--quiet",
-                "--package",
-                "handler",
-                "--bin",
-                "handler",
-            ])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the handler failed");
-        // target/<profile>/deps/<test> -> target/<profile>/handler
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-        let bin = profile_dir.join("handler");
-        assert!(
-            bin.is_file(),
-            "handler binary not found at {}",
-            bin.display()
-        );
-        bin
-    })
+    }
+    build
+        .current_dir(repo_root())
+        .args(["build", "--quiet", "--package", name, "--bin", name]);
+    if profile_dir.file_name().is_some_and(|p| p == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "building {name} failed");
+    let bin = profile_dir.join(name);
+    assert!(
+        bin.is_file(),
+        "{name} binary not found at {}",
+        bin.display()
+    );
+    bin
 }
 
 /// A staged script root like `cargo xtask stage --local`, with the given handler settings.

@@ -1,0 +1,236 @@
+//! The host side of the custom-handler contract, observed from inside a handler: the
+//! `testhandler` fixture records how the devhost starts it and every request it sends.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{Devhost, free_port, testhandler_binary};
+use serde_json::{Value, json};
+
+const ECHO_REPLY: &str = r#"{"Outputs":{"res":{"statusCode":201,"body":"made","headers":{"X-A":"b"}},"out":[{"n":1},"aGVsbG8="]},"Logs":["hello from Echo"],"ReturnValue":null}"#;
+
+fn write(path: &Path, value: &Value) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, value.to_string()).unwrap();
+}
+
+/// A script root running `testhandler`: `Echo` (HTTP POST, `res`, Service Bus out to `relay`),
+/// `Relay` (Service Bus trigger on `relay`) and `Fail` (HTTP, any method, answered 503).
+fn fixture_root(dir: &Path) -> (PathBuf, PathBuf) {
+    let root = dir.join("app");
+    let record = dir.join("record.jsonl");
+    write(
+        &root.join("host.json"),
+        &json!({
+            "version": "2.0",
+            "functionTimeout": "00:00:30",
+            "customHandler": {"description": {
+                "defaultExecutablePath": "testhandler",
+                "arguments": ["--mode", "%MY_SETTING%", "--literal", "%NOT_A_SETTING%"],
+                "workingDirectory": "wd"
+            }},
+            "extensions": {"http": {"routePrefix": "api"}, "serviceBus": {"maxConcurrentCalls": 4}}
+        }),
+    );
+    write(
+        &root.join("Echo/function.json"),
+        &json!({"bindings": [
+            {"type": "httpTrigger", "direction": "in", "name": "req", "methods": ["post"], "authLevel": "function"},
+            {"type": "http", "direction": "out", "name": "res"},
+            {"type": "serviceBus", "direction": "out", "name": "out", "queueName": "relay", "connection": "C"}
+        ]}),
+    );
+    write(
+        &root.join("Relay/function.json"),
+        &json!({"bindings": [
+            {"type": "serviceBusTrigger", "direction": "in", "name": "msg", "queueName": "relay", "connection": "C"}
+        ]}),
+    );
+    write(
+        &root.join("Fail/function.json"),
+        &json!({"bindings": [
+            {"type": "httpTrigger", "direction": "in", "name": "req"},
+            {"type": "http", "direction": "out", "name": "res"}
+        ]}),
+    );
+    std::fs::create_dir_all(root.join("wd")).unwrap();
+    std::fs::copy(testhandler_binary(), root.join("testhandler")).unwrap();
+    write(
+        &root.join("local.settings.json"),
+        &json!({"IsEncrypted": false, "Values": {
+            "FUNCTIONS_WORKER_RUNTIME": "custom",
+            "MY_SETTING": "fast",
+            "TESTHANDLER_RECORD": record,
+            "TESTHANDLER_REPLY_Echo": ECHO_REPLY,
+            "TESTHANDLER_STATUS_Fail": "503",
+            "TESTHANDLER_FAIL_FIRST_START": dir.join("started-once"),
+        }}),
+    );
+    (root.canonicalize().unwrap(), record)
+}
+
+fn records(path: &Path, kind: &str) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["kind"] == kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_handler_is_started_invoked_and_answered_as_the_host_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, record) = fixture_root(dir.path());
+    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 10).await;
+
+    // HTTP trigger: the first handler start crashes; the request waits for the restarted one.
+    let res = d
+        .client
+        .post(format!("{}/api/Echo?x=1&code=secret", d.url))
+        .header("content-type", "application/json")
+        .body(r#"{"jobType":"t","n":2}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "Outputs.res.statusCode");
+    assert_eq!(res.headers()["x-a"], "b", "Outputs.res.headers");
+    assert_eq!(res.text().await.unwrap(), "made", "Outputs.res.body");
+
+    let get = d
+        .client
+        .get(format!("{}/api/Echo", d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 404, "GET is not in methods: no route");
+    for method in [reqwest::Method::POST, reqwest::Method::DELETE] {
+        let fail = d
+            .client
+            .request(method, format!("{}/api/Fail", d.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(fail.status(), 500, "a non-2xx answer fails the invocation");
+        assert_eq!(fail.headers()["content-type"], "application/problem+json");
+    }
+
+    // Both Service Bus outputs reach `relay` and are delivered to Relay and completed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let q = d.queue("relay").await;
+        if q["completed"] == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "relay not processed: {q}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // How the handler was started: twice (the first start crashed), as the host starts it.
+    let starts = records(&record, "start");
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    for s in &starts {
+        assert_eq!(
+            s["args"],
+            json!(["--mode", "fast", "--literal", "%NOT_A_SETTING%"]),
+            "%SETTING% expanded, unknown names left alone"
+        );
+        assert_eq!(
+            Path::new(s["cwd"].as_str().unwrap()),
+            root.join("wd"),
+            "workingDirectory"
+        );
+        assert_eq!(s["env"]["FUNCTIONS_APP_ROOT_PATH"].as_str(), root.to_str());
+        assert_eq!(s["env"]["MY_SETTING"], "fast", "app settings are env");
+        assert!(
+            s["env"]["FUNCTIONS_CUSTOMHANDLER_PORT"]
+                .as_str()
+                .unwrap()
+                .parse::<u16>()
+                .is_ok()
+        );
+    }
+    assert_ne!(
+        starts[0]["env"]["FUNCTIONS_CUSTOMHANDLER_WORKER_ID"],
+        starts[1]["env"]["FUNCTIONS_CUSTOMHANDLER_WORKER_ID"]
+    );
+
+    // The HTTP invocation request.
+    let invocations = records(&record, "invocation");
+    let echo = invocations
+        .iter()
+        .find(|i| i["function"] == "Echo")
+        .unwrap();
+    let headers = &echo["headers"];
+    assert_eq!(
+        headers["x-azure-functions-invocationid"]
+            .as_str()
+            .unwrap()
+            .len(),
+        36
+    );
+    assert!(
+        !headers["x-azure-functions-hostversion"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        headers["user-agent"]
+            .as_str()
+            .unwrap()
+            .starts_with("Azure-Functions-Host/")
+    );
+    assert!(
+        headers["content-type"]
+            .as_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let req = &echo["body"]["Data"]["req"];
+    assert_eq!(req["Method"], "POST");
+    assert!(
+        req["Url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/api/Echo?x=1&code=secret")
+    );
+    assert_eq!(req["Query"], json!({"x": "1", "code": "secret"}));
+    assert_eq!(req["Headers"]["Content-Type"], json!(["application/json"]));
+    assert_eq!(req["Body"], r#"{"jobType":"t","n":2}"#);
+    let md = &echo["body"]["Metadata"];
+    assert_eq!(md["jobType"], "\"t\"", "body fields, host-encoded");
+    assert_eq!(md["n"], "2");
+    assert_eq!(md["x"], "\"1\"", "query parameters");
+    assert!(md.get("code").is_none(), "the function key is never bound");
+    assert_eq!(md["Query"]["x"], "1");
+    assert_eq!(md["Headers"]["Content-Type"], "application/json");
+    assert_eq!(md["sys"]["MethodName"], "Echo");
+
+    // The Service Bus invocations: an array output is one message per element; a base64-looking
+    // string output becomes the literal `System.Byte[]`, as in Azure.
+    let mut relayed: Vec<&Value> = invocations
+        .iter()
+        .filter(|i| i["function"] == "Relay")
+        .collect();
+    relayed.sort_by_key(|i| {
+        i["body"]["Metadata"]["SequenceNumber"]
+            .as_str()
+            .map(str::to_owned)
+    });
+    let bodies: Vec<&Value> = relayed.iter().map(|i| &i["body"]["Data"]["msg"]).collect();
+    assert_eq!(
+        bodies,
+        [&json!("\"{\\\"n\\\":1}\""), &json!("\"System.Byte[]\"")],
+        "double-encoded bodies"
+    );
+    let md = &relayed[0]["body"]["Metadata"];
+    assert_eq!(md["DeliveryCount"], "1");
+    assert!(md["MessageId"].as_str().unwrap().starts_with('"'));
+    assert!(!md["EnqueuedTimeUtc"].as_str().unwrap().starts_with('"'));
+    assert_eq!(md["n"], "1", "JSON body fields are metadata too");
+    assert_eq!(md["sys"]["MethodName"], "Relay");
+}
