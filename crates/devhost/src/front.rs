@@ -36,6 +36,8 @@ pub struct Front {
     pub base_url: String,
     /// Captured telemetry (the local Application Insights).
     pub capture: crate::telemetry::Capture,
+    /// True once the devhost is shutting down: no new invocations.
+    pub shutting_down: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Serve one request under the route prefix.
@@ -54,6 +56,14 @@ pub async fn serve(
     let Some((function, binding)) = find(&front.app.functions, route, &method) else {
         return not_found(path);
     };
+    if *front.shutting_down.borrow() {
+        return Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Host is shutting down",
+            "the devhost is stopping and takes no new invocations",
+        )
+        .into_response();
+    }
 
     let started = std::time::Instant::now();
     let response = invoke_http(&front, function, binding, &method, &uri, &headers, &body).await;

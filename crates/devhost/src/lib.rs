@@ -95,12 +95,15 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     let base_url = format!("http://{local}");
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // The handler stops last, once in-flight deliveries have settled (as the host drains
+    // invocations before it stops the worker).
+    let (stop_handler_tx, stop_handler_rx) = watch::channel(false);
     let capture = telemetry::Capture::new(opts.telemetry_capacity);
     let (handler, supervisor) = supervisor::spawn(
         app.handler.clone(),
         handler_env(&app.settings, &base_url),
         app.root.clone(),
-        shutdown_rx.clone(),
+        stop_handler_rx,
     );
     let invoker = invoke::Invoker::new(handler, app.function_timeout);
     let wake = Arc::new(Notify::new());
@@ -153,6 +156,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         wake,
         base_url: base_url.clone(),
         capture: capture.clone(),
+        shutting_down: shutdown_rx.clone(),
     };
     let ingestion = axum::Router::new()
         .route("/v2/track", axum::routing::post(telemetry::ingest::track))
@@ -180,17 +184,42 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
             ),
         }
     }
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(signal())
-        .await;
-    info!("shutting down: finishing in-flight deliveries, stopping the handler");
+    // Shutdown order: stop taking work (new HTTP invocations get 503, dispatchers stop
+    // receiving), let in-flight deliveries settle, stop the handler (which may still flush its
+    // telemetry to the ingestion endpoint), and only then close the listener.
+    let (close_tx, mut close_rx) = watch::channel(false);
+    let mut server = tokio::spawn(
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stopped(&mut close_rx).await })
+            .into_future(),
+    );
+    tokio::select! {
+        () = signal() => {}
+        finished = &mut server => {
+            // The server stopped on its own: that is an error; stop everything else.
+            let _ = shutdown_tx.send(true);
+            let _ = stop_handler_tx.send(true);
+            let _ = supervisor.await;
+            return match finished {
+                Ok(Ok(())) => Err(DevhostError::Io("the HTTP server stopped".into())),
+                Ok(Err(e)) => Err(DevhostError::Io(e.to_string())),
+                Err(e) => Err(DevhostError::Io(e.to_string())),
+            };
+        }
+    }
+    info!("shutting down: finishing in-flight deliveries, then stopping the handler");
     let _ = shutdown_tx.send(true);
     for d in dispatchers {
         let _ = tokio::time::timeout(app.function_timeout, d).await;
     }
     let _ = sweeper.await;
+    let _ = stop_handler_tx.send(true);
     let _ = supervisor.await;
-    served.map_err(|e| DevhostError::Io(e.to_string()))
+    let _ = close_tx.send(true);
+    match server.await {
+        Ok(served) => served.map_err(|e| DevhostError::Io(e.to_string())),
+        Err(e) => Err(DevhostError::Io(e.to_string())),
+    }
 }
 
 async fn signal() {

@@ -81,12 +81,23 @@ async fn a_function_timeout_restarts_the_handler_and_abandons_the_message() {
 }
 
 #[tokio::test]
-async fn sigterm_stops_the_devhost_and_its_handler() {
+async fn sigterm_drains_in_flight_deliveries_then_stops_the_handler() {
     let dir = tempfile::tempdir().unwrap();
-    let root = script_root(dir.path(), &[("CHAOS_FAILURE_RATE", "0")]);
-    let mut d = Devhost::start(&root, &dir.path().join("data"), free_port(), 10).await;
+    let data = dir.path().join("data");
+    let root = script_root(
+        dir.path(),
+        &[("CHAOS_FAILURE_RATE", "0"), ("PROCESSING_DELAY_MS", "1500")],
+    );
+    let port = free_port();
+    let mut d = Devhost::start(&root, &data, port, 10).await;
     let handlers = d.children();
     assert_eq!(handlers.len(), 1);
+    assert_eq!(d.submit(SAMPLE_JOB).await.unwrap().0, 202);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.queue("jobs").await["locked"] != 1 {
+        assert!(Instant::now() < deadline, "the job was not picked up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     Command::new("kill")
         .args(["-TERM", &d.child.id().to_string()])
         .status()
@@ -103,5 +114,18 @@ async fn sigterm_stops_the_devhost_and_its_handler() {
     assert!(
         !std::path::Path::new(&format!("/proc/{}", handlers[0])).exists(),
         "the handler was stopped with the devhost"
+    );
+    drop(d);
+    let d = Devhost::start(&root, &data, port, 10).await;
+    let q = d.queue("jobs").await;
+    assert_eq!(
+        (
+            q["completed"].as_u64(),
+            q["abandoned"].as_u64(),
+            q["active"].as_u64(),
+            q["locked"].as_u64()
+        ),
+        (Some(1), Some(0), Some(0), Some(0)),
+        "the in-flight delivery finished and was completed before the handler stopped: {q}"
     );
 }
