@@ -44,7 +44,30 @@ fn app_queues(front: &Front) -> Vec<String> {
                 .into_iter()
                 .chain(f.service_bus_outputs().map(|(_, q)| q.to_owned()))
         })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect()
+}
+
+/// `Err` with a 404 problem unless a function binds `queue` or the store holds messages of it (an
+/// unknown entity is a 404 on Service Bus too; it also catches typos).
+async fn known(front: &Front, queue: &str) -> Result<(), Response> {
+    if app_queues(front).iter().any(|q| q == queue) {
+        return Ok(());
+    }
+    match front.store.stats(Vec::new()).await {
+        Ok(stats) if stats.iter().any(|s| s.name == queue) => Ok(()),
+        Ok(_) => Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "No such queue",
+            format!(
+                "no function binds queue `{queue}` (bound: {})",
+                app_queues(front).join(", ")
+            ),
+        )
+        .into_response()),
+        Err(e) => Err(store_problem(&e)),
+    }
 }
 
 async fn queues(State(front): State<Front>) -> Response {
@@ -64,6 +87,9 @@ async fn dead_letters(
     Path(queue): Path<String>,
     Query(q): Query<Limit>,
 ) -> Response {
+    if let Err(problem) = known(&front, &queue).await {
+        return problem;
+    }
     match front
         .store
         .dead_letters(&queue, q.limit.unwrap_or(100).min(10_000))
@@ -83,6 +109,9 @@ struct ResubmitBody {
 }
 
 async fn resubmit(State(front): State<Front>, Path(queue): Path<String>, body: Bytes) -> Response {
+    if let Err(problem) = known(&front, &queue).await {
+        return problem;
+    }
     let parsed: ResubmitBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
@@ -121,6 +150,9 @@ async fn send(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(problem) = known(&front, &queue).await {
+        return problem;
+    }
     let header = |name: &str| {
         headers
             .get(name)

@@ -58,6 +58,10 @@ pub async fn run(function: Function, dispatch: Dispatch, mut shutdown: watch::Re
                 Err(_) => break,
             }
         }
+        // Listen for sends before looking, so one that lands in between is not missed.
+        let wake = dispatch.wake.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
         let deliveries = match dispatch.store.receive(&queue, held.len()).await {
             Ok(d) => d,
             Err(e) => {
@@ -67,7 +71,6 @@ pub async fn run(function: Function, dispatch: Dispatch, mut shutdown: watch::Re
         };
         if deliveries.is_empty() {
             drop(held);
-            let wake = dispatch.wake.notified();
             tokio::select! {
                 () = wake => {}
                 () = tokio::time::sleep(Duration::from_millis(200)) => {}

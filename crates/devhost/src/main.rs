@@ -265,21 +265,27 @@ async fn dispatch(command: Command) -> Result<(), String> {
             let items = v["deadLetters"].as_array().cloned().unwrap_or_default();
             println!("{} dead letter(s) in {queue}", items.len());
             for d in items {
-                println!(
-                    "#{} id={} deliveries={} reason={} enqueued={}\n    {}\n    body: {}",
-                    d["sequenceNumber"],
-                    d["messageId"].as_str().unwrap_or(""),
-                    d["deliveryCount"],
-                    d["reason"].as_str().unwrap_or(""),
-                    d["enqueuedAt"].as_str().unwrap_or(""),
-                    d["description"].as_str().unwrap_or(""),
-                    d["body"]
-                        .as_str()
+                let clip = |k: &str| {
+                    d[k].as_str()
                         .unwrap_or("")
                         .chars()
-                        .take(200)
+                        .take(300)
                         .collect::<String>()
+                };
+                println!(
+                    "#{} id={} deliveries={} reason={} enqueued={} dead-lettered={}\n    {}",
+                    d["sequenceNumber"],
+                    clip("messageId"),
+                    d["deliveryCount"],
+                    clip("reason"),
+                    clip("enqueuedAt"),
+                    clip("deadLetteredAt"),
+                    clip("description"),
                 );
+                if d.get("lastError").is_some() {
+                    println!("    last error: {}", clip("lastError"));
+                }
+                println!("    body: {}", clip("body"));
             }
             Ok(())
         }

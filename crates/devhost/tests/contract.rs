@@ -118,6 +118,19 @@ async fn the_handler_is_started_invoked_and_answered_as_the_host_does() {
         assert_eq!(fail.headers()["content-type"], "application/problem+json");
     }
 
+    // The operator endpoints know the app's queues only.
+    let unknown = d
+        .client
+        .get(format!("{}/admin/queues/nope/deadletters", d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(
+        unknown.headers()["content-type"],
+        "application/problem+json"
+    );
+
     // Both Service Bus outputs reach `relay` and are delivered to Relay and completed.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
