@@ -173,7 +173,7 @@ async fn send(
         message_id: header("x-message-id"),
         content_type: header("content-type"),
         correlation_id: header("x-correlation-id"),
-        properties: serde_json::Map::new(),
+        ..NewMessage::default()
     };
     match front.store.send(vec![message]).await {
         Ok(seqs) => {

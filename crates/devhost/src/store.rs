@@ -84,6 +84,10 @@ pub struct NewMessage {
     pub correlation_id: Option<String>,
     /// Application properties.
     pub properties: Map<String, Value>,
+    /// `ScheduledEnqueueTimeUtc`: the message becomes active (and counts as enqueued) only then.
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// `TimeToLive`; the queue's default time-to-live caps it, as on Service Bus.
+    pub time_to_live: Option<Duration>,
 }
 
 /// A message delivered under a lock.
@@ -466,6 +470,12 @@ fn send(
         let id = m
             .message_id
             .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let enqueued = m
+            .scheduled_for
+            .map_or(now, |t| t.timestamp_millis().max(now));
+        let ttl = m
+            .time_to_live
+            .map_or(options.time_to_live, |t| t.min(options.time_to_live));
         tx.prepare_cached(
             "INSERT INTO messages (queue, message_id, body, content_type, correlation_id, properties, enqueued_at, visible_at, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
@@ -477,8 +487,8 @@ fn send(
             m.content_type,
             m.correlation_id,
             Value::Object(m.properties).to_string(),
-            now,
-            now.saturating_add(ms(options.time_to_live)),
+            enqueued,
+            enqueued.saturating_add(ms(ttl)),
         ])?;
         seqs.push(tx.last_insert_rowid());
         bump(tx, &m.queue, "enqueued", 1)?;
@@ -906,6 +916,32 @@ mod tests {
         assert_eq!((again.body.as_str(), again.delivery_count), ("lapsed", 2));
         let s = &store.stats(vec![]).await.unwrap()[0];
         assert_eq!((s.completed, s.abandoned, s.locked), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn scheduled_messages_wait_for_their_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("q.db"), options(5)).unwrap();
+        let at = Utc::now() + chrono::Duration::milliseconds(300);
+        store
+            .send(vec![NewMessage {
+                scheduled_for: Some(at),
+                time_to_live: Some(Duration::from_secs(7_200)),
+                ..msg("later")
+            }])
+            .await
+            .unwrap();
+        let s = &store.stats(vec![]).await.unwrap()[0];
+        assert_eq!((s.active, s.scheduled), (0, 1));
+        assert!(store.receive("jobs", 1).await.unwrap().is_empty());
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        let d = store.receive("jobs", 1).await.unwrap().remove(0);
+        assert_eq!(d.enqueued_at.timestamp_millis(), at.timestamp_millis());
+        assert_eq!(
+            d.expires_at - d.enqueued_at,
+            chrono::Duration::seconds(3_600),
+            "the queue's default time-to-live caps the message's"
+        );
     }
 
     #[tokio::test]
