@@ -67,11 +67,12 @@ impl Invoker {
         function: &str,
         request: &InvocationRequest,
     ) -> Result<InvocationResponse, InvokeError> {
-        let base = self
+        let worker = self
             .handler
-            .base_url(Duration::from_secs(65))
+            .worker(Duration::from_secs(65))
             .await
             .ok_or(InvokeError::Unavailable)?;
+        let base = &worker.url;
         let invocation_id = uuid::Uuid::new_v4().to_string();
         let call = self
             .client
@@ -89,7 +90,7 @@ impl Invoker {
         let started = tokio::time::Instant::now();
         let (status, text) = match tokio::time::timeout(self.timeout, exchange).await {
             Err(_) => {
-                self.handler.restart();
+                self.handler.restart(worker.generation);
                 return Err(InvokeError::Timeout(self.timeout));
             }
             Ok(Err(e)) => return Err(InvokeError::Transport(e.to_string())),
@@ -111,7 +112,7 @@ impl Invoker {
                 self.timeout
             );
             tokio::time::sleep(self.timeout.saturating_sub(started.elapsed())).await;
-            self.handler.restart();
+            self.handler.restart(worker.generation);
             return Err(InvokeError::Timeout(self.timeout));
         }
         let response: InvocationResponse =

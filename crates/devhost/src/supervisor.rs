@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -20,26 +22,39 @@ use crate::config::HandlerProcess;
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 const PROBE_INTERVAL: Duration = Duration::from_millis(25);
 
-/// Handle to the running handler: its base URL when ready, and a way to ask for a restart.
+/// A running handler process: which start it is (its worker number) and its base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worker {
+    /// 1 for the first start, incremented on every restart.
+    pub generation: u64,
+    /// `http://127.0.0.1:{port}`.
+    pub url: String,
+}
+
+/// Handle to the running handler: the current worker when ready, and a way to ask for a restart.
 #[derive(Debug, Clone)]
 pub struct Handler {
-    ready: watch::Receiver<Option<String>>,
-    restart: std::sync::Arc<Notify>,
+    ready: watch::Receiver<Option<Worker>>,
+    restart: Arc<Notify>,
+    restart_generation: Arc<AtomicU64>,
 }
 
 impl Handler {
-    /// The handler's base URL, waiting up to `wait` for it to be (re)started.
-    pub async fn base_url(&self, wait: Duration) -> Option<String> {
+    /// The current worker, waiting up to `wait` for one to be (re)started.
+    pub async fn worker(&self, wait: Duration) -> Option<Worker> {
         let mut rx = self.ready.clone();
         let result = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
         match result {
-            Ok(Ok(url)) => url.clone(),
+            Ok(Ok(worker)) => worker.clone(),
             _ => None,
         }
     }
 
-    /// Kill and restart the handler (after a function timeout, as the host does).
-    pub fn restart(&self) {
+    /// Kill and restart worker `generation` (after a function timeout, as the host does). Asking
+    /// again for a worker that was already replaced does nothing, so many invocations timing out
+    /// together restart the handler once.
+    pub fn restart(&self, generation: u64) {
+        self.restart_generation.store(generation, Ordering::SeqCst);
         self.restart.notify_one();
     }
 }
@@ -52,10 +67,12 @@ pub fn spawn(
     mut shutdown: watch::Receiver<bool>,
 ) -> (Handler, tokio::task::JoinHandle<()>) {
     let (ready_tx, ready) = watch::channel(None);
-    let restart = std::sync::Arc::new(Notify::new());
+    let restart = Arc::new(Notify::new());
+    let restart_generation = Arc::new(AtomicU64::new(0));
     let handler = Handler {
         ready,
         restart: restart.clone(),
+        restart_generation: restart_generation.clone(),
     };
     let task = tokio::spawn(async move {
         let mut backoff = Duration::from_millis(500);
@@ -66,24 +83,36 @@ pub fn spawn(
             match start(&process, &env, &root, worker).await {
                 Ok((mut child, url)) => {
                     info!(url = %url, pid = child.id(), "handler ready in {} ms", started.elapsed().as_millis());
-                    let _ = ready_tx.send(Some(url));
-                    tokio::select! {
-                        status = child.wait() => {
-                            let _ = ready_tx.send(None);
-                            error!(?status, "handler exited; restarting in {} ms", backoff.as_millis());
+                    let _ = ready_tx.send(Some(Worker {
+                        generation: worker,
+                        url,
+                    }));
+                    let restart_now = loop {
+                        tokio::select! {
+                            status = child.wait() => {
+                                let _ = ready_tx.send(None);
+                                error!(?status, "handler exited; restarting in {} ms", backoff.as_millis());
+                                break false;
+                            }
+                            () = restart.notified() => {
+                                if restart_generation.load(Ordering::SeqCst) != worker {
+                                    continue; // for a worker already replaced
+                                }
+                                let _ = ready_tx.send(None);
+                                warn!("restarting the handler (function timeout)");
+                                let _ = child.kill().await;
+                                break true;
+                            }
+                            () = stopped(&mut shutdown) => {
+                                let _ = ready_tx.send(None);
+                                stop(&mut child).await;
+                                return;
+                            }
                         }
-                        () = restart.notified() => {
-                            let _ = ready_tx.send(None);
-                            warn!("restarting the handler (function timeout)");
-                            let _ = child.kill().await;
-                            backoff = Duration::from_millis(500);
-                            continue;
-                        }
-                        () = stopped(&mut shutdown) => {
-                            let _ = ready_tx.send(None);
-                            stop(&mut child).await;
-                            return;
-                        }
+                    };
+                    if restart_now {
+                        backoff = Duration::from_millis(500);
+                        continue;
                     }
                 }
                 Err(e) => error!(

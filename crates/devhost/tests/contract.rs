@@ -247,3 +247,57 @@ async fn the_handler_is_started_invoked_and_answered_as_the_host_does() {
     assert_eq!(md["n"], "1", "JSON body fields are metadata too");
     assert_eq!(md["sys"]["MethodName"], "Relay");
 }
+
+#[tokio::test]
+async fn invocations_timing_out_together_restart_the_handler_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("app");
+    let record = dir.path().join("record.jsonl");
+    write(
+        &root.join("host.json"),
+        &json!({
+            "version": "2.0",
+            "functionTimeout": "00:00:01",
+            "customHandler": {"description": {"defaultExecutablePath": "testhandler"}},
+        }),
+    );
+    write(
+        &root.join("Slow/function.json"),
+        &json!({"bindings": [
+            {"type": "serviceBusTrigger", "direction": "in", "name": "msg", "queueName": "slow", "connection": "C"}
+        ]}),
+    );
+    std::fs::copy(testhandler_binary(), root.join("testhandler")).unwrap();
+    write(
+        &root.join("local.settings.json"),
+        &json!({"Values": {"TESTHANDLER_RECORD": record, "TESTHANDLER_DELAY_MS_Slow": "30000"}}),
+    );
+    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 2).await;
+    for i in 0..3 {
+        let sent = d
+            .client
+            .post(format!("{}/admin/queues/slow/messages", d.url))
+            .body(format!("{{\"i\":{i}}}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 201);
+    }
+    // Each round of three concurrent deliveries times out together: one restart per round.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let q = d.queue("slow").await;
+        if q["deadLettered"] == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not dead-lettered: {q}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Wait for the last restart to land, then count the starts.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let starts = records(&record, "start").len();
+    assert_eq!(
+        starts, 3,
+        "the first start and one restart per round of timeouts"
+    );
+}

@@ -5,7 +5,8 @@
 //!
 //! * `GET /` answers 404: any answer means "ready" to the host.
 //! * `POST /{Function}` answers `TESTHANDLER_STATUS_{Function}` (default 200) with the body
-//!   `TESTHANDLER_REPLY_{Function}` (default `{}`), as `application/json`.
+//!   `TESTHANDLER_REPLY_{Function}` (default `{}`), as `application/json`, after
+//!   `TESTHANDLER_DELAY_MS_{Function}` (default 0).
 //! * `TESTHANDLER_FAIL_FIRST_START=<path>`: if `<path>` does not exist, create it and exit with
 //!   status 3 before listening (a handler that crashes on its first start).
 
@@ -60,6 +61,12 @@ async fn invoke(Path(function): Path<String>, headers: HeaderMap, body: Bytes) -
         .unwrap_or(StatusCode::OK);
     let reply =
         std::env::var(format!("TESTHANDLER_REPLY_{function}")).unwrap_or_else(|_| "{}".into());
+    if let Some(ms) = std::env::var(format!("TESTHANDLER_DELAY_MS_{function}"))
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
     (status, [(header::CONTENT_TYPE, "application/json")], reply).into_response()
 }
 
