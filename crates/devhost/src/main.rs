@@ -313,10 +313,19 @@ async fn dispatch(command: Command) -> Result<(), String> {
                 Some(body),
             )
             .await?;
+            let moved = v["resubmitted"].as_u64().unwrap_or(0);
             if target.json {
-                return print_json(&v);
+                print_json(&v)?;
+            } else {
+                println!("resubmitted {moved} message(s) to {queue}");
             }
-            println!("resubmitted {} message(s) to {queue}", v["resubmitted"]);
+            if !all && moved < ids.len() as u64 {
+                return Err(format!(
+                    "{} of the {} id(s) matched no dead letter of {queue} (see `devhost dlq peek`)",
+                    ids.len() as u64 - moved,
+                    ids.len()
+                ));
+            }
             Ok(())
         }
         Command::Send {
