@@ -50,7 +50,7 @@ variable "max_delivery_count" {
 }
 
 variable "lock_duration" {
-  description = "PeekLock duration, ISO 8601 (the devhost's --lock-duration-secs). Service Bus allows up to PT5M."
+  description = "PeekLock duration, ISO 8601 (the devhost's --lock-duration). Service Bus allows up to PT5M."
   type        = string
   default     = "PT1M"
 
@@ -61,7 +61,7 @@ variable "lock_duration" {
 }
 
 variable "default_message_ttl" {
-  description = "Message time-to-live, ISO 8601 (the devhost's --ttl-secs)."
+  description = "Message time-to-live, ISO 8601 (the devhost's --default-message-ttl)."
   type        = string
   default     = "P14D"
 
