@@ -26,15 +26,7 @@ async fn map(d: &Devhost) -> Value {
 }
 
 async fn captured(d: &Devhost) -> Vec<Value> {
-    let text = d
-        .client
-        .get(format!("{}/admin/telemetry", d.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = d.get_text("/admin/telemetry").await;
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
@@ -222,15 +214,7 @@ async fn exported_telemetry_reconciles_and_the_map_renders() {
             .unwrap()
             > 0.0
     );
-    let html = d
-        .client
-        .get(format!("{}/map", d.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = d.get_text("/map").await;
     browser_check(&d.url, &html, attempts);
 }
 

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::{Handler, command, sb_invocation};
@@ -83,14 +82,7 @@ async fn sigterm_drains_in_flight_invocations_then_exits_cleanly() {
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let pid = h.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::sigterm(&h.child);
     let status = in_flight
         .await
         .unwrap()
@@ -137,14 +129,7 @@ async fn an_unreachable_telemetry_endpoint_never_blocks_or_fails_requests() {
         );
     }
     // Shutdown flushes with a bounded wait, even though the endpoint is down.
-    let pid = h.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::sigterm(&h.child);
     let exit = tokio::time::timeout(
         Duration::from_secs(40),
         tokio::task::spawn_blocking(move || h.child.wait()),

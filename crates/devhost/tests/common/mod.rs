@@ -206,6 +206,17 @@ impl Devhost {
         Ok((status, res.json().await.unwrap_or(Value::Null)))
     }
 
+    /// GET a devhost path and return the body text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        res.text().await.unwrap()
+    }
+
     pub async fn queue(&self, name: &str) -> Value {
         let v: Value = self
             .client

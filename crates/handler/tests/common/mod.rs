@@ -88,6 +88,15 @@ impl Handler {
     }
 }
 
+/// Send SIGTERM to a process.
+pub fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -TERM failed");
+}
+
 impl Drop for Handler {
     fn drop(&mut self) {
         let _ = self.child.kill();
