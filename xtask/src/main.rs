@@ -49,6 +49,21 @@ enum Cmd {
         #[arg(last = true)]
         devhost_args: Vec<String>,
     },
+    /// Run the benchmark suite (release builds, criterion, oha load) and write BENCHMARKS.md.
+    Bench {
+        /// Smoke run: a second or two per scenario, to prove the suite still runs (CI).
+        #[arg(long)]
+        quick: bool,
+        /// Skip the criterion micro-benchmarks.
+        #[arg(long)]
+        no_micro: bool,
+        /// Report path (default: BENCHMARKS.md, or target/bench/BENCHMARKS-quick.md with --quick).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Exit non-zero when a performance target is missed.
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -64,6 +79,29 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     let root = repo_root()?;
     match cli.command {
+        Cmd::Bench {
+            quick,
+            no_micro,
+            out,
+            strict,
+        } => {
+            let out = match out {
+                Some(p) if p.is_absolute() => p,
+                Some(p) => root.join(p),
+                None if quick => {
+                    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+                    xtask::stage::target_dir(&cargo, &root)?.join("bench/BENCHMARKS-quick.md")
+                }
+                None => root.join("BENCHMARKS.md"),
+            };
+            xtask::bench::bench(&xtask::bench::BenchOptions {
+                root,
+                quick,
+                no_micro,
+                out,
+                strict,
+            })
+        }
         Cmd::Stage {
             target,
             debug,

@@ -156,7 +156,8 @@ pub fn build(root: &Path, package: &str, release: bool, target: Option<&str>) ->
     Ok(path)
 }
 
-fn target_dir(cargo: &str, root: &Path) -> Result<PathBuf> {
+/// The workspace target folder (`cargo metadata`), honouring `CARGO_TARGET_DIR`.
+pub fn target_dir(cargo: &str, root: &Path) -> Result<PathBuf> {
     let out = Command::new(cargo)
         .current_dir(root)
         .args(["metadata", "--format-version", "1", "--no-deps"])

@@ -11,6 +11,7 @@ pub mod config;
 pub mod dispatcher;
 pub mod front;
 pub mod invoke;
+pub mod latency;
 pub mod outputs;
 pub mod problem;
 pub mod store;

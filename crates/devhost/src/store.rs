@@ -36,6 +36,8 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 use tokio::sync::oneshot;
 
+use crate::latency::{CompletionLatency, LatencySummary};
+
 /// `DeadLetterReason` when the delivery count is exhausted (as the broker writes it).
 pub const MAX_DELIVERY_REASON: &str = "MaxDeliveryCountExceeded";
 /// `DeadLetterReason` when the time-to-live passed.
@@ -151,6 +153,9 @@ pub struct QueueStats {
     pub enqueued: u64,
     /// Messages whose time-to-live passed (dead-lettered or dropped) since the store was created.
     pub expired: u64,
+    /// Queue-to-completion latency (available to completed) since the devhost started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_latency_ms: Option<LatencySummary>,
 }
 
 /// A dead-lettered message.
@@ -217,7 +222,11 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
         migrate(&conn)?;
-        let mut writer = Writer { conn, options };
+        let mut writer = Writer {
+            conn,
+            options,
+            latency: CompletionLatency::default(),
+        };
         writer.recover()?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
@@ -338,6 +347,7 @@ const DEAD: i64 = 2;
 struct Writer {
     conn: Connection,
     options: QueueOptions,
+    latency: CompletionLatency,
 }
 
 fn now_ms() -> i64 {
@@ -381,7 +391,7 @@ impl Writer {
             }
         };
         for op in batch {
-            answers.push(execute(&tx, options, op));
+            answers.push(execute(&tx, options, &mut self.latency, op));
         }
         let committed = tx.commit().map_err(|e| e.to_string());
         for answer in answers {
@@ -404,7 +414,12 @@ impl Writer {
 }
 
 /// Run one op inside the transaction; return the function that answers it after commit.
-fn execute(tx: &Transaction<'_>, options: QueueOptions, op: Op) -> Answer {
+fn execute(
+    tx: &Transaction<'_>,
+    options: QueueOptions,
+    latency: &mut CompletionLatency,
+    op: Op,
+) -> Answer {
     fn finish<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -> Answer {
         Box::new(move |commit: Result<(), String>| {
             let out = match (commit, result) {
@@ -419,11 +434,24 @@ fn execute(tx: &Transaction<'_>, options: QueueOptions, op: Op) -> Answer {
     match op {
         Op::Send(messages, r) => finish(r, send(tx, options, messages)),
         Op::Receive(queue, max, r) => finish(r, receive(tx, options, &queue, max)),
-        Op::Complete(token, r) => finish(r, complete(tx, &token)),
+        Op::Complete(token, r) => {
+            let done = complete(tx, &token).map(|(queue, available_at)| {
+                latency.record(&queue, now_ms().saturating_sub(available_at));
+            });
+            finish(r, done)
+        }
         Op::Renew(token, r) => finish(r, renew(tx, options, &token)),
         Op::Abandon(token, reason, r) => finish(r, abandon(tx, options, &token, &reason)),
         Op::Sweep(r) => finish(r, sweep(tx, options)),
-        Op::Stats(queues, r) => finish(r, stats(tx, queues)),
+        Op::Stats(queues, r) => {
+            let stats = stats(tx, queues).map(|mut all| {
+                for s in &mut all {
+                    s.completion_latency_ms = latency.summary(&s.name);
+                }
+                all
+            });
+            finish(r, stats)
+        }
         Op::DeadLetters(queue, limit, r) => finish(r, dead_letters(tx, &queue, limit)),
         Op::Resubmit(queue, selection, r) => finish(r, resubmit(tx, options, &queue, &selection)),
     }
@@ -545,11 +573,17 @@ fn locked(tx: &Transaction<'_>, token: &str) -> Result<(i64, String, i64), Store
     .ok_or_else(|| StoreError::LockLost(token.to_owned()))
 }
 
-fn complete(tx: &Transaction<'_>, token: &str) -> Result<(), StoreError> {
+/// Delete a locked message; returns its queue and the time it became available (enqueue or
+/// scheduled time, epoch ms) for the completion latency.
+fn complete(tx: &Transaction<'_>, token: &str) -> Result<(String, i64), StoreError> {
     let (seq, queue, _) = locked(tx, token)?;
+    let available_at: i64 = tx
+        .prepare_cached("SELECT visible_at FROM messages WHERE seq = ?1")?
+        .query_row(params![seq], |r| r.get(0))?;
     tx.prepare_cached("DELETE FROM messages WHERE seq = ?1")?
         .execute(params![seq])?;
-    bump(tx, &queue, "completed", 1)
+    bump(tx, &queue, "completed", 1)?;
+    Ok((queue, available_at))
 }
 
 fn renew(
@@ -966,84 +1000,5 @@ mod tests {
         assert_eq!(dropping.sweep().await.unwrap(), (0, 1));
         let s = &dropping.stats(vec![]).await.unwrap()[0];
         assert_eq!((s.active, s.dead_lettered, s.expired), (0, 0, 1));
-    }
-}
-
-#[cfg(test)]
-mod bench {
-    use super::*;
-    use std::time::Instant;
-
-    /// `cargo test --release -p devhost --lib store::bench -- --ignored --nocapture`
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "throughput figures, run by hand in release"]
-    async fn throughput() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            &dir.path().join("q.db"),
-            QueueOptions {
-                max_delivery_count: 10,
-                lock_duration: Duration::from_secs(60),
-                time_to_live: Duration::from_secs(3600),
-                dead_letter_on_expiration: true,
-            },
-        )
-        .unwrap();
-        let n = 20_000usize;
-        let senders = 64;
-        let t = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..senders {
-            let s = store.clone();
-            tasks.push(tokio::spawn(async move {
-                for _ in 0..n / senders {
-                    s.send(vec![NewMessage {
-                        queue: "jobs".into(),
-                        body: "{\"jobId\":\"0190\",\"payload\":{\"rows\":100}}".into(),
-                        ..NewMessage::default()
-                    }])
-                    .await
-                    .unwrap();
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let sent = (n / senders) * senders;
-        eprintln!("send: {:.0}/s", sent as f64 / t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..4 {
-            let s = store.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut done = 0;
-                loop {
-                    let got = s.receive("jobs", 16).await.unwrap();
-                    if got.is_empty() {
-                        return done;
-                    }
-                    let mut inner = Vec::new();
-                    for d in got {
-                        let s = s.clone();
-                        inner.push(tokio::spawn(async move {
-                            s.complete(&d.lock_token).await.unwrap()
-                        }));
-                    }
-                    for i in inner {
-                        i.await.unwrap();
-                        done += 1;
-                    }
-                }
-            }));
-        }
-        let mut done = 0;
-        for t in tasks {
-            done += t.await.unwrap();
-        }
-        eprintln!(
-            "receive+complete: {:.0}/s ({done})",
-            done as f64 / t.elapsed().as_secs_f64()
-        );
     }
 }

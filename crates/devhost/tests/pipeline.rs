@@ -56,6 +56,17 @@ async fn a_thousand_jobs_with_chaos_all_reconcile() {
         accepted,
         "exactly one message per accepted job: {q}"
     );
+    let latency = &q["completionLatencyMs"];
+    assert_eq!(
+        latency["count"].as_u64(),
+        Some(completed),
+        "one queue-to-completion sample per completed job: {q}"
+    );
+    assert!(
+        latency["p50"].as_u64() <= latency["p99"].as_u64()
+            && latency["p99"].as_u64() <= latency["max"].as_u64(),
+        "percentiles are ordered: {latency}"
+    );
     // 20% chaos: about 250 failed attempts for 1,000 jobs; P(5 failures in a row) = 0.032%.
     assert!(
         (150..=400).contains(&abandoned),

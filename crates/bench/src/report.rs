@@ -1,0 +1,313 @@
+//! `BENCHMARKS.md`: the machine, the command, every figure, and the targets.
+
+use std::fmt::Write as _;
+
+use crate::criterion_report::{Estimate, human};
+use crate::load::Outcome;
+use crate::machine::Machine;
+use crate::suite::Plan;
+use crate::suite::e2e::EndToEnd;
+use crate::suite::hot_path::{HotPath, Pair};
+use crate::suite::startup::Process;
+use crate::targets::Verdict;
+
+/// Everything one run measured.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// When (UTC, RFC 3339).
+    pub when: String,
+    /// The command that produced it.
+    pub command: String,
+    /// Smoke or full.
+    pub quick: bool,
+    /// The machine.
+    pub machine: Machine,
+    /// `oha --version`.
+    pub oha: String,
+    /// The plan used.
+    pub plan: Plan,
+    /// Hot path.
+    pub hot: HotPath,
+    /// Criterion estimates (empty if the micro-benchmarks were not run).
+    pub micro: Vec<Estimate>,
+    /// End to end.
+    pub e2e: EndToEnd,
+    /// Process figures.
+    pub process: Process,
+    /// Targets.
+    pub verdicts: Vec<Verdict>,
+}
+
+fn ms(v: f64) -> String {
+    format!("{v:.2} ms")
+}
+
+fn pair_rows(out: &mut String, p: &Pair) {
+    let row = |out: &mut String, who: &str, o: &Outcome| {
+        let _ = writeln!(
+            out,
+            "| {} | {who} | {:.0} | {} | {} | {} |",
+            p.scenario,
+            o.rps,
+            ms(o.p50_ms),
+            ms(o.p99_ms),
+            o.answered
+        );
+    };
+    row(out, "handler", &p.handler);
+    row(out, "baseline", &p.baseline);
+    let _ = writeln!(
+        out,
+        "| {} | **handler / baseline** | **{:.0}%** | | | |",
+        p.scenario,
+        p.ratio() * 100.0
+    );
+}
+
+/// Render the report.
+pub fn render(run: &Run) -> String {
+    let mut out = String::new();
+    let m = &run.machine;
+    let _ = writeln!(out, "# Benchmarks\n");
+    if run.quick {
+        let _ = writeln!(
+            out,
+            "> **Smoke run (`--quick`)**: durations of a second or two, to prove the suite runs. The figures are not representative.\n"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Produced by `{}` on {} (commit `{}`). Every figure below comes from that one run; \
+         timings on a shared 2-core machine are noisy, so compare the handler with the baseline \
+         measured beside it rather than with another day's numbers.\n",
+        run.command, run.when, m.commit
+    );
+    let _ = writeln!(out, "| machine | |\n| --- | --- |");
+    let _ = writeln!(out, "| CPU | {} × {} |", m.cpus, m.cpu);
+    let _ = writeln!(out, "| memory | {:.1} GiB |", m.memory_gib);
+    let _ = writeln!(out, "| kernel | {} |", m.kernel);
+    let _ = writeln!(out, "| toolchain | {} |", m.rustc);
+    let _ = writeln!(out, "| load generator | {} |", run.oha);
+    let _ = writeln!(
+        out,
+        "\n## Targets\n\n| target | measured | |\n| --- | --- | --- |"
+    );
+    for v in &run.verdicts {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            v.target,
+            v.measured,
+            if v.met { "met" } else { "**missed**" }
+        );
+    }
+
+    let p = &run.plan;
+    let _ = writeln!(
+        out,
+        "\n## 1. Handler hot path against the axum baseline\n\n\
+         The release `handler` and `bench-baseline` (a minimal axum server that parses the same \
+         invocation JSON and answers with a response of the same shape, nothing else), each alone, \
+         are sent the exact bodies the Functions host sends, over loopback HTTP by `oha` on the \
+         same machine (so the load generator shares the 2 cores). Chaos 0, processing delay 0, \
+         console logging as configured by default (JSON lines to a file). Closed-loop runs last \
+         {}s; the fixed-rate run offers {} req/s for {}s with latency correction (no coordinated \
+         omission). Every invocation must answer 200 for a figure to count.\n",
+        p.hot_duration.as_secs_f64(),
+        p.fixed_rate,
+        p.rate_duration.as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | server | req/s | p50 | p99 | requests |\n| --- | --- | ---: | ---: | ---: | ---: |"
+    );
+    for pair in [&run.hot.ingest, &run.hot.process, &run.hot.ingest_fixed] {
+        pair_rows(&mut out, pair);
+    }
+    let _ = writeln!(
+        out,
+        "\nPeak RSS after these runs: handler {:.1} MiB, baseline {:.1} MiB.",
+        run.hot.handler_memory.peak_mib(),
+        run.hot.baseline_memory.peak_mib()
+    );
+
+    let _ = writeln!(
+        out,
+        "\n## 2. Micro-benchmarks (criterion, in process)\n\n`cargo bench -p bench --bench micro`.\n"
+    );
+    if run.micro.is_empty() {
+        let _ = writeln!(out, "Not run in this invocation.");
+    } else {
+        let _ = writeln!(out, "| benchmark | mean | median |\n| --- | ---: | ---: |");
+        for e in &run.micro {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} |",
+                e.id,
+                human(e.mean_ns),
+                human(e.median_ns)
+            );
+        }
+    }
+
+    let e = &run.e2e;
+    let c = &e.capacity;
+    let _ = writeln!(
+        out,
+        "\n## 3. End to end through the devhost\n\n\
+         The release `devhost` runs the release `handler` over the custom-handler contract with \
+         its durable queue (SQLite WAL, `synchronous=FULL`: a 202 means the job is fsync'd), \
+         `maxConcurrentCalls` from `host.json`, telemetry captured by its own ingestion endpoint. \
+         Clients POST the README's sample job to `/api/IngestJob`. Each scenario starts a fresh \
+         devhost and queue; completion counts and queue-to-completion latency come from \
+         `/admin/queues`.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| capacity ({}s closed loop, {} connections) | |\n| --- | ---: |",
+        p.e2e_duration.as_secs_f64(),
+        p.connections
+    );
+    let _ = writeln!(
+        out,
+        "| accepted jobs/s (during ingest) | {:.0} |",
+        c.accepted_per_s()
+    );
+    let _ = writeln!(
+        out,
+        "| ingest p50 / p99 | {} / {} |",
+        ms(c.ingest.p50_ms),
+        ms(c.ingest.p99_ms)
+    );
+    let _ = writeln!(
+        out,
+        "| completed jobs/s (first request until the queue was empty) | {:.0} |",
+        c.completed_per_s()
+    );
+    let _ = writeln!(
+        out,
+        "| completed while ingesting | {} of {} |",
+        c.completed_during_ingest, c.accepted
+    );
+    let _ = writeln!(out, "| queue drained after | {:.1} s |", c.drained_after_s);
+    let _ = writeln!(
+        out,
+        "| accepted / completed / dead-lettered | {} / {} / {} |",
+        c.accepted, c.completed, c.dead_lettered
+    );
+    let _ = writeln!(
+        out,
+        "| devhost peak RSS | {:.1} MiB |",
+        c.devhost_memory.peak_mib()
+    );
+    let r = &e.at_rate;
+    let _ = writeln!(
+        out,
+        "\n| fixed rate: {} req/s for {}s | |\n| --- | ---: |",
+        p.fixed_rate,
+        p.rate_duration.as_secs_f64()
+    );
+    let _ = writeln!(out, "| achieved req/s | {:.0} |", r.ingest.rps);
+    let _ = writeln!(
+        out,
+        "| ingest p50 / p99 | {} / {} |",
+        ms(r.ingest.p50_ms),
+        ms(r.ingest.p99_ms)
+    );
+    let _ = writeln!(
+        out,
+        "| queue-to-completion p50 / p99 ({} jobs) | {} ms / {} ms |",
+        r.queue.count, r.queue.p50, r.queue.p99
+    );
+    let _ = writeln!(
+        out,
+        "| every accepted job completed | {} |",
+        if r.lossless { "yes" } else { "**no**" }
+    );
+    let _ = writeln!(
+        out,
+        "\nMaximum sustainable rate: offered rates in steps of {}s, the queue drained between \
+         steps; a step holds when every request gets 202, at least 95% of the offered rate is \
+         achieved and ingest p99 stays under 200 ms (seed 002's bar).\n",
+        p.step_duration.as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "| offered req/s | achieved | p50 | p99 | holds |\n| ---: | ---: | ---: | ---: | --- |"
+    );
+    for s in &e.steps {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {} | {} |",
+            s.rate,
+            s.ingest.rps,
+            ms(s.ingest.p50_ms),
+            ms(s.ingest.p99_ms),
+            if s.held { "yes" } else { "no" }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n**Maximum sustainable rate: {}.**",
+        e.max_sustainable().map_or_else(
+            || "below the first step".to_owned(),
+            |r| {
+                let last = e.steps.last().is_some_and(|s| s.held);
+                format!(
+                    "{r} req/s{}",
+                    if last {
+                        " (the highest step tried)"
+                    } else {
+                        ""
+                    }
+                )
+            }
+        )
+    );
+
+    let pr = &run.process;
+    let _ = writeln!(
+        out,
+        "\n## 4. Process figures\n\nStart-to-first-answer is the time from `spawn` to the first \
+         HTTP answer on `GET /` (the host's readiness probe), over {} starts: the part of a cold \
+         start inside our control. Idle RSS is read from `/proc` one second after start.\n",
+        pr.handler.ready_ms.len()
+    );
+    let _ = writeln!(out, "| | handler | baseline |\n| --- | ---: | ---: |");
+    let _ = writeln!(
+        out,
+        "| start-to-first-answer, median | {} | {} |",
+        ms(pr.handler.median_ms()),
+        ms(pr.baseline.median_ms())
+    );
+    let _ = writeln!(
+        out,
+        "| start-to-first-answer, slowest | {} | {} |",
+        ms(pr.handler.max_ms()),
+        ms(pr.baseline.max_ms())
+    );
+    let _ = writeln!(
+        out,
+        "| idle RSS | {:.1} MiB | {:.1} MiB |",
+        pr.handler.idle.rss_mib(),
+        pr.baseline.idle.rss_mib()
+    );
+    let _ = writeln!(
+        out,
+        "| peak RSS under load (section 1) | {:.1} MiB | {:.1} MiB |",
+        run.hot.handler_memory.peak_mib(),
+        run.hot.baseline_memory.peak_mib()
+    );
+    let _ = writeln!(
+        out,
+        "| release binary (glibc, stripped) | {:.1} MiB | {:.1} MiB |",
+        pr.handler.size_mib, pr.baseline.size_mib
+    );
+    if let Some(m) = pr.musl_size_mib {
+        let _ = writeln!(
+            out,
+            "| release binary (x86_64-unknown-linux-musl, what CI stages) | {m:.1} MiB | |"
+        );
+    }
+    out
+}

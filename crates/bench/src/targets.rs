@@ -1,0 +1,94 @@
+//! The performance targets (issue #6) checked against one run's figures.
+
+use crate::suite::e2e::EndToEnd;
+use crate::suite::hot_path::HotPath;
+use crate::suite::startup::Process;
+
+/// One target and how the run fared.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// The target, as stated.
+    pub target: &'static str,
+    /// What was measured.
+    pub measured: String,
+    /// Met or not.
+    pub met: bool,
+}
+
+/// Every target, in the order the issue states them.
+pub fn check(hot: &HotPath, e2e: &EndToEnd, process: &Process) -> Vec<Verdict> {
+    let v = |target, measured: String, met| Verdict {
+        target,
+        measured,
+        met,
+    };
+    let cap = &e2e.capacity;
+    vec![
+        v(
+            "Handler ingest throughput ≥ 70% of the axum baseline",
+            format!(
+                "{:.0}% ({:.0} vs {:.0} req/s)",
+                hot.ingest.ratio() * 100.0,
+                hot.ingest.handler.rps,
+                hot.ingest.baseline.rps
+            ),
+            hot.ingest.ratio() >= 0.70,
+        ),
+        v(
+            "Handler ingest p99 < 5 ms at 1,000 req/s",
+            format!("{:.2} ms", hot.ingest_fixed.handler.p99_ms),
+            hot.ingest_fixed.handler.p99_ms < 5.0,
+        ),
+        v(
+            "Devhost end to end ≥ 5,000 accepted jobs/s",
+            format!("{:.0} jobs/s", cap.accepted_per_s()),
+            cap.accepted_per_s() >= 5_000.0,
+        ),
+        v(
+            "Devhost end to end ≥ 2,000 completed jobs/s",
+            format!("{:.0} jobs/s", cap.completed_per_s()),
+            cap.completed_per_s() >= 2_000.0,
+        ),
+        v(
+            "Devhost ingest p99 < 50 ms at 1,000 req/s",
+            format!("{:.2} ms", e2e.at_rate.ingest.p99_ms),
+            e2e.at_rate.ingest.p99_ms < 50.0,
+        ),
+        v(
+            "Nothing lost (completed = accepted, no dead letters)",
+            format!(
+                "capacity run {}/{}; fixed-rate run {}",
+                cap.completed,
+                cap.accepted,
+                if e2e.at_rate.lossless {
+                    "all completed"
+                } else {
+                    "LOST JOBS"
+                }
+            ),
+            cap.lossless() && e2e.at_rate.lossless,
+        ),
+        v(
+            "Handler start-to-ready < 50 ms",
+            format!("{:.1} ms median", process.handler.median_ms()),
+            process.handler.median_ms() < 50.0,
+        ),
+        v(
+            "Handler idle RSS < 20 MB",
+            format!("{:.1} MiB", process.handler.idle.rss_mib()),
+            process.handler.idle.rss_mib() < 20.0,
+        ),
+        v(
+            "Release binary < 15 MB",
+            format!(
+                "{:.1} MiB{}",
+                process.handler.size_mib,
+                process
+                    .musl_size_mib
+                    .map(|m| format!(" (musl static: {m:.1} MiB)"))
+                    .unwrap_or_default()
+            ),
+            process.handler.size_mib < 15.0 && process.musl_size_mib.is_none_or(|m| m < 15.0),
+        ),
+    ]
+}

@@ -1,0 +1,152 @@
+//! `cargo xtask bench`: build what the suite measures, run the criterion micro-benchmarks and the
+//! `bench` runner, and write the report.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, Result, ensure};
+
+use crate::stage::target_dir;
+
+/// The `oha` release the suite is pinned to (installed with `cargo install --locked`).
+pub const OHA_VERSION: &str = "1.16.0";
+
+/// What `cargo xtask bench` was asked for.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Repository root.
+    pub root: PathBuf,
+    /// Smoke run.
+    pub quick: bool,
+    /// Skip the criterion micro-benchmarks.
+    pub no_micro: bool,
+    /// Report path.
+    pub out: PathBuf,
+    /// Exit non-zero when a target is missed.
+    pub strict: bool,
+}
+
+/// Build, measure, report.
+pub fn bench(opts: &BenchOptions) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let target = target_dir(&cargo, &opts.root)?;
+    let oha = ensure_oha(&cargo)?;
+    run(
+        Command::new(&cargo).current_dir(&opts.root).args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "handler",
+            "-p",
+            "devhost",
+            "-p",
+            "bench",
+        ]),
+        "release build",
+    )?;
+    let criterion = target.join("criterion");
+    if !opts.no_micro {
+        if criterion.exists() {
+            std::fs::remove_dir_all(&criterion)
+                .with_context(|| format!("cannot clear {}", criterion.display()))?;
+        }
+        let timing: &[&str] = if opts.quick {
+            &[
+                "--warm-up-time",
+                "0.05",
+                "--measurement-time",
+                "0.1",
+                "--sample-size",
+                "10",
+            ]
+        } else {
+            &["--warm-up-time", "1", "--measurement-time", "3"]
+        };
+        run(
+            Command::new(&cargo)
+                .current_dir(&opts.root)
+                .args(["bench", "--locked", "-p", "bench", "--bench", "micro", "--"])
+                .args(timing),
+            "criterion micro-benchmarks",
+        )?;
+    }
+    let release = target.join("release");
+    let mut cmd = Command::new(release.join("bench"));
+    cmd.current_dir(&opts.root)
+        .arg("--bin-dir")
+        .arg(&release)
+        .arg("--repo")
+        .arg(&opts.root)
+        .arg("--oha")
+        .arg(&oha)
+        .arg("--work-dir")
+        .arg(target.join("bench"))
+        .arg("--out")
+        .arg(&opts.out)
+        .arg("--command")
+        .arg(if opts.quick {
+            "cargo xtask bench --quick"
+        } else {
+            "cargo xtask bench"
+        });
+    if !opts.no_micro {
+        cmd.arg("--criterion-dir").arg(&criterion);
+    }
+    let musl = target.join("x86_64-unknown-linux-musl/release/handler");
+    if musl.is_file() {
+        cmd.arg("--musl-handler").arg(musl);
+    }
+    if opts.quick {
+        cmd.arg("--quick");
+    }
+    if opts.strict {
+        cmd.arg("--strict");
+    }
+    run(&mut cmd, "the bench runner")
+}
+
+/// `oha` on PATH, else the pinned release in the project's tool cache, installed there if absent.
+fn ensure_oha(cargo: &str) -> Result<PathBuf> {
+    if Command::new("oha")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return Ok(PathBuf::from("oha"));
+    }
+    let root = tool_cache()?;
+    let exe = root.join("bin/oha");
+    if exe.is_file() {
+        return Ok(exe);
+    }
+    eprintln!(
+        "xtask: installing oha {OHA_VERSION} into {} (a few minutes, once)",
+        root.display()
+    );
+    run(
+        Command::new(cargo)
+            .args(["install", "--locked", "--version", OHA_VERSION, "--root"])
+            .arg(&root)
+            .arg("oha"),
+        "cargo install oha",
+    )?;
+    Ok(exe)
+}
+
+/// `$RESILIENT_JOBS_TOOLS`, else `~/.cache/resilient-jobs/tools`.
+fn tool_cache() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("RESILIENT_JOBS_TOOLS") {
+        return Ok(PathBuf::from(dir));
+    }
+    let home = std::env::var_os("HOME").context("HOME is not set: set RESILIENT_JOBS_TOOLS")?;
+    Ok(Path::new(&home).join(".cache/resilient-jobs/tools"))
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {what}"))?;
+    ensure!(status.success(), "{what} failed ({status})");
+    Ok(())
+}
