@@ -121,6 +121,10 @@ struct Target {
     json: bool,
 }
 
+/// mimalloc instead of the C library's allocator: the devhost moves a lot of short-lived JSON.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();

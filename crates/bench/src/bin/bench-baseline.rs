@@ -13,6 +13,10 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use wire::{HttpResponseData, InvocationRequest, InvocationResponse};
 
+/// The same allocator as `handler`, so the comparison measures work, not allocators.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 async fn ingest(
     Json(req): Json<InvocationRequest>,
 ) -> Result<Json<InvocationResponse>, StatusCode> {
