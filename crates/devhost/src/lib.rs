@@ -189,9 +189,12 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     // telemetry to the ingestion endpoint), and only then close the listener.
     let (close_tx, mut close_rx) = watch::channel(false);
     let mut server = tokio::spawn(
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stopped(&mut close_rx).await })
-            .into_future(),
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stopped(&mut close_rx).await })
+        .into_future(),
     );
     tokio::select! {
         () = signal() => {}

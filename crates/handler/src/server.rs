@@ -7,6 +7,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use crate::protect::Protection;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::telemetry::{Instruments, TelemetryError};
@@ -45,6 +46,7 @@ pub fn build_state(settings: &Settings, telemetry: Instruments) -> Result<AppSta
         chaos,
         settings.processing_delay,
         telemetry,
+        Protection::new(&settings.protection),
     ))
 }
 
@@ -61,6 +63,16 @@ pub async fn run(settings: Settings, state: AppState) -> Result<(), ServerError>
         processing_delay_ms = settings.processing_delay.as_millis() as u64,
         "handler listening"
     );
+    let housekeeping = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                state.protection().forget_idle();
+            }
+        })
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     let server =
         axum::serve(listener, crate::routes::router(state)).with_graceful_shutdown(async move {
@@ -69,13 +81,15 @@ pub async fn run(settings: Settings, state: AppState) -> Result<(), ServerError>
             let _ = stop_tx.send(());
         });
     let grace = settings.shutdown_grace;
-    tokio::select! {
+    let result = tokio::select! {
         result = server => result.map_err(ServerError::Serve),
         () = drain_deadline(stop_rx, grace) => {
             warn!(grace_secs = grace.as_secs(), "in-flight invocations still running after the grace period; exiting");
             Ok(())
         }
-    }
+    };
+    housekeeping.abort();
+    result
 }
 
 async fn drain_deadline(mut stop: tokio::sync::watch::Receiver<()>, grace: Duration) {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::protect::ProtectionSettings;
 use crate::telemetry::{ConnectionString, TelemetryConfig};
 
 /// Every setting the handler reads, with its validated value.
@@ -29,6 +30,9 @@ pub struct Settings {
     /// (`WEBSITE_CLOUD_ROLENAME`, else lower-case `WEBSITE_SITE_NAME`, as the host does), the role
     /// instance (`WEBSITE_INSTANCE_ID`) and `OTEL_METRIC_EXPORT_INTERVAL` (ms, default 60000).
     pub telemetry: TelemetryConfig,
+    /// Ingest protection: rate limits, the trusted client address, velocity flags (see
+    /// [`ProtectionSettings`]).
+    pub protection: ProtectionSettings,
 }
 
 /// Console log format.
@@ -176,6 +180,7 @@ impl Settings {
             role_instance: get("WEBSITE_INSTANCE_ID"),
             metric_interval,
         };
+        let protection = ProtectionSettings::from_lookup(get)?;
         Ok(Self {
             port,
             chaos_failure_rate,
@@ -185,11 +190,12 @@ impl Settings {
             log_format,
             shutdown_grace,
             telemetry,
+            protection,
         })
     }
 }
 
-fn parse<T>(
+pub(crate) fn parse<T>(
     name: &'static str,
     value: &str,
     expected: &str,
@@ -227,6 +233,16 @@ mod tests {
         assert_eq!(s.telemetry.connection, None);
         assert_eq!(s.telemetry.role_name, "resilient-jobs-local");
         assert_eq!(s.telemetry.metric_interval, Duration::from_secs(60));
+        assert_eq!(s.protection, ProtectionSettings::default());
+        assert_eq!(
+            (
+                s.protection.client_burst.get(),
+                s.protection.client_refill_per_second,
+                s.protection.global_per_minute.get(),
+                s.protection.velocity_per_minute.get()
+            ),
+            (100, 10.0, 10_000, 10)
+        );
     }
 
     #[test]
@@ -296,6 +312,12 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("SHUTDOWN_GRACE_SECS", "x"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "5"),
+            ("RATE_LIMIT_CLIENT_BURST", "0"),
+            ("RATE_LIMIT_CLIENT_REFILL_PER_SECOND", "-1"),
+            ("RATE_LIMIT_GLOBAL_PER_MINUTE", "lots"),
+            ("RATE_LIMIT_GLOBAL_BURST", "0"),
+            ("CLIENT_IP_HOPS", "0"),
+            ("VELOCITY_FLAG_PER_MINUTE", "1.5"),
         ] {
             let mut pairs = vec![("FUNCTIONS_CUSTOMHANDLER_PORT", "8080")];
             pairs.retain(|(k, _)| *k != name);

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use jobs::{Chaos, JobTypeRegistry};
 
+use crate::protect::Protection;
 use crate::telemetry::Instruments;
 
 /// What every route needs; cheap to clone.
@@ -19,21 +20,25 @@ struct Inner {
     chaos: Chaos,
     processing_delay: Duration,
     telemetry: Instruments,
+    protection: Protection,
 }
 
 impl AppState {
-    /// State from a loaded registry, processing settings and telemetry instruments.
+    /// State from a loaded registry, processing settings, telemetry instruments and ingest
+    /// protection.
     pub fn new(
         registry: JobTypeRegistry,
         chaos: Chaos,
         processing_delay: Duration,
         telemetry: Instruments,
+        protection: Protection,
     ) -> Self {
         let inner = Inner {
             registry,
             chaos,
             processing_delay,
             telemetry,
+            protection,
         };
         Self {
             inner: Arc::new(inner),
@@ -58,5 +63,10 @@ impl AppState {
     /// Spans and metrics.
     pub fn telemetry(&self) -> &Instruments {
         &self.inner.telemetry
+    }
+
+    /// Ingest protection: rate limits and velocity flags.
+    pub fn protection(&self) -> &Protection {
+        &self.inner.protection
     }
 }

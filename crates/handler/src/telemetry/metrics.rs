@@ -4,6 +4,7 @@
 //! | --- | --- | --- |
 //! | `JobIngestionStart` | counter | `jobType`, `jobVersion` |
 //! | `JobRejected` | counter | `status`, `reason` |
+//! | `JobFlagged` | counter | `jobType`, `reason` |
 //! | `JobProcessingLatencyMs` | histogram (ms) | `jobType`, `outcome`, `deliveryCount` |
 //! | `JobSuccess` | counter | `jobType` |
 //! | `JobFailure` | counter | `jobType`, `failureKind` |
@@ -38,6 +39,7 @@ impl FailureKind {
 pub struct JobMetrics {
     ingestion_start: Counter<u64>,
     rejected: Counter<u64>,
+    flagged: Counter<u64>,
     processing_latency: Histogram<f64>,
     success: Counter<u64>,
     failure: Counter<u64>,
@@ -54,6 +56,10 @@ impl JobMetrics {
             rejected: meter
                 .u64_counter("JobRejected")
                 .with_description("Requests IngestJob rejected, by HTTP status and problem type")
+                .build(),
+            flagged: meter
+                .u64_counter("JobFlagged")
+                .with_description("Jobs IngestJob accepted but flagged as suspicious")
                 .build(),
             processing_latency: meter
                 .f64_histogram("JobProcessingLatencyMs")
@@ -89,6 +95,17 @@ impl JobMetrics {
             &[
                 KeyValue::new("status", i64::from(status)),
                 KeyValue::new("reason", reason.to_owned()),
+            ],
+        );
+    }
+
+    /// One accepted job flagged as suspicious; `reason` is the rule (`velocity`).
+    pub fn flagged(&self, job_type: &str, reason: &'static str) {
+        self.flagged.add(
+            1,
+            &[
+                KeyValue::new("jobType", job_type.to_owned()),
+                KeyValue::new("reason", reason),
             ],
         );
     }
