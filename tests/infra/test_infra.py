@@ -116,6 +116,12 @@ def test_queue_settings_match_the_devhost_defaults(tf):
         assert strip(queue[attr]) == f"var.{attr}"
 
 
+def test_the_handler_knows_the_queue_max_delivery_count(app):
+    # The per-tenant audit counts a failure on the last allowed delivery as dead-lettered.
+    setting = app["app_settings"]["SERVICEBUS_MAX_DELIVERY_COUNT"]
+    assert "var.max_delivery_count" in setting
+
+
 def test_the_app_is_a_custom_handler_with_a_locked_down_surface(app):
     assert app["runtime_name"] == "custom"
     # Flex Consumption sets the worker runtime through runtime_name and rejects the app setting.

@@ -45,6 +45,7 @@ pub fn build_state(settings: &Settings, telemetry: Instruments) -> Result<AppSta
         registry,
         chaos,
         settings.processing_delay,
+        settings.max_delivery_count,
         telemetry,
         Protection::new(&settings.protection),
     ))

@@ -19,6 +19,9 @@ pub struct Settings {
     pub chaos_seed: Option<u64>,
     /// `PROCESSING_DELAY_MS`: simulated work per processing attempt (default 200 ms).
     pub processing_delay: Duration,
+    /// `SERVICEBUS_MAX_DELIVERY_COUNT`: the `jobs` queue's `MaxDeliveryCount` (default 10, as
+    /// Terraform's `max_delivery_count`): a failure on this delivery is counted as dead-lettered.
+    pub max_delivery_count: u32,
     /// `JOB_TYPES_DIR`: folder of job type schemas (default `job-types`, relative to
     /// `FUNCTIONS_APP_ROOT_PATH` when the host sets it, else to the working directory).
     pub job_types_dir: PathBuf,
@@ -119,6 +122,15 @@ impl Settings {
                 |v| v.parse::<u64>().ok().filter(|ms| *ms <= 240_000),
             )?),
         };
+        let max_delivery_count = match get("SERVICEBUS_MAX_DELIVERY_COUNT") {
+            None => 10,
+            Some(v) => parse(
+                "SERVICEBUS_MAX_DELIVERY_COUNT",
+                &v,
+                "the queue's MaxDeliveryCount, between 1 and 2000",
+                |v| v.parse::<u32>().ok().filter(|n| (1..=2000).contains(n)),
+            )?,
+        };
         let dir = PathBuf::from(get("JOB_TYPES_DIR").unwrap_or_else(|| "job-types".to_owned()));
         let job_types_dir = match get("FUNCTIONS_APP_ROOT_PATH") {
             Some(root) if dir.is_relative() => Path::new(&root).join(dir),
@@ -186,6 +198,7 @@ impl Settings {
             chaos_failure_rate,
             chaos_seed,
             processing_delay,
+            max_delivery_count,
             job_types_dir,
             log_format,
             shutdown_grace,
@@ -228,6 +241,7 @@ mod tests {
         assert_eq!(s.chaos_failure_rate, 0.2);
         assert_eq!(s.chaos_seed, None);
         assert_eq!(s.processing_delay, Duration::from_millis(200));
+        assert_eq!(s.max_delivery_count, 10);
         assert_eq!(s.job_types_dir, PathBuf::from("job-types"));
         assert_eq!(s.log_format, LogFormat::Auto);
         assert_eq!(s.telemetry.connection, None);
@@ -309,6 +323,7 @@ mod tests {
             ("CHAOS_FAILURE_RATE", "20%"),
             ("CHAOS_SEED", "-1"),
             ("PROCESSING_DELAY_MS", "999999"),
+            ("SERVICEBUS_MAX_DELIVERY_COUNT", "0"),
             ("LOG_FORMAT", "xml"),
             ("SHUTDOWN_GRACE_SECS", "x"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "5"),

@@ -19,6 +19,7 @@ struct Inner {
     registry: JobTypeRegistry,
     chaos: Chaos,
     processing_delay: Duration,
+    max_delivery_count: u32,
     telemetry: Instruments,
     protection: Protection,
 }
@@ -30,6 +31,7 @@ impl AppState {
         registry: JobTypeRegistry,
         chaos: Chaos,
         processing_delay: Duration,
+        max_delivery_count: u32,
         telemetry: Instruments,
         protection: Protection,
     ) -> Self {
@@ -37,6 +39,7 @@ impl AppState {
             registry,
             chaos,
             processing_delay,
+            max_delivery_count,
             telemetry,
             protection,
         };
@@ -58,6 +61,11 @@ impl AppState {
     /// Simulated work per processing attempt.
     pub fn processing_delay(&self) -> Duration {
         self.inner.processing_delay
+    }
+
+    /// The queue's `MaxDeliveryCount`: the last delivery before the broker dead-letters.
+    pub fn max_delivery_count(&self) -> u32 {
+        self.inner.max_delivery_count
     }
 
     /// Spans and metrics.
