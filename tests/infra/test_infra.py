@@ -137,12 +137,16 @@ def test_the_app_is_a_custom_handler_with_a_locked_down_surface(app):
     assert host["extensions"]["serviceBus"]["autoCompleteMessages"] is True
 
 
-def test_the_identity_gets_sender_and_receiver_on_the_queue_only(tf):
+def test_the_identity_gets_its_service_bus_roles_on_the_queue_only(tf):
     roles = resources(tf, "azurerm_role_assignment")
     by_role = {r["role_definition_name"]: strip(r["scope"]) for r in roles.values()}
     assert by_role["Azure Service Bus Data Receiver"] == "azurerm_servicebus_queue.jobs.id"
     assert by_role["Azure Service Bus Data Sender"] == "azurerm_servicebus_queue.jobs.id"
-    assert "Azure Service Bus Data Owner" not in by_role
+    # Backpressure reads the queue's counts with "Get Entity", which needs Manage rights: Data
+    # Owner, on the queue only, never the namespace.
+    assert by_role["Azure Service Bus Data Owner"] == "azurerm_servicebus_queue.jobs.id"
+    service_bus = [r for r in roles.values() if r["role_definition_name"].startswith("Azure Service Bus")]
+    assert len(service_bus) == 3, "exactly receiver, sender and the runtime-info read"
 
 
 def test_local_auth_and_shared_keys_are_off(tf):

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod config;
 pub mod dispatcher;
+pub mod entity;
 pub mod front;
 pub mod invoke;
 pub mod outputs;
@@ -47,8 +48,9 @@ pub struct StartOptions {
 }
 
 /// The handler's environment: the app settings, plus (unless they name their own) an Application
-/// Insights connection string pointing at the devhost's ingestion endpoint, and a short metric
-/// export interval so the local map fills in seconds.
+/// Insights connection string pointing at the devhost's ingestion endpoint, a short metric
+/// export interval so the local map fills in seconds, and `SERVICEBUS_ENDPOINT` pointing at the
+/// devhost's Service Bus REST subset (entity runtime information).
 pub fn handler_env(
     settings: &std::collections::BTreeMap<String, String>,
     base_url: &str,
@@ -58,6 +60,8 @@ pub fn handler_env(
         .or_insert_with(|| format!("InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint={base_url}"));
     env.entry("OTEL_METRIC_EXPORT_INTERVAL".into())
         .or_insert_with(|| "5000".into());
+    env.entry("SERVICEBUS_ENDPOINT".into())
+        .or_insert_with(|| format!("{base_url}{}", entity::PREFIX));
     env
 }
 
@@ -164,6 +168,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         .with_state(capture);
     let router = admin::router()
         .merge(telemetry::page::router())
+        .merge(entity::router())
         .fallback(front::serve)
         .with_state(front)
         .merge(ingestion);

@@ -21,6 +21,14 @@ pub enum ServerError {
     /// The job type folder could not be loaded.
     #[error("JOB_TYPES_DIR: {0}")]
     JobTypes(#[from] RegistryError),
+    /// `JOB_TYPE_PRIORITIES` names a job type the registry does not have.
+    #[error("JOB_TYPE_PRIORITIES: unknown job type \"{name}\" (known: {known})")]
+    UnknownPriorityType {
+        /// The unknown name.
+        name: String,
+        /// The known job types.
+        known: String,
+    },
     /// The chaos settings are inconsistent.
     #[error("CHAOS_FAILURE_RATE: {0}")]
     Chaos(#[from] jobs::ChaosError),
@@ -41,6 +49,18 @@ pub enum ServerError {
 pub fn build_state(settings: &Settings, telemetry: Instruments) -> Result<AppState, ServerError> {
     let registry = JobTypeRegistry::load(&settings.job_types_dir)?;
     let chaos = Chaos::new(settings.chaos_failure_rate, settings.chaos_seed)?;
+    if let Some(name) = settings
+        .protection
+        .backpressure
+        .priorities
+        .keys()
+        .find(|name| !registry.contains(name))
+    {
+        return Err(ServerError::UnknownPriorityType {
+            name: name.clone(),
+            known: registry.names().collect::<Vec<_>>().join(", "),
+        });
+    }
     Ok(AppState::new(
         registry,
         chaos,
@@ -74,6 +94,7 @@ pub async fn run(settings: Settings, state: AppState) -> Result<(), ServerError>
             }
         })
     };
+    let depth_poller = crate::protect::depth::spawn(&state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     let server =
         axum::serve(listener, crate::routes::router(state)).with_graceful_shutdown(async move {
@@ -90,6 +111,9 @@ pub async fn run(settings: Settings, state: AppState) -> Result<(), ServerError>
         }
     };
     housekeeping.abort();
+    if let Some(poller) = depth_poller {
+        poller.abort();
+    }
     result
 }
 

@@ -129,3 +129,37 @@ async fn fast_clients_get_their_jobs_flagged_and_still_processed() {
         .await;
     assert_eq!(code, 200, "{answer}");
 }
+
+#[tokio::test]
+async fn an_unreadable_queue_depth_fails_open() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{dead}/servicebus");
+    let h = Handler::start(&[
+        ("SERVICEBUS_ENDPOINT", &endpoint),
+        ("BACKPRESSURE_LOW_THRESHOLD", "0"),
+        ("BACKPRESSURE_NORMAL_THRESHOLD", "0"),
+        ("BACKPRESSURE_REFRESH_MS", "100"),
+    ])
+    .await;
+    // Several refresh intervals pass without a reading: nothing is shed.
+    for _ in 0..5 {
+        assert_eq!(status(&submit(&h, "192.0.2.20").await), 202);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn a_priority_for_an_unknown_job_type_stops_start_up() {
+    let (mut cmd, _) = common::command(&[("JOB_TYPE_PRIORITIES", "reprot=low")]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("JOB_TYPE_PRIORITIES: unknown job type \"reprot\""),
+        "{stderr}"
+    );
+}

@@ -2,11 +2,14 @@
 //! source, backpressure). Everything here is per handler instance: see the README's "Ingest
 //! protection" section for what that means when Functions scales out.
 
+pub mod backpressure;
 pub mod client;
+pub mod depth;
 pub mod limits;
 pub mod settings;
 pub mod velocity;
 
+pub use backpressure::{Backpressure, BackpressureSettings, Priority, Shed};
 pub use client::{ClientKey, client_key};
 pub use limits::{Limited, RateLimits};
 pub use settings::ProtectionSettings;
@@ -18,6 +21,7 @@ pub struct Protection {
     client_ip_hops: usize,
     limits: RateLimits,
     velocity: Velocity,
+    backpressure: Backpressure,
 }
 
 impl Protection {
@@ -27,6 +31,7 @@ impl Protection {
             client_ip_hops: settings.client_ip_hops,
             limits: RateLimits::new(settings),
             velocity: Velocity::new(settings),
+            backpressure: Backpressure::new(settings.backpressure.clone()),
         }
     }
 
@@ -43,6 +48,11 @@ impl Protection {
     /// The velocity detector.
     pub fn velocity(&self) -> &Velocity {
         &self.velocity
+    }
+
+    /// Backpressure by queue depth.
+    pub fn backpressure(&self) -> &Backpressure {
+        &self.backpressure
     }
 
     /// Drop idle per-client state; call every minute or so.

@@ -2,6 +2,7 @@
 
 use std::num::NonZeroU32;
 
+use super::backpressure::BackpressureSettings;
 use crate::settings::{SettingsError, parse};
 
 /// Rate limit and velocity settings, validated.
@@ -25,6 +26,8 @@ pub struct ProtectionSettings {
     /// `VELOCITY_FLAG_PER_MINUTE`: a client sending more requests per minute than this has its jobs
     /// flagged as suspicious (default 10).
     pub velocity_per_minute: NonZeroU32,
+    /// Backpressure by queue depth.
+    pub backpressure: BackpressureSettings,
 }
 
 impl Default for ProtectionSettings {
@@ -36,6 +39,7 @@ impl Default for ProtectionSettings {
             global_burst: NonZeroU32::new(10_000).unwrap_or(NonZeroU32::MIN),
             client_ip_hops: 1,
             velocity_per_minute: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
+            backpressure: BackpressureSettings::default(),
         }
     }
 }
@@ -104,6 +108,7 @@ impl ProtectionSettings {
             get("VELOCITY_FLAG_PER_MINUTE"),
             d.velocity_per_minute,
         )?;
+        let backpressure = BackpressureSettings::from_lookup(&get)?;
         Ok(Self {
             client_burst,
             client_refill_per_second,
@@ -111,6 +116,7 @@ impl ProtectionSettings {
             global_burst,
             client_ip_hops,
             velocity_per_minute,
+            backpressure,
         })
     }
 }

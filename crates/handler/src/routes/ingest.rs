@@ -15,7 +15,7 @@ use wire::{HttpRequestData, HttpResponseData, InvocationResponse};
 
 use crate::invocation::{Completed, Failure, Invocation};
 use crate::problem::{PROBLEM_JSON, Problem};
-use crate::protect::{ClientKey, Limited, client_key};
+use crate::protect::{ClientKey, Limited, Shed, client_key};
 use crate::state::AppState;
 use crate::telemetry::IngestSpan;
 
@@ -151,6 +151,11 @@ fn accept(
         p.correlation_id = Some(correlation_id.clone());
         p
     })?;
+    if let Err(shed) = state.protection().backpressure().check(&job.job_type) {
+        let mut p = overloaded(shed, &job.job_type);
+        p.correlation_id = Some(correlation_id);
+        return Err(p);
+    }
     let job_id = Uuid::now_v7();
     let trace = span.publish(&job_id.to_string());
     let mut envelope = JobEnvelope::new(job_id, job, correlation_id, &trace, Utc::now());
@@ -193,6 +198,26 @@ fn problem_response(problem: &Problem) -> HttpResponseData {
         res = res.with_header("Retry-After", secs.to_string());
     }
     res
+}
+
+/// `503` for a job shed by backpressure: the queue is deeper than its priority's threshold.
+fn overloaded(shed: Shed, job_type: &str) -> Problem {
+    warn!(
+        job_type,
+        priority = shed.priority.as_str(),
+        depth = shed.depth,
+        threshold = shed.threshold,
+        "backpressure: shedding job"
+    );
+    let detail = format!(
+        "the job queue holds {} active messages, over the {} at which {} jobs ({} priority) are shed; retry after {} s",
+        shed.depth,
+        shed.threshold,
+        job_type,
+        shed.priority.as_str(),
+        shed.retry_after_secs
+    );
+    Problem::new("overloaded", "Service overloaded", 503, detail).retry_after(shed.retry_after_secs)
 }
 
 /// `429` for a request over a rate limit: nothing is enqueued; the client retries after the wait.
