@@ -163,6 +163,7 @@ def test_alerts_cover_dead_letters_failure_rate_and_ingest_latency(tf):
     assert any(a["criteria"][0]["metric_name"] == "DeadletteredMessages" for a in metric.values())
     queries = " ".join(a["criteria"][0]["query"] for a in resources(tf, "azurerm_monitor_scheduled_query_rules_alert_v2").values())
     assert "countif(success == false)" in queries and "percentile(duration, 99)" in queries
+    assert 'name == "JobFlagged"' in queries, "velocity flags are alerted (seed 002)"
     assert variable_default(tf, "ingest_p99_alert_ms") == 200
 
 
