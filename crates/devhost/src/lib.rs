@@ -252,3 +252,31 @@ async fn signal() {
         () = term => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handler_is_pointed_at_the_devhost_unless_settings_say_otherwise() {
+        let mut settings = std::collections::BTreeMap::new();
+        let env = handler_env(&settings, "http://127.0.0.1:7071");
+        assert_eq!(
+            env["SERVICEBUS_ENDPOINT"],
+            "http://127.0.0.1:7071/servicebus"
+        );
+        assert!(
+            env["APPLICATIONINSIGHTS_CONNECTION_STRING"]
+                .contains("IngestionEndpoint=http://127.0.0.1:7071")
+        );
+        settings.insert(
+            "SERVICEBUS_ENDPOINT".to_owned(),
+            "https://ns.servicebus.windows.net".to_owned(),
+        );
+        let env = handler_env(&settings, "http://127.0.0.1:7071");
+        assert_eq!(
+            env["SERVICEBUS_ENDPOINT"],
+            "https://ns.servicebus.windows.net"
+        );
+    }
+}
