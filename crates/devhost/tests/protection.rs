@@ -154,3 +154,69 @@ async fn nothing_accepted_is_lost_while_rate_limits_refuse() {
         "{q}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn velocity_flags_follow_the_trusted_forwarded_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = script_root(
+        dir.path(),
+        &[
+            ("CHAOS_FAILURE_RATE", "0"),
+            ("PROCESSING_DELAY_MS", "0"),
+            ("VELOCITY_FLAG_PER_MINUTE", "3"),
+            // A trusted proxy in front of the (devhost's) front end: the client is the entry
+            // before the one the devhost appends.
+            ("CLIENT_IP_HOPS", "2"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "300"),
+        ],
+    );
+    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 5).await;
+    let send = |client: &'static str| {
+        d.client
+            .post(format!("{}/api/IngestJob", d.url))
+            .header("content-type", "application/json")
+            // The client's own forged entry comes first and is ignored.
+            .header("x-forwarded-for", format!("10.9.9.9, {client}"))
+            .body(SAMPLE_JOB)
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(send("198.51.100.1").await.unwrap().status().as_u16(), 202);
+    }
+    for _ in 0..2 {
+        assert_eq!(send("198.51.100.2").await.unwrap().status().as_u16(), 202);
+    }
+    let q = d.drained(7, Duration::from_secs(30)).await;
+    assert_eq!(
+        q["completed"].as_u64().unwrap(),
+        7,
+        "flagged jobs are processed: {q}"
+    );
+    // Exactly the first client's 4th and 5th jobs were flagged (and it stays at 2 over several
+    // further export intervals).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while flagged(&d).await != Some(2.0) {
+        assert!(
+            Instant::now() < deadline,
+            "JobFlagged is {:?}, expected 2",
+            flagged(&d).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(flagged(&d).await, Some(2.0));
+}
+
+/// The `JobFlagged` total on the devhost's map, once exported.
+async fn flagged(d: &Devhost) -> Option<f64> {
+    let map: serde_json::Value = d
+        .client
+        .get(format!("{}/map.json", d.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    map["metrics"]["JobFlagged"].as_f64()
+}
