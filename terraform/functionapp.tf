@@ -53,6 +53,7 @@ resource "azurerm_function_app_flex_consumption" "main" {
     ServiceBusConnection__fullyQualifiedNamespace = "${azurerm_servicebus_namespace.main.name}.servicebus.windows.net"
     CHAOS_FAILURE_RATE                            = tostring(var.chaos_failure_rate)
     PROCESSING_DELAY_MS                           = tostring(var.processing_delay_ms)
+    SERVICEBUS_MAX_DELIVERY_COUNT                 = tostring(var.max_delivery_count)
     JOB_TYPES_DIR                                 = "job-types"
     LOG_FORMAT                                    = "json"
     RUST_LOG                                      = "info"

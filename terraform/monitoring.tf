@@ -122,3 +122,33 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "ingest_latency" {
     action_groups = [azurerm_monitor_action_group.alerts.id]
   }
 }
+
+# Velocity flags (seed 002: flagged, stored, alerted): IngestJob accepted jobs from a client sending
+# more than VELOCITY_FLAG_PER_MINUTE requests a minute. The jobs are processed; a person looks.
+resource "azurerm_monitor_scheduled_query_rules_alert_v2" "suspicious_jobs" {
+  name                 = "alert-${local.name}-suspicious-jobs"
+  resource_group_name  = azurerm_resource_group.main.name
+  location             = azurerm_resource_group.main.location
+  scopes               = [azurerm_application_insights.main.id]
+  description          = "IngestJob flagged jobs as suspicious (velocity): see customMetrics JobFlagged and the flagged envelopes' suspicionReason."
+  severity             = 3
+  evaluation_frequency = "PT5M"
+  window_duration      = "PT15M"
+  tags                 = local.tags
+
+  criteria {
+    query                   = <<-KQL
+      customMetrics
+      | where cloud_RoleName =~ "${local.function_app_name}" and name == "JobFlagged"
+      | summarize flagged = sum(valueSum)
+    KQL
+    time_aggregation_method = "Maximum"
+    metric_measure_column   = "flagged"
+    operator                = "GreaterThan"
+    threshold               = 0
+  }
+
+  action {
+    action_groups = [azurerm_monitor_action_group.alerts.id]
+  }
+}

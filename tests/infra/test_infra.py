@@ -116,6 +116,12 @@ def test_queue_settings_match_the_devhost_defaults(tf):
         assert strip(queue[attr]) == f"var.{attr}"
 
 
+def test_the_handler_knows_the_queue_max_delivery_count(app):
+    # The per-tenant audit counts a failure on the last allowed delivery as dead-lettered.
+    setting = app["app_settings"]["SERVICEBUS_MAX_DELIVERY_COUNT"]
+    assert "var.max_delivery_count" in setting
+
+
 def test_the_app_is_a_custom_handler_with_a_locked_down_surface(app):
     assert app["runtime_name"] == "custom"
     # Flex Consumption sets the worker runtime through runtime_name and rejects the app setting.
@@ -131,12 +137,16 @@ def test_the_app_is_a_custom_handler_with_a_locked_down_surface(app):
     assert host["extensions"]["serviceBus"]["autoCompleteMessages"] is True
 
 
-def test_the_identity_gets_sender_and_receiver_on_the_queue_only(tf):
+def test_the_identity_gets_its_service_bus_roles_on_the_queue_only(tf):
     roles = resources(tf, "azurerm_role_assignment")
     by_role = {r["role_definition_name"]: strip(r["scope"]) for r in roles.values()}
     assert by_role["Azure Service Bus Data Receiver"] == "azurerm_servicebus_queue.jobs.id"
     assert by_role["Azure Service Bus Data Sender"] == "azurerm_servicebus_queue.jobs.id"
-    assert "Azure Service Bus Data Owner" not in by_role
+    # Backpressure reads the queue's counts with "Get Entity", which needs Manage rights: Data
+    # Owner, on the queue only, never the namespace.
+    assert by_role["Azure Service Bus Data Owner"] == "azurerm_servicebus_queue.jobs.id"
+    service_bus = [r for r in roles.values() if r["role_definition_name"].startswith("Azure Service Bus")]
+    assert len(service_bus) == 3, "exactly receiver, sender and the runtime-info read"
 
 
 def test_local_auth_and_shared_keys_are_off(tf):
@@ -153,6 +163,7 @@ def test_alerts_cover_dead_letters_failure_rate_and_ingest_latency(tf):
     assert any(a["criteria"][0]["metric_name"] == "DeadletteredMessages" for a in metric.values())
     queries = " ".join(a["criteria"][0]["query"] for a in resources(tf, "azurerm_monitor_scheduled_query_rules_alert_v2").values())
     assert "countif(success == false)" in queries and "percentile(duration, 99)" in queries
+    assert 'name == "JobFlagged"' in queries, "velocity flags are alerted (seed 002)"
     assert variable_default(tf, "ingest_p99_alert_ms") == 200
 
 

@@ -110,6 +110,7 @@ pub fn render(run: &Run) -> String {
          invocation JSON and answers with a response of the same shape, nothing else), each alone, \
          are sent the exact bodies the Functions host sends, over loopback HTTP by `oha` on the \
          same machine (so the load generator shares the 2 cores). Chaos 0, processing delay 0, \
+         ingest protection on but with limits no single load generator can trip, \
          console logging as configured by default (JSON lines to a file). Closed-loop runs last \
          {}s; the fixed-rate run offers {} req/s for {}s with latency correction (no coordinated \
          omission). Every invocation must answer 200 for a figure to count.\n",
@@ -157,7 +158,9 @@ pub fn render(run: &Run) -> String {
         "\n## 3. End to end through the devhost\n\n\
          The release `devhost` runs the release `handler` over the custom-handler contract with \
          its durable queue (SQLite WAL, `synchronous=FULL`: a 202 means the job is fsync'd), \
-         `maxConcurrentCalls` from `host.json`, telemetry captured by its own ingestion endpoint. \
+         `maxConcurrentCalls` from `host.json`, telemetry captured by its own ingestion endpoint \
+         (the handler exports every span and metric to it), chaos 0, processing delay 0, \
+         ingest protection lifted as above. \
          Clients POST the README's sample job to `/api/IngestJob`. Each scenario starts a fresh \
          devhost and queue; completion counts and queue-to-completion latency come from \
          `/admin/queues`.\n"

@@ -33,7 +33,7 @@ fn store_problem(e: &StoreError) -> Response {
 }
 
 /// Every queue the app binds plus any the store has seen.
-fn app_queues(front: &Front) -> Vec<String> {
+pub(crate) fn app_queues(front: &Front) -> Vec<String> {
     front
         .app
         .functions

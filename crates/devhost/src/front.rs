@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{OriginalUri, State};
+use axum::extract::{ConnectInfo, OriginalUri, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Notify;
@@ -43,6 +43,7 @@ pub struct Front {
 /// Serve one request under the route prefix.
 pub async fn serve(
     State(front): State<Front>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     method: Method,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
@@ -66,6 +67,7 @@ pub async fn serve(
     }
 
     let started = std::time::Instant::now();
+    let headers = forwarded_for(headers, peer);
     let response = invoke_http(&front, function, binding, &method, &uri, &headers, &body).await;
     let status = response.status().as_u16();
     front
@@ -174,6 +176,27 @@ async fn invoke_http(
     }
 }
 
+/// Append the peer's `ip:port` to `X-Forwarded-For`, as the App Service front end does before
+/// the host sees a request: the last entry is the one a handler can trust.
+fn forwarded_for(mut headers: HeaderMap, peer: std::net::SocketAddr) -> HeaderMap {
+    let name = HeaderName::from_static("x-forwarded-for");
+    let joined = headers
+        .get_all(&name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let value = if joined.is_empty() {
+        peer.to_string()
+    } else {
+        format!("{joined}, {peer}")
+    };
+    if let Ok(value) = HeaderValue::try_from(value) {
+        headers.insert(name, value);
+    }
+    headers
+}
+
 /// The HTTP-triggered function whose route matches (case-insensitively) and allows `method`.
 fn find<'a>(
     functions: &'a [Function],
@@ -244,6 +267,17 @@ fn hex(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_peer_is_appended_to_forwarded_for() {
+        let peer: std::net::SocketAddr = "192.0.2.1:5000".parse().unwrap();
+        let h = forwarded_for(HeaderMap::new(), peer);
+        assert_eq!(h["x-forwarded-for"], "192.0.2.1:5000");
+        let mut given = HeaderMap::new();
+        given.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        let h = forwarded_for(given, peer);
+        assert_eq!(h["x-forwarded-for"], "6.6.6.6, 192.0.2.1:5000");
+    }
 
     #[test]
     fn query_decoding_and_header_names() {

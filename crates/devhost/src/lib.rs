@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod config;
 pub mod dispatcher;
+pub mod entity;
 pub mod front;
 pub mod invoke;
 pub mod latency;
@@ -48,8 +49,9 @@ pub struct StartOptions {
 }
 
 /// The handler's environment: the app settings, plus (unless they name their own) an Application
-/// Insights connection string pointing at the devhost's ingestion endpoint, and a short metric
-/// export interval so the local map fills in seconds.
+/// Insights connection string pointing at the devhost's ingestion endpoint, a short metric
+/// export interval so the local map fills in seconds, and `SERVICEBUS_ENDPOINT` pointing at the
+/// devhost's Service Bus REST subset (entity runtime information).
 pub fn handler_env(
     settings: &std::collections::BTreeMap<String, String>,
     base_url: &str,
@@ -59,6 +61,8 @@ pub fn handler_env(
         .or_insert_with(|| format!("InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint={base_url}"));
     env.entry("OTEL_METRIC_EXPORT_INTERVAL".into())
         .or_insert_with(|| "5000".into());
+    env.entry("SERVICEBUS_ENDPOINT".into())
+        .or_insert_with(|| format!("{base_url}{}", entity::PREFIX));
     env
 }
 
@@ -165,6 +169,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         .with_state(capture);
     let router = admin::router()
         .merge(telemetry::page::router())
+        .merge(entity::router())
         .fallback(front::serve)
         .with_state(front)
         .merge(ingestion);
@@ -190,9 +195,12 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     // telemetry to the ingestion endpoint), and only then close the listener.
     let (close_tx, mut close_rx) = watch::channel(false);
     let mut server = tokio::spawn(
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stopped(&mut close_rx).await })
-            .into_future(),
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stopped(&mut close_rx).await })
+        .into_future(),
     );
     tokio::select! {
         () = signal() => {}
@@ -243,5 +251,33 @@ async fn signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handler_is_pointed_at_the_devhost_unless_settings_say_otherwise() {
+        let mut settings = std::collections::BTreeMap::new();
+        let env = handler_env(&settings, "http://127.0.0.1:7071");
+        assert_eq!(
+            env["SERVICEBUS_ENDPOINT"],
+            "http://127.0.0.1:7071/servicebus"
+        );
+        assert!(
+            env["APPLICATIONINSIGHTS_CONNECTION_STRING"]
+                .contains("IngestionEndpoint=http://127.0.0.1:7071")
+        );
+        settings.insert(
+            "SERVICEBUS_ENDPOINT".to_owned(),
+            "https://ns.servicebus.windows.net".to_owned(),
+        );
+        let env = handler_env(&settings, "http://127.0.0.1:7071");
+        assert_eq!(
+            env["SERVICEBUS_ENDPOINT"],
+            "https://ns.servicebus.windows.net"
+        );
     }
 }

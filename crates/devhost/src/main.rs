@@ -51,7 +51,8 @@ enum Command {
         #[arg(long, default_value_t = 200_000, env = "DEVHOST_TELEMETRY_CAPACITY", value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
         telemetry_capacity: u64,
     },
-    /// The application map as text: edges with calls, failures and latency, plus metric totals.
+    /// The application map as text: edges with calls, failures and latency, plus metric totals,
+    /// overall and per tenant.
     Map {
         #[command(flatten)]
         target: Target,
@@ -214,6 +215,12 @@ async fn dispatch(command: Command) -> Result<(), String> {
             println!("\noperations (jobs traced): {}", count(&v["operations"]));
             for (name, total) in v["metrics"].as_object().into_iter().flatten() {
                 println!("{name:<32} {total}");
+            }
+            for (tenant, totals) in v["tenants"].as_object().into_iter().flatten() {
+                println!("\ntenant {tenant}");
+                for (name, total) in totals.as_object().into_iter().flatten() {
+                    println!("  {name:<30} {total}");
+                }
             }
             Ok(())
         }

@@ -47,11 +47,16 @@ async fn exported_telemetry_reconciles_and_the_map_renders() {
             ("PROCESSING_DELAY_MS", "0"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
             ("WEBSITE_SITE_NAME", "Func-Jobs-Local"),
+            // As the devhost's --max-delivery-count below: the audit counts dead letters by it.
+            ("SERVICEBUS_MAX_DELIVERY_COUNT", "5"),
         ],
     );
     let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 5).await;
-    for _ in 0..JOBS {
-        assert_eq!(d.submit(SAMPLE_JOB).await.unwrap().0, 202);
+    // Two tenants, for the per-tenant audit.
+    let fabrikam = SAMPLE_JOB.replace("contoso", "fabrikam");
+    for i in 0..JOBS {
+        let job = if i % 4 == 0 { &fabrikam } else { SAMPLE_JOB };
+        assert_eq!(d.submit(job).await.unwrap().0, 202);
     }
     assert_eq!(
         d.submit(r#"{"jobType":"nope","tenantId":"t","payload":{}}"#)
@@ -69,15 +74,21 @@ async fn exported_telemetry_reconciles_and_the_map_renders() {
     assert_eq!(completed + dead, JOBS);
     let attempts = completed + abandoned;
 
-    // Metrics arrive on the exporter's interval; spans in batches.
+    // Metrics arrive on the exporter's interval; spans in batches. A counter never incremented
+    // is never exported.
     let expected: BTreeMap<String, f64> = [
         ("JobFailure", abandoned as f64),
         ("JobIngestionStart", JOBS as f64),
         ("JobProcessingLatencyMs", attempts as f64),
         ("JobRejected", 1.0),
         ("JobSuccess", completed as f64),
+        ("TenantJobReceived", JOBS as f64),
+        ("TenantJobCompleted", completed as f64),
+        ("TenantJobFailed", abandoned as f64),
+        ("TenantJobDeadLettered", dead as f64),
     ]
     .into_iter()
+    .filter(|(_, v)| *v > 0.0)
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -104,6 +115,27 @@ async fn exported_telemetry_reconciles_and_the_map_renders() {
         metrics, expected,
         "exactly the expected metric names and counts"
     );
+
+    // Per-tenant audit: every job received once, and each ends completed or dead-lettered.
+    let tenants: BTreeMap<String, BTreeMap<String, f64>> =
+        serde_json::from_value(map(&d).await["tenants"].clone()).unwrap();
+    assert_eq!(
+        tenants.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["contoso", "fabrikam"]
+    );
+    let total = |t: &str, name: &str| tenants[t].get(name).copied().unwrap_or(0.0);
+    assert_eq!(total("fabrikam", "TenantJobReceived"), (JOBS / 4) as f64);
+    assert_eq!(
+        total("contoso", "TenantJobReceived"),
+        (JOBS - JOBS / 4) as f64
+    );
+    for t in ["contoso", "fabrikam"] {
+        assert_eq!(
+            total(t, "TenantJobReceived"),
+            total(t, "TenantJobCompleted") + total(t, "TenantJobDeadLettered"),
+            "tenant {t}: {tenants:?}"
+        );
+    }
 
     // Role name: the function app's, as the host derives it.
     let all = captured(&d).await;
@@ -215,12 +247,26 @@ async fn exported_telemetry_reconciles_and_the_map_renders() {
             > 0.0
     );
     let html = d.get_text("/map").await;
-    browser_check(&d.url, &html, attempts);
+    let received = |t: &str| total(t, "TenantJobReceived");
+    let tenant_cells = [
+        format!(
+            "<td data-metric=\"TenantJobReceived\">{}</td>",
+            received("contoso")
+        ),
+        format!(
+            "<td data-metric=\"TenantJobReceived\">{}</td>",
+            received("fabrikam")
+        ),
+    ];
+    browser_check(&d.url, &html, attempts, &tenant_cells);
 }
 
 /// Load /map in Debian's headless Chromium: the rendered DOM has the five nodes and the counts,
 /// and a screenshot is written to `<target>/artifacts/map.png`.
-fn browser_check(url: &str, html: &str, attempts: u64) {
+fn browser_check(url: &str, html: &str, attempts: u64, tenant_cells: &[String]) {
+    for tenant in ["data-tenant=\"contoso\"", "data-tenant=\"fabrikam\""] {
+        assert!(html.contains(tenant), "{tenant} row missing from the page");
+    }
     for node in [
         "data-id=\"client\"",
         "data-id=\"IngestJob\"",
@@ -280,6 +326,12 @@ fn browser_check(url: &str, html: &str, attempts: u64) {
         dom.contains(&format!("{attempts} calls")),
         "the browser did not render the ProcessJob call count"
     );
+    for cell in tenant_cells {
+        assert!(
+            dom.contains(cell.as_str()),
+            "the browser did not render the per-tenant cell {cell}"
+        );
+    }
     let artifacts = std::env::current_exe()
         .unwrap()
         .parent()

@@ -11,6 +11,7 @@
 pub mod invocation;
 pub mod logging;
 pub mod problem;
+pub mod protect;
 pub mod routes;
 pub mod server;
 pub mod settings;

@@ -29,6 +29,9 @@ pub struct Problem {
     /// Every violation found (validation problems only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<Violation>,
+    /// Seconds the client should wait before retrying: sent as the `Retry-After` header (429, 503).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -42,12 +45,19 @@ impl Problem {
             instance: None,
             correlation_id: None,
             errors: Vec::new(),
+            retry_after: None,
         }
     }
 
     /// Set the `instance` member.
     pub fn at(mut self, instance: Option<String>) -> Self {
         self.instance = instance;
+        self
+    }
+
+    /// Set the `Retry-After` seconds.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
         self
     }
 

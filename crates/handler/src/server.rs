@@ -7,6 +7,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use crate::protect::Protection;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::telemetry::{Instruments, TelemetryError};
@@ -20,6 +21,14 @@ pub enum ServerError {
     /// The job type folder could not be loaded.
     #[error("JOB_TYPES_DIR: {0}")]
     JobTypes(#[from] RegistryError),
+    /// `JOB_TYPE_PRIORITIES` names a job type the registry does not have.
+    #[error("JOB_TYPE_PRIORITIES: unknown job type \"{name}\" (known: {known})")]
+    UnknownPriorityType {
+        /// The unknown name.
+        name: String,
+        /// The known job types.
+        known: String,
+    },
     /// The chaos settings are inconsistent.
     #[error("CHAOS_FAILURE_RATE: {0}")]
     Chaos(#[from] jobs::ChaosError),
@@ -40,11 +49,25 @@ pub enum ServerError {
 pub fn build_state(settings: &Settings, telemetry: Instruments) -> Result<AppState, ServerError> {
     let registry = JobTypeRegistry::load(&settings.job_types_dir)?;
     let chaos = Chaos::new(settings.chaos_failure_rate, settings.chaos_seed)?;
+    if let Some(name) = settings
+        .protection
+        .backpressure
+        .priorities
+        .keys()
+        .find(|name| !registry.contains(name))
+    {
+        return Err(ServerError::UnknownPriorityType {
+            name: name.clone(),
+            known: registry.names().collect::<Vec<_>>().join(", "),
+        });
+    }
     Ok(AppState::new(
         registry,
         chaos,
         settings.processing_delay,
+        settings.max_delivery_count,
         telemetry,
+        Protection::new(&settings.protection),
     ))
 }
 
@@ -61,6 +84,17 @@ pub async fn run(settings: Settings, state: AppState) -> Result<(), ServerError>
         processing_delay_ms = settings.processing_delay.as_millis() as u64,
         "handler listening"
     );
+    let housekeeping = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                state.protection().forget_idle();
+            }
+        })
+    };
+    let depth_poller = crate::protect::depth::spawn(&state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     let server =
         axum::serve(listener, crate::routes::router(state)).with_graceful_shutdown(async move {
@@ -69,13 +103,18 @@ pub async fn run(settings: Settings, state: AppState) -> Result<(), ServerError>
             let _ = stop_tx.send(());
         });
     let grace = settings.shutdown_grace;
-    tokio::select! {
+    let result = tokio::select! {
         result = server => result.map_err(ServerError::Serve),
         () = drain_deadline(stop_rx, grace) => {
             warn!(grace_secs = grace.as_secs(), "in-flight invocations still running after the grace period; exiting");
             Ok(())
         }
+    };
+    housekeeping.abort();
+    if let Some(poller) = depth_poller {
+        poller.abort();
     }
+    result
 }
 
 async fn drain_deadline(mut stop: tokio::sync::watch::Receiver<()>, grace: Duration) {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::protect::ProtectionSettings;
 use crate::telemetry::{ConnectionString, TelemetryConfig};
 
 /// Every setting the handler reads, with its validated value.
@@ -18,6 +19,9 @@ pub struct Settings {
     pub chaos_seed: Option<u64>,
     /// `PROCESSING_DELAY_MS`: simulated work per processing attempt (default 200 ms).
     pub processing_delay: Duration,
+    /// `SERVICEBUS_MAX_DELIVERY_COUNT`: the `jobs` queue's `MaxDeliveryCount` (default 10, as
+    /// Terraform's `max_delivery_count`): a failure on this delivery is counted as dead-lettered.
+    pub max_delivery_count: u32,
     /// `JOB_TYPES_DIR`: folder of job type schemas (default `job-types`, relative to
     /// `FUNCTIONS_APP_ROOT_PATH` when the host sets it, else to the working directory).
     pub job_types_dir: PathBuf,
@@ -29,6 +33,9 @@ pub struct Settings {
     /// (`WEBSITE_CLOUD_ROLENAME`, else lower-case `WEBSITE_SITE_NAME`, as the host does), the role
     /// instance (`WEBSITE_INSTANCE_ID`) and `OTEL_METRIC_EXPORT_INTERVAL` (ms, default 60000).
     pub telemetry: TelemetryConfig,
+    /// Ingest protection: rate limits, the trusted client address, velocity flags (see
+    /// [`ProtectionSettings`]).
+    pub protection: ProtectionSettings,
 }
 
 /// Console log format.
@@ -115,6 +122,15 @@ impl Settings {
                 |v| v.parse::<u64>().ok().filter(|ms| *ms <= 240_000),
             )?),
         };
+        let max_delivery_count = match get("SERVICEBUS_MAX_DELIVERY_COUNT") {
+            None => 10,
+            Some(v) => parse(
+                "SERVICEBUS_MAX_DELIVERY_COUNT",
+                &v,
+                "the queue's MaxDeliveryCount, between 1 and 2000",
+                |v| v.parse::<u32>().ok().filter(|n| (1..=2000).contains(n)),
+            )?,
+        };
         let dir = PathBuf::from(get("JOB_TYPES_DIR").unwrap_or_else(|| "job-types".to_owned()));
         let job_types_dir = match get("FUNCTIONS_APP_ROOT_PATH") {
             Some(root) if dir.is_relative() => Path::new(&root).join(dir),
@@ -176,20 +192,23 @@ impl Settings {
             role_instance: get("WEBSITE_INSTANCE_ID"),
             metric_interval,
         };
+        let protection = ProtectionSettings::from_lookup(get)?;
         Ok(Self {
             port,
             chaos_failure_rate,
             chaos_seed,
             processing_delay,
+            max_delivery_count,
             job_types_dir,
             log_format,
             shutdown_grace,
             telemetry,
+            protection,
         })
     }
 }
 
-fn parse<T>(
+pub(crate) fn parse<T>(
     name: &'static str,
     value: &str,
     expected: &str,
@@ -222,11 +241,22 @@ mod tests {
         assert_eq!(s.chaos_failure_rate, 0.2);
         assert_eq!(s.chaos_seed, None);
         assert_eq!(s.processing_delay, Duration::from_millis(200));
+        assert_eq!(s.max_delivery_count, 10);
         assert_eq!(s.job_types_dir, PathBuf::from("job-types"));
         assert_eq!(s.log_format, LogFormat::Auto);
         assert_eq!(s.telemetry.connection, None);
         assert_eq!(s.telemetry.role_name, "resilient-jobs-local");
         assert_eq!(s.telemetry.metric_interval, Duration::from_secs(60));
+        assert_eq!(s.protection, ProtectionSettings::default());
+        assert_eq!(
+            (
+                s.protection.client_burst.get(),
+                s.protection.client_refill_per_second,
+                s.protection.global_per_minute.get(),
+                s.protection.velocity_per_minute.get()
+            ),
+            (100, 10.0, 10_000, 10)
+        );
     }
 
     #[test]
@@ -293,9 +323,16 @@ mod tests {
             ("CHAOS_FAILURE_RATE", "20%"),
             ("CHAOS_SEED", "-1"),
             ("PROCESSING_DELAY_MS", "999999"),
+            ("SERVICEBUS_MAX_DELIVERY_COUNT", "0"),
             ("LOG_FORMAT", "xml"),
             ("SHUTDOWN_GRACE_SECS", "x"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "5"),
+            ("RATE_LIMIT_CLIENT_BURST", "0"),
+            ("RATE_LIMIT_CLIENT_REFILL_PER_SECOND", "-1"),
+            ("RATE_LIMIT_GLOBAL_PER_MINUTE", "lots"),
+            ("RATE_LIMIT_GLOBAL_BURST", "0"),
+            ("CLIENT_IP_HOPS", "0"),
+            ("VELOCITY_FLAG_PER_MINUTE", "1.5"),
         ] {
             let mut pairs = vec![("FUNCTIONS_CUSTOMHANDLER_PORT", "8080")];
             pairs.retain(|(k, _)| *k != name);

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use jobs::{Chaos, JobTypeRegistry};
 
+use crate::protect::Protection;
 use crate::telemetry::Instruments;
 
 /// What every route needs; cheap to clone.
@@ -18,22 +19,29 @@ struct Inner {
     registry: JobTypeRegistry,
     chaos: Chaos,
     processing_delay: Duration,
+    max_delivery_count: u32,
     telemetry: Instruments,
+    protection: Protection,
 }
 
 impl AppState {
-    /// State from a loaded registry, processing settings and telemetry instruments.
+    /// State from a loaded registry, processing settings, telemetry instruments and ingest
+    /// protection.
     pub fn new(
         registry: JobTypeRegistry,
         chaos: Chaos,
         processing_delay: Duration,
+        max_delivery_count: u32,
         telemetry: Instruments,
+        protection: Protection,
     ) -> Self {
         let inner = Inner {
             registry,
             chaos,
             processing_delay,
+            max_delivery_count,
             telemetry,
+            protection,
         };
         Self {
             inner: Arc::new(inner),
@@ -55,8 +63,18 @@ impl AppState {
         self.inner.processing_delay
     }
 
+    /// The queue's `MaxDeliveryCount`: the last delivery before the broker dead-letters.
+    pub fn max_delivery_count(&self) -> u32 {
+        self.inner.max_delivery_count
+    }
+
     /// Spans and metrics.
     pub fn telemetry(&self) -> &Instruments {
         &self.inner.telemetry
+    }
+
+    /// Ingest protection: rate limits and velocity flags.
+    pub fn protection(&self) -> &Protection {
+        &self.inner.protection
     }
 }

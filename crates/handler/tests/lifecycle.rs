@@ -107,6 +107,8 @@ async fn an_unreachable_telemetry_endpoint_never_blocks_or_fails_requests() {
     let mut h = Handler::start(&[
         ("APPLICATIONINSIGHTS_CONNECTION_STRING", &cs),
         ("OTEL_METRIC_EXPORT_INTERVAL", "100"),
+        // 200 requests from one client: above the default bucket of 100.
+        ("RATE_LIMIT_CLIENT_BURST", "1000"),
     ])
     .await;
     let inv = common::http_invocation(

@@ -35,6 +35,13 @@ pub struct JobEnvelope {
     pub submitted_at: DateTime<Utc>,
     /// W3C `traceparent` of the ingest span: processing attempts are its children.
     pub traceparent: String,
+    /// Set when `IngestJob` flagged the job (velocity); absent, not `false`, otherwise, so an
+    /// unflagged envelope is byte-for-byte what earlier builds wrote.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspicious: bool,
+    /// Why the job was flagged; present only with `suspicious`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspicion_reason: Option<String>,
 }
 
 /// Why a message body is not a job envelope this build can process.
@@ -73,7 +80,15 @@ impl JobEnvelope {
             payload: job.payload,
             submitted_at,
             traceparent: trace.to_string(),
+            suspicious: false,
+            suspicion_reason: None,
         }
+    }
+
+    /// Mark the job suspicious, with the reason. It is still processed.
+    pub fn flag(&mut self, reason: impl Into<String>) {
+        self.suspicious = true;
+        self.suspicion_reason = Some(reason.into());
     }
 
     /// Parse a message body strictly.
@@ -159,6 +174,27 @@ mod tests {
             e.submitted_at.timestamp_millis()
         );
         assert_eq!(back.job_id.get_version_num(), 7);
+    }
+
+    #[test]
+    fn flags_are_optional_and_only_written_when_set() {
+        let e = envelope();
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(!text.contains("suspicious") && !text.contains("suspicionReason"));
+        let mut flagged = e.clone();
+        flagged.flag("velocity");
+        let v = serde_json::to_value(&flagged).unwrap();
+        assert_eq!(
+            (&v["suspicious"], &v["suspicionReason"]),
+            (&json!(true), &json!("velocity"))
+        );
+        let back = JobEnvelope::parse(&v.to_string()).unwrap();
+        assert_eq!(
+            (back.suspicious, back.suspicion_reason.as_deref()),
+            (true, Some("velocity"))
+        );
+        assert_eq!(back.job_id, flagged.job_id);
+        assert!(!JobEnvelope::parse(&text).unwrap().suspicious);
     }
 
     #[test]

@@ -337,16 +337,20 @@ fn stage_app(cx: &Context) -> Result<PathBuf> {
     copy_dir(&cx.repo.join("functions"), &app)?;
     copy_dir(&cx.repo.join("job-types"), &app.join("job-types"))?;
     std::fs::copy(&cx.bins.handler, app.join("handler"))?;
-    let settings = json!({
-        "IsEncrypted": false,
-        "Values": {
-            "FUNCTIONS_WORKER_RUNTIME": "custom",
-            "CHAOS_FAILURE_RATE": "0",
-            "PROCESSING_DELAY_MS": "0",
-            "JOB_TYPES_DIR": "job-types",
-            "LOG_FORMAT": "json",
-        }
-    });
+    let mut values = serde_json::Map::new();
+    for (k, v) in [
+        ("FUNCTIONS_WORKER_RUNTIME", "custom"),
+        ("CHAOS_FAILURE_RATE", "0"),
+        ("PROCESSING_DELAY_MS", "0"),
+        ("JOB_TYPES_DIR", "job-types"),
+        ("LOG_FORMAT", "json"),
+    ]
+    .into_iter()
+    .chain(super::PROTECTION_LIFTED)
+    {
+        values.insert(k.to_owned(), json!(v));
+    }
+    let settings = json!({"IsEncrypted": false, "Values": values});
     std::fs::write(
         app.join("local.settings.json"),
         serde_json::to_vec_pretty(&settings)?,

@@ -96,5 +96,23 @@ impl Context {
             ),
             ("LOG_FORMAT".to_owned(), "json".to_owned()),
         ])
+        .into_iter()
+        .chain(
+            PROTECTION_LIFTED
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+        .collect()
     }
 }
+
+/// Ingest protection stays on (its checks run on every request) but cannot trip: one load
+/// generator on one address would otherwise measure the rate limiter, and a deep queue would
+/// measure backpressure, instead of the pipeline.
+pub const PROTECTION_LIFTED: [(&str, &str); 5] = [
+    ("RATE_LIMIT_CLIENT_BURST", "100000000"),
+    ("RATE_LIMIT_GLOBAL_PER_MINUTE", "100000000"),
+    ("VELOCITY_FLAG_PER_MINUTE", "100000000"),
+    ("BACKPRESSURE_LOW_THRESHOLD", "1000000000"),
+    ("BACKPRESSURE_NORMAL_THRESHOLD", "1000000000"),
+];

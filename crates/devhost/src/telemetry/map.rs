@@ -58,6 +58,9 @@ pub struct AppMap {
     pub queues: Vec<QueueStats>,
     /// The handler's custom metrics: totals by name (histograms: number of measurements).
     pub metrics: BTreeMap<String, f64>,
+    /// Custom metric totals broken down by their `tenantId` dimension: tenant -> metric -> total
+    /// (only metrics that carry the dimension, such as the handler's per-tenant audit counters).
+    pub tenants: BTreeMap<String, BTreeMap<String, f64>>,
     /// Distinct operation ids in the handler's telemetry (one per job).
     pub operations: usize,
     /// Envelopes captured.
@@ -208,12 +211,14 @@ pub fn build(app: &App, items: &[Value], queues: Vec<QueueStats>, dropped: u64) 
     }
 
     let mut metrics = BTreeMap::new();
+    let mut tenants: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
     let mut operations = BTreeSet::new();
     for item in items.iter().filter(|i| !from_host(i)) {
         if let Some(op) = item["tags"]["ai.operation.id"].as_str() {
             operations.insert(op.to_owned());
         }
         if kind(item) == "MetricData" {
+            let tenant = base(item)["properties"]["tenantId"].as_str();
             for m in base(item)["metrics"].as_array().into_iter().flatten() {
                 let Some(name) = m["name"].as_str() else {
                     continue;
@@ -222,6 +227,13 @@ pub fn build(app: &App, items: &[Value], queues: Vec<QueueStats>, dropped: u64) 
                     .as_f64()
                     .unwrap_or_else(|| m["value"].as_f64().unwrap_or(0.0));
                 *metrics.entry(name.to_owned()).or_insert(0.0) += amount;
+                if let Some(tenant) = tenant {
+                    *tenants
+                        .entry(tenant.to_owned())
+                        .or_default()
+                        .entry(name.to_owned())
+                        .or_insert(0.0) += amount;
+                }
             }
         }
     }
@@ -230,6 +242,7 @@ pub fn build(app: &App, items: &[Value], queues: Vec<QueueStats>, dropped: u64) 
         edges,
         queues,
         metrics,
+        tenants,
         operations: operations.len(),
         captured: items.len(),
         dropped,
@@ -276,6 +289,16 @@ mod tests {
         c.host_request("ProcessJob", Duration::from_millis(7), 500, false);
         c.extend([json!({"data": {"baseType": "MetricData", "baseData": {"metrics": [{"name": "JobIngestionStart", "value": 4.0}]}},
                         "tags": {"ai.operation.id": "op1"}})]);
+        let tenant_metric = |tenant: &str, name: &str, value: f64| {
+            json!({"data": {"baseType": "MetricData", "baseData": {"metrics": [{"name": name, "value": value}], "properties": {"tenantId": tenant}}},
+                   "tags": {"ai.operation.id": "op1"}})
+        };
+        c.extend([
+            tenant_metric("contoso", "TenantJobReceived", 3.0),
+            tenant_metric("contoso", "TenantJobReceived", 2.0),
+            tenant_metric("contoso", "TenantJobDeadLettered", 1.0),
+            tenant_metric("fabrikam", "TenantJobCompleted", 4.0),
+        ]);
         let stats = vec![QueueStats {
             name: "jobs".into(),
             dead_lettered: 2,
@@ -317,5 +340,13 @@ mod tests {
         );
         assert_eq!(e("jobs", "jobs/$DeadLetterQueue").calls, 2);
         assert_eq!((map.metrics["JobIngestionStart"], map.operations), (4.0, 1));
+        assert_eq!(
+            map.tenants.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["contoso", "fabrikam"]
+        );
+        assert_eq!(map.tenants["contoso"]["TenantJobReceived"], 5.0);
+        assert_eq!(map.tenants["contoso"]["TenantJobDeadLettered"], 1.0);
+        assert_eq!(map.tenants["fabrikam"]["TenantJobCompleted"], 4.0);
+        assert_eq!(map.metrics["TenantJobReceived"], 5.0);
     }
 }

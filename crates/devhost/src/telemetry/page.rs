@@ -120,6 +120,33 @@ async fn page(State(front): State<Front>) -> Response {
     Html(render(&map, &dead)).into_response()
 }
 
+/// One row per tenant, one column per metric that carries a `tenantId` dimension.
+fn tenant_table(map: &AppMap) -> String {
+    let names: std::collections::BTreeSet<&str> = map
+        .tenants
+        .values()
+        .flat_map(|m| m.keys().map(String::as_str))
+        .collect();
+    let mut html = String::from("<table class=\"tenants\"><tr><th>tenant</th>");
+    for name in &names {
+        let _ = write!(html, "<th>{}</th>", esc(name));
+    }
+    html.push_str("</tr>");
+    for (tenant, totals) in &map.tenants {
+        let _ = write!(html, "<tr data-tenant=\"{0}\"><td>{0}</td>", esc(tenant));
+        for name in &names {
+            let value = totals.get(*name).copied().unwrap_or(0.0);
+            let _ = write!(html, "<td data-metric=\"{}\">{value}</td>", esc(name));
+        }
+        html.push_str("</tr>");
+    }
+    if map.tenants.is_empty() {
+        html.push_str("<tr><td>no per-tenant metrics yet</td></tr>");
+    }
+    html.push_str("</table>");
+    html
+}
+
 fn esc(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -277,6 +304,7 @@ pub fn render(map: &AppMap, dead: &[(String, DeadLetter)]) -> String {
     if metrics.is_empty() {
         metrics.push_str("<tr><td colspan=\"2\">no custom metrics yet (the handler exports them periodically)</td></tr>");
     }
+    let tenants = tenant_table(map);
     let mut letters = String::new();
     for (queue, d) in dead {
         let body: String = d.body.chars().take(90).collect::<String>()
@@ -328,6 +356,8 @@ th{{background:#f2f4f4}} td.bad{{color:#c0392b;font-weight:700}} code{{font-size
 <table><tr><th>queue</th><th>active</th><th>scheduled</th><th>locked</th><th>dead-lettered</th><th>completed</th><th>abandoned</th><th>enqueued</th></tr>{queues}</table>
 <h2>Custom metrics (handler)</h2>
 <table><tr><th>metric</th><th>total</th></tr>{metrics}</table>
+<h2>Per tenant (metrics with a <code>tenantId</code> dimension)</h2>
+{tenants}
 <h2>Dead letters</h2>
 {resubmit_all}
 <table><tr><th>#</th><th>message id</th><th>reason</th><th>deliveries</th><th>enqueued</th><th>body</th><th></th></tr>{letters}</table>

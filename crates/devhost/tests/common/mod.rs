@@ -108,6 +108,15 @@ pub fn write_settings(root: &Path, settings: &[(&str, &str)]) {
     values.insert("FUNCTIONS_WORKER_RUNTIME".into(), json!("custom"));
     values.insert("LOG_FORMAT".into(), json!("json"));
     values.insert("RUST_LOG".into(), json!("warn"));
+    // The handler's ingest protection would refuse the load tests' thousands of requests from one
+    // client: lift it unless a test sets its own limits.
+    for (k, v) in [
+        ("RATE_LIMIT_CLIENT_BURST", "10000000"),
+        ("RATE_LIMIT_GLOBAL_PER_MINUTE", "10000000"),
+        ("VELOCITY_FLAG_PER_MINUTE", "10000000"),
+    ] {
+        values.insert(k.into(), json!(v));
+    }
     for (k, v) in settings {
         values.insert((*k).into(), json!(v));
     }

@@ -24,5 +24,7 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
         "jobTypes": job_types,
         "chaosFailureRate": state.chaos().rate(),
         "processingDelayMs": state.processing_delay().as_millis(),
+        // The last queue depth backpressure read; null when unknown (backpressure fails open).
+        "queueDepth": state.protection().backpressure().gauge().current(),
     }))
 }

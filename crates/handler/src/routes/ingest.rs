@@ -15,6 +15,7 @@ use wire::{HttpRequestData, HttpResponseData, InvocationResponse};
 
 use crate::invocation::{Completed, Failure, Invocation};
 use crate::problem::{PROBLEM_JSON, Problem};
+use crate::protect::{ClientKey, Limited, Shed, client_key};
 use crate::state::AppState;
 use crate::telemetry::IngestSpan;
 
@@ -50,6 +51,10 @@ pub fn ingest(state: &AppState, req: &HttpRequestData, invocation_id: &str) -> I
             telemetry
                 .metrics()
                 .ingestion_start(&envelope.job_type, envelope.job_version);
+            if let Some(reason) = envelope.suspicion_reason.as_deref() {
+                telemetry.metrics().flagged(&envelope.job_type, "velocity");
+                warn!(job_id = %envelope.job_id, tenant_id = %envelope.tenant_id, reason, "job flagged as suspicious");
+            }
             span.accepted(&envelope);
             let line = format!(
                 "Accepted job {} (type {} v{}, tenant {}, correlation {})",
@@ -92,6 +97,12 @@ fn accept(
     req: &HttpRequestData,
     span: &IngestSpan,
 ) -> Result<(JobEnvelope, HttpResponseData), Problem> {
+    let protection = state.protection();
+    let client = client_key(req, protection.client_ip_hops());
+    if let Err(limited) = protection.limits().check(&client) {
+        return Err(rate_limited(limited, &client));
+    }
+    let suspicion = protection.velocity().observe(&client);
     if !req.method.eq_ignore_ascii_case("POST") {
         let detail = format!("{} is not allowed here; POST a job as JSON", req.method);
         return Err(Problem::new(
@@ -140,9 +151,17 @@ fn accept(
         p.correlation_id = Some(correlation_id.clone());
         p
     })?;
+    if let Err(shed) = state.protection().backpressure().check(&job.job_type) {
+        let mut p = overloaded(shed, &job.job_type);
+        p.correlation_id = Some(correlation_id);
+        return Err(p);
+    }
     let job_id = Uuid::now_v7();
     let trace = span.publish(&job_id.to_string());
-    let envelope = JobEnvelope::new(job_id, job, correlation_id, &trace, Utc::now());
+    let mut envelope = JobEnvelope::new(job_id, job, correlation_id, &trace, Utc::now());
+    if let Some(reason) = suspicion {
+        envelope.flag(reason);
+    }
     let size = serde_json::to_vec(&envelope)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
@@ -175,7 +194,50 @@ fn problem_response(problem: &Problem) -> HttpResponseData {
     if let Some(id) = &problem.correlation_id {
         res = res.with_header("x-correlation-id", id.clone());
     }
+    if let Some(secs) = problem.retry_after {
+        res = res.with_header("Retry-After", secs.to_string());
+    }
     res
+}
+
+/// `503` for a job shed by backpressure: the queue is deeper than its priority's threshold.
+fn overloaded(shed: Shed, job_type: &str) -> Problem {
+    warn!(
+        job_type,
+        priority = shed.priority.as_str(),
+        depth = shed.depth,
+        threshold = shed.threshold,
+        "backpressure: shedding job"
+    );
+    let detail = format!(
+        "the job queue holds {} active messages, over the {} at which {} jobs ({} priority) are shed; retry after {} s",
+        shed.depth,
+        shed.threshold,
+        job_type,
+        shed.priority.as_str(),
+        shed.retry_after_secs
+    );
+    Problem::new("overloaded", "Service overloaded", 503, detail).retry_after(shed.retry_after_secs)
+}
+
+/// `429` for a request over a rate limit: nothing is enqueued; the client retries after the wait.
+fn rate_limited(limited: Limited, client: &ClientKey) -> Problem {
+    let secs = limited.retry_after_secs();
+    let detail = match limited {
+        Limited::Client { .. } => {
+            warn!(client = %client, retry_after = secs, "client over its rate limit");
+            format!("too many requests from this client; retry after {secs} s")
+        }
+        Limited::Global { .. } => {
+            warn!(client = %client, retry_after = secs, "instance over its global rate limit");
+            format!("this instance is at its global request limit; retry after {secs} s")
+        }
+    };
+    let slug = match limited {
+        Limited::Client { .. } => "rate-limited",
+        Limited::Global { .. } => "global-rate-limited",
+    };
+    Problem::new(slug, "Too many requests", 429, detail).retry_after(secs)
 }
 
 fn too_large(detail: String) -> Problem {

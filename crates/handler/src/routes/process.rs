@@ -17,7 +17,7 @@ use wire::{InvocationResponse, ServiceBusMessage};
 use crate::invocation::{Completed, Failure, Invocation};
 use crate::problem::Problem;
 use crate::state::AppState;
-use crate::telemetry::FailureKind;
+use crate::telemetry::{FailureKind, TenantAudit};
 
 /// Name of the Service Bus trigger binding in `ProcessJob/function.json`.
 pub const TRIGGER: &str = "msg";
@@ -63,8 +63,19 @@ pub async fn process(
     )
     .await;
     let job_type = envelope.map_or("unknown", |e| e.job_type.as_str());
+    let tenant_id = envelope.map_or("unknown", |e| e.tenant_id.as_str());
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let metrics = state.telemetry().metrics();
+    let audit = TenantAudit::of(delivery, state.max_delivery_count(), outcome.is_ok());
+    metrics.tenant_audit(tenant_id, audit);
+    if audit.dead_lettered {
+        warn!(
+            tenant_id,
+            delivery_count = delivery,
+            message_id,
+            "last allowed delivery failed: the broker dead-letters this message"
+        );
+    }
     match outcome {
         Ok(envelope) => {
             metrics.attempt(job_type, delivery, None, latency_ms);

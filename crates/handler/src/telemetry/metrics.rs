@@ -4,9 +4,22 @@
 //! | --- | --- | --- |
 //! | `JobIngestionStart` | counter | `jobType`, `jobVersion` |
 //! | `JobRejected` | counter | `status`, `reason` |
+//! | `JobFlagged` | counter | `jobType`, `reason` |
 //! | `JobProcessingLatencyMs` | histogram (ms) | `jobType`, `outcome`, `deliveryCount` |
 //! | `JobSuccess` | counter | `jobType` |
 //! | `JobFailure` | counter | `jobType`, `failureKind` |
+//! | `TenantJobReceived` | counter | `tenantId` |
+//! | `TenantJobCompleted` | counter | `tenantId` |
+//! | `TenantJobFailed` | counter | `tenantId` |
+//! | `TenantJobDeadLettered` | counter | `tenantId` |
+//!
+//! The per-tenant audit counters follow one rule so that, once the queue is idle, received =
+//! completed + dead-lettered for every tenant: `TenantJobReceived` counts a message once, on its
+//! first delivery; `TenantJobCompleted` the attempt that completed it; `TenantJobFailed` every
+//! failed attempt; `TenantJobDeadLettered` the failed attempt on the queue's last allowed delivery
+//! (`DeliveryCount >= MaxDeliveryCount`), whatever the failure (chaos or poison): the broker
+//! dead-letters the message when that attempt is abandoned. A message whose envelope cannot be
+//! read is counted under tenant `unknown`.
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter};
@@ -38,9 +51,39 @@ impl FailureKind {
 pub struct JobMetrics {
     ingestion_start: Counter<u64>,
     rejected: Counter<u64>,
+    flagged: Counter<u64>,
     processing_latency: Histogram<f64>,
     success: Counter<u64>,
     failure: Counter<u64>,
+    tenant_received: Counter<u64>,
+    tenant_completed: Counter<u64>,
+    tenant_failed: Counter<u64>,
+    tenant_dead_lettered: Counter<u64>,
+}
+
+/// What one processing attempt means for its tenant's audit counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantAudit {
+    /// First delivery: the message is received.
+    pub received: bool,
+    /// The attempt completed the job.
+    pub completed: bool,
+    /// The attempt failed.
+    pub failed: bool,
+    /// The attempt failed on the last allowed delivery: the broker dead-letters the message.
+    pub dead_lettered: bool,
+}
+
+impl TenantAudit {
+    /// The audit of an attempt on `delivery` (1-based) of a queue allowing `max_delivery_count`.
+    pub fn of(delivery: u32, max_delivery_count: u32, succeeded: bool) -> Self {
+        Self {
+            received: delivery <= 1,
+            completed: succeeded,
+            failed: !succeeded,
+            dead_lettered: !succeeded && delivery >= max_delivery_count,
+        }
+    }
 }
 
 impl JobMetrics {
@@ -55,6 +98,10 @@ impl JobMetrics {
                 .u64_counter("JobRejected")
                 .with_description("Requests IngestJob rejected, by HTTP status and problem type")
                 .build(),
+            flagged: meter
+                .u64_counter("JobFlagged")
+                .with_description("Jobs IngestJob accepted but flagged as suspicious")
+                .build(),
             processing_latency: meter
                 .f64_histogram("JobProcessingLatencyMs")
                 .with_unit("ms")
@@ -67,6 +114,24 @@ impl JobMetrics {
             failure: meter
                 .u64_counter("JobFailure")
                 .with_description("Processing attempts that failed, by kind")
+                .build(),
+            tenant_received: meter
+                .u64_counter("TenantJobReceived")
+                .with_description("Messages ProcessJob received (first delivery), by tenant")
+                .build(),
+            tenant_completed: meter
+                .u64_counter("TenantJobCompleted")
+                .with_description("Jobs ProcessJob completed, by tenant")
+                .build(),
+            tenant_failed: meter
+                .u64_counter("TenantJobFailed")
+                .with_description("Processing attempts that failed, by tenant")
+                .build(),
+            tenant_dead_lettered: meter
+                .u64_counter("TenantJobDeadLettered")
+                .with_description(
+                    "Jobs whose last allowed delivery failed (dead-lettered), by tenant",
+                )
                 .build(),
         }
     }
@@ -93,6 +158,32 @@ impl JobMetrics {
         );
     }
 
+    /// One accepted job flagged as suspicious; `reason` is the rule (`velocity`).
+    pub fn flagged(&self, job_type: &str, reason: &'static str) {
+        self.flagged.add(
+            1,
+            &[
+                KeyValue::new("jobType", job_type.to_owned()),
+                KeyValue::new("reason", reason),
+            ],
+        );
+    }
+
+    /// The per-tenant audit counters of one processing attempt.
+    pub fn tenant_audit(&self, tenant_id: &str, audit: TenantAudit) {
+        let tenant = [KeyValue::new("tenantId", tenant_id.to_owned())];
+        for (counter, hit) in [
+            (&self.tenant_received, audit.received),
+            (&self.tenant_completed, audit.completed),
+            (&self.tenant_failed, audit.failed),
+            (&self.tenant_dead_lettered, audit.dead_lettered),
+        ] {
+            if hit {
+                counter.add(1, &tenant);
+            }
+        }
+    }
+
     /// One processing attempt finished: `failure` is `None` on success.
     pub fn attempt(
         &self,
@@ -117,5 +208,31 @@ impl JobMetrics {
                 .failure
                 .add(1, &[job_type, KeyValue::new("failureKind", kind.as_str())]),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_rule() {
+        let a = TenantAudit::of(1, 5, true);
+        assert_eq!(
+            (a.received, a.completed, a.failed, a.dead_lettered),
+            (true, true, false, false)
+        );
+        let a = TenantAudit::of(3, 5, false);
+        assert_eq!(
+            (a.received, a.completed, a.failed, a.dead_lettered),
+            (false, false, true, false)
+        );
+        let a = TenantAudit::of(5, 5, false);
+        assert_eq!(
+            (a.received, a.completed, a.failed, a.dead_lettered),
+            (false, false, true, true)
+        );
+        let a = TenantAudit::of(1, 1, false);
+        assert_eq!((a.received, a.dead_lettered), (true, true));
     }
 }

@@ -23,7 +23,7 @@ use thiserror::Error;
 use tracing::{info, warn};
 
 pub use connection::{ConnectionString, ConnectionStringError};
-pub use metrics::{FailureKind, JobMetrics};
+pub use metrics::{FailureKind, JobMetrics, TenantAudit};
 pub use spans::{IngestSpan, ProcessSpan};
 
 /// Instrumentation scope name of the handler's spans and metrics.

@@ -1,0 +1,175 @@
+//! Ingest protection through the real binary: rate limits (per client, global) and velocity flags.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Handler, SAMPLE_JOB, http_invocation, res, res_body, sb_invocation};
+use serde_json::Value;
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+/// Submit the sample job as the host would, with the front end's `X-Forwarded-For`.
+async fn submit(h: &Handler, forwarded_for: &str) -> Value {
+    let (status, answer) = h
+        .invoke(
+            "IngestJob",
+            &http_invocation(
+                "POST",
+                &[JSON, ("X-Forwarded-For", forwarded_for)],
+                Some(SAMPLE_JOB),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "the invocation itself succeeds: {answer}");
+    answer
+}
+
+fn status(answer: &Value) -> u64 {
+    res(answer)["statusCode"].as_u64().unwrap()
+}
+
+/// A 429 answer: problem+json of `slug`, a `Retry-After` in whole seconds, and no queue output.
+fn assert_limited(answer: &Value, slug: &str) {
+    assert_eq!(status(answer), 429, "{answer}");
+    assert!(
+        answer["Outputs"].get("job").is_none(),
+        "nothing enqueued: {answer}"
+    );
+    let res = res(answer);
+    assert_eq!(res["headers"]["Content-Type"], "application/problem+json");
+    let secs: u64 = res["headers"]["Retry-After"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(secs >= 1, "{answer}");
+    assert_eq!(
+        res_body(answer)["type"],
+        format!("urn:resilient-jobs:problem:{slug}")
+    );
+}
+
+#[tokio::test]
+async fn a_burst_above_the_bucket_gets_exactly_the_excess_refused() {
+    // 20 tokens, one more every 1000 s: the refusals cannot depend on timing.
+    let h = Handler::start(&[
+        ("RATE_LIMIT_CLIENT_BURST", "20"),
+        ("RATE_LIMIT_CLIENT_REFILL_PER_SECOND", "0.001"),
+    ])
+    .await;
+    let mut limited = 0;
+    for i in 0..30 {
+        // Whatever the client writes before the front end's entry is ignored.
+        let answer = submit(&h, &format!("10.0.0.{i}, 198.51.100.7:5{i:04}")).await;
+        match status(&answer) {
+            202 => assert!(answer["Outputs"]["job"].is_object()),
+            429 => {
+                assert_limited(&answer, "rate-limited");
+                limited += 1;
+            }
+            other => panic!("unexpected {other}: {answer}"),
+        }
+    }
+    assert_eq!(limited, 10, "30 requests against a bucket of 20");
+    // Another client still has its own full bucket.
+    assert_eq!(status(&submit(&h, "198.51.100.8").await), 202);
+}
+
+#[tokio::test]
+async fn the_global_limit_refuses_across_clients() {
+    let h = Handler::start(&[
+        ("RATE_LIMIT_GLOBAL_PER_MINUTE", "1"),
+        ("RATE_LIMIT_GLOBAL_BURST", "15"),
+    ])
+    .await;
+    let mut limited = 0;
+    for i in 0..20 {
+        let answer = submit(&h, &format!("203.0.113.{i}")).await;
+        if status(&answer) == 429 {
+            assert_limited(&answer, "global-rate-limited");
+            limited += 1;
+        } else {
+            assert_eq!(status(&answer), 202, "{answer}");
+        }
+    }
+    assert_eq!(limited, 5);
+}
+
+#[tokio::test]
+async fn fast_clients_get_their_jobs_flagged_and_still_processed() {
+    let h = Handler::start(&[("VELOCITY_FLAG_PER_MINUTE", "3")]).await;
+    let mut flags = Vec::new();
+    for _ in 0..6 {
+        let answer = submit(&h, "192.0.2.10:443").await;
+        assert_eq!(status(&answer), 202, "flagged jobs are accepted: {answer}");
+        flags.push(answer["Outputs"]["job"].clone());
+    }
+    let quiet = submit(&h, "192.0.2.11").await;
+    let quiet = &quiet["Outputs"]["job"];
+    assert!(quiet.get("suspicious").is_none() && quiet.get("suspicionReason").is_none());
+
+    for (i, envelope) in flags.iter().enumerate() {
+        if i < 3 {
+            assert!(envelope.get("suspicious").is_none(), "{i}: {envelope}");
+        } else {
+            assert_eq!(envelope["suspicious"], true, "{i}: {envelope}");
+            let reason = envelope["suspicionReason"].as_str().unwrap();
+            assert!(
+                reason.contains("more than 3 requests per minute"),
+                "{reason}"
+            );
+        }
+    }
+    // A flagged envelope is a valid envelope: ProcessJob completes it.
+    let (code, answer) = h
+        .invoke(
+            "ProcessJob",
+            &sb_invocation(&flags[5].to_string(), 1, "flagged-1"),
+        )
+        .await;
+    assert_eq!(code, 200, "{answer}");
+}
+
+#[tokio::test]
+async fn an_unreadable_queue_depth_fails_open() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{dead}/servicebus");
+    let h = Handler::start(&[
+        ("SERVICEBUS_ENDPOINT", &endpoint),
+        ("BACKPRESSURE_LOW_THRESHOLD", "0"),
+        ("BACKPRESSURE_NORMAL_THRESHOLD", "0"),
+        ("BACKPRESSURE_REFRESH_MS", "100"),
+    ])
+    .await;
+    // Several refresh intervals pass without a reading: nothing is shed.
+    for _ in 0..5 {
+        assert_eq!(status(&submit(&h, "192.0.2.20").await), 202);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let health: Value = h
+        .client
+        .get(format!("{}/healthz", h.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(health["queueDepth"].is_null(), "{health}");
+}
+
+#[test]
+fn a_priority_for_an_unknown_job_type_stops_start_up() {
+    let (mut cmd, _) = common::command(&[("JOB_TYPE_PRIORITIES", "reprot=low")]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("JOB_TYPE_PRIORITIES: unknown job type \"reprot\""),
+        "{stderr}"
+    );
+}
