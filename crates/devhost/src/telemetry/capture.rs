@@ -4,12 +4,18 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Role instance the devhost's own (host-side) telemetry carries.
 pub const HOST_INSTANCE: &str = "devhost";
 
 /// Captured Breeze envelopes, oldest dropped first beyond the capacity. Cheap to clone.
+///
+/// Envelopes are kept as their compact JSON text, not as parsed trees: ingestion only has to find
+/// where each envelope starts and ends, and an envelope costs its length in memory. Readers parse
+/// on demand ([`Capture::snapshot`]).
 #[derive(Debug, Clone)]
 pub struct Capture {
     inner: Arc<Mutex<Inner>>,
@@ -18,7 +24,7 @@ pub struct Capture {
 
 #[derive(Debug, Default)]
 struct Inner {
-    items: VecDeque<Value>,
+    items: VecDeque<Box<RawValue>>,
     dropped: u64,
 }
 
@@ -31,8 +37,8 @@ impl Capture {
         }
     }
 
-    /// Add envelopes.
-    pub fn extend(&self, items: impl IntoIterator<Item = Value>) {
+    /// Add envelopes given as JSON text.
+    pub fn extend_raw(&self, items: impl IntoIterator<Item = Box<RawValue>>) {
         let mut inner = self
             .inner
             .lock()
@@ -46,14 +52,27 @@ impl Capture {
         }
     }
 
-    /// A copy of everything captured.
+    /// Add envelopes.
+    pub fn extend(&self, items: impl IntoIterator<Item = Value>) {
+        self.extend_raw(
+            items
+                .into_iter()
+                .filter_map(|v| serde_json::value::to_raw_value(&v).ok()),
+        );
+    }
+
+    /// Everything captured, parsed.
     pub fn snapshot(&self) -> Vec<Value> {
-        self.inner
+        let raw: Vec<Box<RawValue>> = self
+            .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .items
             .iter()
             .cloned()
+            .collect();
+        raw.iter()
+            .filter_map(|r| serde_json::from_str(r.get()).ok())
             .collect()
     }
 
@@ -67,9 +86,13 @@ impl Capture {
 
     /// Everything captured, as JSON lines.
     pub fn to_jsonl(&self) -> String {
-        let mut out = String::new();
-        for item in self.snapshot() {
-            out.push_str(&item.to_string());
+        let inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = String::with_capacity(inner.items.iter().map(|r| r.get().len() + 1).sum());
+        for item in &inner.items {
+            out.push_str(item.get());
             out.push('\n');
         }
         out
@@ -77,36 +100,126 @@ impl Capture {
 
     /// Record the host's own `Request` for one invocation.
     pub fn host_request(&self, function: &str, duration: Duration, status: u16, success: bool) {
-        self.extend([envelope(
-            "Request",
-            json!({"ver": 2, "id": uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(), "name": function,
-                   "duration": breeze_duration(duration), "responseCode": status.to_string(), "success": success,
-                   "properties": {"source": "host"}}),
-        )]);
+        let base = RequestData {
+            ver: 2,
+            id: short_id(),
+            name: function,
+            duration: breeze_duration(duration),
+            response_code: status.to_string(),
+            success,
+            properties: HostProperties {
+                source: "host",
+                function: None,
+            },
+        };
+        self.extend_raw(envelope("Request", "RequestData", &base));
     }
 
     /// Record the host's own `RemoteDependency` for messages an output binding sent to `queue`.
     pub fn host_send(&self, function: &str, queue: &str, count: usize) {
-        let items = (0..count).map(|_| {
-            envelope(
-                "RemoteDependency",
-                json!({"ver": 2, "id": uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(), "name": format!("{queue} send"),
-                       "type": "Azure Service Bus", "target": queue, "duration": "00:00:00.000", "success": true,
-                       "properties": {"source": "host", "function": function}}),
-            )
-        });
-        self.extend(items.collect::<Vec<_>>());
+        let name = format!("{queue} send");
+        let items: Vec<_> = (0..count)
+            .filter_map(|_| {
+                let base = DependencyData {
+                    ver: 2,
+                    id: short_id(),
+                    name: &name,
+                    kind: "Azure Service Bus",
+                    target: queue,
+                    duration: "00:00:00.000",
+                    success: true,
+                    properties: HostProperties {
+                        source: "host",
+                        function: Some(function),
+                    },
+                };
+                envelope("RemoteDependency", "RemoteDependencyData", &base)
+            })
+            .collect();
+        self.extend_raw(items);
     }
 }
 
-fn envelope(kind: &str, base: Value) -> Value {
-    json!({
-        "name": format!("Microsoft.ApplicationInsights.{kind}"),
-        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "iKey": "devhost",
-        "tags": {"ai.cloud.role": "devhost", "ai.cloud.roleInstance": HOST_INSTANCE},
-        "data": {"baseType": format!("{kind}Data"), "baseData": base},
-    })
+fn short_id() -> String {
+    let mut id = uuid::Uuid::new_v4().simple().to_string();
+    id.truncate(16);
+    id
+}
+
+#[derive(Serialize)]
+struct HostProperties<'a> {
+    source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    function: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestData<'a> {
+    ver: u8,
+    id: String,
+    name: &'a str,
+    duration: String,
+    response_code: String,
+    success: bool,
+    properties: HostProperties<'a>,
+}
+
+#[derive(Serialize)]
+struct DependencyData<'a> {
+    ver: u8,
+    id: String,
+    name: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    target: &'a str,
+    duration: &'static str,
+    success: bool,
+    properties: HostProperties<'a>,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, B> {
+    name: String,
+    time: String,
+    #[serde(rename = "iKey")]
+    ikey: &'static str,
+    tags: Tags,
+    data: Data<'a, B>,
+}
+
+#[derive(Serialize)]
+struct Tags {
+    #[serde(rename = "ai.cloud.role")]
+    role: &'static str,
+    #[serde(rename = "ai.cloud.roleInstance")]
+    instance: &'static str,
+}
+
+#[derive(Serialize)]
+struct Data<'a, B> {
+    #[serde(rename = "baseType")]
+    base_type: &'static str,
+    #[serde(rename = "baseData")]
+    base_data: &'a B,
+}
+
+/// One host-side Breeze envelope as JSON text.
+fn envelope<B: Serialize>(kind: &str, base_type: &'static str, base: &B) -> Option<Box<RawValue>> {
+    let envelope = Envelope {
+        name: format!("Microsoft.ApplicationInsights.{kind}"),
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        ikey: "devhost",
+        tags: Tags {
+            role: "devhost",
+            instance: HOST_INSTANCE,
+        },
+        data: Data {
+            base_type,
+            base_data: base,
+        },
+    };
+    serde_json::value::to_raw_value(&envelope).ok()
 }
 
 /// `hh:mm:ss.ffffff` (days prefixed when over a day).
@@ -134,6 +247,33 @@ pub fn parse_duration_ms(text: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn host_envelopes_have_the_breeze_shape() {
+        let c = Capture::new(10);
+        c.host_request("IngestJob", Duration::from_millis(3), 200, true);
+        c.host_send("IngestJob", "jobs", 2);
+        let items = c.snapshot();
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[0]["name"], "Microsoft.ApplicationInsights.Request");
+        assert_eq!(items[0]["data"]["baseType"], "RequestData");
+        assert_eq!(items[0]["data"]["baseData"]["duration"], "00:00:00.003000");
+        assert_eq!(items[0]["data"]["baseData"]["responseCode"], "200");
+        assert_eq!(items[0]["tags"]["ai.cloud.role"], "devhost");
+        assert_eq!(
+            items[0]["data"]["baseData"]["id"].as_str().map(str::len),
+            Some(16)
+        );
+        assert_eq!(items[1]["data"]["baseType"], "RemoteDependencyData");
+        assert_eq!(items[1]["data"]["baseData"]["type"], "Azure Service Bus");
+        assert_eq!(items[1]["data"]["baseData"]["name"], "jobs send");
+        assert_eq!(
+            items[1]["data"]["baseData"]["properties"]["function"],
+            "IngestJob"
+        );
+        assert_eq!(c.to_jsonl().lines().count(), 3);
+    }
 
     #[test]
     fn bounded_and_durations_round_trip() {

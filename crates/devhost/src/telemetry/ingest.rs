@@ -9,12 +9,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
+use serde_json::value::RawValue;
 
 use super::Capture;
 
-/// Decode a track body into envelopes.
-pub fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Value>, String> {
+/// Decode a track body into envelopes (kept as JSON text: see [`Capture`]).
+pub fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Box<RawValue>>, String> {
     let gzip = headers
         .get("content-encoding")
         .and_then(|v| v.to_str().ok())
@@ -32,17 +33,28 @@ pub fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Value>, String
     if trimmed.is_empty() {
         return Ok(Vec::new());
     }
-    match serde_json::from_str::<Value>(trimmed) {
-        Ok(Value::Array(items)) => Ok(items),
-        Ok(item @ Value::Object(_)) => Ok(vec![item]),
-        Ok(_) => Err("expected an array of envelopes".into()),
-        Err(_) => trimmed
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .enumerate()
-            .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
-            .collect(),
+    if trimmed.starts_with('[') {
+        return serde_json::from_str::<Vec<Box<RawValue>>>(trimmed)
+            .map_err(|e| format!("expected an array of envelopes: {e}"));
     }
+    let items: Vec<Box<RawValue>> = trimmed
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str::<Box<RawValue>>(l).map_err(|e| format!("line {}: {e}", i + 1))
+        })
+        .collect::<Result<_, _>>()
+        .or_else(|lines_error| {
+            // One object spread over several lines is one envelope.
+            serde_json::from_str::<Box<RawValue>>(trimmed)
+                .map(|one| vec![one])
+                .map_err(|_| lines_error)
+        })?;
+    if let Some(bad) = items.iter().find(|r| !r.get().starts_with('{')) {
+        return Err(format!("expected envelopes (objects), found {}", bad.get()));
+    }
+    Ok(items)
 }
 
 /// `POST /v2/track`, `POST /v2.1/track`.
@@ -50,7 +62,7 @@ pub async fn track(State(capture): State<Capture>, headers: HeaderMap, body: Byt
     match parse_body(&headers, &body) {
         Ok(items) => {
             let n = items.len();
-            capture.extend(items);
+            capture.extend_raw(items);
             Json(json!({"itemsReceived": n, "itemsAccepted": n, "errors": []})).into_response()
         }
         Err(e) => (
