@@ -27,55 +27,49 @@ pub struct BenchOptions {
 }
 
 /// Build, measure, report.
+///
+/// The smoke (`quick`) measures debug builds (already built by `cargo test`, so CI stays fast)
+/// and runs each micro-benchmark once in criterion's test mode; the real run is release throughout.
 pub fn bench(opts: &BenchOptions) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let target = target_dir(&cargo, &opts.root)?;
     let oha = ensure_oha(&cargo)?;
-    run(
-        Command::new(&cargo).current_dir(&opts.root).args([
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "handler",
-            "-p",
-            "devhost",
-            "-p",
-            "bench",
-        ]),
-        "release build",
-    )?;
+    let mut build = Command::new(&cargo);
+    build.current_dir(&opts.root).args([
+        "build", "--locked", "-p", "handler", "-p", "devhost", "-p", "bench",
+    ]);
+    if !opts.quick {
+        build.arg("--release");
+    }
+    run(&mut build, "build")?;
     let criterion = target.join("criterion");
-    if !opts.no_micro {
+    let measure_micro = !opts.no_micro && !opts.quick;
+    if opts.quick && !opts.no_micro {
+        run(
+            Command::new(&cargo)
+                .current_dir(&opts.root)
+                .args(["test", "--locked", "-p", "bench", "--bench", "micro"]),
+            "criterion micro-benchmarks (test mode: each once)",
+        )?;
+    }
+    if measure_micro {
         if criterion.exists() {
             std::fs::remove_dir_all(&criterion)
                 .with_context(|| format!("cannot clear {}", criterion.display()))?;
         }
-        let timing: &[&str] = if opts.quick {
-            &[
-                "--warm-up-time",
-                "0.05",
-                "--measurement-time",
-                "0.1",
-                "--sample-size",
-                "10",
-            ]
-        } else {
-            &["--warm-up-time", "1", "--measurement-time", "3"]
-        };
         run(
             Command::new(&cargo)
                 .current_dir(&opts.root)
                 .args(["bench", "--locked", "-p", "bench", "--bench", "micro", "--"])
-                .args(timing),
+                .args(["--warm-up-time", "1", "--measurement-time", "3"]),
             "criterion micro-benchmarks",
         )?;
     }
-    let release = target.join("release");
-    let mut cmd = Command::new(release.join("bench"));
+    let bins = target.join(if opts.quick { "debug" } else { "release" });
+    let mut cmd = Command::new(bins.join("bench"));
     cmd.current_dir(&opts.root)
         .arg("--bin-dir")
-        .arg(&release)
+        .arg(&bins)
         .arg("--repo")
         .arg(&opts.root)
         .arg("--oha")
@@ -90,11 +84,11 @@ pub fn bench(opts: &BenchOptions) -> Result<()> {
         } else {
             "cargo xtask bench"
         });
-    if !opts.no_micro {
+    if measure_micro {
         cmd.arg("--criterion-dir").arg(&criterion);
     }
     let musl = target.join("x86_64-unknown-linux-musl/release/handler");
-    if musl.is_file() {
+    if musl.is_file() && !opts.quick {
         cmd.arg("--musl-handler").arg(musl);
     }
     if opts.quick {

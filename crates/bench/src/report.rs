@@ -72,7 +72,7 @@ pub fn render(run: &Run) -> String {
     if run.quick {
         let _ = writeln!(
             out,
-            "> **Smoke run (`--quick`)**: durations of a second or two, to prove the suite runs. The figures are not representative.\n"
+            "> **Smoke run (`--quick`)**: debug builds, durations of a second or two, micro-benchmarks run once in test mode: it proves the suite runs. The figures are not representative.\n"
         );
     }
     let _ = writeln!(
@@ -137,7 +137,10 @@ pub fn render(run: &Run) -> String {
         "\n## 2. Micro-benchmarks (criterion, in process)\n\n`cargo bench -p bench --bench micro`.\n"
     );
     if run.micro.is_empty() {
-        let _ = writeln!(out, "Not run in this invocation.");
+        let _ = writeln!(
+            out,
+            "No estimates in this run (the smoke runs each benchmark once, unmeasured)."
+        );
     } else {
         let _ = writeln!(out, "| benchmark | mean | median |\n| --- | ---: | ---: |");
         for e in &run.micro {

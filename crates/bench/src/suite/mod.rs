@@ -110,9 +110,9 @@ impl Context {
 /// generator on one address would otherwise measure the rate limiter, and a deep queue would
 /// measure backpressure, instead of the pipeline.
 pub const PROTECTION_LIFTED: [(&str, &str); 5] = [
-    ("RATE_LIMIT_CLIENT_BURST", "100000000"),
-    ("RATE_LIMIT_GLOBAL_PER_MINUTE", "100000000"),
-    ("VELOCITY_FLAG_PER_MINUTE", "100000000"),
-    ("BACKPRESSURE_LOW_THRESHOLD", "1000000000"),
-    ("BACKPRESSURE_NORMAL_THRESHOLD", "1000000000"),
+    ("RATE_LIMIT_CLIENT_BURST", "10000000"),
+    ("RATE_LIMIT_GLOBAL_PER_MINUTE", "10000000"),
+    ("VELOCITY_FLAG_PER_MINUTE", "10000000"),
+    ("BACKPRESSURE_LOW_THRESHOLD", "100000000"),
+    ("BACKPRESSURE_NORMAL_THRESHOLD", "100000000"),
 ];
