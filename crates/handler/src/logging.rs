@@ -3,12 +3,25 @@
 
 use std::io::IsTerminal as _;
 
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::settings::LogFormat;
 
+/// Keeps the log writer thread alive; dropping it flushes every pending line. Hold it until exit.
+#[must_use = "dropping the guard stops the log writer"]
+pub struct LogGuard(#[allow(dead_code)] Option<WorkerGuard>);
+
 /// Install the global subscriber. Safe to call once per process.
-pub fn init(format: LogFormat) {
+///
+/// Lines are formatted on the calling thread and written to stdout by a dedicated thread, so a
+/// request never waits on the pipe to the host; when its buffer is full the caller waits rather
+/// than a line being dropped.
+pub fn init(format: LogFormat) -> LogGuard {
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::stdout());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match format {
         LogFormat::Json => true,
@@ -18,6 +31,7 @@ pub fn init(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(writer)
         .with_ansi(std::io::stdout().is_terminal());
     // A subscriber may already be installed (tests); that is not an error worth failing over.
     let _ = if json {
@@ -30,4 +44,5 @@ pub fn init(format: LogFormat) {
     } else {
         builder.try_init()
     };
+    LogGuard(Some(guard))
 }
