@@ -5,18 +5,25 @@
 //! * [`auth`]: how requests are authorized ([`Auth`]).
 //! * [`entity`]: entity runtime information, `GET /{entity}?api-version=2021-05`, read from the
 //!   Atom entry's `CountDetails` ([`EntityCounts`]).
-//!
-//! Send and peek-lock will sit beside them as their own modules.
+//! * [`send`]: `POST /{queue}/messages` with a `BrokerProperties` header ([`OutgoingMessage`]).
+//! * [`receive`]: peek-lock `POST /{queue}/messages/head`, then complete (`DELETE`) or unlock
+//!   (`PUT`) on the message URI, on a queue or its `$DeadLetterQueue` ([`ReceivedMessage`]).
+//! * [`retry`]: bounded, jittered retries and a per-try timeout for every call
+//!   ([`RetryOptions`]).
 
 pub mod auth;
 pub mod entity;
 mod error;
-
-use std::time::Duration;
+pub mod receive;
+pub mod retry;
+pub mod send;
 
 pub use auth::Auth;
 pub use entity::EntityCounts;
 pub use error::ServiceBusError;
+pub use receive::{ReceivedMessage, dead_letter_path};
+pub use retry::RetryOptions;
+pub use send::OutgoingMessage;
 
 /// The REST API version this client speaks.
 pub const API_VERSION: &str = "2021-05";
@@ -27,6 +34,15 @@ pub struct ServiceBusClient {
     endpoint: String,
     http: reqwest::Client,
     auth: Auth,
+    retry: RetryOptions,
+}
+
+/// One HTTP answer, read in full.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: String,
 }
 
 impl ServiceBusClient {
@@ -52,15 +68,29 @@ impl ServiceBusClient {
                 )));
             }
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| ServiceBusError::Endpoint(e.to_string()))?;
+        let retry = RetryOptions::default();
+        let http = Self::http_client(retry)?;
         Ok(Self {
             endpoint,
             http,
             auth,
+            retry,
         })
+    }
+
+    /// The same client with other retry options (tries, pauses, per-try timeout).
+    pub fn with_retry(mut self, retry: RetryOptions) -> Result<Self, ServiceBusError> {
+        self.http = Self::http_client(retry)?;
+        self.retry = retry;
+        Ok(self)
+    }
+
+    fn http_client(retry: RetryOptions) -> Result<reqwest::Client, ServiceBusError> {
+        reqwest::Client::builder()
+            .timeout(retry.try_timeout)
+            .connect_timeout(retry.try_timeout.min(std::time::Duration::from_secs(5)))
+            .build()
+            .map_err(|e| ServiceBusError::Endpoint(e.to_string()))
     }
 
     /// The endpoint, without a trailing slash.
@@ -81,6 +111,67 @@ impl ServiceBusClient {
         }
         Ok(builder)
     }
+
+    /// Make one call with retries: `method` on `path`, with `headers` and `body`. A transport
+    /// failure or a transient status is retried per [`RetryOptions`]; the last answer (any
+    /// status) or the last transport error is returned.
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(String, String)],
+        body: Option<&str>,
+    ) -> Result<Answer, ServiceBusError> {
+        let tries = self.retry.max_tries.max(1);
+        let mut attempt = 1;
+        loop {
+            let mut builder = self.request(method.clone(), path).await?;
+            for (name, value) in headers {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+            if let Some(body) = body {
+                builder = builder.body(body.to_owned());
+            } else if method == reqwest::Method::POST || method == reqwest::Method::PUT {
+                builder = builder.header(reqwest::header::CONTENT_LENGTH, "0");
+            }
+            let outcome = match builder.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let headers = response.headers().clone();
+                    match response.text().await {
+                        Ok(body) => Ok(Answer {
+                            status,
+                            headers,
+                            body,
+                        }),
+                        Err(e) => Err(ServiceBusError::Transport(e.to_string())),
+                    }
+                }
+                Err(e) => Err(ServiceBusError::Transport(e.to_string())),
+            };
+            let again = match &outcome {
+                Ok(answer) => retry::retryable_status(answer.status),
+                Err(_) => true,
+            };
+            if !again || attempt >= tries {
+                return outcome;
+            }
+            let pause = self.retry.delay_after(attempt);
+            tracing::debug!(
+                path,
+                attempt,
+                ?pause,
+                "Service Bus call failed transiently; retrying"
+            );
+            tokio::time::sleep(pause).await;
+            attempt += 1;
+        }
+    }
+}
+
+/// A short excerpt of an error body.
+pub(crate) fn excerpt(body: &str) -> String {
+    body.chars().take(300).collect()
 }
 
 fn is_loopback(url: &reqwest::Url) -> bool {
