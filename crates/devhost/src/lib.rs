@@ -13,6 +13,7 @@ pub mod entity;
 pub mod front;
 pub mod invoke;
 pub mod latency;
+pub mod messages;
 pub mod outputs;
 pub mod problem;
 pub mod store;
@@ -170,6 +171,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     let router = admin::router()
         .merge(telemetry::page::router())
         .merge(entity::router())
+        .merge(messages::router())
         .fallback(front::serve)
         .with_state(front)
         .merge(ingestion);
