@@ -144,10 +144,10 @@ impl ServiceBusClient {
                             headers,
                             body,
                         }),
-                        Err(e) => Err(ServiceBusError::Transport(e.to_string())),
+                        Err(e) => Err(ServiceBusError::Transport(chain(&e))),
                     }
                 }
-                Err(e) => Err(ServiceBusError::Transport(e.to_string())),
+                Err(e) => Err(ServiceBusError::Transport(chain(&e))),
             };
             let again = match &outcome {
                 Ok(answer) => retry::retryable_status(answer.status),
@@ -167,6 +167,22 @@ impl ServiceBusClient {
             attempt += 1;
         }
     }
+}
+
+/// An error with its causes (`reqwest` keeps the useful part, e.g. "Connection refused", in
+/// the source chain).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// A short excerpt of an error body.
