@@ -54,6 +54,7 @@ async fn observed_retry_delays_follow_the_schedule_within_jitter_bounds() {
             ("RETRY_CAP_MS", "1500"),
             ("RETRY_MAX_ATTEMPTS", "3"),
             ("SERVICEBUS_MAX_DELIVERY_COUNT", "2"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "300"),
         ],
     );
     let d = Arc::new(Devhost::start(&root, &dir.path().join("data"), free_port(), 2).await);
@@ -110,6 +111,39 @@ async fn observed_retry_delays_follow_the_schedule_within_jitter_bounds() {
         );
         assert!(observed <= ceiling + Duration::from_millis(1_500));
         sb.complete(&m).await.unwrap();
+    }
+
+    // Metrics: two reschedules per job, and the per-tenant audit still reconciles per message
+    // (a rescheduled attempt completes its message; each copy is received once).
+    let wanted = [
+        ("JobRetryScheduled", JOBS * 2),
+        ("TenantJobReceived", JOBS * 3),
+        ("TenantJobCompleted", JOBS * 2),
+        ("TenantJobDeadLettered", JOBS),
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let map: Value = d
+            .client
+            .get(format!("{}/map.json", d.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let seen: Vec<(&str, u64)> = wanted
+            .iter()
+            .map(|(name, _)| (*name, map["metrics"][*name].as_f64().unwrap_or(0.0) as u64))
+            .collect();
+        if seen == wanted {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "metrics {seen:?}, expected {wanted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
