@@ -8,12 +8,13 @@
 //! * [`send`]: `POST /{queue}/messages` with a `BrokerProperties` header ([`OutgoingMessage`]).
 //! * [`receive`]: peek-lock `POST /{queue}/messages/head`, then complete (`DELETE`) or unlock
 //!   (`PUT`) on the message URI, on a queue or its `$DeadLetterQueue` ([`ReceivedMessage`]).
-//! * [`retry`]: bounded, jittered retries and a per-try timeout for every call
-//!   ([`RetryOptions`]).
+//! * [`retry`]: retries and the per-try timeout of every call ([`RetryOptions`]), applied by
+//!   `azure_core`'s HTTP pipeline (module `pipeline`) over a `reqwest` (rustls) transport.
 
 pub mod auth;
 pub mod entity;
 mod error;
+mod pipeline;
 pub mod receive;
 pub mod retry;
 pub mod send;
@@ -32,7 +33,7 @@ pub const API_VERSION: &str = "2021-05";
 #[derive(Debug, Clone)]
 pub struct ServiceBusClient {
     endpoint: String,
-    http: reqwest::Client,
+    pipeline: azure_core::http::Pipeline,
     auth: Auth,
     retry: RetryOptions,
 }
@@ -69,10 +70,10 @@ impl ServiceBusClient {
             }
         }
         let retry = RetryOptions::default();
-        let http = Self::http_client(retry)?;
+        let pipeline = pipeline::build(auth.clone(), retry)?;
         Ok(Self {
             endpoint,
-            http,
+            pipeline,
             auth,
             retry,
         })
@@ -80,17 +81,9 @@ impl ServiceBusClient {
 
     /// The same client with other retry options (tries, pauses, per-try timeout).
     pub fn with_retry(mut self, retry: RetryOptions) -> Result<Self, ServiceBusError> {
-        self.http = Self::http_client(retry)?;
+        self.pipeline = pipeline::build(self.auth.clone(), retry)?;
         self.retry = retry;
         Ok(self)
-    }
-
-    fn http_client(retry: RetryOptions) -> Result<reqwest::Client, ServiceBusError> {
-        reqwest::Client::builder()
-            .timeout(retry.try_timeout)
-            .connect_timeout(retry.try_timeout.min(std::time::Duration::from_secs(5)))
-            .build()
-            .map_err(|e| ServiceBusError::Endpoint(e.to_string()))
     }
 
     /// The endpoint, without a trailing slash.
@@ -98,23 +91,10 @@ impl ServiceBusClient {
         &self.endpoint
     }
 
-    /// A request to `path` (relative to the endpoint) with the `Authorization` header set.
-    async fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-    ) -> Result<reqwest::RequestBuilder, ServiceBusError> {
-        let url = format!("{}/{}", self.endpoint, path.trim_start_matches('/'));
-        let mut builder = self.http.request(method, url);
-        if let Some(value) = self.auth.authorization().await? {
-            builder = builder.header(reqwest::header::AUTHORIZATION, value);
-        }
-        Ok(builder)
-    }
-
-    /// Make one call with retries: `method` on `path`, with `headers` and `body`. A transport
-    /// failure or a transient status is retried per [`RetryOptions`]; the last answer (any
-    /// status) or the last transport error is returned.
+    /// Make one call through the pipeline: `method` on `path` (relative to the endpoint), with
+    /// `headers` and `body`. Transport failures and transient statuses are retried by the
+    /// pipeline's retry policy ([`RetryOptions`]); the last answer (any status) or the last
+    /// transport error is returned.
     pub(crate) async fn call(
         &self,
         method: reqwest::Method,
@@ -122,50 +102,63 @@ impl ServiceBusClient {
         headers: &[(String, String)],
         body: Option<&str>,
     ) -> Result<Answer, ServiceBusError> {
-        let tries = self.retry.max_tries.max(1);
-        let mut attempt = 1;
-        loop {
-            let mut builder = self.request(method.clone(), path).await?;
-            for (name, value) in headers {
-                builder = builder.header(name.as_str(), value.as_str());
+        use azure_core::http::{Context, Method, PipelineSendOptions, Request, Url};
+
+        let text = format!("{}/{}", self.endpoint, path.trim_start_matches('/'));
+        let url =
+            Url::parse(&text).map_err(|e| ServiceBusError::Endpoint(format!("{text}: {e}")))?;
+        let method = match method.as_str() {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            other => {
+                return Err(ServiceBusError::Endpoint(format!(
+                    "unsupported method {other}"
+                )));
             }
-            if let Some(body) = body {
-                builder = builder.body(body.to_owned());
-            } else if method == reqwest::Method::POST || method == reqwest::Method::PUT {
-                builder = builder.header(reqwest::header::CONTENT_LENGTH, "0");
-            }
-            let outcome = match builder.send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let headers = response.headers().clone();
-                    match response.text().await {
-                        Ok(body) => Ok(Answer {
-                            status,
-                            headers,
-                            body,
-                        }),
-                        Err(e) => Err(ServiceBusError::Transport(chain(&e))),
-                    }
-                }
-                Err(e) => Err(ServiceBusError::Transport(chain(&e))),
-            };
-            let again = match &outcome {
-                Ok(answer) => retry::retryable_status(answer.status),
-                Err(_) => true,
-            };
-            if !again || attempt >= tries {
-                return outcome;
-            }
-            let pause = self.retry.delay_after(attempt);
-            tracing::debug!(
-                path,
-                attempt,
-                ?pause,
-                "Service Bus call failed transiently; retrying"
-            );
-            tokio::time::sleep(pause).await;
-            attempt += 1;
+        };
+        let mut request = Request::new(url, method);
+        for (name, value) in headers {
+            request.insert_header(name.to_ascii_lowercase(), value.clone());
         }
+        match body {
+            Some(body) => request.set_body(body.to_owned()),
+            None if matches!(method, Method::Post | Method::Put) => {
+                request.insert_header("content-length", "0");
+            }
+            None => {}
+        }
+        let options = PipelineSendOptions {
+            skip_checks: true,
+            ..PipelineSendOptions::default()
+        };
+        let response = self
+            .pipeline
+            .send(&Context::new(), &mut request, Some(options))
+            .await
+            .map_err(|e| match e.kind() {
+                azure_core::error::ErrorKind::Credential => ServiceBusError::Credential(chain(&e)),
+                _ => ServiceBusError::Transport(chain(&e)),
+            })?;
+        let (status, response_headers, body) = response.deconstruct();
+        let mut map = reqwest::header::HeaderMap::new();
+        for (name, value) in response_headers.iter() {
+            if let (Ok(name), Ok(value)) = (
+                reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()),
+                reqwest::header::HeaderValue::from_str(value.as_str()),
+            ) {
+                map.append(name, value);
+            }
+        }
+        let body = body
+            .into_string()
+            .map_err(|e| ServiceBusError::Malformed(format!("the answer is not text: {e}")))?;
+        Ok(Answer {
+            status: u16::from(status),
+            headers: map,
+            body,
+        })
     }
 }
 
