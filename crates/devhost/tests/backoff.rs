@@ -184,9 +184,14 @@ async fn a_thousand_jobs_with_chaos_and_backoff_reconcile_exactly() {
         (150..=400).contains(&rescheduled),
         "{rescheduled} reschedules is far from 20% chaos: {q}"
     );
-    // Only exhausted jobs go through the broker: five failed deliveries each.
-    assert_eq!(abandoned, dead * 5, "{q}");
-    assert!(dead <= 5, "P(4 failures in a row) = 0.16%: {q}");
+    // Only exhausted jobs go through the broker (five failed deliveries each), plus any
+    // reschedule whose send failed and fell back to redelivery (none expected on loopback).
+    assert!(
+        (dead * 5..=dead * 5 + 5).contains(&abandoned),
+        "abandoned {abandoned}, dead-lettered {dead}: {q}"
+    );
+    // P(4 failures in a row) = 0.16%: about 1.6 of 1,000; more than 10 is ~1e-5 likely.
+    assert!(dead <= 10, "{q}");
     for dl in d.dead_letters().await {
         let body: Value = serde_json::from_str(dl["body"].as_str().unwrap()).unwrap();
         assert_eq!(body["attempt"], 4, "{dl}");
