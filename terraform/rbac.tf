@@ -1,6 +1,8 @@
 # The function app's identity gets exactly what it uses, as narrowly scoped as works.
 
-# Trigger (receive, complete, abandon) and output binding (send): the queue only.
+# Trigger (receive, complete, abandon) and output binding (send): the queue only. The Sender role
+# also covers backoff mode, where the handler re-sends a failed job to this queue through the
+# Service Bus REST API with a ScheduledEnqueueTimeUtc.
 resource "azurerm_role_assignment" "queue_receiver" {
   scope                = azurerm_servicebus_queue.jobs.id
   role_definition_name = "Azure Service Bus Data Receiver"

@@ -23,7 +23,7 @@ pub fn router() -> axum::Router<Front> {
         .route("/admin/queues/{queue}/deadletters/resubmit", post(resubmit))
 }
 
-fn store_problem(e: &StoreError) -> Response {
+pub(crate) fn store_problem(e: &StoreError) -> Response {
     Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "Queue store unavailable",
@@ -51,7 +51,7 @@ pub(crate) fn app_queues(front: &Front) -> Vec<String> {
 
 /// `Err` with a 404 problem unless a function binds `queue` or the store holds messages of it (an
 /// unknown entity is a 404 on Service Bus too; it also catches typos).
-async fn known(front: &Front, queue: &str) -> Result<(), Response> {
+pub(crate) async fn known(front: &Front, queue: &str) -> Result<(), Response> {
     if app_queues(front).iter().any(|q| q == queue) {
         return Ok(());
     }

@@ -13,6 +13,7 @@ pub mod entity;
 pub mod front;
 pub mod invoke;
 pub mod latency;
+pub mod messages;
 pub mod outputs;
 pub mod problem;
 pub mod store;
@@ -51,7 +52,7 @@ pub struct StartOptions {
 /// The handler's environment: the app settings, plus (unless they name their own) an Application
 /// Insights connection string pointing at the devhost's ingestion endpoint, a short metric
 /// export interval so the local map fills in seconds, and `SERVICEBUS_ENDPOINT` pointing at the
-/// devhost's Service Bus REST subset (entity runtime information).
+/// devhost's Service Bus REST subset (entity runtime information, send, peek-lock).
 pub fn handler_env(
     settings: &std::collections::BTreeMap<String, String>,
     base_url: &str,
@@ -170,6 +171,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     let router = admin::router()
         .merge(telemetry::page::router())
         .merge(entity::router())
+        .merge(messages::router())
         .fallback(front::serve)
         .with_state(front)
         .merge(ingestion);

@@ -38,6 +38,8 @@ use tokio::sync::oneshot;
 
 use crate::latency::{CompletionLatency, LatencySummary};
 
+mod dead_letter_lock;
+
 /// `DeadLetterReason` when the delivery count is exhausted (as the broker writes it).
 pub const MAX_DELIVERY_REASON: &str = "MaxDeliveryCountExceeded";
 /// `DeadLetterReason` when the time-to-live passed.
@@ -206,6 +208,8 @@ enum Op {
     Stats(Vec<String>, Reply<Vec<QueueStats>>),
     DeadLetters(String, usize, Reply<Vec<DeadLetter>>),
     Resubmit(String, Selection, Reply<u64>),
+    LockDeadLetter(String, Reply<Option<Delivery>>),
+    SettleDeadLetter(String, bool, Reply<()>),
 }
 
 /// Handle to the store; cheap to clone.
@@ -291,6 +295,22 @@ impl Store {
             .await
     }
 
+    /// Lock the oldest dead letter of `queue` (peek-lock on `{queue}/$DeadLetterQueue`); its
+    /// `DeadLetterReason` and `DeadLetterErrorDescription` are among its properties.
+    pub async fn lock_dead_letter(&self, queue: &str) -> Result<Option<Delivery>, StoreError> {
+        self.call(|r| Op::LockDeadLetter(queue.to_owned(), r)).await
+    }
+
+    /// Delete a locked dead letter (`complete = true`) or unlock it.
+    pub async fn settle_dead_letter(
+        &self,
+        lock_token: &str,
+        complete: bool,
+    ) -> Result<(), StoreError> {
+        self.call(|r| Op::SettleDeadLetter(lock_token.to_owned(), complete, r))
+            .await
+    }
+
     /// Move dead letters back to the queue as new messages (delivery count reset).
     pub async fn resubmit(&self, queue: &str, selection: Selection) -> Result<u64, StoreError> {
         self.call(|r| Op::Resubmit(queue.to_owned(), selection, r))
@@ -343,6 +363,8 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
 const ACTIVE: i64 = 0;
 const LOCKED: i64 = 1;
 const DEAD: i64 = 2;
+/// A dead letter locked by a peek-lock receive on the dead-letter subqueue.
+const DEAD_LOCKED: i64 = 3;
 
 struct Writer {
     conn: Connection,
@@ -454,6 +476,10 @@ fn execute(
         }
         Op::DeadLetters(queue, limit, r) => finish(r, dead_letters(tx, &queue, limit)),
         Op::Resubmit(queue, selection, r) => finish(r, resubmit(tx, options, &queue, &selection)),
+        Op::LockDeadLetter(queue, r) => finish(r, dead_letter_lock::lock(tx, options, &queue)),
+        Op::SettleDeadLetter(token, complete, r) => {
+            finish(r, dead_letter_lock::settle(tx, &token, complete))
+        }
     }
 }
 
@@ -473,6 +499,8 @@ fn fail(op: Op, msg: &str) {
         Op::Stats(_, r) => drop(r.send(Err(err()))),
         Op::DeadLetters(_, _, r) => drop(r.send(Err(err()))),
         Op::Resubmit(_, _, r) => drop(r.send(Err(err()))),
+        Op::LockDeadLetter(_, r) => drop(r.send(Err(err()))),
+        Op::SettleDeadLetter(_, _, r) => drop(r.send(Err(err()))),
     }
 }
 
@@ -666,6 +694,7 @@ fn expire_locks(
             ])?;
         release(tx, options, *seq, *count)?;
     }
+    dead_letter_lock::expire(tx, cutoff == i64::MAX)?;
     Ok(stale.len() as u64)
 }
 
@@ -727,7 +756,7 @@ fn stats(tx: &Transaction<'_>, mut queues: Vec<String>) -> Result<Vec<QueueStats
                 (ACTIVE, false) => s.active += n,
                 (ACTIVE, true) => s.scheduled += n,
                 (LOCKED, _) => s.locked += n,
-                (DEAD, _) => s.dead_lettered += n,
+                (DEAD | DEAD_LOCKED, _) => s.dead_lettered += n,
                 _ => {}
             }
         }
@@ -899,6 +928,52 @@ mod tests {
             (again.len(), again[0].delivery_count, again[0].body.as_str()),
             (1, 1, "poison")
         );
+    }
+
+    #[tokio::test]
+    async fn dead_letters_can_be_peek_locked_unlocked_and_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let store = Store::open(&path, options(1)).unwrap();
+        store.send(vec![msg("a"), msg("b")]).await.unwrap();
+        for d in store.receive("jobs", 2).await.unwrap() {
+            store.abandon(&d.lock_token, "boom").await.unwrap();
+        }
+        assert!(store.lock_dead_letter("other").await.unwrap().is_none());
+        let a = store.lock_dead_letter("jobs").await.unwrap().unwrap();
+        assert_eq!((a.body.as_str(), a.delivery_count), ("a", 1));
+        assert_eq!(a.properties["DeadLetterReason"], MAX_DELIVERY_REASON);
+        assert!(
+            a.properties["DeadLetterErrorDescription"]
+                .as_str()
+                .unwrap()
+                .contains("1 delivery attempts")
+        );
+        let b = store.lock_dead_letter("jobs").await.unwrap().unwrap();
+        assert_eq!(b.body, "b");
+        assert!(store.lock_dead_letter("jobs").await.unwrap().is_none());
+        let s = &store.stats(vec![]).await.unwrap()[0];
+        assert_eq!(s.dead_lettered, 2, "a locked dead letter is still one");
+        store
+            .settle_dead_letter(&a.lock_token, false)
+            .await
+            .unwrap();
+        store.settle_dead_letter(&b.lock_token, true).await.unwrap();
+        assert!(matches!(
+            store.settle_dead_letter(&b.lock_token, true).await,
+            Err(StoreError::LockLost(_))
+        ));
+        let again = store.lock_dead_letter("jobs").await.unwrap().unwrap();
+        assert_eq!(again.body, "a");
+        drop(store);
+        let store = Store::open(&path, options(1)).unwrap();
+        let after_restart = store.lock_dead_letter("jobs").await.unwrap().unwrap();
+        assert_eq!(
+            after_restart.body, "a",
+            "a lock held at a crash is released"
+        );
+        let s = &store.stats(vec![]).await.unwrap()[0];
+        assert_eq!((s.dead_lettered, s.completed), (1, 0));
     }
 
     #[tokio::test]

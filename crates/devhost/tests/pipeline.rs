@@ -1,4 +1,6 @@
 //! The whole pipeline through the real binaries: devhost -> handler -> durable queue -> handler.
+//! These tests pin broker redelivery (`RETRY_BACKOFF=off`); backoff mode has its own tests in
+//! `backoff.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -35,7 +37,11 @@ async fn a_thousand_jobs_with_chaos_all_reconcile() {
     let dir = tempfile::tempdir().unwrap();
     let root = script_root(
         dir.path(),
-        &[("CHAOS_FAILURE_RATE", "0.2"), ("PROCESSING_DELAY_MS", "0")],
+        &[
+            ("CHAOS_FAILURE_RATE", "0.2"),
+            ("PROCESSING_DELAY_MS", "0"),
+            ("RETRY_BACKOFF", "off"),
+        ],
     );
     let devhost = Arc::new(Devhost::start(&root, &dir.path().join("data"), free_port(), 5).await);
     let accepted = submit_many(&devhost, 1_000, 16).await;
@@ -121,7 +127,10 @@ async fn a_resubmitted_dead_letter_is_processed_and_state_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     // Every attempt fails: the job is dead-lettered after 2 deliveries.
-    let root = script_root(dir.path(), &[("CHAOS_FAILURE_RATE", "1")]);
+    let root = script_root(
+        dir.path(),
+        &[("CHAOS_FAILURE_RATE", "1"), ("RETRY_BACKOFF", "off")],
+    );
     let port = free_port();
     let devhost = Devhost::start(&root, &data, port, 2).await;
     let (status, body) = devhost.submit(SAMPLE_JOB).await.unwrap();
@@ -138,7 +147,10 @@ async fn a_resubmitted_dead_letter_is_processed_and_state_survives_a_restart() {
     devhost.stop().await;
 
     // The fault is fixed (chaos off) and the devhost restarted on the same store.
-    write_settings(&root, &[("CHAOS_FAILURE_RATE", "0")]);
+    write_settings(
+        &root,
+        &[("CHAOS_FAILURE_RATE", "0"), ("RETRY_BACKOFF", "off")],
+    );
     let devhost = Devhost::start(&root, &data, port, 2).await;
     assert_eq!(
         devhost.queue("jobs").await["deadLettered"],

@@ -113,6 +113,8 @@ async fn nothing_accepted_is_lost_while_rate_limits_refuse() {
             ("CHAOS_FAILURE_RATE", "0.2"),
             ("CHAOS_SEED", "7"),
             ("PROCESSING_DELAY_MS", "0"),
+            // One message per job (broker redelivery): backoff mode has its own tests.
+            ("RETRY_BACKOFF", "off"),
             // Every request comes from 127.0.0.1 (the devhost appends the peer): one bucket of
             // 40 that does not refill during the test.
             ("RATE_LIMIT_CLIENT_BURST", "40"),

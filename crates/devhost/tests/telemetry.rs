@@ -45,6 +45,8 @@ async fn exported_telemetry_reconciles_and_the_map_renders() {
             ("CHAOS_FAILURE_RATE", "0.5"),
             ("CHAOS_SEED", "424242"),
             ("PROCESSING_DELAY_MS", "0"),
+            // Broker redelivery: the counts below are per message; backoff has its own tests.
+            ("RETRY_BACKOFF", "off"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
             ("WEBSITE_SITE_NAME", "Func-Jobs-Local"),
             // As the devhost's --max-delivery-count below: the audit counts dead letters by it.

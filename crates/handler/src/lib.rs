@@ -12,6 +12,7 @@ pub mod invocation;
 pub mod logging;
 pub mod problem;
 pub mod protect;
+pub mod retry;
 pub mod routes;
 pub mod server;
 pub mod settings;

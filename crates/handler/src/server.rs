@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::protect::Protection;
+use crate::retry::RetryScheduler;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::telemetry::{Instruments, TelemetryError};
@@ -61,14 +62,56 @@ pub fn build_state(settings: &Settings, telemetry: Instruments) -> Result<AppSta
             known: registry.names().collect::<Vec<_>>().join(", "),
         });
     }
-    Ok(AppState::new(
+    let state = AppState::new(
         registry,
         chaos,
         settings.processing_delay,
         settings.max_delivery_count,
         telemetry,
         Protection::new(&settings.protection),
-    ))
+    );
+    state.set_retry(retry_scheduler(settings));
+    Ok(state)
+}
+
+/// The backoff scheduler the settings ask for. It sends to the namespace backpressure reads;
+/// without one (or when its client cannot be built) failures fall back to broker redelivery.
+fn retry_scheduler(settings: &Settings) -> RetryScheduler {
+    let backoff = settings.retry.backoff;
+    if !settings.retry.enabled {
+        info!("RETRY_BACKOFF=off: transient failures are retried by immediate broker redelivery");
+        return RetryScheduler::off(backoff);
+    }
+    let Some(source) = settings.protection.backpressure.source.as_ref() else {
+        warn!(
+            "backoff is on but no Service Bus namespace is configured (SERVICEBUS_ENDPOINT or ServiceBusConnection__fullyQualifiedNamespace): transient failures fall back to broker redelivery"
+        );
+        return RetryScheduler::unavailable(backoff);
+    };
+    // Fail within a few seconds: a failed send hands the retry to the broker, which is safe.
+    let options = servicebus::RetryOptions {
+        max_tries: 2,
+        initial_delay: Duration::from_millis(100),
+        max_delay: Duration::from_millis(500),
+        try_timeout: Duration::from_secs(5),
+    };
+    match crate::protect::depth::client(source).and_then(|c| c.with_retry(options)) {
+        Ok(client) => {
+            info!(
+                endpoint = client.endpoint(),
+                queue = %source.queue,
+                base_ms = backoff.base().as_millis() as u64,
+                cap_ms = backoff.cap().as_millis() as u64,
+                max_attempts = backoff.max_attempts(),
+                "backoff on: transient failures are rescheduled through the Service Bus REST API"
+            );
+            RetryScheduler::on(backoff, client, source.queue.clone())
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot set up the Service Bus client for backoff: transient failures fall back to broker redelivery");
+            RetryScheduler::unavailable(backoff)
+        }
+    }
 }
 
 /// Serve until SIGTERM or Ctrl-C, then drain in-flight invocations for up to the grace period.

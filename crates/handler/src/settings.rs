@@ -6,6 +6,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::protect::ProtectionSettings;
+use crate::retry::RetrySettings;
 use crate::telemetry::{ConnectionString, TelemetryConfig};
 
 /// Every setting the handler reads, with its validated value.
@@ -36,6 +37,10 @@ pub struct Settings {
     /// Ingest protection: rate limits, the trusted client address, velocity flags (see
     /// [`ProtectionSettings`]).
     pub protection: ProtectionSettings,
+    /// Backoff mode: `RETRY_BACKOFF`, `RETRY_BASE_MS`, `RETRY_CAP_MS`, `RETRY_MAX_ATTEMPTS` (see
+    /// [`RetrySettings`]). It sends to the namespace backpressure reads (`SERVICEBUS_ENDPOINT`,
+    /// else `ServiceBusConnection__fullyQualifiedNamespace`).
+    pub retry: RetrySettings,
 }
 
 /// Console log format.
@@ -192,6 +197,7 @@ impl Settings {
             role_instance: get("WEBSITE_INSTANCE_ID"),
             metric_interval,
         };
+        let retry = RetrySettings::from_lookup(get)?;
         let protection = ProtectionSettings::from_lookup(get)?;
         Ok(Self {
             port,
@@ -204,6 +210,7 @@ impl Settings {
             shutdown_grace,
             telemetry,
             protection,
+            retry,
         })
     }
 }
@@ -248,6 +255,7 @@ mod tests {
         assert_eq!(s.telemetry.role_name, "resilient-jobs-local");
         assert_eq!(s.telemetry.metric_interval, Duration::from_secs(60));
         assert_eq!(s.protection, ProtectionSettings::default());
+        assert_eq!(s.retry, RetrySettings::default());
         assert_eq!(
             (
                 s.protection.client_burst.get(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use jobs::{Chaos, JobTypeRegistry};
 
 use crate::protect::Protection;
+use crate::retry::RetryScheduler;
 use crate::telemetry::Instruments;
 
 /// What every route needs; cheap to clone.
@@ -22,6 +23,7 @@ struct Inner {
     max_delivery_count: u32,
     telemetry: Instruments,
     protection: Protection,
+    retry: std::sync::OnceLock<RetryScheduler>,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
             max_delivery_count,
             telemetry,
             protection,
+            retry: std::sync::OnceLock::new(),
         };
         Self {
             inner: Arc::new(inner),
@@ -71,6 +74,16 @@ impl AppState {
     /// Spans and metrics.
     pub fn telemetry(&self) -> &Instruments {
         &self.inner.telemetry
+    }
+
+    /// Set the backoff scheduler (once, at start-up; later calls are ignored).
+    pub fn set_retry(&self, retry: RetryScheduler) {
+        let _ = self.inner.retry.set(retry);
+    }
+
+    /// The backoff scheduler, if backoff mode was set up (`None`: broker redelivery only).
+    pub fn retry(&self) -> Option<&RetryScheduler> {
+        self.inner.retry.get()
     }
 
     /// Ingest protection: rate limits and velocity flags.

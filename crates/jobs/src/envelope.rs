@@ -42,6 +42,11 @@ pub struct JobEnvelope {
     /// Why the job was flagged; present only with `suspicious`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspicion_reason: Option<String>,
+    /// Which processing attempt this copy of the job is (1-based), set when `ProcessJob`
+    /// rescheduled the job after a transient failure; absent on the first attempt, so a fresh
+    /// envelope is byte-for-byte what earlier builds wrote (and they read it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
 }
 
 /// Why a message body is not a job envelope this build can process.
@@ -82,6 +87,20 @@ impl JobEnvelope {
             traceparent: trace.to_string(),
             suspicious: false,
             suspicion_reason: None,
+            attempt: None,
+        }
+    }
+
+    /// Which processing attempt this copy is (1 when `attempt` is absent).
+    pub fn attempt(&self) -> u32 {
+        self.attempt.unwrap_or(1).max(1)
+    }
+
+    /// The copy of this envelope for the next attempt (`attempt + 1`), otherwise identical.
+    pub fn next_attempt(&self) -> Self {
+        Self {
+            attempt: Some(self.attempt().saturating_add(1)),
+            ..self.clone()
         }
     }
 
@@ -111,6 +130,11 @@ impl JobEnvelope {
                 "invalid traceparent \"{}\"",
                 envelope.traceparent
             )));
+        }
+        if envelope.attempt == Some(0) {
+            return Err(EnvelopeError::NotAnEnvelope(
+                "attempt must be at least 1".into(),
+            ));
         }
         if !envelope.payload.is_object() {
             return Err(EnvelopeError::NotAnEnvelope(
@@ -195,6 +219,25 @@ mod tests {
         );
         assert_eq!(back.job_id, flagged.job_id);
         assert!(!JobEnvelope::parse(&text).unwrap().suspicious);
+    }
+
+    #[test]
+    fn attempt_is_optional_and_counts_from_one() {
+        let e = envelope();
+        assert_eq!(e.attempt(), 1);
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(!text.contains("attempt"), "absent on the first attempt");
+        let second = e.next_attempt();
+        assert_eq!((second.attempt(), second.job_id), (2, e.job_id));
+        let v = serde_json::to_value(&second).unwrap();
+        assert_eq!(v["attempt"], json!(2));
+        assert_eq!(JobEnvelope::parse(&v.to_string()).unwrap().attempt(), 2);
+        assert_eq!(second.next_attempt().attempt(), 3);
+        let mut zero = v.clone();
+        zero["attempt"] = json!(0);
+        assert!(JobEnvelope::parse(&zero.to_string()).is_err());
+        zero["attempt"] = json!("2");
+        assert!(JobEnvelope::parse(&zero.to_string()).is_err());
     }
 
     #[test]

@@ -6,10 +6,12 @@
 //!   or into every [`Violation`] found, each with its JSON pointer.
 //! * [`JobEnvelope`] is the versioned message put on the queue, strictly parsed on the way out.
 //! * [`Chaos`] decides which processing attempts fail on purpose, reproducibly with a seed.
+//! * [`Backoff`] is the retry schedule after a transient failure (exponential, full jitter).
 //! * [`TraceContext`] is the W3C `traceparent` carried inside the envelope across the queue.
 //!
 //! Pure logic: no I/O except reading the schema directory, no HTTP.
 
+mod backoff;
 mod chaos;
 mod envelope;
 mod registry;
@@ -17,6 +19,7 @@ pub mod submission;
 mod trace;
 mod violation;
 
+pub use backoff::{Backoff, BackoffError};
 pub use chaos::{Chaos, ChaosError};
 pub use envelope::{ENVELOPE_VERSION, EnvelopeError, JobEnvelope};
 pub use registry::{JobType, JobTypeRegistry, RegistryError};

@@ -25,23 +25,14 @@ impl ServiceBusClient {
     /// The counts of `entity` (a queue name).
     pub async fn entity_counts(&self, entity: &str) -> Result<EntityCounts, ServiceBusError> {
         let path = format!("{entity}?api-version={API_VERSION}");
-        let response = self
-            .request(reqwest::Method::GET, &path)
-            .await?
-            .send()
-            .await
-            .map_err(|e| ServiceBusError::Transport(e.to_string()))?;
-        let status = response.status().as_u16();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| ServiceBusError::Transport(e.to_string()))?;
+        let answer = self.call(reqwest::Method::GET, &path, &[], None).await?;
+        let (status, body) = (answer.status, answer.body);
         match status {
             200 => parse_counts(&body, entity),
             404 => Err(ServiceBusError::NotFound(entity.to_owned())),
             _ => Err(ServiceBusError::Status {
                 status,
-                body: body.chars().take(300).collect(),
+                body: crate::excerpt(&body),
             }),
         }
     }

@@ -23,6 +23,13 @@ pub enum ServiceBusError {
     /// The entity does not exist (the service answers an empty feed, or 404).
     #[error("Service Bus entity {0} does not exist")]
     NotFound(String),
+    /// The message cannot be sent as given (a custom property that cannot be a header).
+    #[error("invalid message: {0}")]
+    InvalidMessage(String),
+    /// The message lock is gone (expired, or the message was settled already): `410`/`404`
+    /// on a message URI.
+    #[error("the message lock is lost: {0}")]
+    LockLost(String),
     /// The answer is not the expected Atom document.
     #[error("unexpected Service Bus answer: {0}")]
     Malformed(String),

@@ -5,18 +5,26 @@
 //! * [`auth`]: how requests are authorized ([`Auth`]).
 //! * [`entity`]: entity runtime information, `GET /{entity}?api-version=2021-05`, read from the
 //!   Atom entry's `CountDetails` ([`EntityCounts`]).
-//!
-//! Send and peek-lock will sit beside them as their own modules.
+//! * [`send`]: `POST /{queue}/messages` with a `BrokerProperties` header ([`OutgoingMessage`]).
+//! * [`receive`]: peek-lock `POST /{queue}/messages/head`, then complete (`DELETE`) or unlock
+//!   (`PUT`) on the message URI, on a queue or its `$DeadLetterQueue` ([`ReceivedMessage`]).
+//! * [`retry`]: retries and the per-try timeout of every call ([`RetryOptions`]), applied by
+//!   `azure_core`'s HTTP pipeline (module `pipeline`) over a `reqwest` (rustls) transport.
 
 pub mod auth;
 pub mod entity;
 mod error;
-
-use std::time::Duration;
+mod pipeline;
+pub mod receive;
+pub mod retry;
+pub mod send;
 
 pub use auth::Auth;
 pub use entity::EntityCounts;
 pub use error::ServiceBusError;
+pub use receive::{ReceivedMessage, dead_letter_path};
+pub use retry::RetryOptions;
+pub use send::OutgoingMessage;
 
 /// The REST API version this client speaks.
 pub const API_VERSION: &str = "2021-05";
@@ -25,8 +33,17 @@ pub const API_VERSION: &str = "2021-05";
 #[derive(Debug, Clone)]
 pub struct ServiceBusClient {
     endpoint: String,
-    http: reqwest::Client,
+    pipeline: azure_core::http::Pipeline,
     auth: Auth,
+    retry: RetryOptions,
+}
+
+/// One HTTP answer, read in full.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: String,
 }
 
 impl ServiceBusClient {
@@ -52,15 +69,21 @@ impl ServiceBusClient {
                 )));
             }
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| ServiceBusError::Endpoint(e.to_string()))?;
+        let retry = RetryOptions::default();
+        let pipeline = pipeline::build(auth.clone(), retry)?;
         Ok(Self {
             endpoint,
-            http,
+            pipeline,
             auth,
+            retry,
         })
+    }
+
+    /// The same client with other retry options (tries, pauses, per-try timeout).
+    pub fn with_retry(mut self, retry: RetryOptions) -> Result<Self, ServiceBusError> {
+        self.pipeline = pipeline::build(self.auth.clone(), retry)?;
+        self.retry = retry;
+        Ok(self)
     }
 
     /// The endpoint, without a trailing slash.
@@ -68,19 +91,96 @@ impl ServiceBusClient {
         &self.endpoint
     }
 
-    /// A request to `path` (relative to the endpoint) with the `Authorization` header set.
-    async fn request(
+    /// Make one call through the pipeline: `method` on `path` (relative to the endpoint), with
+    /// `headers` and `body`. Transport failures and transient statuses are retried by the
+    /// pipeline's retry policy ([`RetryOptions`]); the last answer (any status) or the last
+    /// transport error is returned.
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
-    ) -> Result<reqwest::RequestBuilder, ServiceBusError> {
-        let url = format!("{}/{}", self.endpoint, path.trim_start_matches('/'));
-        let mut builder = self.http.request(method, url);
-        if let Some(value) = self.auth.authorization().await? {
-            builder = builder.header(reqwest::header::AUTHORIZATION, value);
+        headers: &[(String, String)],
+        body: Option<&str>,
+    ) -> Result<Answer, ServiceBusError> {
+        use azure_core::http::{Context, Method, PipelineSendOptions, Request, Url};
+
+        let text = format!("{}/{}", self.endpoint, path.trim_start_matches('/'));
+        let url =
+            Url::parse(&text).map_err(|e| ServiceBusError::Endpoint(format!("{text}: {e}")))?;
+        let method = match method.as_str() {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            other => {
+                return Err(ServiceBusError::Endpoint(format!(
+                    "unsupported method {other}"
+                )));
+            }
+        };
+        let mut request = Request::new(url, method);
+        for (name, value) in headers {
+            request.insert_header(name.to_ascii_lowercase(), value.clone());
         }
-        Ok(builder)
+        match body {
+            Some(body) => request.set_body(body.to_owned()),
+            None if matches!(method, Method::Post | Method::Put) => {
+                request.insert_header("content-length", "0");
+            }
+            None => {}
+        }
+        let options = PipelineSendOptions {
+            skip_checks: true,
+            ..PipelineSendOptions::default()
+        };
+        let response = self
+            .pipeline
+            .send(&Context::new(), &mut request, Some(options))
+            .await
+            .map_err(|e| match e.kind() {
+                azure_core::error::ErrorKind::Credential => ServiceBusError::Credential(chain(&e)),
+                _ => ServiceBusError::Transport(chain(&e)),
+            })?;
+        let (status, response_headers, body) = response.deconstruct();
+        let mut map = reqwest::header::HeaderMap::new();
+        for (name, value) in response_headers.iter() {
+            if let (Ok(name), Ok(value)) = (
+                reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()),
+                reqwest::header::HeaderValue::from_str(value.as_str()),
+            ) {
+                map.append(name, value);
+            }
+        }
+        let body = body
+            .into_string()
+            .map_err(|e| ServiceBusError::Malformed(format!("the answer is not text: {e}")))?;
+        Ok(Answer {
+            status: u16::from(status),
+            headers: map,
+            body,
+        })
     }
+}
+
+/// An error with its causes (`reqwest` keeps the useful part, e.g. "Connection refused", in
+/// the source chain).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// A short excerpt of an error body.
+pub(crate) fn excerpt(body: &str) -> String {
+    body.chars().take(300).collect()
 }
 
 fn is_loopback(url: &reqwest::Url) -> bool {

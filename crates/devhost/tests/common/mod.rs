@@ -31,6 +31,12 @@ pub fn testhandler_binary() -> &'static Path {
     BIN.get_or_init(|| workspace_binary("testhandler"))
 }
 
+/// The operator CLI (crates/jobctl).
+pub fn jobctl_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_binary("jobctl"))
+}
+
 /// Build a workspace binary (package and binary of the same name) with the profile of this test
 /// executable and return its path. A no-op when it is up to date.
 fn workspace_binary(name: &str) -> PathBuf {

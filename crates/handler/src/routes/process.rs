@@ -6,16 +6,23 @@
 //! queue's `MaxDeliveryCount`. A poison message (not an envelope, an unknown envelope version or
 //! job type, a payload its job type schema now rejects) fails fast on every delivery, without the
 //! simulated work, until it is dead-lettered.
+//!
+//! In backoff mode (`RETRY_BACKOFF=on`, the default) a simulated (transient) failure is instead
+//! rescheduled with a delay through the Service Bus REST API and the original completed (see
+//! [`crate::retry`]); when that send fails, or the attempts are used up, the failure goes to the
+//! broker as above.
 
 use std::time::Instant;
 
 use axum::extract::State;
+use chrono::Utc;
 use jobs::JobEnvelope;
 use tracing::{Instrument as _, error, info, info_span, warn};
 use wire::{InvocationResponse, ServiceBusMessage};
 
 use crate::invocation::{Completed, Failure, Invocation};
 use crate::problem::Problem;
+use crate::retry::ScheduleError;
 use crate::state::AppState;
 use crate::telemetry::{FailureKind, TenantAudit};
 
@@ -66,7 +73,60 @@ pub async fn process(
     let tenant_id = envelope.map_or("unknown", |e| e.tenant_id.as_str());
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let metrics = state.telemetry().metrics();
-    let audit = TenantAudit::of(delivery, state.max_delivery_count(), outcome.is_ok());
+    let (kind, detail) = match outcome {
+        Ok(envelope) => {
+            metrics.tenant_audit(
+                tenant_id,
+                TenantAudit::of(delivery, state.max_delivery_count(), true),
+            );
+            metrics.attempt(job_type, delivery, None, latency_ms);
+            span.finish(Some(envelope), None);
+            info!(job_id = %envelope.job_id, job_type, tenant_id = %envelope.tenant_id, delivery_count = delivery, attempt = envelope.attempt(), latency_ms, "job completed");
+            let mut response = InvocationResponse::default();
+            response.log(format!(
+                "Processed job {} (type {} v{}, tenant {}, correlation {}) on attempt {}, delivery {delivery} in {latency_ms:.1} ms",
+                envelope.job_id,
+                envelope.job_type,
+                envelope.job_version,
+                envelope.tenant_id,
+                envelope.correlation_id,
+                envelope.attempt()
+            ));
+            return Ok(Completed(response));
+        }
+        Err(failure) => failure,
+    };
+    metrics.attempt(job_type, delivery, Some(kind), latency_ms);
+    span.finish(envelope, Some((kind.as_str(), detail.clone())));
+
+    // Backoff mode: a transient failure is rescheduled, and the original completed.
+    if let (FailureKind::Simulated, Some(envelope), Some(retry)) = (kind, envelope, state.retry()) {
+        match retry.reschedule(envelope, Utc::now()).await {
+            Ok(scheduled) => {
+                metrics.tenant_audit(tenant_id, TenantAudit::rescheduled(delivery));
+                metrics.retry_scheduled(job_type, scheduled.attempt);
+                info!(job_id = %envelope.job_id, attempt = scheduled.attempt, delay_ms = scheduled.delay.as_millis() as u64, scheduled_for = %scheduled.at, message_id = %scheduled.message_id, "transient failure: job rescheduled with backoff");
+                let mut response = InvocationResponse::default();
+                response.log(format!(
+                    "{detail}; rescheduled as attempt {} ({}) for {} (backoff {} ms)",
+                    scheduled.attempt,
+                    scheduled.message_id,
+                    scheduled.at.to_rfc3339(),
+                    scheduled.delay.as_millis()
+                ));
+                return Ok(Completed(response));
+            }
+            Err(ScheduleError::Off) => {}
+            Err(e @ ScheduleError::Exhausted { .. }) => {
+                warn!(job_id = %envelope.job_id, delivery_count = delivery, "{e}: leaving the message to the broker, which dead-letters it after MaxDeliveryCount");
+            }
+            Err(e) => {
+                warn!(job_id = %envelope.job_id, delivery_count = delivery, error = %e, "could not reschedule: failing so the broker redelivers the message");
+            }
+        }
+    }
+
+    let audit = TenantAudit::of(delivery, state.max_delivery_count(), false);
     metrics.tenant_audit(tenant_id, audit);
     if audit.dead_lettered {
         warn!(
@@ -76,38 +136,21 @@ pub async fn process(
             "last allowed delivery failed: the broker dead-letters this message"
         );
     }
-    match outcome {
-        Ok(envelope) => {
-            metrics.attempt(job_type, delivery, None, latency_ms);
-            span.finish(Some(envelope), None);
-            info!(job_id = %envelope.job_id, job_type, tenant_id = %envelope.tenant_id, delivery_count = delivery, latency_ms, "job completed");
-            let mut response = InvocationResponse::default();
-            response.log(format!(
-                "Processed job {} (type {} v{}, tenant {}, correlation {}) on delivery {delivery} in {latency_ms:.1} ms",
-                envelope.job_id,
-                envelope.job_type,
-                envelope.job_version,
-                envelope.tenant_id,
-                envelope.correlation_id
-            ));
-            Ok(Completed(response))
-        }
-        Err((kind, detail)) => {
-            metrics.attempt(job_type, delivery, Some(kind), latency_ms);
-            span.finish(envelope, Some((kind.as_str(), detail.clone())));
-            Err(match kind {
-                FailureKind::Simulated => Failure(Problem::new(
-                    "simulated-crash",
-                    "Simulated transient failure",
-                    500,
-                    detail,
-                )),
-                FailureKind::Poison | FailureKind::Validation => {
-                    poison(message_id, delivery, &detail)
-                }
-            })
-        }
-    }
+    Err(match kind {
+        FailureKind::Simulated => Failure(Problem::new(
+            "simulated-crash",
+            "Simulated transient failure",
+            500,
+            detail,
+        )),
+        FailureKind::Exhausted => Failure(Problem::new(
+            "attempts-exhausted",
+            "Retry attempts exhausted",
+            500,
+            detail,
+        )),
+        FailureKind::Poison | FailureKind::Validation => poison(message_id, delivery, &detail),
+    })
 }
 
 /// The attempt itself: checks, simulated work, chaos. Answers the envelope it completed.
@@ -140,19 +183,33 @@ async fn attempt<'a>(
         return Err((FailureKind::Validation, reason));
     }
 
+    if let Some(retry) = state.retry().filter(|r| r.fail_fast(envelope, delivery)) {
+        let reason = format!(
+            "job {} already failed its last attempt ({} of {}): failing fast until the broker dead-letters it",
+            envelope.job_id,
+            envelope.attempt(),
+            retry.backoff().max_attempts()
+        );
+        return Err((FailureKind::Exhausted, reason));
+    }
+
     // A zero-length tokio sleep still waits for the next timer tick (about 1 ms): skip it.
     if !state.processing_delay().is_zero() {
         tokio::time::sleep(state.processing_delay()).await;
     }
 
+    // Each try of a job draws its own chaos outcome: a rescheduled copy starts again at delivery
+    // 1, so the attempt is part of the key (attempt 1 keeps the plain delivery count).
+    let try_number = delivery.saturating_add(envelope.attempt() - 1);
     if state
         .chaos()
-        .should_fail(&envelope.job_id.to_string(), delivery)
+        .should_fail(&envelope.job_id.to_string(), try_number)
     {
-        error!(job_id = %envelope.job_id, delivery_count = delivery, "simulated crash: job {} failed on delivery {delivery}", envelope.job_id);
+        error!(job_id = %envelope.job_id, delivery_count = delivery, attempt = envelope.attempt(), "simulated crash: job {} failed on attempt {}, delivery {delivery}", envelope.job_id, envelope.attempt());
         let detail = format!(
-            "simulated crash: job {} on delivery {delivery} (chaos rate {})",
+            "simulated crash: job {} on attempt {}, delivery {delivery} (chaos rate {})",
             envelope.job_id,
+            envelope.attempt(),
             state.chaos().rate()
         );
         return Err((FailureKind::Simulated, detail));

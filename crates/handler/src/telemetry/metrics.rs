@@ -8,6 +8,7 @@
 //! | `JobProcessingLatencyMs` | histogram (ms) | `jobType`, `outcome`, `deliveryCount` |
 //! | `JobSuccess` | counter | `jobType` |
 //! | `JobFailure` | counter | `jobType`, `failureKind` |
+//! | `JobRetryScheduled` | counter | `jobType`, `attempt` (of the scheduled copy) |
 //! | `TenantJobReceived` | counter | `tenantId` |
 //! | `TenantJobCompleted` | counter | `tenantId` |
 //! | `TenantJobFailed` | counter | `tenantId` |
@@ -20,6 +21,10 @@
 //! (`DeliveryCount >= MaxDeliveryCount`), whatever the failure (chaos or poison): the broker
 //! dead-letters the message when that attempt is abandoned. A message whose envelope cannot be
 //! read is counted under tenant `unknown`.
+//!
+//! In backoff mode a transiently failed attempt that was rescheduled completes its message (the
+//! runtime completes it; a new message carries the next attempt): it counts as failed **and**
+//! completed, and the copy is received again, so the rule holds per message.
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter};
@@ -31,6 +36,8 @@ pub enum FailureKind {
     Simulated,
     /// The message is not a job envelope this build can process.
     Poison,
+    /// Backoff mode: the job's last attempt already failed; later deliveries fail fast.
+    Exhausted,
     /// The envelope's payload no longer satisfies its job type schema.
     Validation,
 }
@@ -41,6 +48,7 @@ impl FailureKind {
         match self {
             Self::Simulated => "simulated",
             Self::Poison => "poison",
+            Self::Exhausted => "exhausted",
             Self::Validation => "validation",
         }
     }
@@ -55,6 +63,7 @@ pub struct JobMetrics {
     processing_latency: Histogram<f64>,
     success: Counter<u64>,
     failure: Counter<u64>,
+    retry_scheduled: Counter<u64>,
     tenant_received: Counter<u64>,
     tenant_completed: Counter<u64>,
     tenant_failed: Counter<u64>,
@@ -75,6 +84,17 @@ pub struct TenantAudit {
 }
 
 impl TenantAudit {
+    /// The audit of a failed attempt that was rescheduled (backoff mode): failed, and its message
+    /// completed.
+    pub fn rescheduled(delivery: u32) -> Self {
+        Self {
+            received: delivery <= 1,
+            completed: true,
+            failed: true,
+            dead_lettered: false,
+        }
+    }
+
     /// The audit of an attempt on `delivery` (1-based) of a queue allowing `max_delivery_count`.
     pub fn of(delivery: u32, max_delivery_count: u32, succeeded: bool) -> Self {
         Self {
@@ -114,6 +134,12 @@ impl JobMetrics {
             failure: meter
                 .u64_counter("JobFailure")
                 .with_description("Processing attempts that failed, by kind")
+                .build(),
+            retry_scheduled: meter
+                .u64_counter("JobRetryScheduled")
+                .with_description(
+                    "Jobs rescheduled after a transient failure (backoff mode), by the attempt scheduled",
+                )
                 .build(),
             tenant_received: meter
                 .u64_counter("TenantJobReceived")
@@ -165,6 +191,17 @@ impl JobMetrics {
             &[
                 KeyValue::new("jobType", job_type.to_owned()),
                 KeyValue::new("reason", reason),
+            ],
+        );
+    }
+
+    /// One job rescheduled for `attempt` (backoff mode).
+    pub fn retry_scheduled(&self, job_type: &str, attempt: u32) {
+        self.retry_scheduled.add(
+            1,
+            &[
+                KeyValue::new("jobType", job_type.to_owned()),
+                KeyValue::new("attempt", i64::from(attempt)),
             ],
         );
     }
