@@ -106,8 +106,9 @@ pub fn render(run: &Run) -> String {
     let _ = writeln!(
         out,
         "\n## 1. Handler hot path against the axum baseline\n\n\
-         The release `handler` and `bench-baseline` (a minimal axum server that parses the same \
-         invocation JSON and answers with a response of the same shape, nothing else), each alone, \
+         The release `handler` and `bench-baseline` (a minimal axum server, same allocator, that \
+         parses the same invocation JSON and answers with the same response, in shape and size, \
+         built from fixed ids: no validation, ids, telemetry, logging or protection), each alone, \
          are sent the exact bodies the Functions host sends, over loopback HTTP by `oha` on the \
          same machine (so the load generator shares the 2 cores). Chaos 0, processing delay 0, \
          ingest protection on but with limits no single load generator can trip, \

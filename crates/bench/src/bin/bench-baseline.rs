@@ -1,7 +1,8 @@
 //! `bench-baseline`: the benchmark's yardstick. A minimal axum custom handler that does only what
-//! any handler must: parse the invocation JSON the host sends and answer with an invocation
-//! response of the same shape as the real handler's (`res` 202 plus the `job` output for
-//! `IngestJob`; empty outputs for `ProcessJob`). No validation, no telemetry, no logging: the
+//! any handler must: parse the invocation JSON the host sends and answer with the same invocation
+//! response as the real handler, byte for byte in shape and size (`res` 202 with its headers, the
+//! `job` envelope and a log line for `IngestJob`; a log line for `ProcessJob`), built from fixed
+//! ids. No validation, no id generation, no telemetry, no logging, no ingest protection: the
 //! difference to `handler` is the cost of the work the real handler does.
 
 use std::process::ExitCode;
@@ -28,16 +29,44 @@ async fn ingest(
         .as_deref()
         .and_then(|b| serde_json::from_str(b).ok())
         .ok_or(StatusCode::BAD_REQUEST)?;
-    let res = HttpResponseData::new(
-        202,
-        "application/json",
-        json!({"status": "queued"}).to_string(),
-    );
-    Ok(Json(
-        InvocationResponse::default()
-            .with_http("res", &res)
-            .with_output("job", job),
-    ))
+    // The same response shape and size as the handler's: `res` 202 with the same headers and body
+    // fields, the `job` output as an envelope, one log line. Ids and times are fixed strings: no
+    // validation, no id generation, no telemetry, no logging.
+    let job_id = "0190c3a4-5b6c-7d8e-9f00-112233445566";
+    let correlation_id = "5da15711-5419-4a61-8502-aec92fe34661";
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let submitted_at = "2026-11-24T10:00:00.000Z";
+    let body = json!({
+        "jobId": job_id,
+        "correlationId": correlation_id,
+        "status": "queued",
+        "jobType": job["jobType"],
+        "jobVersion": job["version"],
+        "submittedAt": submitted_at,
+    });
+    let res = HttpResponseData::new(202, "application/json", body.to_string())
+        .with_header("Location", format!("urn:uuid:{job_id}"))
+        .with_header("x-correlation-id", correlation_id)
+        .with_header("traceparent", traceparent);
+    let envelope = json!({
+        "envelopeVersion": 1,
+        "jobId": job_id,
+        "correlationId": correlation_id,
+        "tenantId": job["tenantId"],
+        "jobType": job["jobType"],
+        "jobVersion": job["version"],
+        "payload": job["payload"],
+        "submittedAt": submitted_at,
+        "traceparent": traceparent,
+    });
+    let mut out = InvocationResponse::default()
+        .with_http("res", &res)
+        .with_output("job", envelope);
+    out.log(format!(
+        "Accepted job {job_id} (type {} v{}, tenant {}, correlation {correlation_id})",
+        job["jobType"], job["version"], job["tenantId"]
+    ));
+    Ok(Json(out))
 }
 
 async fn process(
@@ -46,8 +75,18 @@ async fn process(
     let msg = req
         .service_bus_trigger("msg")
         .map_err(|_| StatusCode::BAD_REQUEST)?;
-    let _: Value = serde_json::from_str(&msg.body).map_err(|_| StatusCode::BAD_REQUEST)?;
-    Ok(Json(InvocationResponse::default()))
+    let envelope: Value = serde_json::from_str(&msg.body).map_err(|_| StatusCode::BAD_REQUEST)?;
+    let mut out = InvocationResponse::default();
+    out.log(format!(
+        "Processed job {} (type {} v{}, tenant {}, correlation {}) on delivery {} in 0.0 ms",
+        envelope["jobId"],
+        envelope["jobType"],
+        envelope["jobVersion"],
+        envelope["tenantId"],
+        envelope["correlationId"],
+        msg.metadata.delivery_count.unwrap_or(1)
+    ));
+    Ok(Json(out))
 }
 
 fn main() -> ExitCode {
