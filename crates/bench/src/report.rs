@@ -114,10 +114,13 @@ pub fn render(run: &Run) -> String {
          ingest protection on but with limits no single load generator can trip, \
          console logging as configured by default (JSON lines to a file). Closed-loop runs last \
          {}s; the fixed-rate run offers {} req/s for {}s with latency correction (no coordinated \
-         omission). Every invocation must answer 200 for a figure to count.\n",
+         omission). Every invocation must answer 200 for a figure to count. Baseline and handler \
+         are measured in {} interleaved rounds; each figure is the median round (by req/s, or by \
+         p99 for the fixed rate).\n",
         p.hot_duration.as_secs_f64(),
         p.fixed_rate,
-        p.rate_duration.as_secs_f64()
+        p.rate_duration.as_secs_f64(),
+        run.hot.rounds
     );
     let _ = writeln!(
         out,

@@ -20,6 +20,8 @@ pub struct LogGuard(#[allow(dead_code)] Option<WorkerGuard>);
 pub fn init(format: LogFormat) -> LogGuard {
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
+        // The channel is allocated up front: 16k lines is room for bursts without megabytes idle.
+        .buffered_lines_limit(16 * 1024)
         .thread_name("log-writer")
         .finish(std::io::stdout());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

@@ -45,6 +45,8 @@ pub struct HotPath {
     pub handler_memory: Memory,
     /// Baseline memory right after the runs.
     pub baseline_memory: Memory,
+    /// Interleaved rounds measured; each figure is the median round.
+    pub rounds: usize,
 }
 
 struct Runs {
@@ -54,35 +56,62 @@ struct Runs {
     memory: Memory,
 }
 
-/// Measure both servers, baseline first.
+/// Measure both servers in interleaved rounds (baseline, handler, baseline, ...) and keep, per
+/// scenario and server, the median round: one noisy round on a shared machine moves nothing.
 pub fn run(cx: &Context) -> Result<HotPath> {
-    let baseline = measure(cx, "baseline")?;
-    let handler = measure(cx, "handler")?;
-    let pair = |scenario: &str, h: &Outcome, b: &Outcome| Pair {
-        scenario: scenario.to_owned(),
-        handler: h.clone(),
-        baseline: b.clone(),
+    let mut baseline = Vec::new();
+    let mut handler = Vec::new();
+    for _ in 0..cx.plan.hot_rounds.max(1) {
+        baseline.push(measure(cx, "baseline")?);
+        handler.push(measure(cx, "handler")?);
+    }
+    let pair = |scenario: String, pick: fn(&Runs) -> &Outcome, by_latency: bool| Pair {
+        scenario,
+        handler: median(&handler, pick, by_latency),
+        baseline: median(&baseline, pick, by_latency),
     };
     let c = cx.plan.connections;
+    let peak = |runs: &[Runs]| {
+        runs.iter()
+            .map(|r| r.memory)
+            .max_by_key(|m| m.peak_kib)
+            .unwrap_or_default()
+    };
     Ok(HotPath {
         ingest: pair(
-            &format!("IngestJob, closed loop, {c} connections"),
-            &handler.ingest,
-            &baseline.ingest,
+            format!("IngestJob, closed loop, {c} connections"),
+            |r| &r.ingest,
+            false,
         ),
         process: pair(
-            &format!("ProcessJob, closed loop, {c} connections"),
-            &handler.process,
-            &baseline.process,
+            format!("ProcessJob, closed loop, {c} connections"),
+            |r| &r.process,
+            false,
         ),
         ingest_fixed: pair(
-            &format!("IngestJob at {} req/s", cx.plan.fixed_rate),
-            &handler.ingest_fixed,
-            &baseline.ingest_fixed,
+            format!("IngestJob at {} req/s", cx.plan.fixed_rate),
+            |r| &r.ingest_fixed,
+            true,
         ),
-        handler_memory: handler.memory,
-        baseline_memory: baseline.memory,
+        handler_memory: peak(&handler),
+        baseline_memory: peak(&baseline),
+        rounds: handler.len(),
     })
+}
+
+/// The median round of one scenario: by throughput for closed-loop runs, by p99 for fixed-rate
+/// runs (their throughput is the offered rate).
+fn median(runs: &[Runs], pick: fn(&Runs) -> &Outcome, by_latency: bool) -> Outcome {
+    let mut outcomes: Vec<&Outcome> = runs.iter().map(pick).collect();
+    if by_latency {
+        outcomes.sort_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms));
+    } else {
+        outcomes.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    }
+    outcomes
+        .get(outcomes.len() / 2)
+        .map(|o| (*o).clone())
+        .unwrap_or_default()
 }
 
 fn measure(cx: &Context, which: &str) -> Result<Runs> {

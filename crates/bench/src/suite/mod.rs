@@ -16,6 +16,8 @@ use crate::process::Binaries;
 pub struct Plan {
     /// Closed-loop capacity runs against the handler and the baseline.
     pub hot_duration: Duration,
+    /// Interleaved rounds of the hot-path runs (the report keeps the median).
+    pub hot_rounds: usize,
     /// Fixed-rate latency runs.
     pub rate_duration: Duration,
     /// End-to-end capacity run through the devhost.
@@ -40,6 +42,7 @@ impl Plan {
         if quick {
             Self {
                 hot_duration: Duration::from_secs(1),
+                hot_rounds: 1,
                 rate_duration: Duration::from_secs(1),
                 e2e_duration: Duration::from_secs(2),
                 step_duration: Duration::from_secs(1),
@@ -51,8 +54,9 @@ impl Plan {
             }
         } else {
             Self {
-                hot_duration: Duration::from_secs(10),
-                rate_duration: Duration::from_secs(10),
+                hot_duration: Duration::from_secs(8),
+                hot_rounds: 3,
+                rate_duration: Duration::from_secs(8),
                 e2e_duration: Duration::from_secs(15),
                 step_duration: Duration::from_secs(5),
                 steps: vec![
