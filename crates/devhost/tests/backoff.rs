@@ -123,15 +123,7 @@ async fn observed_retry_delays_follow_the_schedule_within_jitter_bounds() {
     ];
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let map: Value = d
-            .client
-            .get(format!("{}/map.json", d.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let map: Value = d.get_json("/map.json").await;
         let seen: Vec<(&str, u64)> = wanted
             .iter()
             .map(|(name, _)| (*name, map["metrics"][*name].as_f64().unwrap_or(0.0) as u64))

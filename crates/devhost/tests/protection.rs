@@ -211,14 +211,6 @@ async fn velocity_flags_follow_the_trusted_forwarded_client() {
 
 /// The `JobFlagged` total on the devhost's map, once exported.
 async fn flagged(d: &Devhost) -> Option<f64> {
-    let map: serde_json::Value = d
-        .client
-        .get(format!("{}/map.json", d.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let map = d.get_json("/map.json").await;
     map["metrics"]["JobFlagged"].as_f64()
 }

@@ -15,14 +15,7 @@ use serde_json::Value;
 const JOBS: u64 = 40;
 
 async fn map(d: &Devhost) -> Value {
-    d.client
-        .get(format!("{}/map.json", d.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    d.get_json("/map.json").await
 }
 
 async fn captured(d: &Devhost) -> Vec<Value> {

@@ -232,16 +232,20 @@ impl Devhost {
         res.text().await.unwrap()
     }
 
-    pub async fn queue(&self, name: &str) -> Value {
-        let v: Value = self
-            .client
-            .get(format!("{}/admin/queues", self.url))
+    /// GET a devhost path and return the body as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client
+            .get(format!("{}{path}", self.url))
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    pub async fn queue(&self, name: &str) -> Value {
+        let v: Value = self.get_json("/admin/queues").await;
         v["queues"]
             .as_array()
             .unwrap()
