@@ -337,15 +337,7 @@ async fn readiness_and_health() {
     let h = Handler::start(&[]).await;
     let ping = h.client.get(&h.base).send().await.unwrap();
     assert_eq!(ping.status(), 200);
-    let health: Value = h
-        .client
-        .get(format!("{}/healthz", h.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = h.get_json("/healthz").await;
     assert_eq!(health["status"], "ok");
     let types: Vec<String> = health["jobTypes"]
         .as_array()

@@ -150,15 +150,7 @@ async fn an_unreadable_queue_depth_fails_open() {
         assert_eq!(status(&submit(&h, "192.0.2.20").await), 202);
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let health: Value = h
-        .client
-        .get(format!("{}/healthz", h.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = h.get_json("/healthz").await;
     assert!(health["queueDepth"].is_null(), "{health}");
 }
 

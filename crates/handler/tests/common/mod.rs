@@ -47,6 +47,18 @@ pub fn command(env: &[(&str, &str)]) -> (Command, u16) {
 }
 
 impl Handler {
+    /// GET a handler path and return the body as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Start the handler and wait until it answers `GET /`, as the host's readiness probe does.
     pub async fn start(env: &[(&str, &str)]) -> Self {
         // reqwest is built with rustls and no default crypto provider (see the handler's main).
