@@ -1,6 +1,6 @@
 //! The invocation extractor and invocation-level answers.
 //!
-//! The host `POST`s an [`InvocationRequest`] per invocation; the handler always answers a JSON
+//! The host `POST`s an invocation request (`wire::InvocationRequest`) per invocation; the handler always answers a JSON
 //! object. A 2xx answer carries an [`InvocationResponse`]; a non-2xx answer fails the invocation
 //! (the host discards `Outputs` and `Logs`; for a Service Bus trigger the message is abandoned).
 
@@ -8,7 +8,8 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use wire::{InvocationRequest, InvocationResponse};
+use serde::Serialize;
+use wire::{InvocationResponse, RawInvocationRequest};
 
 use crate::problem::{PROBLEM_JSON, Problem};
 
@@ -17,8 +18,8 @@ use crate::problem::{PROBLEM_JSON, Problem};
 pub struct Invocation {
     /// The invocation id (`X-Azure-Functions-InvocationId`), or `-` when absent.
     pub id: String,
-    /// The request body.
-    pub request: InvocationRequest,
+    /// The request body; each route decodes only the binding it reads.
+    pub request: RawInvocationRequest,
 }
 
 impl<S: Send + Sync> FromRequest<S> for Invocation {
@@ -51,13 +52,27 @@ impl<S: Send + Sync> FromRequest<S> for Invocation {
     }
 }
 
-/// A successful invocation answer (HTTP 200 with the response JSON).
+/// A successful invocation answer: HTTP 200 with the invocation response JSON.
 #[derive(Debug)]
-pub struct Completed(pub InvocationResponse);
+pub struct Completed(Response);
+
+impl Completed {
+    /// Answer with `body`, an invocation response ([`InvocationResponse`] or a
+    /// [`wire::TypedInvocationResponse`]), serialised straight into the HTTP body.
+    pub fn new(body: impl Serialize) -> Self {
+        Self(axum::Json(body).into_response())
+    }
+}
+
+impl From<InvocationResponse> for Completed {
+    fn from(response: InvocationResponse) -> Self {
+        Self::new(response)
+    }
+}
 
 impl IntoResponse for Completed {
     fn into_response(self) -> Response {
-        axum::Json(self.0).into_response()
+        self.0
     }
 }
 

@@ -31,13 +31,15 @@ pub mod encoding;
 mod error;
 mod http;
 mod invocation;
+mod raw;
 mod response;
 mod servicebus;
 
 pub use error::WireError;
 pub use http::{HttpRequestData, HttpResponseData};
 pub use invocation::{InvocationRequest, SysMetadata};
-pub use response::InvocationResponse;
+pub use raw::RawInvocationRequest;
+pub use response::{InvocationResponse, TypedInvocationResponse};
 pub use servicebus::{ServiceBusMessage, ServiceBusMetadata, service_bus_output_bodies};
 
 /// Header carrying the invocation id on every invocation request from the host.

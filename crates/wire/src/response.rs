@@ -49,6 +49,35 @@ impl InvocationResponse {
     }
 }
 
+/// An invocation response with typed outputs, serialised in one pass.
+///
+/// The same JSON as [`InvocationResponse`] (`Outputs`, `Logs`, `ReturnValue: null`) for a handler
+/// that knows its output bindings: `outputs` is any value that serialises as an object keyed by
+/// binding name, so no `serde_json::Value` tree is built on the way out.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypedInvocationResponse<O> {
+    /// Output binding values, as an object keyed by binding name.
+    #[serde(rename = "Outputs")]
+    pub outputs: O,
+    /// Log lines the host records as the invocation's user logs.
+    #[serde(rename = "Logs")]
+    pub logs: Vec<String>,
+    /// Always `null`: the contract's functions bind no `$return`.
+    #[serde(rename = "ReturnValue")]
+    pub return_value: Option<Value>,
+}
+
+impl<O> TypedInvocationResponse<O> {
+    /// Outputs and log lines, no return value.
+    pub fn new(outputs: O, logs: Vec<String>) -> Self {
+        Self {
+            outputs,
+            logs,
+            return_value: None,
+        }
+    }
+}
+
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -71,6 +100,26 @@ mod tests {
         assert!(r.logs.is_empty());
         assert_eq!(r.http("res").unwrap().unwrap().status_code, 202);
         assert!(r.http("missing").is_none());
+    }
+
+    #[test]
+    fn typed_response_is_the_same_json() {
+        #[derive(Serialize)]
+        struct Outputs {
+            job: Value,
+        }
+        let typed = TypedInvocationResponse::new(
+            Outputs {
+                job: json!({"a": 1}),
+            },
+            vec!["hello".into()],
+        );
+        let mut untyped = InvocationResponse::default().with_output("job", json!({"a": 1}));
+        untyped.log("hello");
+        assert_eq!(
+            serde_json::to_string(&typed).unwrap(),
+            serde_json::to_string(&untyped).unwrap()
+        );
     }
 
     #[test]

@@ -8,10 +8,11 @@ use axum::extract::State;
 use chrono::{SecondsFormat, Utc};
 use jobs::submission::validate_submission;
 use jobs::{JobEnvelope, MAX_MESSAGE_BYTES, SubmissionError, TraceContext};
-use serde_json::json;
-use tracing::{info, info_span, warn};
+use serde::Serialize;
+use serde::ser::{SerializeMap as _, Serializer};
+use tracing::{debug, info_span, warn};
 use uuid::Uuid;
-use wire::{HttpRequestData, HttpResponseData, InvocationResponse};
+use wire::{HttpRequestData, HttpResponseData, TypedInvocationResponse};
 
 use crate::invocation::{Completed, Failure, Invocation};
 use crate::problem::{PROBLEM_JSON, Problem};
@@ -38,13 +39,50 @@ pub async fn handle(
 ) -> Result<Completed, Failure> {
     let req = invocation.request.http_trigger(TRIGGER)?;
     let span = info_span!("IngestJob", invocation_id = %invocation.id);
-    Ok(Completed(
+    Ok(Completed::new(
         span.in_scope(|| ingest(&state, &req, &invocation.id)),
     ))
 }
 
+/// The `IngestJob` outputs: `res` always, `job` only for an accepted job. Serialised as the
+/// `Outputs` object keyed by the binding names, with the envelope written straight into it.
+#[derive(Debug)]
+pub struct IngestOutputs {
+    /// The HTTP response for the client.
+    pub res: HttpResponseData,
+    /// The envelope to enqueue, if the job was accepted.
+    pub job: Option<JobEnvelope>,
+}
+
+impl Serialize for IngestOutputs {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1 + usize::from(self.job.is_some())))?;
+        map.serialize_entry(HTTP_OUT, &self.res)?;
+        if let Some(job) = &self.job {
+            map.serialize_entry(QUEUE_OUT, job)?;
+        }
+        map.end()
+    }
+}
+
+/// The `202 Accepted` body.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AcceptedBody<'a> {
+    job_id: &'a Uuid,
+    correlation_id: &'a str,
+    status: &'static str,
+    job_type: &'a str,
+    job_version: u32,
+    submitted_at: String,
+}
+
 /// The whole `IngestJob` decision for one request: the invocation response to give the host.
-pub fn ingest(state: &AppState, req: &HttpRequestData, invocation_id: &str) -> InvocationResponse {
+pub fn ingest(
+    state: &AppState,
+    req: &HttpRequestData,
+    invocation_id: &str,
+) -> TypedInvocationResponse<IngestOutputs> {
     let telemetry = state.telemetry();
     let client_trace = req.header("traceparent").and_then(TraceContext::parse);
     let span = telemetry.ingest_span(invocation_id, client_trace.as_ref());
@@ -67,15 +105,17 @@ pub fn ingest(state: &AppState, req: &HttpRequestData, invocation_id: &str) -> I
                 envelope.tenant_id,
                 envelope.correlation_id
             );
-            info!(job_id = %envelope.job_id, job_type = %envelope.job_type, tenant_id = %envelope.tenant_id, correlation_id = %envelope.correlation_id, "job accepted");
-            let mut out = InvocationResponse::default()
-                .with_http(HTTP_OUT, &response)
-                .with_output(
-                    QUEUE_OUT,
-                    serde_json::to_value(&envelope).unwrap_or_default(),
-                );
-            out.log(line);
-            out
+            // The host records `Logs` as the invocation's log (with its invocation id), so the
+            // console repeats a per-job success only at debug: each line would otherwise reach
+            // Application Insights twice. Rejections and failures stay on the console.
+            debug!(job_id = %envelope.job_id, job_type = %envelope.job_type, tenant_id = %envelope.tenant_id, correlation_id = %envelope.correlation_id, "job accepted");
+            TypedInvocationResponse::new(
+                IngestOutputs {
+                    res: response,
+                    job: Some(envelope),
+                },
+                vec![line],
+            )
         }
         Err(problem) => {
             let problem = problem.at(instance);
@@ -84,13 +124,17 @@ pub fn ingest(state: &AppState, req: &HttpRequestData, invocation_id: &str) -> I
                 .rejected(problem.status, problem.reason());
             span.rejected(problem.status, problem.reason());
             warn!(status = problem.status, kind = %problem.kind, detail = %problem.detail, "job rejected");
-            let mut out =
-                InvocationResponse::default().with_http(HTTP_OUT, &problem_response(&problem));
-            out.log(format!(
+            let line = format!(
                 "Rejected request with {}: {}",
                 problem.status, problem.detail
-            ));
-            out
+            );
+            TypedInvocationResponse::new(
+                IngestOutputs {
+                    res: problem_response(&problem),
+                    job: None,
+                },
+                vec![line],
+            )
         }
     }
 }
@@ -181,15 +225,18 @@ fn accept(
         )));
     }
     let location = format!("urn:uuid:{}", envelope.job_id);
-    let body = json!({
-        "jobId": envelope.job_id,
-        "correlationId": envelope.correlation_id,
-        "status": "queued",
-        "jobType": envelope.job_type,
-        "jobVersion": envelope.job_version,
-        "submittedAt": envelope.submitted_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-    });
-    let response = HttpResponseData::new(202, "application/json", body.to_string())
+    let body = serde_json::to_string(&AcceptedBody {
+        job_id: &envelope.job_id,
+        correlation_id: &envelope.correlation_id,
+        status: "queued",
+        job_type: &envelope.job_type,
+        job_version: envelope.job_version,
+        submitted_at: envelope
+            .submitted_at
+            .to_rfc3339_opts(SecondsFormat::Millis, true),
+    })
+    .map_err(|e| Problem::new("internal", "Internal error", 500, e.to_string()))?;
+    let response = HttpResponseData::new(202, "application/json", body)
         .with_header("Location", location)
         .with_header("x-correlation-id", envelope.correlation_id.clone())
         .with_header("traceparent", envelope.traceparent.clone());

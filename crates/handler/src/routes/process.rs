@@ -17,7 +17,7 @@ use std::time::Instant;
 use axum::extract::State;
 use chrono::Utc;
 use jobs::JobEnvelope;
-use tracing::{Instrument as _, error, info, info_span, warn};
+use tracing::{Instrument as _, debug, error, info, info_span, warn};
 use wire::{InvocationResponse, ServiceBusMessage};
 
 use crate::invocation::{Completed, Failure, Invocation};
@@ -81,7 +81,8 @@ pub async fn process(
             );
             metrics.attempt(job_type, delivery, None, latency_ms);
             span.finish(Some(envelope), None);
-            info!(job_id = %envelope.job_id, job_type, tenant_id = %envelope.tenant_id, delivery_count = delivery, attempt = envelope.attempt(), latency_ms, "job completed");
+            // In `Logs` below; on the console only at debug (see `ingest`).
+            debug!(job_id = %envelope.job_id, job_type, tenant_id = %envelope.tenant_id, delivery_count = delivery, attempt = envelope.attempt(), latency_ms, "job completed");
             let mut response = InvocationResponse::default();
             response.log(format!(
                 "Processed job {} (type {} v{}, tenant {}, correlation {}) on attempt {}, delivery {delivery} in {latency_ms:.1} ms",
@@ -92,7 +93,7 @@ pub async fn process(
                 envelope.correlation_id,
                 envelope.attempt()
             ));
-            return Ok(Completed(response));
+            return Ok(response.into());
         }
         Err(failure) => failure,
     };
@@ -114,7 +115,7 @@ pub async fn process(
                     scheduled.at.to_rfc3339(),
                     scheduled.delay.as_millis()
                 ));
-                return Ok(Completed(response));
+                return Ok(response.into());
             }
             Err(ScheduleError::Off) => {}
             Err(e @ ScheduleError::Exhausted { .. }) => {
