@@ -91,18 +91,57 @@ impl Server {
         Memory::of(self.pid())
     }
 
-    /// Stop it: SIGTERM-free hard kill (measurements are over by then).
+    /// Stop it as a supervisor would: SIGTERM, up to 10 s to exit, then SIGKILL. A devhost needs
+    /// the SIGTERM to stop its handler workers; killed outright, it would leave them running.
     pub fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child);
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child);
     }
+}
+
+fn terminate(child: &mut Child) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    let signalled = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if signalled {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Live processes (not zombies) running the executable at `exe`, from `/proc/*/exe`.
+pub fn running(exe: &Path) -> Vec<u32> {
+    let Ok(exe) = exe.canonicalize() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|target| target == exe)
+        })
+        .collect()
 }
 
 /// `GET /` over a fresh connection answered with any HTTP status line.

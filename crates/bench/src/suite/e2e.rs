@@ -11,7 +11,7 @@ use serde_json::json;
 use super::Context;
 use crate::fixtures::SAMPLE_JOB;
 use crate::load::{Load, Outcome};
-use crate::process::{Memory, Server, free_port};
+use crate::process::{self, Memory, Server, free_port};
 
 /// Capacity: as fast as clients can push, then until the queue drains.
 #[derive(Debug, Clone)]
@@ -144,9 +144,15 @@ struct Devhost {
 /// Run the three end-to-end scenarios, each on a fresh devhost and queue.
 pub fn run(cx: &Context) -> Result<EndToEnd> {
     let app = stage_app(cx)?;
-    let capacity = capacity(cx, &Devhost::start(cx, &app, "capacity")?)?;
-    let at_rate = at_rate(cx, &Devhost::start(cx, &app, "rate")?)?;
-    let steps = max_rate(cx, &Devhost::start(cx, &app, "steps")?)?;
+    let devhost = Devhost::start(cx, &app, "capacity")?;
+    let capacity = capacity(cx, &devhost)?;
+    devhost.stop(&app)?;
+    let devhost = Devhost::start(cx, &app, "rate")?;
+    let at_rate = at_rate(cx, &devhost)?;
+    devhost.stop(&app)?;
+    let devhost = Devhost::start(cx, &app, "steps")?;
+    let steps = max_rate(cx, &devhost)?;
+    devhost.stop(&app)?;
     Ok(EndToEnd {
         capacity,
         at_rate,
@@ -259,6 +265,27 @@ impl Devhost {
         };
         devhost.warm_up()?;
         Ok(devhost)
+    }
+
+    /// Stop the devhost (SIGTERM) and check that it stopped its handler workers with it: one
+    /// left running would load the machine through the next scenario.
+    fn stop(self, app: &Path) -> Result<()> {
+        self.server.stop();
+        let handler = app.join("handler");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = process::running(&handler);
+            if left.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the devhost stopped but left handler processes {left:?} running ({})",
+                    handler.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// One accepted job through the whole pipeline before measuring (the handler is up).
