@@ -35,6 +35,9 @@ impl JobType {
 
     /// Every way `payload` breaks the schema, located under `pointer_prefix`.
     pub fn violations(&self, payload: &Value, pointer_prefix: &str) -> Vec<Violation> {
+        if self.validator.is_valid(payload) {
+            return Vec::new();
+        }
         self.validator
             .iter_errors(payload)
             .flat_map(|e| crate::violation::from_schema_error(&e, pointer_prefix))

@@ -71,10 +71,16 @@ pub fn validate_value(
     value: Value,
     registry: &JobTypeRegistry,
 ) -> Result<ValidatedJob, SubmissionError> {
-    let mut violations: Vec<Violation> = SUBMISSION
-        .iter_errors(&value)
-        .flat_map(|e| crate::violation::from_schema_error(&e, ""))
-        .collect();
+    // `is_valid` stops at the first failure and builds no errors: the common, valid case pays only
+    // for the check; an invalid body is walked again to report every violation.
+    let mut violations: Vec<Violation> = if SUBMISSION.is_valid(&value) {
+        Vec::new()
+    } else {
+        SUBMISSION
+            .iter_errors(&value)
+            .flat_map(|e| crate::violation::from_schema_error(&e, ""))
+            .collect()
+    };
 
     let job_type = value
         .get("jobType")

@@ -10,7 +10,7 @@ use jobs::submission::validate_submission;
 use jobs::{JobEnvelope, MAX_MESSAGE_BYTES, SubmissionError, TraceContext};
 use serde::Serialize;
 use serde::ser::{SerializeMap as _, Serializer};
-use tracing::{debug, info_span, warn};
+use tracing::{debug, warn};
 use uuid::Uuid;
 use wire::{HttpRequestData, HttpResponseData, TypedInvocationResponse};
 
@@ -38,10 +38,7 @@ pub async fn handle(
     invocation: Invocation,
 ) -> Result<Completed, Failure> {
     let req = invocation.request.http_trigger(TRIGGER)?;
-    let span = info_span!("IngestJob", invocation_id = %invocation.id);
-    Ok(Completed::new(
-        span.in_scope(|| ingest(&state, &req, &invocation.id)),
-    ))
+    Ok(Completed::new(ingest(&state, &req, &invocation.id)))
 }
 
 /// The `IngestJob` outputs: `res` always, `job` only for an accepted job. Serialised as the
@@ -78,6 +75,9 @@ struct AcceptedBody<'a> {
 }
 
 /// The whole `IngestJob` decision for one request: the invocation response to give the host.
+///
+/// Console lines carry the invocation id as a field (no per-request `tracing` span: formatting
+/// one for every request costs more than the few lines that would use it).
 pub fn ingest(
     state: &AppState,
     req: &HttpRequestData,
@@ -87,14 +87,15 @@ pub fn ingest(
     let client_trace = req.header("traceparent").and_then(TraceContext::parse);
     let span = telemetry.ingest_span(invocation_id, client_trace.as_ref());
     let instance = path_of(&req.url);
-    match accept(state, req, &span) {
+    let client = client_key(req, state.protection().client_ip_hops());
+    match accept(state, req, &client, &span) {
         Ok((envelope, response)) => {
             telemetry
                 .metrics()
                 .ingestion_start(&envelope.job_type, envelope.job_version);
             if let Some(reason) = envelope.suspicion_reason.as_deref() {
                 telemetry.metrics().flagged(&envelope.job_type, "velocity");
-                warn!(job_id = %envelope.job_id, tenant_id = %envelope.tenant_id, reason, "job flagged as suspicious");
+                warn!(invocation_id, job_id = %envelope.job_id, tenant_id = %envelope.tenant_id, client = %client, reason, "job flagged as suspicious");
             }
             span.accepted(&envelope);
             let line = format!(
@@ -108,7 +109,7 @@ pub fn ingest(
             // The host records `Logs` as the invocation's log (with its invocation id), so the
             // console repeats a per-job success only at debug: each line would otherwise reach
             // Application Insights twice. Rejections and failures stay on the console.
-            debug!(job_id = %envelope.job_id, job_type = %envelope.job_type, tenant_id = %envelope.tenant_id, correlation_id = %envelope.correlation_id, "job accepted");
+            debug!(invocation_id, job_id = %envelope.job_id, job_type = %envelope.job_type, tenant_id = %envelope.tenant_id, correlation_id = %envelope.correlation_id, "job accepted");
             TypedInvocationResponse::new(
                 IngestOutputs {
                     res: response,
@@ -123,7 +124,7 @@ pub fn ingest(
                 .metrics()
                 .rejected(problem.status, problem.reason());
             span.rejected(problem.status, problem.reason());
-            warn!(status = problem.status, kind = %problem.kind, detail = %problem.detail, "job rejected");
+            warn!(invocation_id, client = %client, status = problem.status, kind = %problem.kind, detail = %problem.detail, "job rejected");
             let line = format!(
                 "Rejected request with {}: {}",
                 problem.status, problem.detail
@@ -142,14 +143,14 @@ pub fn ingest(
 fn accept(
     state: &AppState,
     req: &HttpRequestData,
+    client: &ClientKey,
     span: &IngestSpan,
 ) -> Result<(JobEnvelope, HttpResponseData), Problem> {
     let protection = state.protection();
-    let client = client_key(req, protection.client_ip_hops());
-    if let Err(limited) = protection.limits().check(&client) {
-        return Err(rate_limited(limited, &client));
+    if let Err(limited) = protection.limits().check(client) {
+        return Err(rate_limited(limited));
     }
-    let suspicion = protection.velocity().observe(&client);
+    let suspicion = protection.velocity().observe(client);
     if !req.method.eq_ignore_ascii_case("POST") {
         let detail = format!("{} is not allowed here; POST a job as JSON", req.method);
         return Err(Problem::new(
@@ -257,15 +258,9 @@ fn problem_response(problem: &Problem) -> HttpResponseData {
     res
 }
 
-/// `503` for a job shed by backpressure: the queue is deeper than its priority's threshold.
+/// `503` for a job shed by backpressure: the queue is deeper than its priority's threshold. The
+/// detail names the depth, the threshold and the priority (it is logged with the rejection).
 fn overloaded(shed: Shed, job_type: &str) -> Problem {
-    warn!(
-        job_type,
-        priority = shed.priority.as_str(),
-        depth = shed.depth,
-        threshold = shed.threshold,
-        "backpressure: shedding job"
-    );
     let detail = format!(
         "the job queue holds {} active messages, over the {} at which {} jobs ({} priority) are shed; retry after {} s",
         shed.depth,
@@ -278,15 +273,13 @@ fn overloaded(shed: Shed, job_type: &str) -> Problem {
 }
 
 /// `429` for a request over a rate limit: nothing is enqueued; the client retries after the wait.
-fn rate_limited(limited: Limited, client: &ClientKey) -> Problem {
+fn rate_limited(limited: Limited) -> Problem {
     let secs = limited.retry_after_secs();
     let detail = match limited {
         Limited::Client { .. } => {
-            warn!(client = %client, retry_after = secs, "client over its rate limit");
             format!("too many requests from this client; retry after {secs} s")
         }
         Limited::Global { .. } => {
-            warn!(client = %client, retry_after = secs, "instance over its global rate limit");
             format!("this instance is at its global request limit; retry after {secs} s")
         }
     };
