@@ -55,7 +55,7 @@ impl Plan {
         } else {
             Self {
                 hot_duration: Duration::from_secs(8),
-                hot_rounds: 3,
+                hot_rounds: 5,
                 rate_duration: Duration::from_secs(8),
                 e2e_duration: Duration::from_secs(15),
                 step_duration: Duration::from_secs(5),
