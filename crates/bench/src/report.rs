@@ -107,8 +107,9 @@ pub fn render(run: &Run) -> String {
         out,
         "\n## 1. Handler hot path against the axum baseline\n\n\
          The release `handler` and `bench-baseline` (a minimal axum server, same allocator, that \
-         parses the same invocation JSON and answers with the same response, in shape and size, \
-         built from fixed ids: no validation, ids, telemetry, logging or protection), each alone, \
+         decodes the invocation JSON the way the handler does and answers with the same response, \
+         built from fixed ids: no validation, ids, telemetry, logging or protection; the runner \
+         checked that both answers have the same outline and sizes within 10%), each alone, \
          are sent the exact bodies the Functions host sends, over loopback HTTP by `oha` on the \
          same machine (so the load generator shares the 2 cores). Chaos 0, processing delay 0, \
          ingest protection on but with limits no single load generator can trip, \
