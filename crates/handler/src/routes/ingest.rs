@@ -86,7 +86,6 @@ pub fn ingest(
     let telemetry = state.telemetry();
     let client_trace = req.header("traceparent").and_then(TraceContext::parse);
     let span = telemetry.ingest_span(invocation_id, client_trace.as_ref());
-    let instance = path_of(&req.url);
     let client = client_key(req, state.protection().client_ip_hops());
     match accept(state, req, &client, &span) {
         Ok((envelope, response)) => {
@@ -119,7 +118,7 @@ pub fn ingest(
             )
         }
         Err(problem) => {
-            let problem = problem.at(instance);
+            let problem = problem.at(path_of(&req.url));
             telemetry
                 .metrics()
                 .rejected(problem.status, problem.reason());
