@@ -5,9 +5,8 @@ mod common;
 
 use std::io::Read as _;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
-use common::{command, http_invocation, sigterm};
+use common::{command, http_invocation, sigterm, until_ready};
 use serde_json::Value;
 
 const JOB: &str = r#"{"jobType":"report","version":1,"tenantId":"contoso","payload":{"reportName":"daily","rows":1}}"#;
@@ -20,11 +19,7 @@ async fn console_lines(rust_log: &str) -> Vec<Value> {
     let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client.get(&base).send().await.is_err() {
-        assert!(Instant::now() < deadline, "handler did not become ready");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    until_ready(&client, &base).await;
     for (id, body) in [
         ("inv-accepted", JOB),
         ("inv-rejected", r#"{"jobType":"nope"}"#),

@@ -6,15 +6,15 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::{HttpRequestData, InvocationRequest, ServiceBusMessage, WireError};
+use crate::{HttpRequestData, ServiceBusMessage, WireError};
 
-/// An [`InvocationRequest`] whose `Data` and `Metadata` entries are kept as raw JSON text.
+/// An [`InvocationRequest`](crate::InvocationRequest) whose `Data` and `Metadata` entries are kept as raw JSON text.
 ///
 /// Parsing only checks that the body is well-formed JSON of the right outline; each binding is
 /// then decoded straight into its typed form when it is read, without a `serde_json::Value` tree
 /// in between. A function reads one trigger, so the entries it never reads (for an HTTP trigger,
 /// the host's copy of the headers and query in `Metadata`) cost a scan and a copy, not a parse.
-/// Decoding gives the same results, and the same errors, as [`InvocationRequest`].
+/// Decoding gives the same results, and the same errors, as [`InvocationRequest`](crate::InvocationRequest).
 #[derive(Debug, Default, Deserialize)]
 pub struct RawInvocationRequest {
     /// Input binding values keyed by binding name, as JSON text.
@@ -26,7 +26,7 @@ pub struct RawInvocationRequest {
 }
 
 impl RawInvocationRequest {
-    /// The HTTP trigger input bound under `binding` (see [`InvocationRequest::http_trigger`]).
+    /// The HTTP trigger input bound under `binding` (see [`InvocationRequest::http_trigger`](crate::InvocationRequest::http_trigger)).
     pub fn http_trigger(&self, binding: &str) -> Result<HttpRequestData, WireError> {
         serde_json::from_str(self.binding(binding)?.get()).map_err(|e| {
             WireError::MalformedBinding {
@@ -37,7 +37,7 @@ impl RawInvocationRequest {
     }
 
     /// The Service Bus trigger input bound under `binding`, with its decoded metadata
-    /// (see [`InvocationRequest::service_bus_trigger`]).
+    /// (see [`InvocationRequest::service_bus_trigger`](crate::InvocationRequest::service_bus_trigger)).
     pub fn service_bus_trigger(&self, binding: &str) -> Result<ServiceBusMessage, WireError> {
         let data =
             parse_value(self.binding(binding)?).map_err(|e| WireError::MalformedBinding {
@@ -45,21 +45,6 @@ impl RawInvocationRequest {
                 reason: e.to_string(),
             })?;
         ServiceBusMessage::from_wire(binding, &data, &self.metadata_map()?)
-    }
-
-    /// Decode every entry into the [`InvocationRequest`] it stands for.
-    pub fn to_request(&self) -> Result<InvocationRequest, serde_json::Error> {
-        let data = self
-            .data
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), parse_value(v)?)))
-            .collect::<Result<Map<_, _>, serde_json::Error>>()?;
-        let metadata = self
-            .metadata
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), parse_value(v)?)))
-            .collect::<Result<Map<_, _>, serde_json::Error>>()?;
-        Ok(InvocationRequest { data, metadata })
     }
 
     fn binding(&self, binding: &str) -> Result<&RawValue, WireError> {
@@ -91,6 +76,7 @@ fn parse_value(raw: &RawValue) -> Result<Value, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::InvocationRequest;
     use serde_json::json;
 
     fn both(body: &Value) -> (InvocationRequest, RawInvocationRequest) {
@@ -117,7 +103,6 @@ mod tests {
             raw.http_trigger("req").unwrap(),
             value.http_trigger("req").unwrap()
         );
-        assert_eq!(raw.to_request().unwrap(), value);
         assert!(
             matches!(raw.http_trigger("nope"), Err(WireError::MissingBinding(b)) if b == "nope")
         );

@@ -70,14 +70,8 @@ impl Handler {
             base: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if handler.client.get(&handler.base).send().await.is_ok() {
-                return handler;
-            }
-            assert!(Instant::now() < deadline, "handler did not become ready");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        until_ready(&handler.client, &handler.base).await;
+        handler
     }
 
     /// POST an invocation to `/{function}` and return (status, JSON body).
@@ -97,6 +91,15 @@ impl Handler {
         let json = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {text}"));
         (status, json)
+    }
+}
+
+/// Wait until the handler at `base` answers `GET /`, as the host's readiness probe does.
+pub async fn until_ready(client: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(base).send().await.is_err() {
+        assert!(Instant::now() < deadline, "handler did not become ready");
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
