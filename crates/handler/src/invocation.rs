@@ -1,8 +1,9 @@
 //! The invocation extractor and invocation-level answers.
 //!
-//! The host `POST`s an invocation request (`wire::InvocationRequest`) per invocation; the handler always answers a JSON
-//! object. A 2xx answer carries an [`InvocationResponse`]; a non-2xx answer fails the invocation
-//! (the host discards `Outputs` and `Logs`; for a Service Bus trigger the message is abandoned).
+//! The host `POST`s an invocation request (`wire::InvocationRequest`) per invocation; the handler
+//! always answers a JSON object. A 2xx answer carries an [`InvocationResponse`]; a non-2xx answer
+//! fails the invocation (the host discards `Outputs` and `Logs`; for a Service Bus trigger the
+//! message is abandoned).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
