@@ -92,7 +92,7 @@ fn invocation(c: &mut Criterion) {
 
 /// The devhost's durable queue: one send is one fsync'd commit; concurrent sends share commits.
 fn store(c: &mut Criterion) {
-    use devhost::store::{NewMessage, QueueOptions, Store};
+    use broker::store::{NewMessage, QueueOptions, Store};
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(
         &dir.path().join("queue.db"),

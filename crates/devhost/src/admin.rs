@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::front::Front;
 use crate::problem::Problem;
-use crate::store::{NewMessage, Selection, StoreError};
+use broker::store::{NewMessage, Selection, StoreError};
 
 /// `/admin/...` routes.
 pub fn router() -> axum::Router<Front> {

@@ -13,7 +13,7 @@ use tracing::{debug, error, warn};
 use crate::config::Function;
 use crate::invoke::{InvokeError, Invoker, service_bus_invocation};
 use crate::outputs;
-use crate::store::{Abandoned, Delivery, Store};
+use broker::store::{Abandoned, Delivery, Store};
 
 /// Everything a dispatcher needs.
 #[derive(Debug, Clone)]

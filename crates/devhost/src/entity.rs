@@ -12,7 +12,7 @@ use axum::routing::get;
 
 use crate::front::Front;
 use crate::problem::Problem;
-use crate::store::QueueStats;
+use broker::store::QueueStats;
 
 /// Path prefix of the Service Bus REST subset.
 pub const PREFIX: &str = "/servicebus";

@@ -19,7 +19,7 @@ use crate::config::{App, Function};
 use crate::invoke::{IncomingHttp, Invoker, http_invocation};
 use crate::outputs;
 use crate::problem::Problem;
-use crate::store::Store;
+use broker::store::Store;
 
 /// What the front needs.
 #[derive(Debug, Clone)]

@@ -11,8 +11,8 @@ use wire::{
     HttpRequestData, InvocationRequest, InvocationResponse, ServiceBusMessage, ServiceBusMetadata,
 };
 
-use crate::store::Delivery;
 use crate::supervisor::Handler;
+use broker::store::Delivery;
 
 /// The host version the devhost reports (`X-Azure-Functions-HostVersion`).
 pub const HOST_VERSION: &str = "4.1040.0-devhost";

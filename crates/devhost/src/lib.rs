@@ -12,11 +12,9 @@ pub mod dispatcher;
 pub mod entity;
 pub mod front;
 pub mod invoke;
-pub mod latency;
 pub mod messages;
 pub mod outputs;
 pub mod problem;
-pub mod store;
 pub mod supervisor;
 pub mod telemetry;
 
@@ -31,8 +29,8 @@ use tracing::{error, info};
 
 use crate::config::{App, ConfigError};
 use crate::front::Front;
-use crate::store::{QueueOptions, Store, StoreError};
 use crate::supervisor::stopped;
+use broker::store::{QueueOptions, Store, StoreError};
 
 /// How to run the devhost.
 #[derive(Debug, Clone)]

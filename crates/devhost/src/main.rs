@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use broker::store::QueueOptions;
 use clap::{Parser, Subcommand};
-use devhost::store::QueueOptions;
 use devhost::{StartOptions, run};
 use serde_json::{Value, json};
 

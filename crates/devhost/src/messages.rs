@@ -28,7 +28,7 @@ use serde_json::{Map, Value, json};
 use crate::admin::{known, store_problem};
 use crate::front::Front;
 use crate::problem::Problem;
-use crate::store::{Delivery, NewMessage, StoreError};
+use broker::store::{Delivery, NewMessage, StoreError};
 
 /// The routes, under [`crate::entity::PREFIX`].
 pub fn router() -> axum::Router<Front> {

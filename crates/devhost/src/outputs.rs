@@ -4,8 +4,8 @@ use tokio::sync::Notify;
 use wire::{InvocationResponse, service_bus_output_bodies};
 
 use crate::config::Function;
-use crate::store::{NewMessage, Store, StoreError};
 use crate::telemetry::Capture;
+use broker::store::{NewMessage, Store, StoreError};
 
 /// Send every `serviceBus` output value of `response` to its binding's queue, durably, wake the
 /// dispatchers, and record one host dependency per message. Returns how many messages were sent.

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use super::map::{AppMap, build};
 use crate::front::Front;
 use crate::problem::Problem;
-use crate::store::{DeadLetter, Selection};
+use broker::store::{DeadLetter, Selection};
 
 /// `/map`, `/map.json`, `/map/resubmit`, `/admin/telemetry`.
 pub fn router() -> axum::Router<Front> {
