@@ -167,6 +167,21 @@ pub struct App {
 }
 
 impl App {
+    /// Every queue a function binds (trigger or output), sorted, each once.
+    pub fn queues(&self) -> Vec<String> {
+        self.functions
+            .iter()
+            .flat_map(|f| {
+                f.service_bus_trigger()
+                    .map(|(_, q)| q.to_owned())
+                    .into_iter()
+                    .chain(f.service_bus_outputs().map(|(_, q)| q.to_owned()))
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
     /// Load a script root.
     pub fn load(root: &Path) -> Result<Self, ConfigError> {
         let root = &std::fs::canonicalize(root).map_err(|source| ConfigError::Io {

@@ -12,14 +12,13 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, OriginalUri, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Notify;
 use tracing::{error, warn};
 
 use crate::config::{App, Function};
 use crate::invoke::{IncomingHttp, Invoker, http_invocation};
 use crate::outputs;
-use crate::problem::Problem;
-use broker::store::Store;
+use broker::Namespace;
+use broker::rest::Problem;
 
 /// What the front needs.
 #[derive(Debug, Clone)]
@@ -28,10 +27,8 @@ pub struct Front {
     pub app: Arc<App>,
     /// Handler invoker.
     pub invoker: Invoker,
-    /// Queue store.
-    pub store: Store,
-    /// Woken when messages are sent.
-    pub wake: Arc<Notify>,
+    /// The local Service Bus namespace (the queues the functions bind, and their store).
+    pub namespace: Namespace,
     /// Public base URL, e.g. `http://127.0.0.1:7071`.
     pub base_url: String,
     /// Captured telemetry (the local Application Insights).
@@ -125,14 +122,8 @@ async fn invoke_http(
             .into_response();
         }
     };
-    if let Err(e) = outputs::route(
-        function,
-        &response,
-        &front.store,
-        &front.wake,
-        &front.capture,
-    )
-    .await
+    if let Err(e) =
+        outputs::route(function, &response, front.namespace.store(), &front.capture).await
     {
         error!(function = %function.name, "output binding failed: {e}");
         return Problem::new(

@@ -9,12 +9,9 @@
 pub mod admin;
 pub mod config;
 pub mod dispatcher;
-pub mod entity;
 pub mod front;
 pub mod invoke;
-pub mod messages;
 pub mod outputs;
-pub mod problem;
 pub mod supervisor;
 pub mod telemetry;
 
@@ -24,12 +21,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
-use tokio::sync::{Notify, watch};
-use tracing::{error, info};
+use tokio::sync::watch;
+use tracing::info;
 
 use crate::config::{App, ConfigError};
 use crate::front::Front;
 use crate::supervisor::stopped;
+use broker::Namespace;
+use broker::rest::Rest;
 use broker::store::{QueueOptions, Store, StoreError};
 
 /// How to run the devhost.
@@ -61,7 +60,7 @@ pub fn handler_env(
     env.entry("OTEL_METRIC_EXPORT_INTERVAL".into())
         .or_insert_with(|| "5000".into());
     env.entry("SERVICEBUS_ENDPOINT".into())
-        .or_insert_with(|| format!("{base_url}{}", entity::PREFIX));
+        .or_insert_with(|| format!("{base_url}{}", broker::rest::PREFIX));
     env
 }
 
@@ -110,7 +109,6 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         stop_handler_rx,
     );
     let invoker = invoke::Invoker::new(handler, app.function_timeout);
-    let wake = Arc::new(Notify::new());
 
     let mut dispatchers = Vec::new();
     for function in app
@@ -121,7 +119,6 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         let dispatch = dispatcher::Dispatch {
             store: store.clone(),
             invoker: invoker.clone(),
-            wake: wake.clone(),
             max_concurrent_calls: app.service_bus.max_concurrent_calls,
             max_auto_lock_renewal: app.service_bus.max_auto_lock_renewal,
             auto_complete_messages: app.service_bus.auto_complete_messages,
@@ -134,30 +131,15 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         )));
     }
     let sweeper = {
-        let (store, wake, mut stop) = (store.clone(), wake.clone(), shutdown_rx.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    () = stopped(&mut stop) => return,
-                }
-                match store.sweep().await {
-                    Ok((0, 0)) => {}
-                    Ok((locks, expired)) => {
-                        info!(locks, expired, "swept expired locks and messages");
-                        wake.notify_waiters();
-                    }
-                    Err(e) => error!("sweep failed: {e}"),
-                }
-            }
-        })
+        let (store, stop) = (store.clone(), shutdown_rx.clone());
+        tokio::spawn(async move { store.sweep_until(Duration::from_secs(1), stop).await })
     };
 
+    let namespace = Namespace::new(store, app.queues());
     let front = Front {
         app: app.clone(),
         invoker,
-        store,
-        wake,
+        namespace: namespace.clone(),
         base_url: base_url.clone(),
         capture: capture.clone(),
         shutting_down: shutdown_rx.clone(),
@@ -168,10 +150,12 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         .with_state(capture);
     let router = admin::router()
         .merge(telemetry::page::router())
-        .merge(entity::router())
-        .merge(messages::router())
         .fallback(front::serve)
         .with_state(front)
+        .merge(broker::rest::router(Rest {
+            namespace,
+            base_url: base_url.clone(),
+        }))
         .merge(ingestion);
     info!("devhost listening on {base_url} (application map: {base_url}/map)");
     for f in &app.functions {

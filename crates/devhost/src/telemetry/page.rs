@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 
 use super::map::{AppMap, build};
 use crate::front::Front;
-use crate::problem::Problem;
+use broker::rest::Problem;
 use broker::store::{DeadLetter, Selection};
 
 /// `/map`, `/map.json`, `/map/resubmit`, `/admin/telemetry`.
@@ -27,14 +27,19 @@ pub fn router() -> axum::Router<Front> {
 
 /// The map model for the running app.
 pub async fn current(front: &Front) -> Result<AppMap, Response> {
-    let stats = front.store.stats(Vec::new()).await.map_err(|e| {
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Queue store unavailable",
-            e.to_string(),
-        )
-        .into_response()
-    })?;
+    let stats = front
+        .namespace
+        .store()
+        .stats(Vec::new())
+        .await
+        .map_err(|e| {
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Queue store unavailable",
+                e.to_string(),
+            )
+            .into_response()
+        })?;
     Ok(build(
         &front.app,
         &front.capture.snapshot(),
@@ -92,11 +97,8 @@ async fn resubmit(State(front): State<Front>, body: Bytes) -> Response {
         }
         None => Selection::All,
     };
-    match front.store.resubmit(&queue, selection).await {
-        Ok(_) => {
-            front.wake.notify_waiters();
-            Redirect::to("/map").into_response()
-        }
+    match front.namespace.store().resubmit(&queue, selection).await {
+        Ok(_) => Redirect::to("/map").into_response(),
         Err(e) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "Resubmit failed",
@@ -113,7 +115,7 @@ async fn page(State(front): State<Front>) -> Response {
     };
     let mut dead = Vec::new();
     for q in map.queues.iter().filter(|q| q.dead_lettered > 0) {
-        if let Ok(items) = front.store.dead_letters(&q.name, 20).await {
+        if let Ok(items) = front.namespace.store().dead_letters(&q.name, 20).await {
             dead.extend(items.into_iter().map(|d| (q.name.clone(), d)));
         }
     }
