@@ -10,12 +10,12 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::front::Front;
+use crate::host::Host;
 use broker::rest::Problem;
 use broker::store::{NewMessage, Selection};
 
 /// `/admin/...` routes.
-pub fn router() -> axum::Router<Front> {
+pub fn router() -> axum::Router<Host> {
     axum::Router::new()
         .route("/admin/queues", get(queues))
         .route("/admin/queues/{queue}/messages", post(send))
@@ -25,15 +25,15 @@ pub fn router() -> axum::Router<Front> {
 
 /// `Err` with a 404 problem unless `queue` exists: a function binds it or the store holds
 /// messages of it (an unknown entity is a 404 on Service Bus too; it also catches typos).
-pub(crate) async fn known(front: &Front, queue: &str) -> Result<(), Response> {
-    match front.namespace.exists(queue).await {
+pub(crate) async fn known(host: &Host, queue: &str) -> Result<(), Response> {
+    match host.namespace.exists(queue).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(Problem::new(
             StatusCode::NOT_FOUND,
             "No such queue",
             format!(
                 "no function binds queue `{queue}` (bound: {})",
-                front.namespace.declared().join(", ")
+                host.namespace.declared().join(", ")
             ),
         )
         .into_response()),
@@ -41,8 +41,8 @@ pub(crate) async fn known(front: &Front, queue: &str) -> Result<(), Response> {
     }
 }
 
-async fn queues(State(front): State<Front>) -> Response {
-    match front.namespace.stats().await {
+async fn queues(State(host): State<Host>) -> Response {
+    match host.namespace.stats().await {
         Ok(stats) => Json(json!({"queues": stats})).into_response(),
         Err(e) => Problem::from(&e).into_response(),
     }
@@ -54,14 +54,14 @@ struct Limit {
 }
 
 async fn dead_letters(
-    State(front): State<Front>,
+    State(host): State<Host>,
     Path(queue): Path<String>,
     Query(q): Query<Limit>,
 ) -> Response {
-    if let Err(problem) = known(&front, &queue).await {
+    if let Err(problem) = known(&host, &queue).await {
         return problem;
     }
-    match front
+    match host
         .namespace
         .store()
         .dead_letters(&queue, q.limit.unwrap_or(100).min(10_000))
@@ -80,8 +80,8 @@ struct ResubmitBody {
     ids: Vec<String>,
 }
 
-async fn resubmit(State(front): State<Front>, Path(queue): Path<String>, body: Bytes) -> Response {
-    if let Err(problem) = known(&front, &queue).await {
+async fn resubmit(State(host): State<Host>, Path(queue): Path<String>, body: Bytes) -> Response {
+    if let Err(problem) = known(&host, &queue).await {
         return problem;
     }
     let parsed: ResubmitBody = match serde_json::from_slice(&body) {
@@ -107,19 +107,19 @@ async fn resubmit(State(front): State<Front>, Path(queue): Path<String>, body: B
             .into_response();
         }
     };
-    match front.namespace.store().resubmit(&queue, selection).await {
+    match host.namespace.store().resubmit(&queue, selection).await {
         Ok(n) => Json(json!({"queue": queue, "resubmitted": n})).into_response(),
         Err(e) => Problem::from(&e).into_response(),
     }
 }
 
 async fn send(
-    State(front): State<Front>,
+    State(host): State<Host>,
     Path(queue): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(problem) = known(&front, &queue).await {
+    if let Err(problem) = known(&host, &queue).await {
         return problem;
     }
     let header = |name: &str| {
@@ -144,7 +144,7 @@ async fn send(
         correlation_id: header("x-correlation-id"),
         ..NewMessage::default()
     };
-    match front.namespace.store().send(vec![message]).await {
+    match host.namespace.store().send(vec![message]).await {
         Ok(seqs) => (
             StatusCode::CREATED,
             Json(json!({"queue": queue, "sequenceNumber": seqs.first()})),

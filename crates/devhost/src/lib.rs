@@ -5,14 +5,19 @@
 //! wire contract (the `wire` crate), serves HTTP triggers on `/{routePrefix}/{route}`, and backs
 //! Service Bus bindings with a durable, Service Bus-like queue. It knows nothing of the job domain:
 //! any custom handler runs on it, so what works here works under `func start`.
+//!
+//! Grouped by what it emulates: [`config`] (the script root), [`handler`] (the custom handler's
+//! process and invocations), [`http_trigger`], [`service_bus_trigger`] and [`outputs`] (the
+//! bindings), over the local Service Bus of the `broker` crate; plus [`admin`] (operator
+//! endpoints) and [`telemetry`] (a local Application Insights). [`host::Host`] is what they share.
 
 pub mod admin;
 pub mod config;
-pub mod dispatcher;
-pub mod front;
-pub mod invoke;
+pub mod handler;
+pub mod host;
+pub mod http_trigger;
 pub mod outputs;
-pub mod supervisor;
+pub mod service_bus_trigger;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -25,8 +30,8 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::config::{App, ConfigError};
-use crate::front::Front;
-use crate::supervisor::stopped;
+use crate::handler::{Invoker, stopped, supervisor};
+use crate::host::Host;
 use broker::Namespace;
 use broker::rest::Rest;
 use broker::store::{QueueOptions, Store, StoreError};
@@ -108,7 +113,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         app.root.clone(),
         stop_handler_rx,
     );
-    let invoker = invoke::Invoker::new(handler, app.function_timeout);
+    let invoker = Invoker::new(handler, app.function_timeout);
 
     let mut dispatchers = Vec::new();
     for function in app
@@ -116,7 +121,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         .iter()
         .filter(|f| f.service_bus_trigger().is_some())
     {
-        let dispatch = dispatcher::Dispatch {
+        let dispatch = service_bus_trigger::Dispatch {
             store: store.clone(),
             invoker: invoker.clone(),
             max_concurrent_calls: app.service_bus.max_concurrent_calls,
@@ -124,7 +129,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
             auto_complete_messages: app.service_bus.auto_complete_messages,
             capture: capture.clone(),
         };
-        dispatchers.push(tokio::spawn(dispatcher::run(
+        dispatchers.push(tokio::spawn(service_bus_trigger::run(
             function.clone(),
             dispatch,
             shutdown_rx.clone(),
@@ -136,7 +141,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     };
 
     let namespace = Namespace::new(store, app.queues());
-    let front = Front {
+    let host = Host {
         app: app.clone(),
         invoker,
         namespace: namespace.clone(),
@@ -150,8 +155,8 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         .with_state(capture);
     let router = admin::router()
         .merge(telemetry::page::router())
-        .fallback(front::serve)
-        .with_state(front)
+        .fallback(http_trigger::serve)
+        .with_state(host)
         .merge(broker::rest::router(Rest {
             namespace,
             base_url: base_url.clone(),

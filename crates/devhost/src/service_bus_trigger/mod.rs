@@ -4,6 +4,10 @@
 //! While an invocation runs its lock is renewed, as the runtime's auto-renewal does, for up to
 //! `maxAutoLockRenewalDuration`; after that the lock may lapse and the message be redelivered.
 
+mod invocation;
+
+pub use invocation::service_bus_invocation;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +15,7 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{debug, error, warn};
 
 use crate::config::Function;
-use crate::invoke::{InvokeError, Invoker, service_bus_invocation};
+use crate::handler::{InvokeError, Invoker};
 use crate::outputs;
 use broker::store::{Abandoned, Delivery, Store};
 
