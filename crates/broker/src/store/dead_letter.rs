@@ -86,6 +86,23 @@ impl Store {
         Ok(moved)
     }
 
+    /// Dead-letter a locked message on the receiver's word (an SDK's `DeadLetterMessageAsync`, an
+    /// AMQP `rejected` disposition), with its `DeadLetterReason` and `DeadLetterErrorDescription`.
+    pub async fn dead_letter(
+        &self,
+        lock: &LockRef,
+        reason: &str,
+        description: &str,
+    ) -> Result<(), StoreError> {
+        let lock = lock.clone();
+        let (reason, description) = (reason.to_owned(), description.to_owned());
+        self.call(move |cx| {
+            let seq = held(cx.tx, &lock, MessageState::Locked)?.seq;
+            move_to_dead_letter(cx.tx, seq, &reason, &description)
+        })
+        .await
+    }
+
     /// Lock the oldest available dead letter of `queue` (peek-lock on `{queue}/$DeadLetterQueue`);
     /// its `DeadLetterReason` and `DeadLetterErrorDescription` are among its properties.
     pub async fn lock_dead_letter(&self, queue: &str) -> Result<Option<Delivery>, StoreError> {
@@ -148,7 +165,7 @@ impl Store {
 
 /// Move message `seq` to the dead-letter subqueue with `DeadLetterReason` and
 /// `DeadLetterErrorDescription`.
-pub(super) fn dead_letter(
+pub(super) fn move_to_dead_letter(
     tx: &Transaction<'_>,
     seq: i64,
     reason: &str,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use rusqlite::{Transaction, params};
 use tokio::sync::watch;
 
-use super::dead_letter::{self, dead_letter};
+use super::dead_letter::{self, move_to_dead_letter};
 use super::row::now_ms;
 use super::schema::{Counter, MessageState, bump};
 use super::settle::release;
@@ -33,7 +33,7 @@ impl Store {
                 for (seq, queue) in &expired {
                     bump(cx.tx, queue, Counter::Expired, 1)?;
                     if cx.options.dead_letter_on_expiration {
-                        dead_letter(
+                        move_to_dead_letter(
                             cx.tx,
                             *seq,
                             TTL_REASON,

@@ -1,6 +1,6 @@
 //! The durable, Service Bus-like queue store.
 //!
-//! SQLite (bundled, WAL, `synchronous=FULL`) owned by one writer thread ([`writer`]): every
+//! SQLite (bundled, WAL, `synchronous=FULL`) owned by one writer thread (`writer.rs`): every
 //! operation is a closure the thread runs inside a batch transaction, answered only after the
 //! batch's commit (group commit: one fsync per batch, and nothing answered `Ok` is ever lost,
 //! even under `kill -9`).
@@ -25,10 +25,18 @@
 //! Beyond the broker, the store keeps the last failure reason of each message (`lastError` in the
 //! dead-letter listing) so an operator sees why it kept failing, not only that it did.
 //!
-//! The operations are grouped by concern, each one `impl Store` method in its file: [`send`]
-//! (send, schedule), [`settle`] (peek-lock receive, complete, abandon, renew), [`dead_letter`]
-//! (listing, resubmit, peek-lock on the dead-letter subqueue), [`counts`] and [`maintenance`]
-//! (lock and time-to-live expiry, recovery at open). Adding an operation is one such method.
+//! The operations are grouped by concern, each one `impl Store` method in its file: `send.rs`
+//! (send, schedule, cancel a scheduled message), `settle.rs` (peek-lock receive, complete,
+//! abandon, renew a lock), `dead_letter.rs` (dead-letter on the receiver's word, listing,
+//! resubmit, peek-lock on the dead-letter subqueue), `counts.rs` and `maintenance.rs` (lock and
+//! time-to-live expiry, recovery at open).
+//!
+//! Adding an operation is one such method and nothing else: `self.call(move |cx| ...).await`
+//! runs the closure on the writer thread with the batch's transaction (`cx.tx`), the queue
+//! options and the completion latency, and answers its result once the batch is on disk. A
+//! settlement names its lock with a [`LockRef`] and checks it with `settle::held`, so a token of
+//! another queue or message is refused ([`StoreError::LockLost`]). Bind states as
+//! [`MessageState`] values, never as numbers.
 
 mod counts;
 mod dead_letter;

@@ -51,4 +51,29 @@ impl Store {
         self.arrivals.notify_waiters();
         Ok(seqs)
     }
+
+    /// Cancel scheduled messages of `queue` by sequence number (Service Bus
+    /// `CancelScheduledMessage`); how many were still scheduled and are now gone. A message
+    /// whose time has come is no longer scheduled and stays.
+    pub async fn cancel_scheduled(
+        &self,
+        queue: &str,
+        sequence_numbers: Vec<i64>,
+    ) -> Result<u64, StoreError> {
+        let queue = queue.to_owned();
+        self.call(move |cx| {
+            let now = now_ms();
+            let mut cancelled = 0;
+            for seq in sequence_numbers {
+                cancelled += cx
+                    .tx
+                    .prepare_cached(
+                        "DELETE FROM messages WHERE seq = ?1 AND queue = ?2 AND state = ?3 AND visible_at > ?4",
+                    )?
+                    .execute(params![seq, queue, MessageState::Active, now])? as u64;
+            }
+            Ok(cancelled)
+        })
+        .await
+    }
 }

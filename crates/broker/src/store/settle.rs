@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension as _, Transaction, params};
 
-use super::dead_letter::dead_letter;
+use super::dead_letter::move_to_dead_letter;
 use super::row::{COLUMNS, Stored, ms, now_ms, time};
 use super::schema::{Counter, MessageState, bump};
 use super::{Abandoned, Delivery, LockRef, MAX_DELIVERY_REASON, QueueOptions, Store, StoreError};
@@ -139,7 +139,7 @@ pub(super) fn release(
     if count >= i64::from(options.max_delivery_count) {
         // The broker's own wording.
         let description = format!("Message could not be consumed after {count} delivery attempts.");
-        dead_letter(tx, seq, MAX_DELIVERY_REASON, &description)?;
+        move_to_dead_letter(tx, seq, MAX_DELIVERY_REASON, &description)?;
         Ok(Abandoned::DeadLettered)
     } else {
         tx.prepare_cached(

@@ -346,3 +346,68 @@ async fn the_store_knows_the_queues_it_has_seen() {
     store.complete(&d.lock()).await.unwrap();
     assert!(store.has_seen("jobs").await.unwrap(), "its counters remain");
 }
+
+#[tokio::test]
+async fn a_receiver_can_dead_letter_a_locked_message_with_its_own_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("q.db"), options(10)).unwrap();
+    store.send(vec![msg("bad")]).await.unwrap();
+    let d = store.receive("jobs", 1).await.unwrap().remove(0);
+    let elsewhere = LockRef {
+        queue: "other".into(),
+        ..d.lock()
+    };
+    assert!(matches!(
+        store.dead_letter(&elsewhere, "r", "d").await,
+        Err(StoreError::LockLost { .. })
+    ));
+    store
+        .dead_letter(&d.lock(), "InvalidPayload", "reportName missing")
+        .await
+        .unwrap();
+    let dl = store.dead_letters("jobs", 10).await.unwrap();
+    assert_eq!(
+        (
+            dl[0].reason.as_str(),
+            dl[0].description.as_str(),
+            dl[0].delivery_count
+        ),
+        ("InvalidPayload", "reportName missing", 1)
+    );
+    assert!(matches!(
+        store.complete(&d.lock()).await,
+        Err(StoreError::LockLost { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_scheduled_message_can_be_cancelled_until_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("q.db"), options(5)).unwrap();
+    let later = NewMessage {
+        scheduled_for: Some(Utc::now() + chrono::Duration::hours(1)),
+        ..msg("later")
+    };
+    let seqs = store
+        .send(vec![later.clone(), later, msg("now")])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .cancel_scheduled("other", vec![seqs[0]])
+            .await
+            .unwrap(),
+        0,
+        "another queue's message"
+    );
+    assert_eq!(
+        store
+            .cancel_scheduled("jobs", vec![seqs[0], seqs[2]])
+            .await
+            .unwrap(),
+        1,
+        "an active message is not scheduled"
+    );
+    let s = &store.stats(vec![]).await.unwrap()[0];
+    assert_eq!((s.active, s.scheduled), (1, 1));
+}
