@@ -9,6 +9,7 @@
 //!   configured chaos rate, so the runtime's PeekLock, redelivery and dead-lettering are exercised.
 
 pub mod invocation;
+pub mod job_types;
 pub mod logging;
 pub mod problem;
 pub mod protect;

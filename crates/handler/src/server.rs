@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use jobs::{Chaos, JobTypeRegistry, RegistryError};
+use jobs::Chaos;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
@@ -21,7 +21,7 @@ pub enum ServerError {
     Telemetry(#[from] TelemetryError),
     /// The job type folder could not be loaded.
     #[error("JOB_TYPES_DIR: {0}")]
-    JobTypes(#[from] RegistryError),
+    JobTypes(#[from] crate::job_types::JobTypesError),
     /// `JOB_TYPE_PRIORITIES` names a job type the registry does not have.
     #[error("JOB_TYPE_PRIORITIES: unknown job type \"{name}\" (known: {known})")]
     UnknownPriorityType {
@@ -48,7 +48,7 @@ pub enum ServerError {
 
 /// Load state from settings: the job type registry, chaos, and telemetry instruments.
 pub fn build_state(settings: &Settings, telemetry: Instruments) -> Result<AppState, ServerError> {
-    let registry = JobTypeRegistry::load(&settings.job_types_dir)?;
+    let registry = crate::job_types::load(&settings.job_types_dir)?;
     let chaos = Chaos::new(settings.chaos_failure_rate, settings.chaos_seed)?;
     if let Some(name) = settings
         .protection

@@ -1,7 +1,7 @@
 //! The job domain: what a job is, how it is validated, and how it travels.
 //!
-//! * [`JobTypeRegistry`] loads one JSON Schema per job type and version from a directory
-//!   (`job-types/<type>/v<N>.schema.json`): adding a job type is adding a file, not code.
+//! * [`JobTypeRegistry`] compiles one JSON Schema per job type and version, given as text (the
+//!   handler reads them from `job-types/<type>/v<N>.schema.json`).
 //! * [`submission::validate_submission`] turns a client's request body into a [`ValidatedJob`],
 //!   or into every [`Violation`] found, each with its JSON pointer.
 //! * [`JobEnvelope`] is the versioned message put on the queue, strictly parsed on the way out.
@@ -9,7 +9,9 @@
 //! * [`Backoff`] is the retry schedule after a transient failure (exponential, full jitter).
 //! * [`TraceContext`] is the W3C `traceparent` carried inside the envelope across the queue.
 //!
-//! Pure logic: no I/O except reading the schema directory, no HTTP.
+//! * [`Job`] is the trait a job type's work implements: typed payload in, [`Outcome`] out.
+//!
+//! Pure logic: no I/O (no files, no network, no clock beyond timestamps).
 
 mod backoff;
 mod chaos;
@@ -22,7 +24,7 @@ mod violation;
 pub use backoff::{Backoff, BackoffError};
 pub use chaos::{Chaos, ChaosError};
 pub use envelope::{ENVELOPE_VERSION, EnvelopeError, JobEnvelope};
-pub use registry::{JobType, JobTypeRegistry, RegistryError};
+pub use registry::{JobType, JobTypeRegistry, RegistryError, SchemaSource, valid_type_name};
 pub use submission::{SubmissionError, ValidatedJob};
 pub use trace::TraceContext;
 pub use violation::Violation;

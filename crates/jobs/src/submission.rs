@@ -151,8 +151,8 @@ mod tests {
         let mut r = JobTypeRegistry::default();
         let v1 = json!({"type": "object", "required": ["rows"], "properties": {"rows": {"type": "integer", "minimum": 0}}});
         let v2 = json!({"type": "object", "required": ["rows", "format"], "properties": {"format": {"enum": ["csv"]}}});
-        r.insert("report", 1, &v1).unwrap();
-        r.insert("report", 2, &v2).unwrap();
+        r.insert("report", 1, &v1.to_string()).unwrap();
+        r.insert("report", 2, &v2.to_string()).unwrap();
         r
     }
 
