@@ -11,6 +11,7 @@
 pub mod invocation;
 pub mod job_types;
 pub mod logging;
+pub mod namespace;
 pub mod problem;
 pub mod protect;
 pub mod retry;

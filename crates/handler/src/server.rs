@@ -74,7 +74,7 @@ pub fn build_state(settings: &Settings, telemetry: Instruments) -> Result<AppSta
     Ok(state)
 }
 
-/// The backoff scheduler the settings ask for. It sends to the namespace backpressure reads;
+/// The backoff scheduler the settings ask for. It sends to the Service Bus target;
 /// without one (or when its client cannot be built) failures fall back to broker redelivery.
 fn retry_scheduler(settings: &Settings) -> RetryScheduler {
     let backoff = settings.retry.backoff;
@@ -82,7 +82,7 @@ fn retry_scheduler(settings: &Settings) -> RetryScheduler {
         info!("RETRY_BACKOFF=off: transient failures are retried by immediate broker redelivery");
         return RetryScheduler::off(backoff);
     }
-    let Some(source) = settings.protection.backpressure.source.as_ref() else {
+    let Some(target) = settings.service_bus.as_ref() else {
         warn!(
             "backoff is on but no Service Bus namespace is configured (SERVICEBUS_ENDPOINT or ServiceBusConnection__fullyQualifiedNamespace): transient failures fall back to broker redelivery"
         );
@@ -95,17 +95,17 @@ fn retry_scheduler(settings: &Settings) -> RetryScheduler {
         max_delay: Duration::from_millis(500),
         try_timeout: Duration::from_secs(5),
     };
-    match crate::protect::depth::client(source).and_then(|c| c.with_retry(options)) {
+    match target.client().and_then(|c| c.with_retry(options)) {
         Ok(client) => {
             info!(
                 endpoint = client.endpoint(),
-                queue = %source.queue,
+                queue = %target.queue,
                 base_ms = backoff.base().as_millis() as u64,
                 cap_ms = backoff.cap().as_millis() as u64,
                 max_attempts = backoff.max_attempts(),
                 "backoff on: transient failures are rescheduled through the Service Bus REST API"
             );
-            RetryScheduler::on(backoff, client, source.queue.clone())
+            RetryScheduler::on(backoff, client, target.queue.clone())
         }
         Err(e) => {
             warn!(error = %e, "cannot set up the Service Bus client for backoff: transient failures fall back to broker redelivery");
@@ -137,7 +137,12 @@ pub async fn run(settings: Settings, state: AppState) -> Result<(), ServerError>
             }
         })
     };
-    let depth_poller = crate::protect::depth::spawn(&state);
+    let backpressure = state.protection().backpressure();
+    let depth_poller = crate::protect::depth::spawn(
+        settings.service_bus.as_ref(),
+        backpressure.settings().refresh,
+        backpressure.gauge().clone(),
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     let server =
         axum::serve(listener, crate::routes::router(state)).with_graceful_shutdown(async move {
