@@ -16,6 +16,7 @@
 mod backoff;
 mod chaos;
 mod envelope;
+pub mod json;
 mod registry;
 pub mod submission;
 mod trace;

@@ -141,13 +141,13 @@ pub async fn process(
         FailureKind::Simulated => Failure(Problem::new(
             "simulated-crash",
             "Simulated transient failure",
-            500,
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             detail,
         )),
         FailureKind::Exhausted => Failure(Problem::new(
             "attempts-exhausted",
             "Retry attempts exhausted",
-            500,
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             detail,
         )),
         FailureKind::Poison | FailureKind::Validation => poison(message_id, delivery, &detail),
@@ -228,7 +228,7 @@ fn poison(message_id: &str, delivery: u32, reason: &str) -> Failure {
     Failure(Problem::new(
         "poison-message",
         "Message can never be processed",
-        500,
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
         format!("poison message {message_id} (delivery {delivery}): {reason}"),
     ))
 }
