@@ -30,6 +30,16 @@ pub enum ServerError {
         /// The known job types.
         known: String,
     },
+    /// A job type has schemas but no work.
+    #[error(
+        "JOB_TYPES_DIR: job type \"{name}\" has a schema but no work: implement jobs::Job for it and register it in crates/handler/src/shipped_jobs (job types with work: {known})"
+    )]
+    NoWork {
+        /// The job type.
+        name: String,
+        /// The job types that have work.
+        known: String,
+    },
     /// The chaos settings are inconsistent.
     #[error("CHAOS_FAILURE_RATE: {0}")]
     Chaos(#[from] jobs::ChaosError),
@@ -46,7 +56,8 @@ pub enum ServerError {
     Serve(std::io::Error),
 }
 
-/// Load state from settings: the job type registry, chaos, and telemetry instruments.
+/// Load state from settings: the job type registry, the work of each type with chaos layered on,
+/// and telemetry instruments.
 pub fn build_state(settings: &Settings, telemetry: Instruments) -> Result<AppState, ServerError> {
     let registry = crate::job_types::load(&settings.job_types_dir)?;
     let chaos = Chaos::new(settings.chaos_failure_rate, settings.chaos_seed)?;
@@ -62,8 +73,17 @@ pub fn build_state(settings: &Settings, telemetry: Instruments) -> Result<AppSta
             known: registry.names().collect::<Vec<_>>().join(", "),
         });
     }
+    let workers = crate::shipped_jobs::workers(settings.processing_delay)
+        .layer(crate::work::chaos::Chaotic::layer(chaos));
+    if let Some(name) = registry.names().find(|name| workers.get(name).is_none()) {
+        return Err(ServerError::NoWork {
+            name: name.to_owned(),
+            known: workers.names().collect::<Vec<_>>().join(", "),
+        });
+    }
     let state = AppState::new(
         registry,
+        workers,
         chaos,
         settings.processing_delay,
         settings.max_delivery_count,

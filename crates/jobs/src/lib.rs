@@ -21,6 +21,7 @@ mod registry;
 pub mod submission;
 mod trace;
 mod violation;
+mod work;
 
 pub use backoff::{Backoff, BackoffError};
 pub use chaos::{Chaos, ChaosError};
@@ -29,6 +30,7 @@ pub use registry::{JobType, JobTypeRegistry, RegistryError, SchemaSource, valid_
 pub use submission::{SubmissionError, ValidatedJob};
 pub use trace::TraceContext;
 pub use violation::Violation;
+pub use work::{Job, JobContext, Outcome};
 
 /// Largest message Azure Service Bus Standard accepts (256 KiB): the bound for request bodies and
 /// for the serialised envelope.
