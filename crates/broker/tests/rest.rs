@@ -19,6 +19,8 @@ struct Server {
 }
 
 async fn serve(max_delivery_count: u32) -> Server {
+    // In a workspace build reqwest has TLS enabled by other crates and wants a crypto provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(
         &dir.path().join("q.db"),

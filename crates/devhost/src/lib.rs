@@ -78,9 +78,28 @@ pub enum DevhostError {
     /// The queue store failed to open.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// I/O (data directory, listening socket).
-    #[error("{0}")]
-    Io(String),
+    /// The data directory could not be created.
+    #[error("cannot create {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The HTTP server failed.
+    #[error("the HTTP server failed: {0}")]
+    Serve(#[source] std::io::Error),
+    /// The HTTP server stopped on its own, or its task panicked.
+    #[error("the HTTP server stopped unexpectedly{0}")]
+    ServerStopped(String),
 }
 
 /// Run until SIGTERM / Ctrl-C.
@@ -91,15 +110,23 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
             "host.json extensions.serviceBus.autoCompleteMessages is false: a custom handler cannot settle messages, so none is ever completed; each is redelivered when its lock lapses"
         );
     }
-    std::fs::create_dir_all(&opts.data_dir)
-        .map_err(|e| DevhostError::Io(format!("cannot create {}: {e}", opts.data_dir.display())))?;
+    std::fs::create_dir_all(&opts.data_dir).map_err(|source| DevhostError::DataDir {
+        path: opts.data_dir.clone(),
+        source,
+    })?;
     let store = Store::open(&opts.data_dir.join("queues.db"), opts.queue)?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
-        .map_err(|e| DevhostError::Io(format!("cannot listen on {}: {e}", opts.listen)))?;
+        .map_err(|source| DevhostError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
     let local = listener
         .local_addr()
-        .map_err(|e| DevhostError::Io(e.to_string()))?;
+        .map_err(|source| DevhostError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
     let base_url = format!("http://{local}");
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -199,9 +226,9 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
             let _ = stop_handler_tx.send(true);
             let _ = supervisor.await;
             return match finished {
-                Ok(Ok(())) => Err(DevhostError::Io("the HTTP server stopped".into())),
-                Ok(Err(e)) => Err(DevhostError::Io(e.to_string())),
-                Err(e) => Err(DevhostError::Io(e.to_string())),
+                Ok(Ok(())) => Err(DevhostError::ServerStopped(String::new())),
+                Ok(Err(e)) => Err(DevhostError::Serve(e)),
+                Err(e) => Err(DevhostError::ServerStopped(format!(": {e}"))),
             };
         }
     }
@@ -215,8 +242,8 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     let _ = supervisor.await;
     let _ = close_tx.send(true);
     match server.await {
-        Ok(served) => served.map_err(|e| DevhostError::Io(e.to_string())),
-        Err(e) => Err(DevhostError::Io(e.to_string())),
+        Ok(served) => served.map_err(DevhostError::Serve),
+        Err(e) => Err(DevhostError::ServerStopped(format!(": {e}"))),
     }
 }
 
