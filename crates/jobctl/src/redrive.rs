@@ -1,0 +1,422 @@
+//! `dlq resubmit`: a redrive of dead letters back onto their queue, modelled on Amazon SQS's
+//! dead-letter queue redrive task (rate-limited, resumable, cancellable, with progress).
+//!
+//! 1. Plan: read every dead letter ([`crate::scan`]), keep the sequence numbers of those
+//!    selected, unlock them all. Only these are resubmitted: a copy that dead-letters again
+//!    during the run has a new sequence number and waits for the next run (so `--all` over
+//!    poison messages ends). The plan is written to the checkpoint ([`crate::checkpoint`]).
+//! 2. Redrive: peek-lock the next dead letter; one of the plan gets its copy sent (at most
+//!    `--rate` per second: a token bucket of one), the step written to the checkpoint, then it is
+//!    deleted, in that order, so a failure anywhere leaves a dead letter or a duplicate, never a
+//!    loss. Any other dead letter stays locked until the end, so the receive moves past it.
+//! 3. Ctrl-C / SIGTERM stop after the message in hand; locks are released; the checkpoint stays
+//!    and the same command resumes. A completed run removes it.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use governor::{Quota, RateLimiter};
+use serde::Serialize;
+use servicebus::{ReceivedMessage, ServiceBusClient, ServiceBusError, dead_letter_path};
+
+use crate::checkpoint::{self, Checkpoint, Header, Planned};
+use crate::dlq::{self, DeadLetterRow};
+use crate::error::CliError;
+use crate::progress::Progress;
+use crate::scan;
+use crate::selection::{JobFacts, Selection};
+use crate::stop::Stop;
+
+/// A lock closer to lapsing than this is not used for a send.
+const LOCK_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(3);
+
+/// How a redrive runs.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Resubmissions per second at most (none: as fast as the namespace allows).
+    pub rate: Option<f64>,
+    /// Plan and show; change nothing.
+    pub dry_run: bool,
+    /// The checkpoint file (default: [`checkpoint::default_path`]).
+    pub checkpoint: Option<PathBuf>,
+    /// Discard an unfinished run's checkpoint and plan anew.
+    pub restart: bool,
+    /// Draw progress.
+    pub progress: bool,
+}
+
+/// What `resubmit` did (or, with a dry run, would do).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResubmitReport {
+    /// Whether nothing was changed.
+    pub dry_run: bool,
+    /// The dead letters resubmitted by this run (with a dry run: those that would be).
+    pub selected: Vec<DeadLetterRow>,
+    /// Dead letters read when the run was planned but not selected.
+    pub skipped: usize,
+    /// Dead letters in the plan.
+    pub planned: usize,
+    /// Resubmitted (copy sent, dead letter deleted) by this run.
+    pub resubmitted: usize,
+    /// Of those, dead letters whose copy an interrupted run had already sent: deleted only.
+    pub completed_without_resend: usize,
+    /// Resubmitted by the interrupted run(s) this one resumed.
+    pub previously_done: usize,
+    /// In the plan but gone when their turn came (deleted or resubmitted by someone else).
+    pub missing: usize,
+    /// In the plan and not yet resubmitted (the run stopped early).
+    pub remaining: usize,
+    /// Whether this run continued an interrupted one.
+    pub resumed: bool,
+    /// The checkpoint file, while the run is unfinished (removed when it completes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+    /// The `--rate`, per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_per_second: Option<f64>,
+    /// Wall time of this run.
+    pub elapsed_seconds: f64,
+}
+
+/// `--rate`: `N/s`, `N/m`, `N/h` or a bare `N` (per second); fractions allowed.
+pub fn parse_rate(text: &str) -> Result<f64, CliError> {
+    let t = text.trim();
+    let (n, per) = match t.split_once('/') {
+        Some((n, unit)) => (n, unit.trim()),
+        None => (t, "s"),
+    };
+    let seconds = match per {
+        "s" | "sec" | "second" => 1.0,
+        "m" | "min" | "minute" => 60.0,
+        "h" | "hour" => 3_600.0,
+        _ => 0.0,
+    };
+    match n.trim().parse::<f64>() {
+        Ok(n) if seconds > 0.0 && n.is_finite() && n > 0.0 && n / seconds <= 100_000.0 => {
+            Ok(n / seconds)
+        }
+        _ => Err(CliError::Usage(format!(
+            "--rate {text:?}: expected a positive rate such as 50/s, 600/m or 2.5 (per second, at most 100000/s)"
+        ))),
+    }
+}
+
+/// Run (or resume) a redrive of the dead letters of `queue` chosen by `selection`.
+pub async fn resubmit(
+    client: &ServiceBusClient,
+    queue: &str,
+    selection: &Selection,
+    options: &Options,
+    stop: &Stop,
+) -> Result<(ResubmitReport, Option<CliError>), CliError> {
+    let started = Instant::now();
+    let canonical = selection.canonical();
+    let path = match &options.checkpoint {
+        Some(p) => p.clone(),
+        None => checkpoint::default_path(client.endpoint(), queue, &canonical)?,
+    };
+    let mut report = ResubmitReport {
+        dry_run: options.dry_run,
+        rate_per_second: options.rate,
+        ..ResubmitReport::default()
+    };
+    let resumed = if options.dry_run || options.restart {
+        None
+    } else {
+        Checkpoint::open(&path)?
+    };
+    let mut partial_plan = false;
+    let mut cp = match resumed {
+        Some(cp) => {
+            let h = &cp.header;
+            if h.endpoint != client.endpoint() || h.queue != queue || h.selection != canonical {
+                return Err(CliError::Usage(format!(
+                    "checkpoint {} belongs to another run ({} {} [{}]); pass --restart to replace it, or another --checkpoint",
+                    path.display(),
+                    h.endpoint,
+                    h.queue,
+                    h.selection
+                )));
+            }
+            report.resumed = true;
+            eprintln!(
+                "jobctl: resuming the redrive started at {} ({} of {} done; checkpoint {})",
+                h.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                cp.done.len(),
+                h.plan.len(),
+                path.display()
+            );
+            cp
+        }
+        None => {
+            let (header, rows, lapsed) = plan(client, queue, selection, options, stop).await?;
+            partial_plan = lapsed;
+            report.skipped = header.not_selected;
+            report.planned = header.plan.len();
+            if options.dry_run || header.plan.is_empty() {
+                report.selected = rows;
+                report.elapsed_seconds = started.elapsed().as_secs_f64();
+                let warning = lapsed.then(|| CliError::Incomplete(dlq::lapsed(report.planned)));
+                return Ok((report, warning));
+            }
+            Checkpoint::create(&path, header)?
+        }
+    };
+    report.skipped = cp.header.not_selected;
+    report.planned = cp.header.plan.len();
+    report.previously_done = cp.done.len();
+
+    let end = redrive(client, queue, &mut cp, options, stop, &mut report).await;
+    report.elapsed_seconds = started.elapsed().as_secs_f64();
+    let planned: BTreeSet<i64> = cp.header.plan.iter().map(|p| p.seq).collect();
+    let end = match end {
+        Ok(end) => end,
+        Err(e) => {
+            eprintln!(
+                "jobctl: {} of {} resubmitted before the failure; run the same command again to continue (checkpoint {})",
+                cp.done.len(),
+                planned.len(),
+                cp.path().display()
+            );
+            return Err(e);
+        }
+    };
+    report.remaining = planned.difference(&cp.done).count();
+    if end == End::Exhausted {
+        report.missing = report.remaining;
+        report.remaining = 0;
+    }
+    let warning = match end {
+        End::Done | End::Exhausted => {
+            cp.remove()?;
+            partial_plan.then(|| CliError::Incomplete(dlq::lapsed(report.planned)))
+        }
+        End::Interrupted => {
+            report.checkpoint = Some(cp.path().display().to_string());
+            Some(CliError::Interrupted(format!(
+                "interrupted with {} of {} resubmitted; every lock was released; run the same command again to continue (checkpoint {})",
+                cp.done.len(),
+                planned.len(),
+                cp.path().display()
+            )))
+        }
+        End::Unreachable => {
+            report.checkpoint = Some(cp.path().display().to_string());
+            Some(CliError::Incomplete(format!(
+                "incomplete: {} planned dead letter(s) lie behind more unselected ones than can be held within the lock duration; run the same command again to continue (checkpoint {})",
+                report.remaining,
+                cp.path().display()
+            )))
+        }
+    };
+    Ok((report, warning))
+}
+
+/// Read every dead letter and plan the run: the header, the selected rows, whether the scan lapsed.
+async fn plan(
+    client: &ServiceBusClient,
+    queue: &str,
+    selection: &Selection,
+    options: &Options,
+    stop: &Stop,
+) -> Result<(Header, Vec<DeadLetterRow>, bool), CliError> {
+    let progress = Progress::spinner(options.progress, "reading dead letters");
+    let mut held = Vec::new();
+    let (mut plan, mut rows, mut not_selected) = (Vec::new(), Vec::new(), 0);
+    let mut found_ids: HashSet<String> = HashSet::new();
+    let outcome = scan::lock_all(
+        client,
+        &dead_letter_path(queue),
+        None,
+        stop,
+        &progress,
+        &mut held,
+        |m| {
+            let facts = JobFacts::of(m);
+            if !selection.matches(m, &facts) {
+                not_selected += 1;
+                return;
+            }
+            for id in &selection.ids {
+                if selection.id_matches(id, m) {
+                    found_ids.insert(id.clone());
+                }
+            }
+            plan.push(Planned {
+                seq: m.sequence_number,
+                message_id: m.message_id.clone(),
+            });
+            if options.dry_run {
+                rows.push(DeadLetterRow::from(m));
+            }
+        },
+    )
+    .await;
+    progress.finish();
+    scan::release(client, &held).await;
+    let end = outcome?;
+    if end == scan::End::Interrupted {
+        return Err(CliError::Interrupted(
+            "interrupted while reading the dead letters; nothing was resubmitted and every lock was released".into(),
+        ));
+    }
+    let lapsed = end == scan::End::Lapsed;
+    let missing: Vec<&str> = selection
+        .ids
+        .iter()
+        .filter(|id| !found_ids.contains(*id))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() && !lapsed {
+        let filtered = if selection.narrows() && selection.ids.len() < 2 {
+            ""
+        } else {
+            " (or it does not pass the other filters)"
+        };
+        return Err(CliError::NoMatch(format!(
+            "no dead letter of {queue} has the id {}{filtered}: an --id is a SequenceNumber or a MessageId (see `jobctl dlq peek`); nothing was resubmitted",
+            missing.join(", ")
+        )));
+    }
+    let header = Header {
+        version: checkpoint::VERSION,
+        endpoint: client.endpoint().to_owned(),
+        queue: queue.to_owned(),
+        selection: selection.canonical(),
+        started_at: Utc::now(),
+        not_selected,
+        plan,
+    };
+    Ok((header, rows, lapsed))
+}
+
+/// Why the redrive loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Every planned dead letter is done.
+    Done,
+    /// The subqueue has nothing more for us: planned ones not done are gone.
+    Exhausted,
+    /// Ctrl-C / SIGTERM.
+    Interrupted,
+    /// Planned ones are out of reach behind lapsing locks of unselected ones.
+    Unreachable,
+}
+
+async fn redrive(
+    client: &ServiceBusClient,
+    queue: &str,
+    cp: &mut Checkpoint,
+    options: &Options,
+    stop: &Stop,
+    report: &mut ResubmitReport,
+) -> Result<End, CliError> {
+    let dlq = dead_letter_path(queue);
+    let mut remaining: BTreeSet<i64> = cp
+        .header
+        .plan
+        .iter()
+        .map(|p| p.seq)
+        .filter(|s| !cp.done.contains(s))
+        .collect();
+    let progress = Progress::bar(
+        options.progress,
+        cp.header.plan.len() as u64,
+        cp.done.len() as u64,
+    );
+    let limiter = options.rate.and_then(|rate| {
+        Quota::with_period(Duration::from_secs_f64(1.0 / rate))
+            .map(|q| RateLimiter::direct(q.allow_burst(NonZeroU32::MIN)))
+    });
+    // Dead letters not in the plan, locked so the receive moves past them (latest lock per
+    // sequence number), and those seen since the last planned one (to notice a cycle).
+    let mut held: BTreeMap<i64, ReceivedMessage> = BTreeMap::new();
+    let mut passed = HashSet::new();
+    let mut need_token = true;
+    let outcome = async {
+        loop {
+            if remaining.is_empty() {
+                return Ok(End::Done);
+            }
+            if stop.requested() {
+                return Ok(End::Interrupted);
+            }
+            if need_token && let Some(limiter) = &limiter {
+                tokio::select! {
+                    () = limiter.until_ready() => {}
+                    () = stop.wait() => return Ok(End::Interrupted),
+                }
+            }
+            need_token = false;
+            let Some(m) = client.peek_lock(&dlq, scan::WAIT_SECS).await? else {
+                return Ok(End::Exhausted);
+            };
+            let seq = m.sequence_number;
+            if !remaining.contains(&seq) {
+                let again = !passed.insert(seq);
+                held.insert(seq, scan::lock_of(&m));
+                if again {
+                    return Ok(End::Unreachable);
+                }
+                progress.note(format!("{} not selected held", held.len()));
+                continue;
+            }
+            passed.clear();
+            let lapsing = m
+                .locked_until
+                .is_some_and(|until| until - Utc::now() < LOCK_MARGIN);
+            if lapsing {
+                let _ = client.unlock(&m).await;
+                continue;
+            }
+            let resend = !cp.sent.contains(&seq);
+            if resend {
+                if let Err(e) = client.send(queue, &dlq::resubmission(&m)).await {
+                    let _ = client.unlock(&m).await;
+                    return Err(CliError::from(e));
+                }
+                cp.sent(seq)?;
+                need_token = true;
+            }
+            match client.complete(&m).await {
+                Ok(()) => {}
+                // The lock lapsed after the send: the dead letter comes back and is then deleted
+                // without a second send (the checkpoint says its copy is out).
+                Err(ServiceBusError::LockLost(_)) => continue,
+                Err(e) => return Err(CliError::from(e)),
+            }
+            cp.done(seq)?;
+            remaining.remove(&seq);
+            report.resubmitted += 1;
+            if !resend {
+                report.completed_without_resend += 1;
+            }
+            report.selected.push(DeadLetterRow::from(&m));
+            progress.inc();
+        }
+    }
+    .await;
+    progress.finish();
+    let held: Vec<ReceivedMessage> = held.into_values().collect();
+    scan::release(client, &held).await;
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("50/s").unwrap(), 50.0);
+        assert_eq!(parse_rate("600/m").unwrap(), 10.0);
+        assert_eq!(parse_rate("2.5").unwrap(), 2.5);
+        for bad in ["", "0/s", "-1", "5/w", "fast", "inf", "1000000/s"] {
+            assert!(matches!(parse_rate(bad), Err(CliError::Usage(_))), "{bad}");
+        }
+    }
+}
