@@ -85,7 +85,11 @@ pub fn fnv64(text: &str) -> u64 {
 
 /// The default checkpoint file of a run of `selection` on `queue` at `endpoint`.
 pub fn default_path(endpoint: &str, queue: &str, selection: &str) -> Result<PathBuf, CliError> {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let dir = env("JOBCTL_STATE_DIR")
         .or_else(|| env("XDG_STATE_HOME").map(|d| d.join("jobctl")))
         .or_else(|| env("HOME").map(|h| h.join(".local/state/jobctl")))
@@ -259,7 +263,10 @@ mod tests {
         c.remove().unwrap();
         assert!(Checkpoint::open(&path).unwrap().is_none());
         std::fs::write(&path, "not json\n").unwrap();
-        assert!(matches!(Checkpoint::open(&path), Err(CliError::Checkpoint { .. })));
+        assert!(matches!(
+            Checkpoint::open(&path),
+            Err(CliError::Checkpoint { .. })
+        ));
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -179,9 +179,14 @@ pub fn parse_time(flag: &str, text: &str, now: DateTime<Utc>) -> Result<DateTime
         'd' => 86_400,
         _ => 0,
     };
-    if let Some(n) = t[..t.len().saturating_sub(1)].parse::<i64>().ok().filter(|_| seconds > 0)
+    if let Some(n) = t[..t.len().saturating_sub(1)]
+        .parse::<i64>()
+        .ok()
+        .filter(|_| seconds > 0)
         && n >= 0
-        && let Some(age) = n.checked_mul(seconds).and_then(chrono::Duration::try_seconds)
+        && let Some(age) = n
+            .checked_mul(seconds)
+            .and_then(chrono::Duration::try_seconds)
     {
         return Ok(now - age);
     }
@@ -224,7 +229,9 @@ mod tests {
             .with_filter("reason=MaxDeliveryCountExceeded")
             .unwrap();
         assert_eq!(s.reason.as_deref(), Some("MaxDeliveryCountExceeded"));
-        let s = Selection::default().with_filter("Description = after 5").unwrap();
+        let s = Selection::default()
+            .with_filter("Description = after 5")
+            .unwrap();
         assert_eq!(s.description.as_deref(), Some("after 5"));
         for bad in ["reason", "reason=", "colour=red"] {
             assert!(
@@ -251,7 +258,10 @@ mod tests {
             tenant: Some("t0".into()),
             reason: Some("maxdeliverycountexceeded".into()),
             since: Some(("x".into(), parse_time("", "2026-12-01", now).unwrap())),
-            until: Some(("y".into(), parse_time("", "2026-12-01T11:00:00Z", now).unwrap())),
+            until: Some((
+                "y".into(),
+                parse_time("", "2026-12-01T11:00:00Z", now).unwrap(),
+            )),
             ..Selection::default()
         };
         assert!(s.matches(&m, &facts));
@@ -263,9 +273,15 @@ mod tests {
         s.tenant = Some("t1".into());
         assert!(!s.matches(&m, &facts));
         s.tenant = None;
-        s.until = Some(("z".into(), parse_time("", "2026-12-01T10:30:00Z", now).unwrap()));
+        s.until = Some((
+            "z".into(),
+            parse_time("", "2026-12-01T10:30:00Z", now).unwrap(),
+        ));
         assert!(!s.matches(&m, &facts), "until is exclusive");
-        assert_eq!(JobFacts::of(&dead("nope", "x")).job_type_label(), "(not JSON)");
+        assert_eq!(
+            JobFacts::of(&dead("nope", "x")).job_type_label(),
+            "(not JSON)"
+        );
     }
 
     #[test]
@@ -276,7 +292,9 @@ mod tests {
             "2026-12-01T10:00:00+00:00"
         );
         assert_eq!(
-            parse_time("--since", "2026-11-30", now).unwrap().to_rfc3339(),
+            parse_time("--since", "2026-11-30", now)
+                .unwrap()
+                .to_rfc3339(),
             "2026-11-30T00:00:00+00:00"
         );
         for bad in ["", "yesterday", "-2h", "2w", "h"] {

@@ -167,7 +167,8 @@ pub fn render(s: &Summary) -> String {
     if s.groups.is_empty() {
         return "no dead letters".to_owned();
     }
-    let at = |t: Option<DateTime<Utc>>, f: &str| t.map(|t| t.format(f).to_string()).unwrap_or_default();
+    let at =
+        |t: Option<DateTime<Utc>>, f: &str| t.map(|t| t.format(f).to_string()).unwrap_or_default();
     let rows: Vec<Vec<String>> = s
         .groups
         .iter()
@@ -238,7 +239,9 @@ mod tests {
             sequence_number: seq,
             delivery_count: 2,
             lock_token: "t".into(),
-            enqueued_time: DateTime::parse_from_rfc3339(at).ok().map(|t| t.with_timezone(&Utc)),
+            enqueued_time: DateTime::parse_from_rfc3339(at)
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
             locked_until: None,
             properties,
             location: None,
