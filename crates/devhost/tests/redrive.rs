@@ -277,8 +277,20 @@ async fn resubmit_all_over_poison_handles_each_dead_letter_once() {
     }
 
     // A second pass: the ids keep one suffix (the sequence number changes, nothing is appended).
-    let second = json_of(&d, &state, &["dlq", "resubmit", "--all"]);
-    assert_eq!(second["resubmitted"].as_u64(), Some(POISON));
+    // Not on a terminal: no progress on stderr, the summary on stdout.
+    let (code, second, stderr) = run(
+        &d,
+        &state,
+        &["dlq", "resubmit", "--all"],
+        Duration::from_secs(120),
+    );
+    assert_eq!((code, stderr.as_str()), (0, ""), "{second}");
+    assert!(
+        second.starts_with(&format!(
+            "resubmitted {POISON} dead letter(s); 0 not selected"
+        )),
+        "{second}"
+    );
     d.drained(POISON, Duration::from_secs(120)).await;
     let pass2 = ids(&d.dead_letters().await);
     assert!(pass2.is_disjoint(&pass1));
@@ -297,6 +309,35 @@ async fn resubmit_all_over_poison_handles_each_dead_letter_once() {
     assert!(
         state_files.is_empty(),
         "a completed run removes its checkpoint"
+    );
+
+    // On a terminal (a pseudo-terminal from util-linux `script`): a progress bar with counts,
+    // rate and ETA while it runs, then the same summary.
+    let command = format!(
+        "{} --endpoint {}/servicebus dlq resubmit --all --rate 50/s",
+        jobctl_binary().display(),
+        d.url
+    );
+    let out = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env("JOBCTL_STATE_DIR", &state)
+        .env("COLUMNS", "120")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait(out, Duration::from_secs(120));
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    assert!(
+        screen.contains(&format!("/{POISON} resubmitted")),
+        "{screen}"
+    );
+    assert!(screen.contains("ETA"), "{screen}");
+    assert!(
+        screen.contains(&format!("resubmitted {POISON} dead letter(s)")),
+        "{screen}"
     );
 }
 
