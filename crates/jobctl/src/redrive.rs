@@ -21,6 +21,7 @@ use chrono::Utc;
 use governor::{Quota, RateLimiter};
 use serde::Serialize;
 use servicebus::{ReceivedMessage, ServiceBusClient, ServiceBusError, dead_letter_path};
+use tokio::task::JoinSet;
 
 use crate::checkpoint::{self, Checkpoint, Header, Planned};
 use crate::dlq::{self, DeadLetterRow};
@@ -173,6 +174,9 @@ pub async fn resubmit(
     let end = redrive(client, queue, &mut cp, options, stop, &mut report).await;
     report.elapsed_seconds = started.elapsed().as_secs_f64();
     let planned: BTreeSet<i64> = cp.header.plan.iter().map(|p| p.seq).collect();
+    if !matches!(end, Ok(End::Done | End::Exhausted)) {
+        cp.sync()?;
+    }
     let end = match end {
         Ok(end) => end,
         Err(e) => {
@@ -316,6 +320,75 @@ async fn redrive(
     report: &mut ResubmitReport,
 ) -> Result<End, CliError> {
     let dlq = dead_letter_path(queue);
+    let progress = Progress::bar(
+        options.progress,
+        cp.header.plan.len() as u64,
+        cp.done.len() as u64,
+    );
+    // Dead letters not in the plan, locked so the receive moves past them (latest lock per
+    // sequence number); also where a message in hand goes when the run stops early.
+    let mut held: BTreeMap<i64, ReceivedMessage> = BTreeMap::new();
+    // Peek-locks run ahead of the sends (so unselected dead letters are passed quickly), but
+    // not far when a slow rate would keep prefetched locks waiting for their turn.
+    let depth = if options.rate.is_none_or(|r| r >= 1.0) {
+        scan::IN_FLIGHT
+    } else {
+        1
+    };
+    let mut inflight = JoinSet::new();
+    let ctx = Walk {
+        client,
+        dlq,
+        options,
+        stop,
+        progress: progress.clone(),
+        depth,
+    };
+    let outcome = walk(&ctx, cp, report, &mut held, &mut inflight).await;
+    progress.finish();
+    // Locks still arriving from peek-locks in flight are released too.
+    while let Some(joined) = inflight.join_next().await {
+        if let Ok(Ok(Some(m))) = joined {
+            held.insert(m.sequence_number, scan::lock_of(&m));
+        }
+    }
+    let held: Vec<ReceivedMessage> = held.into_values().collect();
+    scan::release(client, &held).await;
+    outcome
+}
+
+type PeekLocks = JoinSet<Result<Option<ReceivedMessage>, ServiceBusError>>;
+
+/// What the walk over the subqueue works with.
+struct Walk<'a> {
+    client: &'a ServiceBusClient,
+    dlq: String,
+    options: &'a Options,
+    stop: &'a Stop,
+    progress: Progress,
+    /// Peek-locks in flight at most.
+    depth: usize,
+}
+
+/// Peek-lock dead letters until the plan is done: resubmit the planned ones, hold the others.
+async fn walk(
+    ctx: &Walk<'_>,
+    cp: &mut Checkpoint,
+    report: &mut ResubmitReport,
+    held: &mut BTreeMap<i64, ReceivedMessage>,
+    inflight: &mut PeekLocks,
+) -> Result<End, CliError> {
+    let Walk {
+        client,
+        options,
+        stop,
+        progress,
+        depth,
+        ..
+    } = ctx;
+    let (client, depth) = (*client, *depth);
+    let dlq = ctx.dlq.as_str();
+    let queue = cp.header.queue.clone();
     let mut remaining: BTreeSet<i64> = cp
         .header
         .plan
@@ -323,87 +396,90 @@ async fn redrive(
         .map(|p| p.seq)
         .filter(|s| !cp.done.contains(s))
         .collect();
-    let progress = Progress::bar(
-        options.progress,
-        cp.header.plan.len() as u64,
-        cp.done.len() as u64,
-    );
     let limiter = options.rate.and_then(|rate| {
         Quota::with_period(Duration::from_secs_f64(1.0 / rate))
             .map(|q| RateLimiter::direct(q.allow_burst(NonZeroU32::MIN)))
     });
-    // Dead letters not in the plan, locked so the receive moves past them (latest lock per
-    // sequence number), and those seen since the last planned one (to notice a cycle).
-    let mut held: BTreeMap<i64, ReceivedMessage> = BTreeMap::new();
+    // Unselected dead letters seen since the last planned one: seeing one twice means the
+    // walk goes round lapsing locks without reaching the rest of the plan.
     let mut passed = HashSet::new();
-    let mut need_token = true;
-    let outcome = async {
-        loop {
-            if remaining.is_empty() {
-                return Ok(End::Done);
-            }
-            if stop.requested() {
-                return Ok(End::Interrupted);
-            }
-            if need_token && let Some(limiter) = &limiter {
-                tokio::select! {
-                    () = limiter.until_ready() => {}
-                    () = stop.wait() => return Ok(End::Interrupted),
-                }
-            }
-            need_token = false;
-            let Some(m) = client.peek_lock(&dlq, scan::WAIT_SECS).await? else {
-                return Ok(End::Exhausted);
-            };
-            let seq = m.sequence_number;
-            if !remaining.contains(&seq) {
-                let again = !passed.insert(seq);
-                held.insert(seq, scan::lock_of(&m));
-                if again {
-                    return Ok(End::Unreachable);
-                }
-                progress.note(format!("{} not selected held", held.len()));
-                continue;
-            }
-            passed.clear();
-            let lapsing = m
-                .locked_until
-                .is_some_and(|until| until - Utc::now() < LOCK_MARGIN);
-            if lapsing {
-                let _ = client.unlock(&m).await;
-                continue;
-            }
-            let resend = !cp.sent.contains(&seq);
-            if resend {
-                if let Err(e) = client.send(queue, &dlq::resubmission(&m)).await {
-                    let _ = client.unlock(&m).await;
-                    return Err(CliError::from(e));
-                }
-                cp.sent(seq)?;
-                need_token = true;
-            }
-            match client.complete(&m).await {
-                Ok(()) => {}
-                // The lock lapsed after the send: the dead letter comes back and is then deleted
-                // without a second send (the checkpoint says its copy is out).
-                Err(ServiceBusError::LockLost(_)) => continue,
-                Err(e) => return Err(CliError::from(e)),
-            }
-            cp.done(seq)?;
-            remaining.remove(&seq);
-            report.resubmitted += 1;
-            if !resend {
-                report.completed_without_resend += 1;
-            }
-            report.selected.push(DeadLetterRow::from(&m));
-            progress.inc();
+    let mut exhausted = false;
+    loop {
+        if remaining.is_empty() {
+            return Ok(End::Done);
         }
+        if stop.requested() {
+            return Ok(End::Interrupted);
+        }
+        while !exhausted && inflight.len() < depth {
+            let (client, dlq) = (client.clone(), dlq.to_owned());
+            inflight.spawn(async move { client.peek_lock(&dlq, scan::WAIT_SECS).await });
+        }
+        let m = match inflight.join_next().await {
+            None => return Ok(End::Exhausted),
+            Some(Ok(Ok(Some(m)))) => m,
+            Some(Ok(Ok(None))) => {
+                exhausted = true;
+                continue;
+            }
+            Some(Ok(Err(e))) => return Err(e.into()),
+            Some(Err(join)) => {
+                return Err(CliError::from(ServiceBusError::Transport(format!(
+                    "a peek-lock task failed: {join}"
+                ))));
+            }
+        };
+        let seq = m.sequence_number;
+        if !remaining.contains(&seq) {
+            let again = !passed.insert(seq);
+            held.insert(seq, scan::lock_of(&m));
+            if again {
+                return Ok(End::Unreachable);
+            }
+            progress.note(format!("{} not selected held", held.len()));
+            continue;
+        }
+        passed.clear();
+        let resend = !cp.sent.contains(&seq);
+        if resend && let Some(limiter) = &limiter {
+            tokio::select! {
+                () = limiter.until_ready() => {}
+                () = stop.wait() => {
+                    held.insert(seq, scan::lock_of(&m));
+                    return Ok(End::Interrupted);
+                }
+            }
+        }
+        if m.locked_until
+            .is_some_and(|until| until - Utc::now() < LOCK_MARGIN)
+        {
+            // Too close to lapsing for a send: unlock it to come round again with a fresh lock.
+            let _ = ctx.client.unlock(&m).await;
+            continue;
+        }
+        if resend {
+            if let Err(e) = client.send(&queue, &dlq::resubmission(&m)).await {
+                held.insert(seq, scan::lock_of(&m));
+                return Err(CliError::from(e));
+            }
+            cp.sent(seq)?;
+        }
+        match client.complete(&m).await {
+            Ok(()) => {}
+            // The lock lapsed after the send: the dead letter comes back and is then deleted
+            // without a second send (the checkpoint says its copy is out).
+            Err(ServiceBusError::LockLost(_)) => continue,
+            Err(e) => return Err(CliError::from(e)),
+        }
+        cp.done(seq)?;
+        remaining.remove(&seq);
+        report.resubmitted += 1;
+        if !resend {
+            report.completed_without_resend += 1;
+        }
+        report.selected.push(DeadLetterRow::from(&m));
+        progress.inc();
     }
-    .await;
-    progress.finish();
-    let held: Vec<ReceivedMessage> = held.into_values().collect();
-    scan::release(client, &held).await;
-    outcome
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::stop::Stop;
 pub const WAIT_SECS: u32 = 1;
 
 /// Peek-locks in flight at once.
-const IN_FLIGHT: usize = 4;
+pub const IN_FLIGHT: usize = 4;
 
 /// Why a scan ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
