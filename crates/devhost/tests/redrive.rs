@@ -411,6 +411,47 @@ async fn an_interrupted_rate_limited_redrive_resumes_and_resubmits_each_once() {
     let peeked = json_of(&d, &state, &["dlq", "peek", "--max", "100"]);
     assert_eq!(peeked.as_array().unwrap().len() as u64, JOBS - done);
 
+    // A crash between a send and its checkpoint step leaves a copy on the queue and the dead
+    // letter marked sent: play that for one planned dead letter (send its copy as the run
+    // would have, then write the step); the resumed run must delete it without a second copy.
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    let header: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let done_seqs: BTreeSet<i64> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["done"].as_i64())
+        .collect();
+    let crashed = header["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["seq"].as_i64().unwrap())
+        .find(|s| !done_seqs.contains(s))
+        .unwrap();
+    let letter = d
+        .dead_letters()
+        .await
+        .into_iter()
+        .find(|l| l["sequenceNumber"].as_i64() == Some(crashed))
+        .unwrap();
+    let broker =
+        json!({"MessageId": format!("{}/r{crashed}", letter["messageId"].as_str().unwrap())});
+    send(
+        &d,
+        letter["body"].as_str().unwrap(),
+        &[
+            ("BrokerProperties", &broker.to_string()),
+            ("Content-Type", "application/json"),
+        ],
+    )
+    .await;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&checkpoint)
+        .unwrap();
+    std::io::Write::write_all(&mut f, format!("{{\"sent\":{crashed}}}\n").as_bytes()).unwrap();
+    drop(f);
+
     // The same command resumes from the checkpoint and finishes the plan.
     let (code, stdout, stderr) = run(&d, &state, &args, Duration::from_secs(60));
     assert_eq!(code, 0, "{stderr}");
@@ -419,6 +460,7 @@ async fn an_interrupted_rate_limited_redrive_resumes_and_resubmits_each_once() {
     assert_eq!(rest["resumed"], true);
     assert_eq!(rest["previouslyDone"].as_u64(), Some(done));
     assert_eq!(rest["resubmitted"].as_u64(), Some(planned - done));
+    assert_eq!(rest["completedWithoutResend"].as_u64(), Some(1), "{rest}");
     assert_eq!(
         (rest["remaining"].as_u64(), rest["missing"].as_u64()),
         (Some(0), Some(0))

@@ -161,7 +161,8 @@ pub async fn resubmit(
             if options.dry_run || header.plan.is_empty() {
                 report.selected = rows;
                 report.elapsed_seconds = started.elapsed().as_secs_f64();
-                let warning = lapsed.then(|| CliError::Incomplete(dlq::lapsed(report.planned)));
+                let read = report.planned + report.skipped;
+                let warning = lapsed.then(|| CliError::Incomplete(dlq::lapsed(read)));
                 return Ok((report, warning));
             }
             Checkpoint::create(&path, header)?
@@ -197,7 +198,8 @@ pub async fn resubmit(
     let warning = match end {
         End::Done | End::Exhausted => {
             cp.remove()?;
-            partial_plan.then(|| CliError::Incomplete(dlq::lapsed(report.planned)))
+            let read = report.planned + report.skipped;
+            partial_plan.then(|| CliError::Incomplete(dlq::lapsed(read)))
         }
         End::Interrupted => {
             report.checkpoint = Some(cp.path().display().to_string());
