@@ -216,15 +216,21 @@ fn is_redrive_property(name: &str) -> bool {
         .any(|p| p.eq_ignore_ascii_case(name))
 }
 
-/// Delete every dead letter of `queue`; how many were deleted.
-pub async fn purge(client: &ServiceBusClient, queue: &str) -> Result<u64, CliError> {
+/// Delete every dead letter of `queue`; how many were deleted. Stops between messages on
+/// Ctrl-C / SIGTERM.
+pub async fn purge(client: &ServiceBusClient, queue: &str, stop: &Stop) -> Result<u64, CliError> {
     let dlq = dead_letter_path(queue);
     let mut deleted = 0;
-    while let Some(m) = client.peek_lock(&dlq, scan::WAIT_SECS).await? {
+    while !stop.requested() {
+        let Some(m) = client.peek_lock(&dlq, scan::WAIT_SECS).await? else {
+            return Ok(deleted);
+        };
         client.complete(&m).await?;
         deleted += 1;
     }
-    Ok(deleted)
+    Err(CliError::Interrupted(format!(
+        "interrupted after deleting {deleted} dead letter(s) of {queue}"
+    )))
 }
 
 #[cfg(test)]

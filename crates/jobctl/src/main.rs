@@ -197,12 +197,11 @@ impl ResubmitArgs {
 async fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    let stop = Stop::install();
     let fail = |e: &CliError| {
         eprintln!("jobctl: {e}");
         ExitCode::from(e.exit_code())
     };
-    match run(&cli, &stop).await {
+    match run(&cli).await {
         Ok((text, None)) => {
             println!("{text}");
             ExitCode::SUCCESS
@@ -218,7 +217,7 @@ async fn main() -> ExitCode {
 /// The output, and the reason it is partial when it is.
 type Outcome = (String, Option<CliError>);
 
-async fn run(cli: &Cli, stop: &Stop) -> Result<Outcome, CliError> {
+async fn run(cli: &Cli) -> Result<Outcome, CliError> {
     let endpoint = cli.endpoint.as_deref().ok_or_else(|| {
         CliError::Usage(
             "no namespace: pass --endpoint <namespace|URL> or set SERVICEBUS_ENDPOINT".into(),
@@ -241,7 +240,7 @@ async fn run(cli: &Cli, stop: &Stop) -> Result<Outcome, CliError> {
             Ok((render(output::json(&rows), output::queues(&rows)), None))
         }
         Command::Dlq(DlqCommand::Peek { max }) => {
-            let rows = dlq::peek(&client, queue, *max, stop).await?;
+            let rows = dlq::peek(&client, queue, *max, &Stop::install()).await?;
             Ok((
                 render(output::json(&rows), output::dead_letters(&rows)),
                 None,
@@ -252,7 +251,7 @@ async fn run(cli: &Cli, stop: &Stop) -> Result<Outcome, CliError> {
             let progress =
                 progress::Progress::spinner(progress::wanted(cli.json), "reading dead letters");
             let (summary, warning) =
-                dlq::summary(&client, queue, &selection, stop, &progress).await?;
+                dlq::summary(&client, queue, &selection, &Stop::install(), &progress).await?;
             Ok((
                 render(output::json(&summary), summary::render(&summary)),
                 warning,
@@ -268,7 +267,7 @@ async fn run(cli: &Cli, stop: &Stop) -> Result<Outcome, CliError> {
                 progress: progress::wanted(cli.json),
             };
             let (report, warning) =
-                redrive::resubmit(&client, queue, &selection, &options, stop).await?;
+                redrive::resubmit(&client, queue, &selection, &options, &Stop::install()).await?;
             Ok((
                 render(output::json(&report), output::resubmitted(&report)),
                 warning,
@@ -282,7 +281,7 @@ async fn run(cli: &Cli, stop: &Stop) -> Result<Outcome, CliError> {
                     client.endpoint()
                 ))?;
             }
-            let deleted = dlq::purge(&client, queue).await?;
+            let deleted = dlq::purge(&client, queue, &Stop::install()).await?;
             let text = format!("deleted {deleted} dead letter(s) of {queue}");
             Ok((
                 render(

@@ -1,6 +1,7 @@
-//! Interruption: the first Ctrl-C (SIGINT) or SIGTERM asks the running command to stop at the
-//! next safe point (after the message in hand is settled, with every lock it holds released);
-//! a second one exits at once, leaving any lock to lapse on its own.
+//! Interruption of the commands that hold locks (installed when one starts, so Ctrl-C at a
+//! prompt still quits at once): the first Ctrl-C (SIGINT) or SIGTERM asks the command to stop at
+//! the next safe point (after the message in hand is settled, with every lock it holds
+//! released); a second one exits at once (130), leaving any lock to lapse on its own.
 
 use tokio::sync::watch;
 
