@@ -181,10 +181,13 @@ impl ServiceBusClient {
     /// Lock the next message of `entity` (a queue, or [`dead_letter_path`]), waiting up to
     /// `timeout_secs` for one; `None` when none arrived.
     ///
+    /// Microsoft Learn, Service Bus REST "Peek-Lock Message (Non-Destructive Read)": `201` with
+    /// the locked message, `204` when none arrived in time, `410` when the entity does not exist.
     /// The request is not idempotent (each one locks a message), so it is retried only when
-    /// nothing can have been locked: the connection could not be made, or the service answered
-    /// `503 Server Busy` / `429` (it refused the call). A broken connection, a timeout or an
-    /// answer that does not parse is [`ServiceBusError::ReceiveUncertain`], at once.
+    /// nothing can have been locked: the connection could not be made, or the service refused
+    /// the call as busy or throttled (`503`, `429`). A broken connection, a timeout or an answer
+    /// that does not parse is [`ServiceBusError::ReceiveUncertain`], at once; any other status
+    /// is final at once too (a `500` may come after the lock was taken).
     pub async fn peek_lock(
         &self,
         entity: &str,
@@ -227,7 +230,7 @@ impl ServiceBusClient {
                 Err(e) => Err(self.unreadable(entity, &headers, e).await),
             },
             204 => Ok(None),
-            404 => Err(ServiceBusError::NotFound(entity.to_owned())),
+            404 | 410 => Err(ServiceBusError::NotFound(entity.to_owned())),
             status => Err(ServiceBusError::Status {
                 status,
                 body: crate::excerpt(&body),
