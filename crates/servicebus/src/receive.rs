@@ -179,7 +179,8 @@ fn unquote(value: &str) -> String {
 
 impl ServiceBusClient {
     /// Lock the next message of `entity` (a queue, or [`dead_letter_path`]), waiting up to
-    /// `timeout_secs` for one; `None` when none arrived.
+    /// `timeout_secs` (at most the per-try timeout less a second) for one; `None` when none
+    /// arrived.
     ///
     /// Microsoft Learn, Service Bus REST "Peek-Lock Message (Non-Destructive Read)": `201` with
     /// the locked message, `204` when none arrived in time, `410` when the entity does not exist.
@@ -193,8 +194,15 @@ impl ServiceBusClient {
         entity: &str,
         timeout_secs: u32,
     ) -> Result<Option<ReceivedMessage>, ServiceBusError> {
-        let path = format!("{entity}/messages/head?timeout={timeout_secs}");
         let retry = self.retry_options();
+        // The service holds the request up to `timeout` seconds: keep that inside the per-try
+        // timeout, or an empty wait would end as a timed-out (uncertain) call.
+        let longest =
+            u32::try_from(retry.try_timeout.as_secs().saturating_sub(1)).unwrap_or(u32::MAX);
+        let path = format!(
+            "{entity}/messages/head?timeout={}",
+            timeout_secs.min(longest)
+        );
         let mut tries = 1;
         let Answer {
             status,
