@@ -203,15 +203,21 @@ async fn main() -> ExitCode {
     };
     match run(&cli).await {
         Ok((text, None)) => {
-            println!("{text}");
+            print(&text);
             ExitCode::SUCCESS
         }
         Ok((text, Some(warning))) => {
-            println!("{text}");
+            print(&text);
             fail(&warning)
         }
         Err(e) => fail(&e),
     }
+}
+
+/// Write the output; a reader that went away (`| head`) is not an error.
+fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
 /// The output, and the reason it is partial when it is.

@@ -154,10 +154,11 @@ pub fn resubmitted(report: &ResubmitReport) -> String {
         out.push_str(&format!("\n{} still to resubmit", report.remaining));
     }
     if !report.dry_run && report.resubmitted > 0 {
-        let rate = report.resubmitted as f64 / report.elapsed_seconds.max(0.001);
+        let rate = report.resubmitted as f64 / report.redrive_seconds.max(0.001);
         out.push_str(&format!(
-            "\n{:.1} s, {rate:.1}/s{}",
+            "\n{:.1} s in all ({:.1} s reading the dead letters), resubmitting at {rate:.1}/s{}",
             report.elapsed_seconds,
+            report.elapsed_seconds - report.redrive_seconds,
             report
                 .rate_per_second
                 .map(|r| format!(" (--rate {r}/s)"))

@@ -4,7 +4,7 @@
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 /// A spinner or a bar, or nothing.
 #[derive(Debug, Clone)]
@@ -13,6 +13,16 @@ pub struct Progress(Option<ProgressBar>);
 /// Whether progress may be drawn: both stdout and stderr are terminals and output is not JSON.
 pub fn wanted(json: bool) -> bool {
     !json && std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// `{rate}`: items per second with one decimal (indicatif's `{per_sec}` shows four).
+fn with_rate(style: ProgressStyle) -> ProgressStyle {
+    style.with_key(
+        "rate",
+        |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.1}/s", state.per_sec());
+        },
+    )
 }
 
 impl Progress {
@@ -28,7 +38,8 @@ impl Progress {
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} {pos} ({per_sec})")
+            ProgressStyle::with_template("{spinner} {msg} {pos} ({rate})")
+                .map(with_rate)
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         bar.set_message(what.to_owned());
@@ -44,8 +55,9 @@ impl Progress {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} resubmitted  {per_sec}  ETA {eta}  {msg}",
+                "{bar:30} {pos}/{len} resubmitted  {rate}  ETA {eta}  {msg}",
             )
+            .map(with_rate)
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_position(done);

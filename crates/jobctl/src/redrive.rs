@@ -81,6 +81,8 @@ pub struct ResubmitReport {
     pub rate_per_second: Option<f64>,
     /// Wall time of this run.
     pub elapsed_seconds: f64,
+    /// Of it, the walk that resubmitted (after planning).
+    pub redrive_seconds: f64,
 }
 
 /// `--rate`: `N/s`, `N/m`, `N/h` or a bare `N` (per second); fractions allowed.
@@ -131,6 +133,8 @@ pub async fn resubmit(
         Checkpoint::open(&path)?
     };
     let mut partial_plan = false;
+    // Unselected dead letters the planning scan still holds, so the walk does not pass them.
+    let mut held = BTreeMap::new();
     let mut cp = match resumed {
         Some(cp) => {
             let h = &cp.header;
@@ -154,26 +158,37 @@ pub async fn resubmit(
             cp
         }
         None => {
-            let (header, rows, lapsed) = plan(client, queue, selection, options, stop).await?;
-            partial_plan = lapsed;
-            report.skipped = header.not_selected;
-            report.planned = header.plan.len();
-            if options.dry_run || header.plan.is_empty() {
-                report.selected = rows;
+            let planned = plan(client, queue, selection, options, stop).await?;
+            partial_plan = planned.lapsed;
+            report.skipped = planned.header.not_selected;
+            report.planned = planned.header.plan.len();
+            let read = report.planned + report.skipped;
+            if options.dry_run || planned.header.plan.is_empty() {
+                report.selected = planned.rows;
                 report.elapsed_seconds = started.elapsed().as_secs_f64();
-                let read = report.planned + report.skipped;
-                let warning = lapsed.then(|| CliError::Incomplete(dlq::lapsed(read)));
+                let warning = planned
+                    .lapsed
+                    .then(|| CliError::Incomplete(dlq::lapsed(read)));
                 return Ok((report, warning));
             }
-            Checkpoint::create(&path, header)?
+            held = planned.unselected;
+            match Checkpoint::create(&path, planned.header) {
+                Ok(cp) => cp,
+                Err(e) => {
+                    release(client, held).await;
+                    return Err(e);
+                }
+            }
         }
     };
     report.skipped = cp.header.not_selected;
     report.planned = cp.header.plan.len();
     report.previously_done = cp.done.len();
 
-    let end = redrive(client, queue, &mut cp, options, stop, &mut report).await;
+    let walking = Instant::now();
+    let end = redrive(client, queue, &mut cp, options, stop, &mut report, held).await;
     report.elapsed_seconds = started.elapsed().as_secs_f64();
+    report.redrive_seconds = walking.elapsed().as_secs_f64();
     let planned: BTreeSet<i64> = cp.header.plan.iter().map(|p| p.seq).collect();
     if !matches!(end, Ok(End::Done | End::Exhausted)) {
         cp.sync()?;
@@ -222,14 +237,32 @@ pub async fn resubmit(
     Ok((report, warning))
 }
 
-/// Read every dead letter and plan the run: the header, the selected rows, whether the scan lapsed.
+/// A planned run.
+struct Planning {
+    header: Header,
+    /// The selected dead letters as rows (dry run only).
+    rows: Vec<DeadLetterRow>,
+    /// Whether the scan stopped at a lapsed lock (the plan is partial).
+    lapsed: bool,
+    /// Locks still held on the dead letters not selected (none for a dry run or an empty plan).
+    unselected: BTreeMap<i64, ReceivedMessage>,
+}
+
+/// Unlock `held`.
+async fn release(client: &ServiceBusClient, held: BTreeMap<i64, ReceivedMessage>) {
+    let held: Vec<ReceivedMessage> = held.into_values().collect();
+    scan::release(client, &held).await;
+}
+
+/// Read every dead letter and plan the run. The planned ones are unlocked again; the others
+/// stay locked for the walk (unless there is nothing to walk).
 async fn plan(
     client: &ServiceBusClient,
     queue: &str,
     selection: &Selection,
     options: &Options,
     stop: &Stop,
-) -> Result<(Header, Vec<DeadLetterRow>, bool), CliError> {
+) -> Result<Planning, CliError> {
     let progress = Progress::spinner(options.progress, "reading dead letters");
     let mut held = Vec::new();
     let (mut plan, mut rows, mut not_selected) = (Vec::new(), Vec::new(), 0);
@@ -263,7 +296,19 @@ async fn plan(
     )
     .await;
     progress.finish();
-    scan::release(client, &held).await;
+    let planned: HashSet<i64> = plan.iter().map(|p| p.seq).collect();
+    let keep = matches!(outcome, Ok(scan::End::Exhausted | scan::End::Lapsed))
+        && !options.dry_run
+        && !planned.is_empty()
+        && found_ids.len() == selection.ids.iter().collect::<HashSet<_>>().len();
+    let (unselected, free): (Vec<_>, Vec<_>) = held
+        .into_iter()
+        .partition(|m| keep && !planned.contains(&m.sequence_number));
+    scan::release(client, &free).await;
+    let unselected: BTreeMap<i64, ReceivedMessage> = unselected
+        .into_iter()
+        .map(|m| (m.sequence_number, m))
+        .collect();
     let end = outcome?;
     if end == scan::End::Interrupted {
         return Err(CliError::Interrupted(
@@ -297,7 +342,12 @@ async fn plan(
         not_selected,
         plan,
     };
-    Ok((header, rows, lapsed))
+    Ok(Planning {
+        header,
+        rows,
+        lapsed,
+        unselected,
+    })
 }
 
 /// Why the redrive loop ended.
@@ -320,6 +370,7 @@ async fn redrive(
     options: &Options,
     stop: &Stop,
     report: &mut ResubmitReport,
+    mut held: BTreeMap<i64, ReceivedMessage>,
 ) -> Result<End, CliError> {
     let dlq = dead_letter_path(queue);
     let progress = Progress::bar(
@@ -327,9 +378,8 @@ async fn redrive(
         cp.header.plan.len() as u64,
         cp.done.len() as u64,
     );
-    // Dead letters not in the plan, locked so the receive moves past them (latest lock per
-    // sequence number); also where a message in hand goes when the run stops early.
-    let mut held: BTreeMap<i64, ReceivedMessage> = BTreeMap::new();
+    // `held`: dead letters not in the plan, locked so the receive moves past them (latest lock
+    // per sequence number); also where a message in hand goes when the run stops early.
     // Peek-locks run ahead of the sends (so unselected dead letters are passed quickly), but
     // not far when a slow rate would keep prefetched locks waiting for their turn.
     let depth = if options.rate.is_none_or(|r| r >= 1.0) {
@@ -354,8 +404,7 @@ async fn redrive(
             held.insert(m.sequence_number, scan::lock_of(&m));
         }
     }
-    let held: Vec<ReceivedMessage> = held.into_values().collect();
-    scan::release(client, &held).await;
+    release(client, held).await;
     outcome
 }
 
