@@ -16,6 +16,7 @@ mod dlq;
 mod endpoint;
 mod error;
 mod output;
+mod plan;
 mod progress;
 mod redrive;
 mod scan;
