@@ -92,10 +92,11 @@ impl ServiceBusClient {
             }
         }
         let retry = RetryOptions::default();
+        let http = pipeline::http(retry)?;
         Ok(Self {
             endpoint,
-            pipeline: pipeline::build(auth.clone(), retry, true)?,
-            once: pipeline::build(auth.clone(), retry, false)?,
+            pipeline: pipeline::build(http.clone(), auth.clone(), retry, true),
+            once: pipeline::build(http, auth.clone(), retry, false),
             auth,
             retry,
         })
@@ -103,8 +104,9 @@ impl ServiceBusClient {
 
     /// The same client with other retry options (tries, pauses, per-try timeout).
     pub fn with_retry(mut self, retry: RetryOptions) -> Result<Self, ServiceBusError> {
-        self.pipeline = pipeline::build(self.auth.clone(), retry, true)?;
-        self.once = pipeline::build(self.auth.clone(), retry, false)?;
+        let http = pipeline::http(retry)?;
+        self.pipeline = pipeline::build(http.clone(), self.auth.clone(), retry, true);
+        self.once = pipeline::build(http, self.auth.clone(), retry, false);
         self.retry = retry;
         Ok(self)
     }
