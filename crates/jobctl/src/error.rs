@@ -1,4 +1,4 @@
-//! jobctl's errors: each names what went wrong and what to do.
+//! jobctl's errors: each names what went wrong and what to do, and has its own exit code.
 
 use thiserror::Error;
 
@@ -14,18 +14,48 @@ pub enum CliError {
     /// Purge was refused.
     #[error("{0}")]
     NotConfirmed(String),
+    /// `--id` named dead letters that do not exist (nothing was changed).
+    #[error("{0}")]
+    NoMatch(String),
+    /// The command read or did only part of what it was asked (said what is missing).
+    #[error("{0}")]
+    Incomplete(String),
+    /// Stopped by Ctrl-C / SIGTERM after releasing every lock (a redrive can be resumed).
+    #[error("{0}")]
+    Interrupted(String),
+    /// The redrive checkpoint file cannot be read or written.
+    #[error("checkpoint {path}: {detail}")]
+    Checkpoint {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// Reading the confirmation or writing output failed.
     #[error("terminal: {0}")]
     Io(#[from] std::io::Error),
 }
 
 impl CliError {
-    /// The process exit code: 2 for usage, 3 for a refused purge, 1 otherwise.
+    /// The process exit code (listed in `jobctl --help` and docs/OPERATIONS.md).
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Usage(_) => 2,
             Self::NotConfirmed(_) => 3,
-            _ => 1,
+            Self::NoMatch(_) => 4,
+            Self::Incomplete(_) => 5,
+            Self::Interrupted(_) => 130,
+            Self::ServiceBus(_) | Self::Checkpoint { .. } | Self::Io(_) => 1,
         }
     }
 }
+
+/// The exit codes, for `--help`.
+pub const EXIT_CODES: &str = "Exit codes:
+  0    done
+  1    a Service Bus call, the checkpoint file or the terminal failed (the message says which)
+  2    usage error
+  3    purge not confirmed
+  4    an --id matched no dead letter (nothing was changed)
+  5    incomplete: only part was read or resubmitted (the message says what is missing)
+  130  interrupted (Ctrl-C / SIGTERM) after releasing its locks; run the same resubmit again to resume";

@@ -3,7 +3,8 @@
 use serde::Serialize;
 use servicebus::EntityCounts;
 
-use crate::dlq::{DeadLetterRow, ResubmitReport};
+use crate::dlq::DeadLetterRow;
+use crate::redrive::ResubmitReport;
 
 /// One queue's counts.
 #[derive(Debug, Clone, Serialize)]
@@ -52,7 +53,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out.join("\n")
 }
 
-fn shorten(text: &str, max: usize) -> String {
+/// `text` on one line, cut to `max` characters.
+pub fn shorten(text: &str, max: usize) -> String {
     let flat: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -116,21 +118,63 @@ pub fn dead_letters(rows: &[DeadLetterRow]) -> String {
     )
 }
 
+/// Rows of a table shown at most; the rest is counted (all are in `--json`).
+const SHOWN: usize = 20;
+
 /// The resubmit summary.
 pub fn resubmitted(report: &ResubmitReport) -> String {
-    let verb = if report.dry_run {
-        "would resubmit"
+    let (verb, count) = if report.dry_run {
+        ("would resubmit", report.selected.len())
     } else {
-        "resubmitted"
+        ("resubmitted", report.resubmitted)
     };
     let mut out = format!(
-        "{verb} {} dead letter(s); {} not selected",
-        report.selected.len(),
+        "{verb} {count} dead letter(s); {} not selected",
         report.skipped
     );
+    if report.resumed {
+        out.push_str(&format!(
+            "\nresumed an interrupted run: {} of {} were done before",
+            report.previously_done, report.planned
+        ));
+    }
+    if report.completed_without_resend > 0 {
+        out.push_str(&format!(
+            "\n{} whose copy the interrupted run had sent were deleted without sending again",
+            report.completed_without_resend
+        ));
+    }
+    if report.missing > 0 {
+        out.push_str(&format!(
+            "\n{} planned dead letter(s) were gone when their turn came (deleted or resubmitted elsewhere)",
+            report.missing
+        ));
+    }
+    if report.remaining > 0 {
+        out.push_str(&format!("\n{} still to resubmit", report.remaining));
+    }
+    if !report.dry_run && report.resubmitted > 0 {
+        let rate = report.resubmitted as f64 / report.redrive_seconds.max(0.001);
+        out.push_str(&format!(
+            "\n{:.1} s in all ({:.1} s reading the dead letters), resubmitting at {rate:.1}/s{}",
+            report.elapsed_seconds,
+            report.elapsed_seconds - report.redrive_seconds,
+            report
+                .rate_per_second
+                .map(|r| format!(" (--rate {r}/s)"))
+                .unwrap_or_default()
+        ));
+    }
     if !report.selected.is_empty() {
         out.push('\n');
-        out.push_str(&dead_letters(&report.selected));
+        let shown = &report.selected[..report.selected.len().min(SHOWN)];
+        out.push_str(&dead_letters(shown));
+        if report.selected.len() > SHOWN {
+            out.push_str(&format!(
+                "\n... and {} more (--json lists all)",
+                report.selected.len() - SHOWN
+            ));
+        }
     }
     out
 }

@@ -30,6 +30,32 @@ pub enum ServiceBusError {
     /// on a message URI.
     #[error("the message lock is lost: {0}")]
     LockLost(String),
+    /// A peek-lock got no usable answer although its request may have reached the service, so a
+    /// message may now be locked. It is never retried: a retry would lock the next message and
+    /// leave this one locked, unseen, until its lock lapses.
+    #[error(
+        "peek-lock on {entity} failed after the request was sent: {detail}; not retried (it may have locked a message, which then stays locked until the entity's lock duration lapses)"
+    )]
+    ReceiveUncertain {
+        /// The entity (`jobs/$DeadLetterQueue`).
+        entity: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A peek-lock locked a message whose answer cannot be read.
+    #[error(
+        "peek-lock on {entity} locked message {message} but its answer cannot be read: {detail}; {outcome}"
+    )]
+    Unreadable {
+        /// The entity.
+        entity: String,
+        /// The message URI (`Location`), or what is known of it.
+        message: String,
+        /// What is wrong with the answer.
+        detail: String,
+        /// Whether it was unlocked again.
+        outcome: String,
+    },
     /// The answer is not the expected Atom document.
     #[error("unexpected Service Bus answer: {0}")]
     Malformed(String),

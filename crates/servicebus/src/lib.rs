@@ -22,6 +22,7 @@ pub mod send;
 pub use auth::Auth;
 pub use entity::EntityCounts;
 pub use error::ServiceBusError;
+pub use pipeline::MAX_RESPONSE_HEADERS;
 pub use receive::{ReceivedMessage, dead_letter_path};
 pub use retry::RetryOptions;
 pub use send::OutgoingMessage;
@@ -34,8 +35,29 @@ pub const API_VERSION: &str = "2021-05";
 pub struct ServiceBusClient {
     endpoint: String,
     pipeline: azure_core::http::Pipeline,
+    /// The same pipeline without retries, for calls that must not be repeated blindly.
+    once: azure_core::http::Pipeline,
     auth: Auth,
     retry: RetryOptions,
+}
+
+/// Why a call got no usable answer: the request never left (a connection could not be made), or
+/// it may have reached the service (the connection broke, the try timed out, the answer did not
+/// parse), so whatever it asked for may have happened.
+#[derive(Debug)]
+pub(crate) enum NoAnswer {
+    /// Not sent: safe to try again.
+    NotSent(ServiceBusError),
+    /// Perhaps processed.
+    Unknown(ServiceBusError),
+}
+
+impl From<NoAnswer> for ServiceBusError {
+    fn from(e: NoAnswer) -> Self {
+        match e {
+            NoAnswer::NotSent(e) | NoAnswer::Unknown(e) => e,
+        }
+    }
 }
 
 /// One HTTP answer, read in full.
@@ -70,10 +92,11 @@ impl ServiceBusClient {
             }
         }
         let retry = RetryOptions::default();
-        let pipeline = pipeline::build(auth.clone(), retry)?;
+        let http = pipeline::http(retry)?;
         Ok(Self {
             endpoint,
-            pipeline,
+            pipeline: pipeline::build(http.clone(), auth.clone(), retry, true),
+            once: pipeline::build(http, auth.clone(), retry, false),
             auth,
             retry,
         })
@@ -81,9 +104,16 @@ impl ServiceBusClient {
 
     /// The same client with other retry options (tries, pauses, per-try timeout).
     pub fn with_retry(mut self, retry: RetryOptions) -> Result<Self, ServiceBusError> {
-        self.pipeline = pipeline::build(self.auth.clone(), retry)?;
+        let http = pipeline::http(retry)?;
+        self.pipeline = pipeline::build(http.clone(), self.auth.clone(), retry, true);
+        self.once = pipeline::build(http, self.auth.clone(), retry, false);
         self.retry = retry;
         Ok(self)
+    }
+
+    /// The retry options in force.
+    pub fn retry_options(&self) -> RetryOptions {
+        self.retry
     }
 
     /// The endpoint, without a trailing slash.
@@ -102,20 +132,44 @@ impl ServiceBusClient {
         headers: &[(String, String)],
         body: Option<&str>,
     ) -> Result<Answer, ServiceBusError> {
+        self.call_on(&self.pipeline, method, path, headers, body)
+            .await
+            .map_err(ServiceBusError::from)
+    }
+
+    /// Make one call with no retries at all, telling a request that never left from one that
+    /// may have been processed (for the caller to decide what is safe).
+    pub(crate) async fn call_once(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> Result<Answer, NoAnswer> {
+        self.call_on(&self.once, method, path, &[], None).await
+    }
+
+    async fn call_on(
+        &self,
+        pipeline: &azure_core::http::Pipeline,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(String, String)],
+        body: Option<&str>,
+    ) -> Result<Answer, NoAnswer> {
+        use azure_core::error::ErrorKind;
         use azure_core::http::{Context, Method, PipelineSendOptions, Request, Url};
 
         let text = format!("{}/{}", self.endpoint, path.trim_start_matches('/'));
-        let url =
-            Url::parse(&text).map_err(|e| ServiceBusError::Endpoint(format!("{text}: {e}")))?;
+        let url = Url::parse(&text)
+            .map_err(|e| NoAnswer::NotSent(ServiceBusError::Endpoint(format!("{text}: {e}"))))?;
         let method = match method.as_str() {
             "GET" => Method::Get,
             "POST" => Method::Post,
             "PUT" => Method::Put,
             "DELETE" => Method::Delete,
             other => {
-                return Err(ServiceBusError::Endpoint(format!(
+                return Err(NoAnswer::NotSent(ServiceBusError::Endpoint(format!(
                     "unsupported method {other}"
-                )));
+                ))));
             }
         };
         let mut request = Request::new(url, method);
@@ -133,13 +187,16 @@ impl ServiceBusClient {
             skip_checks: true,
             ..PipelineSendOptions::default()
         };
-        let response = self
-            .pipeline
+        // `azure_core`'s reqwest transport reports a failure to connect as `Connection` and any
+        // later failure (broken connection, timeout, an answer that does not parse) as `Io`
+        // (typespec_client_core `http/clients/reqwest.rs`, `execute_request`).
+        let response = pipeline
             .send(&Context::new(), &mut request, Some(options))
             .await
             .map_err(|e| match e.kind() {
-                azure_core::error::ErrorKind::Credential => ServiceBusError::Credential(chain(&e)),
-                _ => ServiceBusError::Transport(chain(&e)),
+                ErrorKind::Credential => NoAnswer::NotSent(ServiceBusError::Credential(chain(&e))),
+                ErrorKind::Connection => NoAnswer::NotSent(ServiceBusError::Transport(chain(&e))),
+                _ => NoAnswer::Unknown(ServiceBusError::Transport(chain(&e))),
             })?;
         let (status, response_headers, body) = response.deconstruct();
         let mut map = reqwest::header::HeaderMap::new();
@@ -151,9 +208,11 @@ impl ServiceBusClient {
                 map.append(name, value);
             }
         }
-        let body = body
-            .into_string()
-            .map_err(|e| ServiceBusError::Malformed(format!("the answer is not text: {e}")))?;
+        let body = body.into_string().map_err(|e| {
+            NoAnswer::Unknown(ServiceBusError::Malformed(format!(
+                "the answer is not text: {e}"
+            )))
+        })?;
         Ok(Answer {
             status: u16::from(status),
             headers: map,

@@ -64,24 +64,45 @@ fn core_retry(retry: RetryOptions) -> CoreRetry {
     })
 }
 
-/// The pipeline of one client.
-pub(crate) fn build(auth: Auth, retry: RetryOptions) -> Result<Pipeline, ServiceBusError> {
-    let http = reqwest::Client::builder()
+/// Response headers the client accepts in one HTTP/1 answer (hyper's default is 100). A peek-lock
+/// answer carries one header per application property, so a message with ~95 of them would not
+/// parse under the default: the receive must be able to read every message it can lock.
+pub const MAX_RESPONSE_HEADERS: usize = 512;
+
+/// The HTTP client the pipelines of one [`crate::ServiceBusClient`] share.
+pub(crate) fn http(retry: RetryOptions) -> Result<Arc<reqwest::Client>, ServiceBusError> {
+    reqwest::Client::builder()
         .timeout(retry.try_timeout)
         .connect_timeout(retry.try_timeout.min(std::time::Duration::from_secs(5)))
+        .http1_max_headers(MAX_RESPONSE_HEADERS)
         .build()
-        .map_err(|e| ServiceBusError::Endpoint(e.to_string()))?;
+        .map(Arc::new)
+        .map_err(|e| ServiceBusError::Endpoint(e.to_string()))
+}
+
+/// A pipeline over `http`: with `retry`'s retries when `retries` is true, with none otherwise
+/// (for calls that are not safe to repeat blindly: a peek-lock that may have locked a message).
+pub(crate) fn build(
+    http: Arc<reqwest::Client>,
+    auth: Auth,
+    retry: RetryOptions,
+    retries: bool,
+) -> Pipeline {
     let options = ClientOptions {
-        retry: core_retry(retry),
-        transport: Some(Transport::new(Arc::new(http))),
+        retry: if retries {
+            core_retry(retry)
+        } else {
+            CoreRetry::none()
+        },
+        transport: Some(Transport::new(http)),
         ..ClientOptions::default()
     };
-    Ok(Pipeline::new(
+    Pipeline::new(
         Some("servicebus"),
         Some(env!("CARGO_PKG_VERSION")),
         options,
         Vec::new(),
         vec![Arc::new(Authorize(auth))],
         None,
-    ))
+    )
 }

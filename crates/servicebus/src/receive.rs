@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
-use crate::{Answer, ServiceBusClient, ServiceBusError};
+use crate::{Answer, NoAnswer, ServiceBusClient, ServiceBusError};
 
 /// The dead-letter subqueue of `queue`: `{queue}/$DeadLetterQueue`.
 pub fn dead_letter_path(queue: &str) -> String {
@@ -179,26 +179,109 @@ fn unquote(value: &str) -> String {
 
 impl ServiceBusClient {
     /// Lock the next message of `entity` (a queue, or [`dead_letter_path`]), waiting up to
-    /// `timeout_secs` for one; `None` when none arrived.
+    /// `timeout_secs` (at most the per-try timeout less a second) for one; `None` when none
+    /// arrived.
+    ///
+    /// Microsoft Learn, Service Bus REST "Peek-Lock Message (Non-Destructive Read)": `201` with
+    /// the locked message, `204` when none arrived in time, `410` when the entity does not exist.
+    /// The request is not idempotent (each one locks a message), so it is retried only when
+    /// nothing can have been locked: the connection could not be made, or the service refused
+    /// the call as busy or throttled (`503`, `429`). A broken connection, a timeout or an answer
+    /// that does not parse is [`ServiceBusError::ReceiveUncertain`], at once; any other status
+    /// is final at once too (a `500` may come after the lock was taken).
     pub async fn peek_lock(
         &self,
         entity: &str,
         timeout_secs: u32,
     ) -> Result<Option<ReceivedMessage>, ServiceBusError> {
-        let path = format!("{entity}/messages/head?timeout={timeout_secs}");
+        let retry = self.retry_options();
+        // The service holds the request up to `timeout` seconds: keep that inside the per-try
+        // timeout, or an empty wait would end as a timed-out (uncertain) call.
+        let longest =
+            u32::try_from(retry.try_timeout.as_secs().saturating_sub(1)).unwrap_or(u32::MAX);
+        let path = format!(
+            "{entity}/messages/head?timeout={}",
+            timeout_secs.min(longest)
+        );
+        let mut tries = 1;
         let Answer {
             status,
             headers,
             body,
-        } = self.call(reqwest::Method::POST, &path, &[], None).await?;
+        } = loop {
+            let last = tries >= retry.max_tries;
+            let pause = retry
+                .initial_delay
+                .saturating_mul(1 << (tries - 1).min(16))
+                .min(retry.max_delay);
+            match self.call_once(reqwest::Method::POST, &path).await {
+                Ok(a) if matches!(a.status, 429 | 503) && !last => {}
+                Ok(a) => break a,
+                Err(NoAnswer::NotSent(_)) if !last => {}
+                Err(NoAnswer::NotSent(e)) => return Err(e),
+                Err(NoAnswer::Unknown(e)) => {
+                    return Err(ServiceBusError::ReceiveUncertain {
+                        entity: entity.to_owned(),
+                        detail: e.to_string(),
+                    });
+                }
+            }
+            tries += 1;
+            azure_core::sleep::sleep(azure_core::time::Duration::milliseconds(
+                i64::try_from(pause.as_millis()).unwrap_or(i64::MAX),
+            ))
+            .await;
+        };
         match status {
-            200 | 201 => ReceivedMessage::parse(entity, &headers, body).map(Some),
+            200 | 201 => match ReceivedMessage::parse(entity, &headers, body) {
+                Ok(m) => Ok(Some(m)),
+                Err(e) => Err(self.unreadable(entity, &headers, e).await),
+            },
             204 => Ok(None),
-            404 => Err(ServiceBusError::NotFound(entity.to_owned())),
+            404 | 410 => Err(ServiceBusError::NotFound(entity.to_owned())),
             status => Err(ServiceBusError::Status {
                 status,
                 body: crate::excerpt(&body),
             }),
+        }
+    }
+
+    /// A locked message whose answer does not parse: unlock it through its `Location` when
+    /// there is one, and say which message it was and whether it is still locked.
+    async fn unreadable(
+        &self,
+        entity: &str,
+        headers: &HeaderMap,
+        error: ServiceBusError,
+    ) -> ServiceBusError {
+        let location = headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let relative = location.as_deref().and_then(|l| {
+            l.strip_prefix(self.endpoint())
+                .filter(|rest| rest.starts_with('/'))
+                .map(|rest| rest.trim_start_matches('/').to_owned())
+        });
+        let outcome = match &relative {
+            Some(path) => match self.call(reqwest::Method::PUT, path, &[], None).await {
+                Ok(a) if (200..300).contains(&a.status) => "it was unlocked again".to_owned(),
+                Ok(a) => format!(
+                    "unlocking it answered {}: it stays locked until its lock lapses",
+                    a.status
+                ),
+                Err(e) => {
+                    format!("unlocking it failed ({e}): it stays locked until its lock lapses")
+                }
+            },
+            None => "there is no Location to unlock it by: it stays locked until its lock lapses"
+                .to_owned(),
+        };
+        ServiceBusError::Unreadable {
+            entity: entity.to_owned(),
+            message: location.unwrap_or_else(|| "(no Location)".to_owned()),
+            detail: error.to_string(),
+            outcome,
         }
     }
 
