@@ -248,12 +248,13 @@ impl<B: Backend> Conn<B> {
     }
 
     /// Queue a frame for writing.
-    pub(crate) fn send<T: serde::Serialize>(
+    pub(crate) fn send<T: serde::Serialize + std::fmt::Debug>(
         &mut self,
         channel: u16,
         performative: &T,
         payload: &[u8],
     ) -> Result<(), CodecError> {
+        tracing::trace!(channel, ?performative, payload = payload.len(), "frame out");
         codec::write_frame(&mut self.out, FRAME_AMQP, channel, performative, payload)
     }
 
@@ -282,6 +283,12 @@ impl<B: Backend> Conn<B> {
             return Ok(true);
         }
         let channel = frame.channel;
+        if codec::descriptor_code(&frame.body) == Some(crate::settle::DISPOSITION) {
+            let d = crate::settle::decode(&frame.body)?;
+            tracing::trace!(channel, ?d, "frame in");
+            self.on_disposition(channel, d).await?;
+            return Ok(true);
+        }
         let (performative, payload) = codec::decode_performative(&frame.body)?;
         let payload = frame.body.slice(frame.body.len() - payload.len()..);
         tracing::trace!(channel, ?performative, payload = payload.len(), "frame in");
@@ -292,7 +299,7 @@ impl<B: Backend> Conn<B> {
             Performative::Transfer(transfer) => {
                 self.on_transfer(channel, transfer, payload).await?
             }
-            Performative::Disposition(d) => self.on_disposition(channel, d).await?,
+            Performative::Disposition(_) => {} // decoded leniently above
             Performative::Detach(detach) => self.on_detach(channel, detach)?,
             Performative::End(_) => {
                 self.sessions.remove(&channel);

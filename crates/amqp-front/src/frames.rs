@@ -147,13 +147,3 @@ pub fn detach(handle: u32, closed: bool, error: Option<Error>) -> Detach {
         error,
     }
 }
-
-/// The value of a symbol-keyed field in link properties or error info.
-pub fn field_str(fields: Option<&Fields>, key: &str) -> Option<String> {
-    use fe2o3_amqp_types::primitives::Value;
-    match fields?.get(&Symbol::from(key))? {
-        Value::String(s) => Some(s.clone()),
-        Value::Symbol(s) => Some(s.as_str().to_owned()),
-        _ => None,
-    }
-}

@@ -17,6 +17,7 @@ pub mod message;
 mod requests;
 pub mod sas;
 mod server;
+mod settle;
 
 pub use backend::{Backend, BackendError, Entity, NewMessage, QueueProperties, ReceiveMode};
 pub use connection::{Config, ConnectionEnd};

@@ -5,14 +5,14 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 use fe2o3_amqp_types::definitions::{AmqpError, Error, ReceiverSettleMode, Role, SenderSettleMode};
-use fe2o3_amqp_types::messaging::{Accepted, DeliveryState, Rejected, Released, TargetArchetype};
-use fe2o3_amqp_types::performatives::{Attach, Detach, Disposition, Transfer};
+use fe2o3_amqp_types::messaging::{Accepted, DeliveryState, Rejected, TargetArchetype};
+use fe2o3_amqp_types::performatives::{Attach, Detach, Transfer};
 use tokio::sync::watch;
 
-use crate::backend::{Backend, Entity, ReceiveMode, Settlement};
+use crate::backend::{Backend, Entity, ReceiveMode};
 use crate::codec::CodecError;
 use crate::connection::{Conn, ConnectionEnd, Event, Unsettled};
-use crate::frames::{self, amqp_error, backend_error, condition, custom_error, size_error};
+use crate::frames::{self, amqp_error, backend_error, size_error};
 use crate::message::{self, Lock};
 
 /// Credit granted to clients' sender links, topped up at half.
@@ -102,27 +102,6 @@ pub fn parse_entity(path: &str) -> Entity {
             dead_letter: false,
         },
     }
-}
-
-fn outcome_settlement(state: &DeliveryState) -> Option<Settlement> {
-    Some(match state {
-        DeliveryState::Accepted(_) => Settlement::Complete,
-        DeliveryState::Released(_) => Settlement::Abandon { failed: false },
-        DeliveryState::Modified(m) if m.undeliverable_here == Some(true) => Settlement::Defer,
-        DeliveryState::Modified(_) => Settlement::Abandon { failed: true },
-        DeliveryState::Rejected(Rejected { error: Some(e) })
-            if frames::condition_text(e) == condition::DEAD_LETTER =>
-        {
-            let info = e.info.as_deref();
-            Settlement::DeadLetter {
-                reason: frames::field_str(info, "DeadLetterReason"),
-                description: frames::field_str(info, "DeadLetterErrorDescription")
-                    .or_else(|| e.description.clone()),
-            }
-        }
-        DeliveryState::Rejected(_) => Settlement::Abandon { failed: true },
-        _ => return None,
-    })
 }
 
 impl<B: Backend> Conn<B> {
@@ -578,60 +557,5 @@ impl<B: Backend> Conn<B> {
                 return Ok(());
             }
         }
-    }
-
-    pub(crate) async fn on_disposition(
-        &mut self,
-        channel: u16,
-        d: Disposition,
-    ) -> Result<(), CodecError> {
-        if d.role != Role::Receiver {
-            return Ok(()); // the client settling transfers it sent: nothing to do
-        }
-        let last = d.last.unwrap_or(d.first);
-        let mut id = d.first;
-        loop {
-            let entry = self
-                .sessions
-                .get_mut(&channel)
-                .and_then(|s| s.unsettled.remove(&id));
-            let result = match (&entry, d.state.as_ref().and_then(outcome_settlement)) {
-                (Some(u), Some(settlement)) => self
-                    .backend
-                    .settle(&u.entity, u.lock_token, settlement)
-                    .await
-                    .map_err(|e| backend_error(&e).0),
-                (Some(u), None) => {
-                    // Settled without a terminal outcome: unlock without counting (as released).
-                    let s = Settlement::Abandon { failed: false };
-                    self.backend
-                        .settle(&u.entity, u.lock_token, s)
-                        .await
-                        .map_err(|e| backend_error(&e).0)
-                }
-                (None, _) => Err(custom_error(
-                    condition::MESSAGE_LOCK_LOST,
-                    crate::backend::BackendError::LockLost.to_string(),
-                )),
-            };
-            if !d.settled {
-                let state = match (result, d.state.clone()) {
-                    // Echo the applied outcome; a rejected echo carrying an error would mean failure
-                    // (`azure/servicebus/_pyamqp/receiver.py check_disposition_outcome`).
-                    (Ok(()), Some(DeliveryState::Rejected(_))) => {
-                        DeliveryState::Rejected(Rejected { error: None })
-                    }
-                    (Ok(()), Some(state)) => state,
-                    (Ok(()), None) => DeliveryState::Released(Released {}),
-                    (Err(error), _) => DeliveryState::Rejected(Rejected { error: Some(error) }),
-                };
-                self.send(channel, &frames::disposition(Role::Sender, id, state), &[])?;
-            }
-            if id == last {
-                break;
-            }
-            id = id.wrapping_add(1);
-        }
-        Ok(())
     }
 }

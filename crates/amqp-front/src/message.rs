@@ -134,8 +134,42 @@ fn timestamp_to_utc(ts: &Timestamp) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(ts.milliseconds()).single()
 }
 
-/// The storable form of a parsed message.
-pub fn to_new_message(parsed: Parsed) -> NewMessage {
+/// The bare message with `properties.message-id` set (the properties section rewritten or
+/// added in front), for messages sent without one: Service Bus gives every message an id.
+fn with_message_id(parsed: &mut Parsed, id: &str) -> Result<(), CodecError> {
+    let mut props = parsed
+        .properties
+        .clone()
+        .unwrap_or_else(|| Properties::builder().build());
+    props.message_id = Some(MessageId::String(id.to_owned()));
+    let mut out = BytesMut::new();
+    out.put_slice(&serde_amqp::to_vec(&props)?);
+    let bare = &parsed.bare;
+    let mut at = 0;
+    while at < bare.len() {
+        let len = value_len(&bare[at..])?;
+        if descriptor_code(&bare[at..]) != Some(PROPERTIES) {
+            out.put_slice(&bare[at..at + len]);
+        }
+        at += len;
+    }
+    parsed.size = parsed.size + out.len() - bare.len();
+    parsed.bare = out.freeze();
+    parsed.properties = Some(props);
+    Ok(())
+}
+
+/// The storable form of a parsed message; one without a message id gets one (a GUID in
+/// Service Bus's 32-hex-digit form).
+pub fn to_new_message(mut parsed: Parsed) -> Result<NewMessage, CodecError> {
+    if parsed
+        .properties
+        .as_ref()
+        .and_then(|p| p.message_id.as_ref())
+        .is_none()
+    {
+        with_message_id(&mut parsed, &Uuid::new_v4().simple().to_string())?;
+    }
     let properties = parsed.properties.as_ref();
     let partition_key = match annotation(&parsed, keys::PARTITION_KEY) {
         Some(Value::String(s)) => Some(s.clone()),
@@ -145,7 +179,7 @@ pub fn to_new_message(parsed: Parsed) -> NewMessage {
         Some(Value::Timestamp(ts)) => timestamp_to_utc(ts),
         _ => None,
     };
-    NewMessage {
+    Ok(NewMessage {
         message_id: properties
             .and_then(|p| p.message_id.as_ref())
             .map(message_id_text),
@@ -160,19 +194,19 @@ pub fn to_new_message(parsed: Parsed) -> NewMessage {
         annotations: parsed.annotations.map(|(raw, _)| raw),
         bare: parsed.bare,
         size: parsed.size,
-    }
+    })
 }
 
 /// The messages a transfer carries: one, or each `data` section of a batch.
 pub fn messages_of_transfer(format: u32, payload: &Bytes) -> Result<Vec<NewMessage>, CodecError> {
     let outer = parse(payload)?;
     if format != BATCH_FORMAT {
-        return Ok(vec![to_new_message(outer)]);
+        return Ok(vec![to_new_message(outer)?]);
     }
     outer
         .data
         .iter()
-        .map(|inner| parse(inner).map(to_new_message))
+        .map(|inner| parse(inner).and_then(to_new_message))
         .collect()
 }
 
@@ -327,7 +361,7 @@ mod tests {
     #[test]
     fn parse_extracts_fields_and_keeps_bare_bytes() {
         let payload = sample();
-        let new = to_new_message(parse(&payload).unwrap());
+        let new = to_new_message(parse(&payload).unwrap()).unwrap();
         assert_eq!(new.message_id.as_deref(), Some("m-1"));
         assert_eq!(new.session_id.as_deref(), Some("s"));
         assert_eq!(new.bare, payload);
@@ -335,9 +369,25 @@ mod tests {
     }
 
     #[test]
+    fn a_message_without_id_gets_one() {
+        let data = Data(serde_bytes::ByteBuf::from(b"x".to_vec()));
+        let payload = Bytes::from(serde_amqp::to_vec(&data).unwrap());
+        let new = to_new_message(parse(&payload).unwrap()).unwrap();
+        let id = new.message_id.clone().unwrap();
+        assert_eq!(id.len(), 32);
+        let again = parse(&new.bare).unwrap();
+        assert_eq!(
+            again.properties.unwrap().message_id,
+            Some(MessageId::String(id))
+        );
+        assert_eq!(again.data, vec![Bytes::from_static(b"x")]);
+        assert_eq!(new.size, payload.len() + new.bare.len() - payload.len());
+    }
+
+    #[test]
     fn delivery_header_always_has_delivery_count() {
         let stored = StoredMessage {
-            new: to_new_message(parse(&sample()).unwrap()),
+            new: to_new_message(parse(&sample()).unwrap()).unwrap(),
             sequence_number: 5,
             enqueued_at: Utc::now(),
             expires_at: Utc::now(),

@@ -322,7 +322,9 @@ impl<B: Backend> Conn<B> {
                         ));
                     }
                     let parsed = message::parse(&raw).map_err(|e| argument(e.to_string()))?;
-                    messages.push(message::to_new_message(parsed));
+                    messages.push(
+                        message::to_new_message(parsed).map_err(|e| argument(e.to_string()))?,
+                    );
                 }
                 let seqs = backend.send(&entity.queue, messages).await.map_err(store)?;
                 let seqs = seqs.into_iter().map(Value::Long).collect::<Vec<_>>();
