@@ -131,6 +131,24 @@ def dead_letter():
             dlq.complete_message(d)
 
 
+def max_delivery_count():
+    # The queue's MaxDeliveryCount is 10: the 10th abandon dead-letters the message.
+    with client() as c:
+        with c.get_queue_sender(QUEUE) as sender:
+            sender.send_messages(ServiceBusMessage("hopeless"))
+        with c.get_queue_receiver(QUEUE) as receiver:
+            for attempt in range(10):
+                m = receive_one(receiver)
+                assert m.delivery_count == attempt, (m.delivery_count, attempt)
+                receiver.abandon_message(m)
+            assert receiver.receive_messages(max_message_count=1, max_wait_time=1) == []
+        with c.get_queue_receiver(QUEUE, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as dlq:
+            d = receive_one(dlq)
+            assert str(d) == "hopeless"
+            assert d.dead_letter_reason == "MaxDeliveryCountExceeded", d.dead_letter_reason
+            dlq.complete_message(d)
+
+
 def wrong_key():
     bad = CONN.replace("SharedAccessKey=SAS_KEY_VALUE", "SharedAccessKey=not-the-key")
     assert bad != CONN

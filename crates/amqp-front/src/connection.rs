@@ -194,6 +194,10 @@ impl<B: Backend> Conn<B> {
                     let frame = match frame {
                         Some(Ok(frame)) => frame,
                         Some(Err(CodecError::Io(_))) | None => return Ok(()),
+                        Some(Err(e @ CodecError::FrameTooLarge { .. })) => {
+                            let text = e.to_string();
+                            return self.fail(write, ConnectionError::FramingError.into(), &text).await;
+                        }
                         Some(Err(e)) => {
                             let text = e.to_string();
                             return self.fail(write, AmqpError::DecodeError.into(), &text).await;

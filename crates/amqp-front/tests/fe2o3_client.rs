@@ -185,6 +185,66 @@ async fn anonymous_cbs_send_receive_complete() {
 }
 
 #[tokio::test]
+async fn release_does_not_count_a_delivery_but_modified_does() {
+    let (server, url) = start().await;
+    let mut connection = Connection::builder()
+        .container_id("rel")
+        .sasl_profile(SaslProfile::Anonymous)
+        .open(url.as_str())
+        .await
+        .unwrap();
+    let mut session = Session::begin(&mut connection).await.unwrap();
+    assert_eq!(
+        put_token(&mut session, "sb://127.0.0.1/jobs", KEY).await,
+        202
+    );
+    let mut sender = Sender::attach(&mut session, "sender", "jobs")
+        .await
+        .unwrap();
+    sender
+        .send(Message::builder().value("again").build())
+        .await
+        .unwrap()
+        .accepted_or("no")
+        .unwrap();
+    let mut receiver = Receiver::attach(&mut session, "receiver", "jobs")
+        .await
+        .unwrap();
+    let count = |d: &fe2o3_amqp::link::delivery::Delivery<Value>| {
+        d.message().header.as_ref().map(|h| h.delivery_count)
+    };
+    let first = receiver.recv::<Value>().await.unwrap();
+    assert_eq!(count(&first), Some(0));
+    receiver.release(&first).await.unwrap();
+    let second = receiver.recv::<Value>().await.unwrap();
+    assert_eq!(
+        count(&second),
+        Some(0),
+        "released must not count a delivery"
+    );
+    receiver
+        .modify(
+            &second,
+            fe2o3_amqp::types::messaging::Modified {
+                delivery_failed: Some(true),
+                undeliverable_here: None,
+                message_annotations: None,
+            },
+        )
+        .await
+        .unwrap();
+    let third = receiver.recv::<Value>().await.unwrap();
+    assert_eq!(
+        count(&third),
+        Some(1),
+        "modified (abandon) counts a delivery"
+    );
+    receiver.accept(&third).await.unwrap();
+    let _ = connection.close().await;
+    server.stop();
+}
+
+#[tokio::test]
 async fn plain_sasl_checks_the_key() {
     let (server, url) = start().await;
     let good = SaslProfile::Plain {
@@ -250,4 +310,128 @@ async fn unknown_queue_is_not_found() {
     assert!(refused.is_err() && text.contains("NotFound"), "{text}");
     let _ = connection.close().await;
     server.stop();
+}
+
+/// Raw bytes on the wire: bad input closes the connection with an error, never crashes the
+/// server, and other clients keep working.
+mod malformed {
+    use super::*;
+    use amqp_front::codec::{self, FRAME_AMQP, FRAME_SASL};
+    use bytes::BytesMut;
+    use fe2o3_amqp::types::performatives::{ChannelMax, MaxFrameSize, Open};
+    use fe2o3_amqp::types::primitives::Symbol;
+    use fe2o3_amqp::types::sasl::SaslInit;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    const SASL: &[u8; 8] = b"AMQP\x03\x01\x00\x00";
+    const AMQP: &[u8; 8] = b"AMQP\x00\x01\x00\x00";
+
+    async fn opened(url: &str) -> TcpStream {
+        let mut s = TcpStream::connect(url.trim_start_matches("amqp://"))
+            .await
+            .unwrap();
+        s.write_all(SASL).await.unwrap();
+        let mut h = [0u8; 8];
+        s.read_exact(&mut h).await.unwrap();
+        assert_eq!(&h, SASL);
+        let mechanisms = codec::read_frame(&mut s, 4096).await.unwrap();
+        assert_eq!(mechanisms.kind, FRAME_SASL);
+        let init = SaslInit {
+            mechanism: Symbol::from("ANONYMOUS"),
+            initial_response: None,
+            hostname: None,
+        };
+        let mut out = BytesMut::new();
+        codec::write_frame(&mut out, FRAME_SASL, 0, &init, &[]).unwrap();
+        s.write_all(&out).await.unwrap();
+        let outcome = codec::read_frame(&mut s, 4096).await.unwrap();
+        assert_eq!(outcome.kind, FRAME_SASL);
+        s.write_all(AMQP).await.unwrap();
+        s.read_exact(&mut h).await.unwrap();
+        assert_eq!(&h, AMQP);
+        let open = Open {
+            container_id: "raw".into(),
+            hostname: None,
+            max_frame_size: MaxFrameSize(65536),
+            channel_max: ChannelMax(8),
+            idle_time_out: None,
+            outgoing_locales: None,
+            incoming_locales: None,
+            offered_capabilities: None,
+            desired_capabilities: None,
+            properties: None,
+        };
+        let mut out = BytesMut::new();
+        codec::write_frame(&mut out, FRAME_AMQP, 0, &open, &[]).unwrap();
+        s.write_all(&out).await.unwrap();
+        let reply = codec::read_frame(&mut s, 1 << 20).await.unwrap();
+        assert!(matches!(
+            codec::decode_performative(&reply.body).unwrap().0,
+            fe2o3_amqp::types::performatives::Performative::Open(_)
+        ));
+        s
+    }
+
+    /// Read frames until the server's close; return its error text.
+    async fn close_error(s: &mut TcpStream) -> String {
+        loop {
+            let frame = codec::read_frame(s, 1 << 20)
+                .await
+                .expect("the server closed without a close frame");
+            if let (fe2o3_amqp::types::performatives::Performative::Close(c), _) =
+                codec::decode_performative(&frame.body).unwrap()
+            {
+                return format!("{:?}", c.error);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn garbage_performative_closes_with_decode_error() {
+        let (server, url) = start().await;
+        let mut s = opened(&url).await;
+        // A well-sized frame whose body is not an AMQP performative.
+        s.write_all(&[0, 0, 0, 12, 2, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef])
+            .await
+            .unwrap();
+        let error = close_error(&mut s).await;
+        assert!(error.contains("DecodeError"), "{error}");
+        // The server still serves others.
+        let other = Connection::builder()
+            .container_id("ok")
+            .sasl_profile(SaslProfile::Anonymous)
+            .open(url.as_str())
+            .await;
+        other.unwrap().close().await.unwrap();
+        server.stop();
+    }
+
+    #[tokio::test]
+    async fn oversized_frame_closes_the_connection() {
+        let (server, url) = start().await;
+        let mut s = opened(&url).await;
+        s.write_all(&[0x7f, 0xff, 0xff, 0xff, 2, 0, 0, 0])
+            .await
+            .unwrap();
+        let error = close_error(&mut s).await;
+        assert!(error.contains("exceeds the max-frame-size"), "{error}");
+        server.stop();
+    }
+
+    #[tokio::test]
+    async fn amqp_without_sasl_is_answered_with_the_sasl_header() {
+        let (server, url) = start().await;
+        let mut s = TcpStream::connect(url.trim_start_matches("amqp://"))
+            .await
+            .unwrap();
+        s.write_all(AMQP).await.unwrap();
+        let mut h = [0u8; 8];
+        s.read_exact(&mut h).await.unwrap();
+        assert_eq!(&h, SASL);
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+        server.stop();
+    }
 }

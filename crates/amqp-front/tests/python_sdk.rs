@@ -39,6 +39,11 @@ async fn dead_letter_with_reason_reaches_the_subqueue() {
 }
 
 #[tokio::test]
+async fn max_delivery_count_dead_letters() {
+    scenario("max_delivery_count").await;
+}
+
+#[tokio::test]
 async fn wrong_key_is_refused() {
     scenario("wrong_key").await;
 }
