@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod codec;
 mod connection;
+mod deliver;
 mod frames;
 mod handshake;
 mod link;
