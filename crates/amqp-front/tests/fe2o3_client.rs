@@ -244,6 +244,95 @@ async fn release_does_not_count_a_delivery_but_modified_does() {
     server.stop();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_clients_at_once_each_get_their_messages() {
+    let (server, url) = start().await;
+    // A receiver waiting on an empty queue must not hold up anyone else.
+    let mut idle = Connection::builder()
+        .container_id("idle")
+        .sasl_profile(SaslProfile::Anonymous)
+        .open(url.as_str())
+        .await
+        .unwrap();
+    let mut idle_session = Session::begin(&mut idle).await.unwrap();
+    assert_eq!(
+        put_token(
+            &mut idle_session,
+            "sb://127.0.0.1/jobs/$DeadLetterQueue",
+            KEY
+        )
+        .await,
+        202
+    );
+    let mut waiting = Receiver::attach(&mut idle_session, "dlq", "jobs/$DeadLetterQueue")
+        .await
+        .unwrap();
+    let pending = tokio::spawn(async move { waiting.recv::<Value>().await.map(|_| ()) });
+
+    let mut tasks = Vec::new();
+    for client in 0..16 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = Connection::builder()
+                .container_id(format!("c{client}"))
+                .sasl_profile(SaslProfile::Anonymous)
+                .open(url.as_str())
+                .await
+                .unwrap();
+            let mut session = Session::begin(&mut c).await.unwrap();
+            assert_eq!(
+                put_token(&mut session, "sb://127.0.0.1/jobs", KEY).await,
+                202
+            );
+            let mut sender = Sender::attach(&mut session, "s", "jobs").await.unwrap();
+            for i in 0..25 {
+                let m = Message::builder().value(format!("{client}-{i}")).build();
+                sender.send(m).await.unwrap().accepted_or("no").unwrap();
+            }
+            sender.close().await.unwrap();
+            c.close().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(60), t)
+            .await
+            .expect("a client was blocked")
+            .unwrap();
+    }
+    let mut c = Connection::builder()
+        .container_id("drain")
+        .sasl_profile(SaslProfile::Anonymous)
+        .open(url.as_str())
+        .await
+        .unwrap();
+    let mut session = Session::begin(&mut c).await.unwrap();
+    assert_eq!(
+        put_token(&mut session, "sb://127.0.0.1/jobs", KEY).await,
+        202
+    );
+    let mut receiver = Receiver::attach(&mut session, "r", "jobs").await.unwrap();
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < 16 * 25 {
+        let d = tokio::time::timeout(Duration::from_secs(10), receiver.recv::<Value>())
+            .await
+            .expect("messages missing")
+            .unwrap();
+        receiver.accept(&d).await.unwrap();
+        assert!(
+            seen.insert(format!("{:?}", d.body())),
+            "delivered twice: {:?}",
+            d.body()
+        );
+    }
+    assert!(
+        !pending.is_finished(),
+        "the dead-letter receiver got something it should not have"
+    );
+    pending.abort();
+    let _ = c.close().await;
+    server.stop();
+}
+
 #[tokio::test]
 async fn plain_sasl_checks_the_key() {
     let (server, url) = start().await;
