@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::backend::{Backend, Entity};
 use crate::codec::{self, CodecError, FRAME_AMQP, RawFrame};
-use crate::frames::{self, FlowState, amqp_error};
+use crate::frames::{self, FlowState};
 use crate::handshake;
 use crate::link::Link;
 use crate::sas::{Grant, SasKey};
@@ -102,6 +102,8 @@ pub(crate) struct Conn<B> {
     pub out: BytesMut,
     pub sessions: HashMap<u16, Session>,
     pub grants: Vec<Grant>,
+    /// A token (or PLAIN with the key) was accepted at least once.
+    pub ever_authorized: bool,
     pub remote_max_frame: u32,
     pub events: mpsc::UnboundedSender<Event>,
 }
@@ -135,9 +137,18 @@ pub async fn run<B: Backend>(
         out: BytesMut::new(),
         sessions: HashMap::new(),
         grants: Vec::new(),
+        ever_authorized: false,
         remote_max_frame: MAX_FRAME_SIZE,
         events: events_tx,
     };
+    if identity.plain_user.is_some() {
+        // PLAIN proved the namespace key itself: the whole namespace, for the connection's life.
+        conn.grants.push(Grant {
+            path: String::new(),
+            expires: chrono::DateTime::<chrono::Utc>::MAX_UTC,
+        });
+        conn.ever_authorized = true;
+    }
     let result = conn.serve(&mut frames_rx, &mut events_rx, &mut write).await;
     reader.abort();
     let _ = write.shutdown().await;
@@ -187,8 +198,11 @@ impl<B: Backend> Conn<B> {
             .filter(|ms| *ms > 0)
             .map(|ms| Duration::from_millis(u64::from(ms) / 2));
         let mut last_write = Instant::now();
+        // MS guide: a token must be put within 20 s of the connection, else it is dropped.
+        let auth_deadline = Instant::now() + crate::auth::PUT_TOKEN_DEADLINE;
         loop {
             let deadline = beat.map(|b| last_write + b);
+            let expiry = self.next_expiry();
             tokio::select! {
                 frame = frames.recv() => {
                     let frame = match frame {
@@ -206,6 +220,9 @@ impl<B: Backend> Conn<B> {
                     match self.on_frame(frame).await {
                         Ok(true) => {}
                         Ok(false) => { self.flush(write).await?; return Ok(()); }
+                        Err(ConnectionEnd::Closed(text)) => {
+                            return self.fail(write, AmqpError::NotAllowed.into(), &text).await;
+                        }
                         Err(e) => {
                             let text = e.to_string();
                             return self.fail(write, AmqpError::DecodeError.into(), &text).await;
@@ -220,6 +237,13 @@ impl<B: Backend> Conn<B> {
                 }
                 _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
                     codec::write_empty(&mut self.out);
+                }
+                _ = tokio::time::sleep_until(expiry.unwrap_or(auth_deadline)), if expiry.is_some() || !self.ever_authorized => {
+                    if !self.ever_authorized {
+                        let text = "no valid token was put on $cbs within 20 seconds of the connection";
+                        return self.fail(write, AmqpError::UnauthorizedAccess.into(), text).await;
+                    }
+                    self.expire_links()?;
                 }
             }
             if !self.out.is_empty() {
@@ -413,27 +437,5 @@ impl<B: Backend> Conn<B> {
             self.pump(channel, handle).await?;
         }
         Ok(())
-    }
-
-    /// The audience paths this connection holds an unexpired token for cover `path`.
-    pub(crate) fn authorized(&self, path: &str) -> bool {
-        let path = path.to_lowercase();
-        let now = chrono::Utc::now();
-        self.grants.iter().any(|g| {
-            g.expires > now
-                && (g.path.is_empty()
-                    || path == g.path
-                    || path.starts_with(&format!("{}/", g.path)))
-        })
-    }
-
-    /// Refuse an entity operation loudly.
-    pub(crate) fn unauthorized(claim: &str, path: &str) -> Error {
-        amqp_error(
-            AmqpError::UnauthorizedAccess,
-            format!(
-                "Unauthorized access. '{claim}' claim(s) are required to perform this operation. Resource: '{path}'. Put a valid SAS token on $cbs first."
-            ),
-        )
     }
 }

@@ -6,6 +6,7 @@
 //! Storage is behind [`Backend`]. Plain TCP only, meant for loopback, as Microsoft's emulator
 //! (`UseDevelopmentEmulator=true` makes the SDKs skip TLS).
 
+mod auth;
 pub mod backend;
 pub mod codec;
 mod connection;

@@ -200,6 +200,7 @@ impl<B: Backend> Conn<B> {
                 Ok(grant) => {
                     self.grants.retain(|g| g.path != grant.path);
                     self.grants.push(grant);
+                    self.ever_authorized = true;
                     (202, "Accepted".to_owned())
                 }
                 Err(e) => {

@@ -46,10 +46,14 @@ async fn start() -> (Server, String) {
 }
 
 fn sas_token(key: &str, audience: &str) -> String {
+    sas_token_for(key, audience, 600)
+}
+
+fn sas_token_for(key: &str, audience: &str, seconds: i64) -> String {
     let enc = |s: &str| {
         percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
     };
-    let se = chrono::Utc::now().timestamp() + 600;
+    let se = chrono::Utc::now().timestamp() + seconds;
     let sr = enc(audience);
     let mac = hmac::Key::new(hmac::HMAC_SHA256, key.as_bytes());
     let sig = base64::engine::general_purpose::STANDARD
@@ -65,6 +69,14 @@ async fn put_token(
     session: &mut fe2o3_amqp::session::SessionHandle<()>,
     audience: &str,
     key: &str,
+) -> i32 {
+    put_token_for(session, audience, sas_token(key, audience)).await
+}
+
+async fn put_token_for(
+    session: &mut fe2o3_amqp::session::SessionHandle<()>,
+    audience: &str,
+    token: String,
 ) -> i32 {
     let mut sender = Sender::attach(session, "cbs-sender", "$cbs").await.unwrap();
     let mut receiver = Receiver::attach(session, "cbs-receiver", "$cbs")
@@ -83,7 +95,7 @@ async fn put_token(
                 .insert("name", audience)
                 .build(),
         )
-        .value(sas_token(key, audience))
+        .value(token)
         .build();
     sender
         .send(request)
@@ -330,6 +342,43 @@ async fn many_clients_at_once_each_get_their_messages() {
     );
     pending.abort();
     let _ = c.close().await;
+    server.stop();
+}
+
+#[tokio::test]
+async fn links_are_detached_when_their_token_expires() {
+    let (server, url) = start().await;
+    let mut connection = Connection::builder()
+        .container_id("exp")
+        .sasl_profile(SaslProfile::Anonymous)
+        .open(url.as_str())
+        .await
+        .unwrap();
+    let mut session = Session::begin(&mut connection).await.unwrap();
+    let audience = "sb://127.0.0.1/jobs";
+    assert_eq!(
+        put_token_for(&mut session, audience, sas_token_for(KEY, audience, 2)).await,
+        202
+    );
+    let mut sender = Sender::attach(&mut session, "sender", "jobs")
+        .await
+        .unwrap();
+    sender
+        .send(Message::builder().value("in time").build())
+        .await
+        .unwrap()
+        .accepted_or("no")
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let late = sender
+        .send(Message::builder().value("too late").build())
+        .await;
+    let text = format!("{late:?}");
+    assert!(
+        late.is_err() && text.contains("ExpiredToken"),
+        "a send after the token expired must fail: {text}"
+    );
+    let _ = connection.close().await;
     server.stop();
 }
 
