@@ -208,13 +208,13 @@ def peek_renew_defer():
 def schedule_cancel():
     with client() as c:
         with c.get_queue_sender(QUEUE) as sender:
-            at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)
+            at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=5)
             keep = sender.schedule_messages(ServiceBusMessage("later"), at)
             drop = sender.schedule_messages(ServiceBusMessage("never"), at)
             sender.cancel_scheduled_messages(drop)
         with c.get_queue_receiver(QUEUE) as receiver:
             assert receiver.receive_messages(max_message_count=1, max_wait_time=1) == []
-            m = receive_one(receiver, wait=10)
+            m = receive_one(receiver, wait=15)
             assert str(m) == "later" and m.sequence_number == keep[0]
             receiver.complete_message(m)
             assert receiver.receive_messages(max_message_count=1, max_wait_time=3) == []

@@ -357,7 +357,7 @@ async fn links_are_detached_when_their_token_expires() {
     let mut session = Session::begin(&mut connection).await.unwrap();
     let audience = "sb://127.0.0.1/jobs";
     assert_eq!(
-        put_token_for(&mut session, audience, sas_token_for(KEY, audience, 2)).await,
+        put_token_for(&mut session, audience, sas_token_for(KEY, audience, 4)).await,
         202
     );
     let mut sender = Sender::attach(&mut session, "sender", "jobs")
@@ -369,7 +369,7 @@ async fn links_are_detached_when_their_token_expires() {
         .unwrap()
         .accepted_or("no")
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let late = sender
         .send(Message::builder().value("too late").build())
         .await;
