@@ -21,6 +21,7 @@ from azure.servicebus import (
 )
 from azure.servicebus.exceptions import (
     MessagingEntityNotFoundError,
+    ServiceBusError,
     ServiceBusAuthenticationError,
     MessageSizeExceededError,
 )
@@ -147,6 +148,19 @@ def max_delivery_count():
             assert str(d) == "hopeless"
             assert d.dead_letter_reason == "MaxDeliveryCountExceeded", d.dead_letter_reason
             dlq.complete_message(d)
+
+
+def session_receiver_refused():
+    # Sessions are not supported yet: a session receiver is refused loudly, naming them.
+    with client() as c:
+        try:
+            with c.get_queue_receiver(QUEUE, session_id="s-1") as receiver:
+                receiver.receive_messages(max_message_count=1, max_wait_time=1)
+        except ServiceBusError as e:
+            assert "Sessions are not supported" in str(e), str(e)
+            print("refused as expected:", e)
+            return
+    raise AssertionError("a session receiver was not refused")
 
 
 def wrong_key():

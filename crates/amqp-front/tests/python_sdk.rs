@@ -44,6 +44,11 @@ async fn max_delivery_count_dead_letters() {
 }
 
 #[tokio::test]
+async fn session_receivers_are_refused_loudly() {
+    scenario("session_receiver_refused").await;
+}
+
+#[tokio::test]
 async fn wrong_key_is_refused() {
     scenario("wrong_key").await;
 }
