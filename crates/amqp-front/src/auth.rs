@@ -1,0 +1,98 @@
+//! Claims-based security state of a connection: which entity paths its tokens cover, and the
+//! links dropped when a token expires (MS guide "Claims-based authorization": "When a token
+//! expires, Service Bus promptly drops all links on the connection to the respective entity").
+
+use std::time::Duration;
+
+use chrono::Utc;
+use fe2o3_amqp_types::definitions::{AmqpError, Error};
+use tokio::time::Instant;
+
+use crate::backend::Backend;
+use crate::codec::CodecError;
+use crate::connection::Conn;
+use crate::frames::{self, amqp_error};
+use crate::link::Kind;
+
+/// How long a connection may go without an accepted token (MS guide: 20 seconds).
+pub const PUT_TOKEN_DEADLINE: Duration = Duration::from_secs(20);
+
+fn covers(granted: &str, path: &str) -> bool {
+    granted.is_empty() || path == granted || path.starts_with(&format!("{granted}/"))
+}
+
+impl<B: Backend> Conn<B> {
+    /// The connection holds an unexpired token whose audience covers `path`.
+    pub(crate) fn authorized(&self, path: &str) -> bool {
+        let path = path.to_lowercase();
+        let now = Utc::now();
+        self.grants
+            .iter()
+            .any(|g| g.expires > now && covers(&g.path, &path))
+    }
+
+    /// Refuse an entity operation loudly.
+    pub(crate) fn unauthorized(claim: &str, path: &str) -> Error {
+        amqp_error(
+            AmqpError::UnauthorizedAccess,
+            format!(
+                "Unauthorized access. '{claim}' claim(s) are required to perform this operation. Resource: '{path}'. Put a valid SAS token on $cbs first."
+            ),
+        )
+    }
+
+    /// When the earliest token expires, as a Tokio instant.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        let first = self
+            .grants
+            .iter()
+            .map(|g| g.expires)
+            .filter(|e| *e < chrono::DateTime::<Utc>::MAX_UTC)
+            .min()?;
+        let left = (first - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        Some(Instant::now() + left)
+    }
+
+    /// Forget expired tokens and detach every link whose entity is no longer covered.
+    pub(crate) fn expire_links(&mut self) -> Result<(), CodecError> {
+        let now = Utc::now();
+        let expired: Vec<String> = self
+            .grants
+            .iter()
+            .filter(|g| g.expires <= now)
+            .map(|g| g.path.clone())
+            .collect();
+        self.grants.retain(|g| g.expires > now);
+        let mut drop = Vec::new();
+        for (channel, session) in &self.sessions {
+            for (handle, link) in &session.links {
+                let path = match &link.kind {
+                    Kind::CbsRequests | Kind::CbsResponses => continue,
+                    Kind::MgmtRequests(e)
+                    | Kind::MgmtResponses(e)
+                    | Kind::Receive { entity: e, .. } => e.to_string(),
+                    Kind::Send { queue, .. } => queue.clone(),
+                };
+                if !self.authorized(&path) {
+                    drop.push((*channel, *handle, path));
+                }
+            }
+        }
+        for (channel, handle, path) in drop {
+            tracing::info!(%path, ?expired, "token expired: detaching link");
+            if let Some(session) = self.sessions.get_mut(&channel) {
+                session.links.remove(&handle);
+                session.unsettled.retain(|_, u| u.handle != handle);
+                session.refused.insert(handle);
+            }
+            let error = amqp_error(
+                AmqpError::UnauthorizedAccess,
+                format!(
+                    "ExpiredToken: the token for '{path}' expired; put a new token on $cbs before it expires."
+                ),
+            );
+            self.send(channel, &frames::detach(handle, true, Some(error)), &[])?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,27 @@
+//! AMQP 1.0 front end of the local Service Bus: what the official Service Bus SDKs (Python,
+//! JavaScript, .NET) and the Functions host's Service Bus extension speak.
+//!
+//! The connection, session and link state machines are our own, over the performative and
+//! message types of `fe2o3-amqp-types` and the `serde_amqp` codec (why: /work/notes/amqp.md §2).
+//! Storage is behind [`Backend`]. Plain TCP only, meant for loopback, as Microsoft's emulator
+//! (`UseDevelopmentEmulator=true` makes the SDKs skip TLS).
+
+mod auth;
+pub mod backend;
+pub mod codec;
+mod connection;
+mod deliver;
+mod frames;
+mod handshake;
+mod link;
+pub mod memory;
+pub mod message;
+mod requests;
+pub mod sas;
+mod server;
+mod settle;
+
+pub use backend::{Backend, BackendError, Entity, NewMessage, QueueProperties, ReceiveMode};
+pub use connection::{Config, ConnectionEnd};
+pub use sas::SasKey;
+pub use server::{Server, connection_string};

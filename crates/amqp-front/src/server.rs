@@ -1,0 +1,66 @@
+//! The listener: one task per accepted connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::backend::Backend;
+use crate::connection::{self, Config};
+
+/// A running AMQP listener; dropping it does not stop it, [`Server::stop`] does.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+/// The connection string clients use, in the form Microsoft's emulator documents.
+pub fn connection_string(addr: SocketAddr, config: &Config) -> String {
+    format!(
+        "Endpoint=sb://{addr};SharedAccessKeyName={};SharedAccessKey={};UseDevelopmentEmulator=true",
+        config.sas.name, config.sas.key
+    )
+}
+
+impl Server {
+    /// Serve AMQP on `listener` with `backend`.
+    pub fn start<B: Backend>(
+        listener: TcpListener,
+        backend: Arc<B>,
+        config: Config,
+    ) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let config = Arc::new(config);
+        let task = tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match listener.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "AMQP accept failed");
+                        continue;
+                    }
+                };
+                let (backend, config) = (backend.clone(), config.clone());
+                tokio::spawn(async move {
+                    match connection::run(stream, backend, config).await {
+                        Ok(()) => tracing::debug!(%peer, "AMQP connection closed"),
+                        Err(e) => tracing::info!(%peer, error = %e, "AMQP connection ended"),
+                    }
+                });
+            }
+        });
+        Ok(Self { addr, task })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stop accepting (open connections end with their tasks when the runtime stops).
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}

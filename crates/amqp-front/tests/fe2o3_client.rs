@@ -1,0 +1,575 @@
+//! A Rust AMQP client (fe2o3-amqp, the crates the Azure SDK for Rust builds on) against the
+//! front end over loopback: SASL ANONYMOUS and PLAIN, `$cbs` put-token by hand, send, peek-lock
+//! receive with the lock token as the delivery tag, complete, and refusals.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use amqp_front::memory::MemoryBackend;
+use amqp_front::{Config, QueueProperties, SasKey, Server};
+use base64::Engine;
+use fe2o3_amqp::sasl_profile::SaslProfile;
+use fe2o3_amqp::types::messaging::{ApplicationProperties, Message, Properties};
+use fe2o3_amqp::types::primitives::{SimpleValue, Value};
+use fe2o3_amqp::{Connection, Receiver, Sender, Session};
+use ring::hmac;
+use tokio::net::TcpListener;
+
+const KEY: &str = "SAS_KEY_VALUE";
+
+fn config() -> Config {
+    Config {
+        sas: SasKey {
+            name: "RootManageSharedAccessKey".into(),
+            key: KEY.into(),
+        },
+        container_id: "amqp-front-test".into(),
+    }
+}
+
+async fn start() -> (Server, String) {
+    let backend = Arc::new(MemoryBackend::new());
+    backend.add_queue(QueueProperties {
+        name: "jobs".into(),
+        lock_duration: Duration::from_secs(30),
+        max_delivery_count: 10,
+        default_message_time_to_live: Duration::from_secs(3600),
+        dead_lettering_on_message_expiration: false,
+        requires_session: false,
+        max_message_size_kb: 256,
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("amqp://{}", listener.local_addr().unwrap());
+    (Server::start(listener, backend, config()).unwrap(), url)
+}
+
+fn sas_token(key: &str, audience: &str) -> String {
+    sas_token_for(key, audience, 600)
+}
+
+fn sas_token_for(key: &str, audience: &str, seconds: i64) -> String {
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let se = chrono::Utc::now().timestamp() + seconds;
+    let sr = enc(audience);
+    let mac = hmac::Key::new(hmac::HMAC_SHA256, key.as_bytes());
+    let sig = base64::engine::general_purpose::STANDARD
+        .encode(hmac::sign(&mac, format!("{sr}\n{se}").as_bytes()));
+    format!(
+        "SharedAccessSignature sr={sr}&sig={}&se={se}&skn=RootManageSharedAccessKey",
+        enc(&sig)
+    )
+}
+
+/// Put a token on `$cbs` and return the response's status code.
+async fn put_token(
+    session: &mut fe2o3_amqp::session::SessionHandle<()>,
+    audience: &str,
+    key: &str,
+) -> i32 {
+    put_token_for(session, audience, sas_token(key, audience)).await
+}
+
+async fn put_token_for(
+    session: &mut fe2o3_amqp::session::SessionHandle<()>,
+    audience: &str,
+    token: String,
+) -> i32 {
+    let mut sender = Sender::attach(session, "cbs-sender", "$cbs").await.unwrap();
+    let mut receiver = Receiver::attach(session, "cbs-receiver", "$cbs")
+        .await
+        .unwrap();
+    let request = Message::builder()
+        .properties(
+            Properties::builder()
+                .message_id(String::from("req-1"))
+                .build(),
+        )
+        .application_properties(
+            ApplicationProperties::builder()
+                .insert("operation", "put-token")
+                .insert("type", "servicebus.windows.net:sastoken")
+                .insert("name", audience)
+                .build(),
+        )
+        .value(token)
+        .build();
+    sender
+        .send(request)
+        .await
+        .unwrap()
+        .accepted_or("put-token not accepted")
+        .unwrap();
+    let response = receiver.recv::<Value>().await.unwrap();
+    receiver.accept(&response).await.unwrap();
+    let msg = response.message();
+    let correlation = msg
+        .properties
+        .as_ref()
+        .and_then(|p| p.correlation_id.clone());
+    assert_eq!(correlation, Some(String::from("req-1").into()));
+    let status = msg
+        .application_properties
+        .as_ref()
+        .and_then(|a| a.0.get("status-code").cloned());
+    sender.close().await.unwrap();
+    receiver.close().await.unwrap();
+    match status {
+        Some(SimpleValue::Int(code)) => code,
+        other => panic!("no status-code: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn anonymous_cbs_send_receive_complete() {
+    let (server, url) = start().await;
+    let mut connection = Connection::builder()
+        .container_id("rust-client")
+        .sasl_profile(SaslProfile::Anonymous)
+        .open(url.as_str())
+        .await
+        .unwrap();
+    let mut session = Session::begin(&mut connection).await.unwrap();
+    assert_eq!(
+        put_token(&mut session, "sb://127.0.0.1/jobs", KEY).await,
+        202
+    );
+
+    let mut sender = Sender::attach(&mut session, "sender", "jobs")
+        .await
+        .unwrap();
+    let message = Message::builder()
+        .properties(
+            Properties::builder()
+                .message_id(String::from("r-1"))
+                .build(),
+        )
+        .value("from rust")
+        .build();
+    sender
+        .send(message)
+        .await
+        .unwrap()
+        .accepted_or("not accepted")
+        .unwrap();
+
+    let mut receiver = Receiver::attach(&mut session, "receiver", "jobs")
+        .await
+        .unwrap();
+    let delivery = receiver.recv::<Value>().await.unwrap();
+    assert_eq!(delivery.body(), &Value::String("from rust".into()));
+    // The lock token is the delivery tag (16 bytes, .NET GUID byte order) and x-opt-lock-token.
+    let tag = delivery.delivery_tag().to_vec();
+    assert_eq!(tag.len(), 16);
+    let annotations = delivery
+        .message()
+        .delivery_annotations
+        .as_ref()
+        .expect("delivery annotations");
+    let token = annotations
+        .0
+        .iter()
+        .find(|(k, _)| format!("{k:?}").contains("x-opt-lock-token"))
+        .map(|(_, v)| v.clone());
+    let Some(Value::Uuid(token)) = token else {
+        panic!("no x-opt-lock-token")
+    };
+    assert_eq!(
+        uuid::Uuid::from_bytes(*token.as_inner())
+            .to_bytes_le()
+            .to_vec(),
+        tag
+    );
+    assert_eq!(
+        delivery.message().header.as_ref().map(|h| h.delivery_count),
+        Some(0)
+    );
+    receiver.accept(&delivery).await.unwrap();
+
+    sender.close().await.unwrap();
+    receiver.close().await.unwrap();
+    session.end().await.unwrap();
+    connection.close().await.unwrap();
+    server.stop();
+}
+
+#[tokio::test]
+async fn release_does_not_count_a_delivery_but_modified_does() {
+    let (server, url) = start().await;
+    let mut connection = Connection::builder()
+        .container_id("rel")
+        .sasl_profile(SaslProfile::Anonymous)
+        .open(url.as_str())
+        .await
+        .unwrap();
+    let mut session = Session::begin(&mut connection).await.unwrap();
+    assert_eq!(
+        put_token(&mut session, "sb://127.0.0.1/jobs", KEY).await,
+        202
+    );
+    let mut sender = Sender::attach(&mut session, "sender", "jobs")
+        .await
+        .unwrap();
+    sender
+        .send(Message::builder().value("again").build())
+        .await
+        .unwrap()
+        .accepted_or("no")
+        .unwrap();
+    let mut receiver = Receiver::attach(&mut session, "receiver", "jobs")
+        .await
+        .unwrap();
+    let count = |d: &fe2o3_amqp::link::delivery::Delivery<Value>| {
+        d.message().header.as_ref().map(|h| h.delivery_count)
+    };
+    let first = receiver.recv::<Value>().await.unwrap();
+    assert_eq!(count(&first), Some(0));
+    receiver.release(&first).await.unwrap();
+    let second = receiver.recv::<Value>().await.unwrap();
+    assert_eq!(
+        count(&second),
+        Some(0),
+        "released must not count a delivery"
+    );
+    receiver
+        .modify(
+            &second,
+            fe2o3_amqp::types::messaging::Modified {
+                delivery_failed: Some(true),
+                undeliverable_here: None,
+                message_annotations: None,
+            },
+        )
+        .await
+        .unwrap();
+    let third = receiver.recv::<Value>().await.unwrap();
+    assert_eq!(
+        count(&third),
+        Some(1),
+        "modified (abandon) counts a delivery"
+    );
+    receiver.accept(&third).await.unwrap();
+    let _ = connection.close().await;
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_clients_at_once_each_get_their_messages() {
+    let (server, url) = start().await;
+    // A receiver waiting on an empty queue must not hold up anyone else.
+    let mut idle = Connection::builder()
+        .container_id("idle")
+        .sasl_profile(SaslProfile::Anonymous)
+        .open(url.as_str())
+        .await
+        .unwrap();
+    let mut idle_session = Session::begin(&mut idle).await.unwrap();
+    assert_eq!(
+        put_token(
+            &mut idle_session,
+            "sb://127.0.0.1/jobs/$DeadLetterQueue",
+            KEY
+        )
+        .await,
+        202
+    );
+    let mut waiting = Receiver::attach(&mut idle_session, "dlq", "jobs/$DeadLetterQueue")
+        .await
+        .unwrap();
+    let pending = tokio::spawn(async move { waiting.recv::<Value>().await.map(|_| ()) });
+
+    let mut tasks = Vec::new();
+    for client in 0..16 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = Connection::builder()
+                .container_id(format!("c{client}"))
+                .sasl_profile(SaslProfile::Anonymous)
+                .open(url.as_str())
+                .await
+                .unwrap();
+            let mut session = Session::begin(&mut c).await.unwrap();
+            assert_eq!(
+                put_token(&mut session, "sb://127.0.0.1/jobs", KEY).await,
+                202
+            );
+            let mut sender = Sender::attach(&mut session, "s", "jobs").await.unwrap();
+            for i in 0..25 {
+                let m = Message::builder().value(format!("{client}-{i}")).build();
+                sender.send(m).await.unwrap().accepted_or("no").unwrap();
+            }
+            sender.close().await.unwrap();
+            c.close().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(60), t)
+            .await
+            .expect("a client was blocked")
+            .unwrap();
+    }
+    let mut c = Connection::builder()
+        .container_id("drain")
+        .sasl_profile(SaslProfile::Anonymous)
+        .open(url.as_str())
+        .await
+        .unwrap();
+    let mut session = Session::begin(&mut c).await.unwrap();
+    assert_eq!(
+        put_token(&mut session, "sb://127.0.0.1/jobs", KEY).await,
+        202
+    );
+    let mut receiver = Receiver::attach(&mut session, "r", "jobs").await.unwrap();
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < 16 * 25 {
+        let d = tokio::time::timeout(Duration::from_secs(10), receiver.recv::<Value>())
+            .await
+            .expect("messages missing")
+            .unwrap();
+        receiver.accept(&d).await.unwrap();
+        assert!(
+            seen.insert(format!("{:?}", d.body())),
+            "delivered twice: {:?}",
+            d.body()
+        );
+    }
+    assert!(
+        !pending.is_finished(),
+        "the dead-letter receiver got something it should not have"
+    );
+    pending.abort();
+    let _ = c.close().await;
+    server.stop();
+}
+
+#[tokio::test]
+async fn links_are_detached_when_their_token_expires() {
+    let (server, url) = start().await;
+    let mut connection = Connection::builder()
+        .container_id("exp")
+        .sasl_profile(SaslProfile::Anonymous)
+        .open(url.as_str())
+        .await
+        .unwrap();
+    let mut session = Session::begin(&mut connection).await.unwrap();
+    let audience = "sb://127.0.0.1/jobs";
+    assert_eq!(
+        put_token_for(&mut session, audience, sas_token_for(KEY, audience, 4)).await,
+        202
+    );
+    let mut sender = Sender::attach(&mut session, "sender", "jobs")
+        .await
+        .unwrap();
+    sender
+        .send(Message::builder().value("in time").build())
+        .await
+        .unwrap()
+        .accepted_or("no")
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let late = sender
+        .send(Message::builder().value("too late").build())
+        .await;
+    let text = format!("{late:?}");
+    assert!(
+        late.is_err() && text.contains("ExpiredToken"),
+        "a send after the token expired must fail: {text}"
+    );
+    let _ = connection.close().await;
+    server.stop();
+}
+
+#[tokio::test]
+async fn plain_sasl_checks_the_key() {
+    let (server, url) = start().await;
+    let good = SaslProfile::Plain {
+        username: "RootManageSharedAccessKey".into(),
+        password: KEY.into(),
+    };
+    let connection = Connection::builder()
+        .container_id("plain")
+        .sasl_profile(good)
+        .open(url.as_str())
+        .await;
+    connection.unwrap().close().await.unwrap();
+    let bad = SaslProfile::Plain {
+        username: "RootManageSharedAccessKey".into(),
+        password: "wrong".into(),
+    };
+    let refused = Connection::builder()
+        .container_id("plain")
+        .sasl_profile(bad)
+        .open(url.as_str())
+        .await;
+    assert!(refused.is_err(), "PLAIN with the wrong key must fail");
+    server.stop();
+}
+
+#[tokio::test]
+async fn wrong_key_gets_401_and_no_access() {
+    let (server, url) = start().await;
+    let mut connection = Connection::builder()
+        .container_id("bad")
+        .sasl_profile(SaslProfile::Anonymous)
+        .open(url.as_str())
+        .await
+        .unwrap();
+    let mut session = Session::begin(&mut connection).await.unwrap();
+    assert_eq!(
+        put_token(&mut session, "sb://127.0.0.1/jobs", "not-the-key").await,
+        401
+    );
+    let refused = Sender::attach(&mut session, "sender", "jobs").await;
+    let text = format!("{refused:?}");
+    assert!(
+        refused.is_err() && text.contains("UnauthorizedAccess"),
+        "{text}"
+    );
+    let _ = connection.close().await;
+    server.stop();
+}
+
+#[tokio::test]
+async fn unknown_queue_is_not_found() {
+    let (server, url) = start().await;
+    let mut connection = Connection::builder()
+        .container_id("nf")
+        .sasl_profile(SaslProfile::Anonymous)
+        .open(url.as_str())
+        .await
+        .unwrap();
+    let mut session = Session::begin(&mut connection).await.unwrap();
+    assert_eq!(put_token(&mut session, "sb://127.0.0.1/", KEY).await, 202);
+    let refused = Receiver::attach(&mut session, "receiver", "nosuch").await;
+    let text = format!("{refused:?}");
+    assert!(refused.is_err() && text.contains("NotFound"), "{text}");
+    let _ = connection.close().await;
+    server.stop();
+}
+
+/// Raw bytes on the wire: bad input closes the connection with an error, never crashes the
+/// server, and other clients keep working.
+mod malformed {
+    use super::*;
+    use amqp_front::codec::{self, FRAME_AMQP, FRAME_SASL};
+    use bytes::BytesMut;
+    use fe2o3_amqp::types::performatives::{ChannelMax, MaxFrameSize, Open};
+    use fe2o3_amqp::types::primitives::Symbol;
+    use fe2o3_amqp::types::sasl::SaslInit;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    const SASL: &[u8; 8] = b"AMQP\x03\x01\x00\x00";
+    const AMQP: &[u8; 8] = b"AMQP\x00\x01\x00\x00";
+
+    async fn opened(url: &str) -> TcpStream {
+        let mut s = TcpStream::connect(url.trim_start_matches("amqp://"))
+            .await
+            .unwrap();
+        s.write_all(SASL).await.unwrap();
+        let mut h = [0u8; 8];
+        s.read_exact(&mut h).await.unwrap();
+        assert_eq!(&h, SASL);
+        let mechanisms = codec::read_frame(&mut s, 4096).await.unwrap();
+        assert_eq!(mechanisms.kind, FRAME_SASL);
+        let init = SaslInit {
+            mechanism: Symbol::from("ANONYMOUS"),
+            initial_response: None,
+            hostname: None,
+        };
+        let mut out = BytesMut::new();
+        codec::write_frame(&mut out, FRAME_SASL, 0, &init, &[]).unwrap();
+        s.write_all(&out).await.unwrap();
+        let outcome = codec::read_frame(&mut s, 4096).await.unwrap();
+        assert_eq!(outcome.kind, FRAME_SASL);
+        s.write_all(AMQP).await.unwrap();
+        s.read_exact(&mut h).await.unwrap();
+        assert_eq!(&h, AMQP);
+        let open = Open {
+            container_id: "raw".into(),
+            hostname: None,
+            max_frame_size: MaxFrameSize(65536),
+            channel_max: ChannelMax(8),
+            idle_time_out: None,
+            outgoing_locales: None,
+            incoming_locales: None,
+            offered_capabilities: None,
+            desired_capabilities: None,
+            properties: None,
+        };
+        let mut out = BytesMut::new();
+        codec::write_frame(&mut out, FRAME_AMQP, 0, &open, &[]).unwrap();
+        s.write_all(&out).await.unwrap();
+        let reply = codec::read_frame(&mut s, 1 << 20).await.unwrap();
+        assert!(matches!(
+            codec::decode_performative(&reply.body).unwrap().0,
+            fe2o3_amqp::types::performatives::Performative::Open(_)
+        ));
+        s
+    }
+
+    /// Read frames until the server's close; return its error text.
+    async fn close_error(s: &mut TcpStream) -> String {
+        loop {
+            let frame = codec::read_frame(s, 1 << 20)
+                .await
+                .expect("the server closed without a close frame");
+            if let (fe2o3_amqp::types::performatives::Performative::Close(c), _) =
+                codec::decode_performative(&frame.body).unwrap()
+            {
+                return format!("{:?}", c.error);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn garbage_performative_closes_with_decode_error() {
+        let (server, url) = start().await;
+        let mut s = opened(&url).await;
+        // A well-sized frame whose body is not an AMQP performative.
+        s.write_all(&[0, 0, 0, 12, 2, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef])
+            .await
+            .unwrap();
+        let error = close_error(&mut s).await;
+        assert!(error.contains("DecodeError"), "{error}");
+        // The server still serves others.
+        let other = Connection::builder()
+            .container_id("ok")
+            .sasl_profile(SaslProfile::Anonymous)
+            .open(url.as_str())
+            .await;
+        other.unwrap().close().await.unwrap();
+        server.stop();
+    }
+
+    #[tokio::test]
+    async fn oversized_frame_closes_the_connection() {
+        let (server, url) = start().await;
+        let mut s = opened(&url).await;
+        s.write_all(&[0x7f, 0xff, 0xff, 0xff, 2, 0, 0, 0])
+            .await
+            .unwrap();
+        let error = close_error(&mut s).await;
+        assert!(error.contains("exceeds the max-frame-size"), "{error}");
+        server.stop();
+    }
+
+    #[tokio::test]
+    async fn amqp_without_sasl_is_answered_with_the_sasl_header() {
+        let (server, url) = start().await;
+        let mut s = TcpStream::connect(url.trim_start_matches("amqp://"))
+            .await
+            .unwrap();
+        s.write_all(AMQP).await.unwrap();
+        let mut h = [0u8; 8];
+        s.read_exact(&mut h).await.unwrap();
+        assert_eq!(&h, SASL);
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+        server.stop();
+    }
+}

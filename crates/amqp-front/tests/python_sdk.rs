@@ -1,0 +1,79 @@
+//! Microsoft's Python Service Bus SDK (azure-servicebus 7.15.0, unmodified) drives the AMQP
+//! front end over loopback: each test starts a server with a fresh queue and runs one scenario
+//! of `tests/amqp/python_sdk.py`.
+//!
+//! The SDK comes from `SB_PYTHON` (a Python with azure-servicebus installed), by default the
+//! virtual environment `.ci/run` creates, `~/.cache/resilient-jobs/venv-sdk`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+async fn scenario(name: &str) {
+    let python = common::tool(
+        "SB_PYTHON",
+        &common::cache("venv-sdk/bin/python"),
+        "python3 -m venv ~/.cache/resilient-jobs/venv-sdk && ~/.cache/resilient-jobs/venv-sdk/bin/pip install azure-servicebus==7.15.0",
+    );
+    common::run_scenario(&python, &[common::script("python_sdk.py")], &[], name).await;
+}
+
+#[tokio::test]
+async fn send_receive_complete() {
+    scenario("send_receive_complete").await;
+}
+
+#[tokio::test]
+async fn batch_and_list_sends() {
+    scenario("batch").await;
+}
+
+#[tokio::test]
+async fn abandon_redelivers_with_delivery_count_plus_one() {
+    scenario("abandon").await;
+}
+
+#[tokio::test]
+async fn dead_letter_with_reason_reaches_the_subqueue() {
+    scenario("dead_letter").await;
+}
+
+#[tokio::test]
+async fn max_delivery_count_dead_letters() {
+    scenario("max_delivery_count").await;
+}
+
+#[tokio::test]
+async fn session_receivers_are_refused_loudly() {
+    scenario("session_receiver_refused").await;
+}
+
+#[tokio::test]
+async fn wrong_key_is_refused() {
+    scenario("wrong_key").await;
+}
+
+#[tokio::test]
+async fn unknown_queue_is_not_found() {
+    scenario("unknown_queue").await;
+}
+
+#[tokio::test]
+async fn oversize_message_is_refused() {
+    scenario("oversize").await;
+}
+
+#[tokio::test]
+async fn peek_renew_lock_defer_and_receive_deferred() {
+    scenario("peek_renew_defer").await;
+}
+
+#[tokio::test]
+async fn schedule_and_cancel() {
+    scenario("schedule_cancel").await;
+}
+
+#[tokio::test]
+async fn receive_and_delete() {
+    scenario("receive_and_delete").await;
+}

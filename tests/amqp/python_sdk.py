@@ -1,0 +1,250 @@
+"""Scenarios run by Microsoft's Python Service Bus SDK (azure-servicebus, pure-Python AMQP)
+against the project's AMQP front end. Driven by crates/amqp-front/tests/python_sdk.rs, which
+starts the server on loopback and passes:
+
+  SB_CONNECTION_STRING  the emulator-style connection string (UseDevelopmentEmulator=true)
+  SB_QUEUE              a queue that exists and is empty
+
+Usage: python python_sdk.py SCENARIO. Exit status 0 = the scenario held.
+"""
+
+import datetime
+import os
+import sys
+import time
+
+from azure.servicebus import (
+    ServiceBusClient,
+    ServiceBusMessage,
+    ServiceBusReceiveMode,
+    ServiceBusSubQueue,
+)
+from azure.servicebus.exceptions import (
+    MessagingEntityNotFoundError,
+    ServiceBusError,
+    ServiceBusAuthenticationError,
+    MessageSizeExceededError,
+)
+
+if os.environ.get("SB_DEBUG"):
+    import logging
+
+    logging.basicConfig(level=logging.DEBUG)
+
+CONN = os.environ["SB_CONNECTION_STRING"]
+QUEUE = os.environ["SB_QUEUE"]
+
+
+def client(conn=CONN):
+    # No retries: a refused operation must fail at once, not after back-off.
+    return ServiceBusClient.from_connection_string(conn, retry_total=0)
+
+
+def receive_one(receiver, wait=5):
+    got = receiver.receive_messages(max_message_count=1, max_wait_time=wait)
+    assert len(got) == 1, f"expected one message, got {len(got)}"
+    return got[0]
+
+
+def send_receive_complete():
+    with client() as c:
+        with c.get_queue_sender(QUEUE) as sender:
+            sender.send_messages(
+                ServiceBusMessage(
+                    "hello",
+                    message_id="m-1",
+                    correlation_id="c-1",
+                    subject="greeting",
+                    content_type="text/plain",
+                    reply_to="replies",
+                    to="someone",
+                    application_properties={"kind": "test", "n": 5},
+                )
+            )
+        with c.get_queue_receiver(QUEUE) as receiver:
+            m = receive_one(receiver)
+            assert str(m) == "hello", str(m)
+            assert m.message_id == "m-1"
+            assert m.correlation_id == "c-1"
+            assert m.subject == "greeting"
+            assert m.content_type == "text/plain"
+            assert m.reply_to == "replies"
+            assert m.to == "someone"
+            assert m.application_properties[b"kind"] == b"test", m.application_properties
+            assert m.application_properties[b"n"] == 5
+            assert m.delivery_count == 0, m.delivery_count
+            assert m.sequence_number >= 1
+            assert m.lock_token is not None
+            assert m.locked_until_utc > datetime.datetime.now(datetime.timezone.utc)
+            assert m.enqueued_time_utc is not None
+            receiver.complete_message(m)
+            assert receiver.receive_messages(max_message_count=1, max_wait_time=1) == []
+
+
+def batch():
+    with client() as c:
+        with c.get_queue_sender(QUEUE) as sender:
+            b = sender.create_message_batch()
+            for i in range(3):
+                b.add_message(ServiceBusMessage(f"b{i}", message_id=f"b{i}"))
+            sender.send_messages(b)
+            sender.send_messages([ServiceBusMessage("l0"), ServiceBusMessage("l1")])
+        with c.get_queue_receiver(QUEUE) as receiver:
+            bodies = []
+            deadline = time.time() + 10
+            while len(bodies) < 5 and time.time() < deadline:
+                for m in receiver.receive_messages(max_message_count=5, max_wait_time=2):
+                    bodies.append(str(m))
+                    receiver.complete_message(m)
+            assert bodies == ["b0", "b1", "b2", "l0", "l1"], bodies
+
+
+def abandon():
+    with client() as c:
+        with c.get_queue_sender(QUEUE) as sender:
+            sender.send_messages(ServiceBusMessage("again"))
+        with c.get_queue_receiver(QUEUE) as receiver:
+            first = receive_one(receiver)
+            assert first.delivery_count == 0
+            receiver.abandon_message(first)
+            second = receive_one(receiver)
+            assert str(second) == "again"
+            assert second.delivery_count == 1, second.delivery_count
+            assert second.sequence_number == first.sequence_number
+            assert second.lock_token != first.lock_token
+            receiver.complete_message(second)
+
+
+def dead_letter():
+    with client() as c:
+        with c.get_queue_sender(QUEUE) as sender:
+            sender.send_messages(ServiceBusMessage("poison", message_id="p-1"))
+        with c.get_queue_receiver(QUEUE) as receiver:
+            m = receive_one(receiver)
+            receiver.dead_letter_message(m, reason="bad-input", error_description="field x missing")
+            assert receiver.receive_messages(max_message_count=1, max_wait_time=1) == []
+        with c.get_queue_receiver(QUEUE, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as dlq:
+            d = receive_one(dlq)
+            assert d.message_id == "p-1"
+            assert d.dead_letter_reason == "bad-input", d.dead_letter_reason
+            assert d.dead_letter_error_description == "field x missing"
+            assert d.dead_letter_source == QUEUE, d.dead_letter_source
+            dlq.complete_message(d)
+
+
+def max_delivery_count():
+    # The queue's MaxDeliveryCount is 10: the 10th abandon dead-letters the message.
+    with client() as c:
+        with c.get_queue_sender(QUEUE) as sender:
+            sender.send_messages(ServiceBusMessage("hopeless"))
+        with c.get_queue_receiver(QUEUE) as receiver:
+            for attempt in range(10):
+                m = receive_one(receiver)
+                assert m.delivery_count == attempt, (m.delivery_count, attempt)
+                receiver.abandon_message(m)
+            assert receiver.receive_messages(max_message_count=1, max_wait_time=1) == []
+        with c.get_queue_receiver(QUEUE, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as dlq:
+            d = receive_one(dlq)
+            assert str(d) == "hopeless"
+            assert d.dead_letter_reason == "MaxDeliveryCountExceeded", d.dead_letter_reason
+            dlq.complete_message(d)
+
+
+def session_receiver_refused():
+    # Sessions are not supported yet: a session receiver is refused loudly, naming them.
+    with client() as c:
+        try:
+            with c.get_queue_receiver(QUEUE, session_id="s-1") as receiver:
+                receiver.receive_messages(max_message_count=1, max_wait_time=1)
+        except ServiceBusError as e:
+            assert "Sessions are not supported" in str(e), str(e)
+            print("refused as expected:", e)
+            return
+    raise AssertionError("a session receiver was not refused")
+
+
+def wrong_key():
+    bad = CONN.replace("SharedAccessKey=SAS_KEY_VALUE", "SharedAccessKey=not-the-key")
+    assert bad != CONN
+    with client(bad) as c:
+        try:
+            with c.get_queue_sender(QUEUE) as sender:
+                sender.send_messages(ServiceBusMessage("nope"))
+        except ServiceBusAuthenticationError as e:
+            print("refused as expected:", e)
+            return
+    raise AssertionError("a sender with the wrong key was not refused")
+
+
+def unknown_queue():
+    with client() as c:
+        try:
+            with c.get_queue_sender("nosuch") as sender:
+                sender.send_messages(ServiceBusMessage("nope"))
+        except MessagingEntityNotFoundError as e:
+            print("refused as expected:", e)
+            return
+    raise AssertionError("sending to an unknown queue was not refused")
+
+
+def oversize():
+    with client() as c:
+        with c.get_queue_sender(QUEUE) as sender:
+            try:
+                sender.send_messages(ServiceBusMessage(b"x" * (300 * 1024)))
+            except MessageSizeExceededError as e:
+                print("refused as expected:", e)
+                return
+    raise AssertionError("a 300 KB message was not refused")
+
+
+def peek_renew_defer():
+    with client() as c:
+        with c.get_queue_sender(QUEUE) as sender:
+            sender.send_messages([ServiceBusMessage("one"), ServiceBusMessage("two")])
+        with c.get_queue_receiver(QUEUE) as receiver:
+            peeked = receiver.peek_messages(max_message_count=5)
+            assert [str(p) for p in peeked] == ["one", "two"], [str(p) for p in peeked]
+            m = receive_one(receiver)
+            before = m.locked_until_utc
+            time.sleep(1.1)
+            receiver.renew_message_lock(m)
+            assert m.locked_until_utc > before
+            receiver.defer_message(m)
+            deferred = receiver.receive_deferred_messages([m.sequence_number])
+            assert [str(d) for d in deferred] == ["one"]
+            receiver.complete_message(deferred[0])
+            rest = receive_one(receiver)
+            assert str(rest) == "two"
+            receiver.complete_message(rest)
+
+
+def schedule_cancel():
+    with client() as c:
+        with c.get_queue_sender(QUEUE) as sender:
+            at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=5)
+            keep = sender.schedule_messages(ServiceBusMessage("later"), at)
+            drop = sender.schedule_messages(ServiceBusMessage("never"), at)
+            sender.cancel_scheduled_messages(drop)
+        with c.get_queue_receiver(QUEUE) as receiver:
+            assert receiver.receive_messages(max_message_count=1, max_wait_time=1) == []
+            m = receive_one(receiver, wait=15)
+            assert str(m) == "later" and m.sequence_number == keep[0]
+            receiver.complete_message(m)
+            assert receiver.receive_messages(max_message_count=1, max_wait_time=3) == []
+
+
+def receive_and_delete():
+    with client() as c:
+        with c.get_queue_sender(QUEUE) as sender:
+            sender.send_messages(ServiceBusMessage("gone"))
+        with c.get_queue_receiver(QUEUE, receive_mode=ServiceBusReceiveMode.RECEIVE_AND_DELETE) as receiver:
+            m = receive_one(receiver)
+            assert str(m) == "gone"
+        with c.get_queue_receiver(QUEUE) as receiver:
+            assert receiver.receive_messages(max_message_count=1, max_wait_time=1) == []
+
+
+if __name__ == "__main__":
+    globals()[sys.argv[1]]()
+    print("scenario held:", sys.argv[1])
