@@ -9,7 +9,7 @@
 use rusqlite::{OptionalExtension as _, Transaction, params};
 use serde_json::Value;
 
-use super::row::{COLUMNS, Stored, ms, now_ms};
+use super::row::{Stored, ms, now_ms, select_messages_where};
 use super::schema::{Counter, MessageState, bump};
 use super::settle::held;
 use super::{DeadLetter, Delivery, LockRef, Selection, Store, StoreError};
@@ -26,8 +26,8 @@ impl Store {
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = cx
                 .tx
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM messages WHERE queue = ?1 AND state = ?2 ORDER BY dl_at, seq LIMIT ?3"
+                .prepare_cached(select_messages_where!(
+                    "queue = ?1 AND state = ?2 ORDER BY dl_at, seq LIMIT ?3"
                 ))?
                 .query_map(params![queue, MessageState::DeadLettered, limit], |r| {
                     Stored::read(r).map(Stored::into_dead_letter)
@@ -111,8 +111,8 @@ impl Store {
             let until = now_ms().saturating_add(ms(cx.options.lock_duration));
             let Some(mut m) = cx
                 .tx
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM messages WHERE queue = ?1 AND state = ?2 ORDER BY dl_at, seq LIMIT 1"
+                .prepare_cached(select_messages_where!(
+                    "queue = ?1 AND state = ?2 ORDER BY dl_at, seq LIMIT 1"
                 ))?
                 .query_row(params![queue, MessageState::DeadLettered], Stored::read)
                 .optional()?

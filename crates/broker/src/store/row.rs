@@ -6,8 +6,17 @@ use serde_json::{Map, Value};
 
 use super::model::{DeadLetter, Delivery};
 
-/// The columns [`Stored::read`] expects, in order.
-pub(super) const COLUMNS: &str = "seq, queue, message_id, body, content_type, correlation_id, properties, delivery_count, enqueued_at, expires_at, dl_reason, dl_description, dl_at, last_error";
+/// `SELECT` the columns [`Stored::read`] expects, in order, `FROM messages WHERE` the given
+/// condition: a `&'static str` built at compile time.
+macro_rules! select_messages_where {
+    ($condition:literal) => {
+        concat!(
+            "SELECT seq, queue, message_id, body, content_type, correlation_id, properties, delivery_count, enqueued_at, expires_at, dl_reason, dl_description, dl_at, last_error FROM messages WHERE ",
+            $condition
+        )
+    };
+}
+pub(super) use select_messages_where;
 
 /// One stored message.
 pub(super) struct Stored {
@@ -28,7 +37,7 @@ pub(super) struct Stored {
 }
 
 impl Stored {
-    /// Read a row selected with [`COLUMNS`].
+    /// Read a row selected with `select_messages_where!`.
     pub fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         let properties: String = r.get(6)?;
         let properties = serde_json::from_str(&properties)

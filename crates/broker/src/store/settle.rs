@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension as _, Transaction, params};
 
 use super::dead_letter::move_to_dead_letter;
-use super::row::{COLUMNS, Stored, ms, now_ms, time};
+use super::row::{Stored, ms, now_ms, select_messages_where, time};
 use super::schema::{Counter, MessageState, bump};
 use super::{Abandoned, Delivery, LockRef, MAX_DELIVERY_REASON, QueueOptions, Store, StoreError};
 
@@ -18,9 +18,8 @@ impl Store {
             let limit = i64::try_from(max).unwrap_or(i64::MAX);
             let found: Vec<Stored> = cx
                 .tx
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM messages
-                     WHERE queue = ?1 AND state = ?2 AND visible_at <= ?3 AND expires_at > ?3 ORDER BY seq LIMIT ?4"
+                .prepare_cached(select_messages_where!(
+                    "queue = ?1 AND state = ?2 AND visible_at <= ?3 AND expires_at > ?3 ORDER BY seq LIMIT ?4"
                 ))?
                 .query_map(params![queue, MessageState::Active, now, limit], Stored::read)?
                 .collect::<Result<_, _>>()?;

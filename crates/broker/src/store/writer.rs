@@ -106,10 +106,10 @@ impl Writer {
             options: self.options,
             latency: &mut self.latency,
         };
-        let finishes: Vec<Finish> = batch
-            .into_iter()
-            .filter_map(|job| job(Ok(&mut cx)))
-            .collect();
+        let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
+        for job in batch {
+            finishes.extend(job(Ok(&mut cx)));
+        }
         let committed = tx.commit().map_err(Arc::new);
         for finish in finishes {
             finish(&committed);
