@@ -9,7 +9,7 @@ resource "azurerm_storage_account" "runtime" {
   #checkov:skip=CKV2_AZURE_41:No SAS tokens are issued (shared-key access is disabled), so there is no SAS expiration policy to set.
   #checkov:skip=CKV2_AZURE_40:Shared-key access is disabled (shared_access_key_enabled = false); this check misreads the 4.x attribute.
   #checkov:skip=CKV_AZURE_244:Local users (SFTP) are not enabled on this account.
-  name                            = "st${var.project}${var.environment}${local.suffix}"
+  name                            = local.names.storage_account
   resource_group_name             = azurerm_resource_group.main.name
   location                        = azurerm_resource_group.main.location
   account_tier                    = "Standard"
@@ -34,7 +34,7 @@ resource "azurerm_storage_account" "runtime" {
 
 resource "azurerm_storage_container" "deployments" {
   #checkov:skip=CKV2_AZURE_21:Blob logging for the deployment container is not needed; deployments are audited in the activity log.
-  name                  = "deployments"
+  name                  = local.names.deployment_store
   storage_account_id    = azurerm_storage_account.runtime.id
   container_access_type = "private"
 }
