@@ -163,6 +163,9 @@ def test_telemetry_is_ingested_with_entra_id_only(tf, app):
     roles = resources(tf, "azurerm_role_assignment").values()
     publisher = [r for r in roles if r["role_definition_name"] == "Monitoring Metrics Publisher"]
     assert [strip(r["scope"]) for r in publisher] == ["azurerm_application_insights.main.id"]
+    # The handler's exporter honours the same setting (crates/handler/src/telemetry/auth.rs).
+    auth_rs = (ROOT / "crates/handler/src/telemetry/auth.rs").read_text()
+    assert "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" in auth_rs and "https://monitor.azure.com/" in auth_rs
 
 
 # 6. Service Bus roles -------------------------------------------------------------------------

@@ -7,7 +7,7 @@ use thiserror::Error;
 
 use crate::protect::ProtectionSettings;
 use crate::retry::RetrySettings;
-use crate::telemetry::{ConnectionString, TelemetryConfig};
+use crate::telemetry::{ConnectionString, IngestionAuth, TelemetryConfig};
 
 /// Every setting the handler reads, with its validated value.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,11 +191,18 @@ impl Settings {
                 },
             )?),
         };
+        let authentication =
+            IngestionAuth::from_lookup(get).map_err(|e| SettingsError::Invalid {
+                name: crate::telemetry::auth::AUTHENTICATION_STRING,
+                value: get(crate::telemetry::auth::AUTHENTICATION_STRING).unwrap_or_default(),
+                reason: e.to_string(),
+            })?;
         let telemetry = TelemetryConfig {
             connection,
             role_name,
             role_instance: get("WEBSITE_INSTANCE_ID"),
             metric_interval,
+            authentication,
         };
         let retry = RetrySettings::from_lookup(get)?;
         let protection = ProtectionSettings::from_lookup(get)?;
