@@ -303,6 +303,7 @@ def test_github_ci_runs_the_same_script_as_the_project_machines():
     assert terraform, "ci.yml validates the Terraform where the registry is reachable"
     uploads = [s for s in terraform[0]["steps"] if "upload-artifact" in s.get("uses", "")]
     assert uploads and uploads[0]["with"]["path"] == "terraform/.terraform.lock.hcl"
+    assert uploads[0]["with"]["include-hidden-files"] is True, "upload-artifact skips dot files by default"
 
 
 # 8. A deploy a team can trust --------------------------------------------------------------------
@@ -317,7 +318,9 @@ def test_deploy_applies_exactly_the_approved_plan_with_a_state_key_per_environme
     assert "plan -out=tfplan" in plan_runs
     assert "-auto-approve" not in plan_runs + apply_runs
     assert re.search(r"apply tfplan\s*$", apply_runs, re.M), "apply runs the saved plan, nothing else"
-    assert any("upload-artifact" in s.get("uses", "") and "tfplan" in s["with"]["path"] for s in plan["steps"])
+    upload = next(s for s in plan["steps"] if "upload-artifact" in s.get("uses", ""))
+    assert "terraform/tfplan" in upload["with"]["path"] and ".terraform.lock.hcl" in upload["with"]["path"]
+    assert upload["with"]["include-hidden-files"] is True, "the lock file travels with the plan"
     assert any("download-artifact" in s.get("uses", "") and s["with"]["name"] == "terraform-plan" for s in apply["steps"])
     assert "plan" in apply["needs"] and "environment" not in plan
     assert apply["environment"] == "${{ needs.plan.outputs.environment }}", "the approval gate is the environment"
