@@ -17,6 +17,7 @@
 //! is sent (the devhost's loopback capture is `http` and needs no token; [`super::Telemetry`]
 //! gives such an endpoint a client without a credential and logs why).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use azure_core::credentials::TokenCredential;
@@ -69,6 +70,9 @@ pub enum AuthError {
     /// A token was about to be sent over plain `http`.
     #[error("refusing to send a Microsoft Entra token over plain http to {0}")]
     TokenOverHttp(String),
+    /// The request could not be re-addressed to `/v2.1/track`.
+    #[error("cannot address {0} to /v2.1/track")]
+    Address(String),
 }
 
 impl IngestionAuth {
@@ -155,11 +159,13 @@ impl TokenSource {
 }
 
 /// The exporter's HTTP client: a blocking `reqwest` client, plus the Entra ID bearer token when
-/// there is a credential. Clones share the token source.
+/// there is a credential. Clones share the token source and the "already warned" flag (a failing
+/// credential is reported once, not on every batch, and again when it recovers).
 #[derive(Clone)]
 pub struct IngestionClient {
     http: reqwest::blocking::Client,
     token: Option<Arc<TokenSource>>,
+    failing: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for IngestionClient {
@@ -173,7 +179,11 @@ impl std::fmt::Debug for IngestionClient {
 impl IngestionClient {
     /// Send without a token (instrumentation key only, or a loopback capture).
     pub fn unauthenticated(http: reqwest::blocking::Client) -> Self {
-        Self { http, token: None }
+        Self {
+            http,
+            token: None,
+            failing: Arc::default(),
+        }
     }
 
     /// Send every request with a bearer token for `scope` from `credential`.
@@ -193,6 +203,7 @@ impl IngestionClient {
                 scope,
                 runtime: Mutex::new(runtime),
             })),
+            failing: Arc::default(),
         })
     }
 
@@ -221,10 +232,10 @@ impl IngestionClient {
             parts.path_and_query = Some(
                 format!("{path}{query}")
                     .parse()
-                    .map_err(|e| AuthError::TokenOverHttp(format!("{e}")))?,
+                    .map_err(|e| AuthError::Address(format!("{path}: {e}")))?,
             );
-            *request.uri_mut() = http::Uri::from_parts(parts)
-                .map_err(|e| AuthError::TokenOverHttp(format!("{e}")))?;
+            *request.uri_mut() =
+                http::Uri::from_parts(parts).map_err(|e| AuthError::Address(e.to_string()))?;
         }
         let mut value = http::HeaderValue::from_str(&source.bearer()?)
             .map_err(|e| AuthError::Credential(format!("the token is not a header value: {e}")))?;
@@ -239,9 +250,17 @@ impl IngestionClient {
 #[async_trait::async_trait]
 impl HttpClient for IngestionClient {
     async fn send_bytes(&self, mut request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        if let Err(e) = self.authorize(&mut request) {
-            tracing::warn!(error = %e, "telemetry not sent");
-            return Err(Box::new(e));
+        match self.authorize(&mut request) {
+            Err(e) => {
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "telemetry not sent (reported once until it recovers)");
+                }
+                return Err(Box::new(e));
+            }
+            Ok(()) if self.failing.swap(false, Ordering::Relaxed) => {
+                tracing::info!("telemetry authenticates again");
+            }
+            Ok(()) => {}
         }
         self.http.send_bytes(request).await
     }
