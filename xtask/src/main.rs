@@ -154,8 +154,7 @@ fn run(cli: Cli) -> Result<()> {
                 root.join(data_dir)
             };
             println!(
-                "\nStarting the pipeline on http://127.0.0.1:{port} (Ctrl-C to stop). Try:\n\n  curl -i -X POST http://127.0.0.1:{port}/api/IngestJob -H 'content-type: application/json' \\\n    -d '{{\"jobType\":\"report\",\"version\":1,\"tenantId\":\"contoso\",\"payload\":{{\"reportName\":\"daily-sales\",\"rows\":100}}}}'\n\n  {} queues --url http://127.0.0.1:{port}\n",
-                devhost.display()
+                "\nStarting the pipeline on http://127.0.0.1:{port} (Ctrl-C to stop). Try:\n\n  curl -i -X POST http://127.0.0.1:{port}/api/IngestJob -H 'content-type: application/json' \\\n    -d '{{\"jobType\":\"report\",\"version\":1,\"tenantId\":\"contoso\",\"payload\":{{\"reportName\":\"daily-sales\",\"rows\":100}}}}'\n\n  open http://127.0.0.1:{port}/map\n  cargo run --release -p jobctl -- --endpoint http://127.0.0.1:{port}/servicebus queues\n"
             );
             let status = std::process::Command::new(&devhost)
                 .arg("start")

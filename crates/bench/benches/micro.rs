@@ -4,7 +4,6 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use bench::fixtures::{
     SAMPLE_JOB, SAMPLE_JOBS, ingest_invocation, process_invocation, sample_envelope,
@@ -12,13 +11,35 @@ use bench::fixtures::{
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use jobs::submission::validate_submission;
-use jobs::{JobEnvelope, JobTypeRegistry, TraceContext};
+use jobs::{JobEnvelope, JobTypeRegistry, SchemaSource, TraceContext};
 use uuid::Uuid;
 use wire::{HttpResponseData, InvocationRequest, InvocationResponse};
 
+/// The shipped job types, as the handler loads them from `job-types/`.
 fn registry() -> JobTypeRegistry {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../job-types");
-    JobTypeRegistry::load(&dir).expect("job-types/ loads")
+    let schema = |name, version, text| SchemaSource {
+        name,
+        version,
+        text,
+    };
+    JobTypeRegistry::from_schemas([
+        schema(
+            "report",
+            1,
+            include_str!("../../../job-types/report/v1.schema.json"),
+        ),
+        schema(
+            "report",
+            2,
+            include_str!("../../../job-types/report/v2.schema.json"),
+        ),
+        schema(
+            "thumbnail",
+            1,
+            include_str!("../../../job-types/thumbnail/v1.schema.json"),
+        ),
+    ])
+    .expect("job-types/ compiles")
 }
 
 fn envelope(c: &mut Criterion) {
@@ -92,7 +113,7 @@ fn invocation(c: &mut Criterion) {
 
 /// The devhost's durable queue: one send is one fsync'd commit; concurrent sends share commits.
 fn store(c: &mut Criterion) {
-    use devhost::store::{NewMessage, QueueOptions, Store};
+    use broker::store::{NewMessage, QueueOptions, Store};
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(
         &dir.path().join("queue.db"),

@@ -10,12 +10,12 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::front::Front;
-use crate::problem::Problem;
-use crate::store::{NewMessage, Selection, StoreError};
+use crate::host::Host;
+use broker::rest::Problem;
+use broker::store::{NewMessage, Selection};
 
 /// `/admin/...` routes.
-pub fn router() -> axum::Router<Front> {
+pub fn router() -> axum::Router<Host> {
     axum::Router::new()
         .route("/admin/queues", get(queues))
         .route("/admin/queues/{queue}/messages", post(send))
@@ -23,57 +23,28 @@ pub fn router() -> axum::Router<Front> {
         .route("/admin/queues/{queue}/deadletters/resubmit", post(resubmit))
 }
 
-pub(crate) fn store_problem(e: &StoreError) -> Response {
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Queue store unavailable",
-        e.to_string(),
-    )
-    .into_response()
-}
-
-/// Every queue the app binds plus any the store has seen.
-pub(crate) fn app_queues(front: &Front) -> Vec<String> {
-    front
-        .app
-        .functions
-        .iter()
-        .flat_map(|f| {
-            f.service_bus_trigger()
-                .map(|(_, q)| q.to_owned())
-                .into_iter()
-                .chain(f.service_bus_outputs().map(|(_, q)| q.to_owned()))
-        })
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect()
-}
-
-/// `Err` with a 404 problem unless a function binds `queue` or the store holds messages of it (an
-/// unknown entity is a 404 on Service Bus too; it also catches typos).
-pub(crate) async fn known(front: &Front, queue: &str) -> Result<(), Response> {
-    if app_queues(front).iter().any(|q| q == queue) {
-        return Ok(());
-    }
-    match front.store.stats(Vec::new()).await {
-        Ok(stats) if stats.iter().any(|s| s.name == queue) => Ok(()),
-        Ok(_) => Err(Problem::new(
+/// `Err` with a 404 problem unless `queue` exists: a function binds it or the store holds
+/// messages of it (an unknown entity is a 404 on Service Bus too; it also catches typos).
+pub(crate) async fn known(host: &Host, queue: &str) -> Result<(), Response> {
+    match host.namespace.exists(queue).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Problem::new(
             StatusCode::NOT_FOUND,
             "No such queue",
             format!(
                 "no function binds queue `{queue}` (bound: {})",
-                app_queues(front).join(", ")
+                host.namespace.declared().join(", ")
             ),
         )
         .into_response()),
-        Err(e) => Err(store_problem(&e)),
+        Err(e) => Err(Problem::from(&e).into_response()),
     }
 }
 
-async fn queues(State(front): State<Front>) -> Response {
-    match front.store.stats(app_queues(&front)).await {
+async fn queues(State(host): State<Host>) -> Response {
+    match host.namespace.stats().await {
         Ok(stats) => Json(json!({"queues": stats})).into_response(),
-        Err(e) => store_problem(&e),
+        Err(e) => Problem::from(&e).into_response(),
     }
 }
 
@@ -83,20 +54,21 @@ struct Limit {
 }
 
 async fn dead_letters(
-    State(front): State<Front>,
+    State(host): State<Host>,
     Path(queue): Path<String>,
     Query(q): Query<Limit>,
 ) -> Response {
-    if let Err(problem) = known(&front, &queue).await {
+    if let Err(problem) = known(&host, &queue).await {
         return problem;
     }
-    match front
-        .store
+    match host
+        .namespace
+        .store()
         .dead_letters(&queue, q.limit.unwrap_or(100).min(10_000))
         .await
     {
         Ok(items) => Json(json!({"queue": queue, "deadLetters": items})).into_response(),
-        Err(e) => store_problem(&e),
+        Err(e) => Problem::from(&e).into_response(),
     }
 }
 
@@ -108,8 +80,8 @@ struct ResubmitBody {
     ids: Vec<String>,
 }
 
-async fn resubmit(State(front): State<Front>, Path(queue): Path<String>, body: Bytes) -> Response {
-    if let Err(problem) = known(&front, &queue).await {
+async fn resubmit(State(host): State<Host>, Path(queue): Path<String>, body: Bytes) -> Response {
+    if let Err(problem) = known(&host, &queue).await {
         return problem;
     }
     let parsed: ResubmitBody = match serde_json::from_slice(&body) {
@@ -135,22 +107,19 @@ async fn resubmit(State(front): State<Front>, Path(queue): Path<String>, body: B
             .into_response();
         }
     };
-    match front.store.resubmit(&queue, selection).await {
-        Ok(n) => {
-            front.wake.notify_waiters();
-            Json(json!({"queue": queue, "resubmitted": n})).into_response()
-        }
-        Err(e) => store_problem(&e),
+    match host.namespace.store().resubmit(&queue, selection).await {
+        Ok(n) => Json(json!({"queue": queue, "resubmitted": n})).into_response(),
+        Err(e) => Problem::from(&e).into_response(),
     }
 }
 
 async fn send(
-    State(front): State<Front>,
+    State(host): State<Host>,
     Path(queue): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(problem) = known(&front, &queue).await {
+    if let Err(problem) = known(&host, &queue).await {
         return problem;
     }
     let header = |name: &str| {
@@ -175,15 +144,12 @@ async fn send(
         correlation_id: header("x-correlation-id"),
         ..NewMessage::default()
     };
-    match front.store.send(vec![message]).await {
-        Ok(seqs) => {
-            front.wake.notify_waiters();
-            (
-                StatusCode::CREATED,
-                Json(json!({"queue": queue, "sequenceNumber": seqs.first()})),
-            )
-                .into_response()
-        }
-        Err(e) => store_problem(&e),
+    match host.namespace.store().send(vec![message]).await {
+        Ok(seqs) => (
+            StatusCode::CREATED,
+            Json(json!({"queue": queue, "sequenceNumber": seqs.first()})),
+        )
+            .into_response(),
+        Err(e) => Problem::from(&e).into_response(),
     }
 }

@@ -5,19 +5,19 @@
 //! wire contract (the `wire` crate), serves HTTP triggers on `/{routePrefix}/{route}`, and backs
 //! Service Bus bindings with a durable, Service Bus-like queue. It knows nothing of the job domain:
 //! any custom handler runs on it, so what works here works under `func start`.
+//!
+//! Grouped by what it emulates: [`config`] (the script root), [`handler`] (the custom handler's
+//! process and invocations), [`http_trigger`], [`service_bus_trigger`] and [`outputs`] (the
+//! bindings), over the local Service Bus of the `broker` crate; plus [`admin`] (operator
+//! endpoints) and [`telemetry`] (a local Application Insights). [`host::Host`] is what they share.
 
 pub mod admin;
 pub mod config;
-pub mod dispatcher;
-pub mod entity;
-pub mod front;
-pub mod invoke;
-pub mod latency;
-pub mod messages;
+pub mod handler;
+pub mod host;
+pub mod http_trigger;
 pub mod outputs;
-pub mod problem;
-pub mod store;
-pub mod supervisor;
+pub mod service_bus_trigger;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -26,13 +26,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
-use tokio::sync::{Notify, watch};
-use tracing::{error, info};
+use tokio::sync::watch;
+use tracing::info;
 
 use crate::config::{App, ConfigError};
-use crate::front::Front;
-use crate::store::{QueueOptions, Store, StoreError};
-use crate::supervisor::stopped;
+use crate::handler::{Invoker, stopped, supervisor};
+use crate::host::Host;
+use broker::Namespace;
+use broker::rest::Rest;
+use broker::store::{QueueOptions, Store, StoreError};
 
 /// How to run the devhost.
 #[derive(Debug, Clone)]
@@ -63,7 +65,7 @@ pub fn handler_env(
     env.entry("OTEL_METRIC_EXPORT_INTERVAL".into())
         .or_insert_with(|| "5000".into());
     env.entry("SERVICEBUS_ENDPOINT".into())
-        .or_insert_with(|| format!("{base_url}{}", entity::PREFIX));
+        .or_insert_with(|| format!("{base_url}{}", broker::rest::PREFIX));
     env
 }
 
@@ -76,9 +78,28 @@ pub enum DevhostError {
     /// The queue store failed to open.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// I/O (data directory, listening socket).
-    #[error("{0}")]
-    Io(String),
+    /// The data directory could not be created.
+    #[error("cannot create {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The HTTP server failed.
+    #[error("the HTTP server failed: {0}")]
+    Serve(#[source] std::io::Error),
+    /// The HTTP server stopped on its own, or its task panicked.
+    #[error("the HTTP server stopped unexpectedly{0}")]
+    ServerStopped(String),
 }
 
 /// Run until SIGTERM / Ctrl-C.
@@ -89,15 +110,23 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
             "host.json extensions.serviceBus.autoCompleteMessages is false: a custom handler cannot settle messages, so none is ever completed; each is redelivered when its lock lapses"
         );
     }
-    std::fs::create_dir_all(&opts.data_dir)
-        .map_err(|e| DevhostError::Io(format!("cannot create {}: {e}", opts.data_dir.display())))?;
+    std::fs::create_dir_all(&opts.data_dir).map_err(|source| DevhostError::DataDir {
+        path: opts.data_dir.clone(),
+        source,
+    })?;
     let store = Store::open(&opts.data_dir.join("queues.db"), opts.queue)?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
-        .map_err(|e| DevhostError::Io(format!("cannot listen on {}: {e}", opts.listen)))?;
+        .map_err(|source| DevhostError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
     let local = listener
         .local_addr()
-        .map_err(|e| DevhostError::Io(e.to_string()))?;
+        .map_err(|source| DevhostError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
     let base_url = format!("http://{local}");
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -111,8 +140,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         app.root.clone(),
         stop_handler_rx,
     );
-    let invoker = invoke::Invoker::new(handler, app.function_timeout);
-    let wake = Arc::new(Notify::new());
+    let invoker = Invoker::new(handler, app.function_timeout);
 
     let mut dispatchers = Vec::new();
     for function in app
@@ -120,46 +148,30 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         .iter()
         .filter(|f| f.service_bus_trigger().is_some())
     {
-        let dispatch = dispatcher::Dispatch {
+        let dispatch = service_bus_trigger::Dispatch {
             store: store.clone(),
             invoker: invoker.clone(),
-            wake: wake.clone(),
             max_concurrent_calls: app.service_bus.max_concurrent_calls,
             max_auto_lock_renewal: app.service_bus.max_auto_lock_renewal,
             auto_complete_messages: app.service_bus.auto_complete_messages,
             capture: capture.clone(),
         };
-        dispatchers.push(tokio::spawn(dispatcher::run(
+        dispatchers.push(tokio::spawn(service_bus_trigger::run(
             function.clone(),
             dispatch,
             shutdown_rx.clone(),
         )));
     }
     let sweeper = {
-        let (store, wake, mut stop) = (store.clone(), wake.clone(), shutdown_rx.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    () = stopped(&mut stop) => return,
-                }
-                match store.sweep().await {
-                    Ok((0, 0)) => {}
-                    Ok((locks, expired)) => {
-                        info!(locks, expired, "swept expired locks and messages");
-                        wake.notify_waiters();
-                    }
-                    Err(e) => error!("sweep failed: {e}"),
-                }
-            }
-        })
+        let (store, stop) = (store.clone(), shutdown_rx.clone());
+        tokio::spawn(async move { store.sweep_until(Duration::from_secs(1), stop).await })
     };
 
-    let front = Front {
+    let namespace = Namespace::new(store, app.queues());
+    let host = Host {
         app: app.clone(),
         invoker,
-        store,
-        wake,
+        namespace: namespace.clone(),
         base_url: base_url.clone(),
         capture: capture.clone(),
         shutting_down: shutdown_rx.clone(),
@@ -170,10 +182,12 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         .with_state(capture);
     let router = admin::router()
         .merge(telemetry::page::router())
-        .merge(entity::router())
-        .merge(messages::router())
-        .fallback(front::serve)
-        .with_state(front)
+        .fallback(http_trigger::serve)
+        .with_state(host)
+        .merge(broker::rest::router(Rest {
+            namespace,
+            base_url: base_url.clone(),
+        }))
         .merge(ingestion);
     info!("devhost listening on {base_url} (application map: {base_url}/map)");
     for f in &app.functions {
@@ -212,9 +226,9 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
             let _ = stop_handler_tx.send(true);
             let _ = supervisor.await;
             return match finished {
-                Ok(Ok(())) => Err(DevhostError::Io("the HTTP server stopped".into())),
-                Ok(Err(e)) => Err(DevhostError::Io(e.to_string())),
-                Err(e) => Err(DevhostError::Io(e.to_string())),
+                Ok(Ok(())) => Err(DevhostError::ServerStopped(String::new())),
+                Ok(Err(e)) => Err(DevhostError::Serve(e)),
+                Err(e) => Err(DevhostError::ServerStopped(format!(": {e}"))),
             };
         }
     }
@@ -228,8 +242,8 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     let _ = supervisor.await;
     let _ = close_tx.send(true);
     match server.await {
-        Ok(served) => served.map_err(|e| DevhostError::Io(e.to_string())),
-        Err(e) => Err(DevhostError::Io(e.to_string())),
+        Ok(served) => served.map_err(DevhostError::Serve),
+        Err(e) => Err(DevhostError::ServerStopped(format!(": {e}"))),
     }
 }
 

@@ -1,20 +1,22 @@
-//! `devhost`: run a function app locally, and operate its queues.
+//! `devhost`: run a function app locally, and read its application map and telemetry. Queue and
+//! dead-letter work is `jobctl`'s (the same CLI against the devhost and a real namespace).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use broker::store::QueueOptions;
 use clap::{Parser, Subcommand};
-use devhost::store::QueueOptions;
 use devhost::{StartOptions, run};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[derive(Parser)]
 #[command(
     name = "devhost",
     version,
-    about = "Local stand-in for the Azure Functions host (custom handlers, Service Bus queues)"
+    about = "Local stand-in for the Azure Functions host (custom handlers, Service Bus queues)",
+    after_help = JOBCTL_POINTER
 )]
 struct Cli {
     #[command(subcommand)]
@@ -62,54 +64,6 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Queue counts (active, scheduled, locked, dead-lettered, completed).
-    Queues {
-        #[command(flatten)]
-        target: Target,
-    },
-    /// Dead-letter operations.
-    Dlq {
-        #[command(subcommand)]
-        command: Dlq,
-    },
-    /// Send a raw message to a queue (e.g. to try a poison message).
-    Send {
-        #[command(flatten)]
-        target: Target,
-        /// Queue name.
-        #[arg(long, default_value = "jobs")]
-        queue: String,
-        /// Message body.
-        body: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum Dlq {
-    /// List dead letters with reason, delivery count and body.
-    Peek {
-        #[command(flatten)]
-        target: Target,
-        /// Queue name.
-        #[arg(long, default_value = "jobs")]
-        queue: String,
-        /// How many.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-    },
-    /// Move dead letters back to the queue.
-    Resubmit {
-        #[command(flatten)]
-        target: Target,
-        /// Queue name.
-        #[arg(long, default_value = "jobs")]
-        queue: String,
-        /// Every dead letter of the queue.
-        #[arg(long, conflicts_with = "ids")]
-        all: bool,
-        /// Sequence numbers or message ids.
-        ids: Vec<String>,
-    },
 }
 
 #[derive(clap::Args)]
@@ -126,8 +80,30 @@ struct Target {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Where queue and dead-letter work went (`devhost queues`, `dlq` and `send` were removed).
+const JOBCTL_POINTER: &str =
+    "Queue counts and dead letters: jobctl, the operator CLI (README \"Operator CLI\"):
+  jobctl --endpoint http://127.0.0.1:7071/servicebus queues
+  jobctl --endpoint http://127.0.0.1:7071/servicebus dlq peek | dlq resubmit | dlq purge
+A raw message: curl -X POST http://127.0.0.1:7071/servicebus/jobs/messages -d '...'";
+
+/// Subcommands earlier versions had, now `jobctl`'s.
+const REMOVED: [&str; 3] = ["queues", "dlq", "send"];
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let removed = std::env::args()
+                .nth(1)
+                .filter(|a| REMOVED.contains(&a.as_str()));
+            let _ = e.print();
+            if let Some(name) = removed {
+                eprintln!("\n`devhost {name}` was removed. {JOBCTL_POINTER}");
+            }
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
     let _ = rustls::crypto::ring::default_provider().install_default();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -231,136 +207,6 @@ async fn dispatch(command: Command) -> Result<(), String> {
                 .map_err(|e| format!("cannot reach the devhost at {}: {e}", target.url))?;
             print!("{}", res.text().await.map_err(|e| e.to_string())?);
             Ok(())
-        }
-        Command::Queues { target } => {
-            let v = call(&target, reqwest::Method::GET, "/admin/queues", None).await?;
-            if target.json {
-                return print_json(&v);
-            }
-            println!(
-                "{:<16} {:>8} {:>10} {:>8} {:>14} {:>10} {:>10}",
-                "QUEUE", "ACTIVE", "SCHEDULED", "LOCKED", "DEAD-LETTERED", "COMPLETED", "ABANDONED"
-            );
-            for q in v["queues"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<16} {:>8} {:>10} {:>8} {:>14} {:>10} {:>10}",
-                    q["name"].as_str().unwrap_or("?"),
-                    count(&q["active"]),
-                    count(&q["scheduled"]),
-                    count(&q["locked"]),
-                    count(&q["deadLettered"]),
-                    count(&q["completed"]),
-                    count(&q["abandoned"])
-                );
-            }
-            Ok(())
-        }
-        Command::Dlq {
-            command:
-                Dlq::Peek {
-                    target,
-                    queue,
-                    limit,
-                },
-        } => {
-            let v = call(
-                &target,
-                reqwest::Method::GET,
-                &format!("/admin/queues/{queue}/deadletters?limit={limit}"),
-                None,
-            )
-            .await?;
-            if target.json {
-                return print_json(&v);
-            }
-            let items = v["deadLetters"].as_array().cloned().unwrap_or_default();
-            println!("{} dead letter(s) in {queue}", items.len());
-            for d in items {
-                let clip = |k: &str| {
-                    d[k].as_str()
-                        .unwrap_or("")
-                        .chars()
-                        .take(300)
-                        .collect::<String>()
-                };
-                println!(
-                    "#{} id={} deliveries={} reason={} enqueued={} dead-lettered={}\n    {}",
-                    d["sequenceNumber"],
-                    clip("messageId"),
-                    d["deliveryCount"],
-                    clip("reason"),
-                    clip("enqueuedAt"),
-                    clip("deadLetteredAt"),
-                    clip("description"),
-                );
-                if d.get("lastError").is_some() {
-                    println!("    last error: {}", clip("lastError"));
-                }
-                println!("    body: {}", clip("body"));
-            }
-            Ok(())
-        }
-        Command::Dlq {
-            command:
-                Dlq::Resubmit {
-                    target,
-                    queue,
-                    all,
-                    ids,
-                },
-        } => {
-            if !all && ids.is_empty() {
-                return Err("give --all or one or more sequence numbers / message ids".into());
-            }
-            let body = if all {
-                json!({"all": true})
-            } else {
-                json!({"ids": ids})
-            };
-            let v = call(
-                &target,
-                reqwest::Method::POST,
-                &format!("/admin/queues/{queue}/deadletters/resubmit"),
-                Some(body),
-            )
-            .await?;
-            let moved = v["resubmitted"].as_u64().unwrap_or(0);
-            if target.json {
-                print_json(&v)?;
-            } else {
-                println!("resubmitted {moved} message(s) to {queue}");
-            }
-            if !all && moved < ids.len() as u64 {
-                return Err(format!(
-                    "{} of the {} id(s) matched no dead letter of {queue} (see `devhost dlq peek`)",
-                    ids.len() as u64 - moved,
-                    ids.len()
-                ));
-            }
-            Ok(())
-        }
-        Command::Send {
-            target,
-            queue,
-            body,
-        } => {
-            let client = reqwest::Client::new();
-            let res = client
-                .post(format!(
-                    "{}/admin/queues/{queue}/messages",
-                    target.url.trim_end_matches('/')
-                ))
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| format!("cannot reach the devhost at {}: {e}", target.url))?;
-            let status = res.status();
-            let v: Value = res.json().await.map_err(|e| e.to_string())?;
-            if !status.is_success() {
-                return Err(format!("{status}: {v}"));
-            }
-            print_json(&v)
         }
     }
 }

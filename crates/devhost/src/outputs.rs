@@ -1,19 +1,17 @@
 //! Output bindings: what the host does with `Outputs` after a successful invocation.
 
-use tokio::sync::Notify;
 use wire::{InvocationResponse, service_bus_output_bodies};
 
 use crate::config::Function;
-use crate::store::{NewMessage, Store, StoreError};
 use crate::telemetry::Capture;
+use broker::store::{NewMessage, Store, StoreError};
 
-/// Send every `serviceBus` output value of `response` to its binding's queue, durably, wake the
-/// dispatchers, and record one host dependency per message. Returns how many messages were sent.
+/// Send every `serviceBus` output value of `response` to its binding's queue, durably (waking the
+/// dispatchers), and record one host dependency per message. Returns how many messages were sent.
 pub async fn route(
     function: &Function,
     response: &InvocationResponse,
     store: &Store,
-    wake: &Notify,
     capture: &Capture,
 ) -> Result<usize, StoreError> {
     let mut messages = Vec::new();
@@ -33,7 +31,6 @@ pub async fn route(
     if count > 0 {
         let queues: Vec<String> = messages.iter().map(|m| m.queue.clone()).collect();
         store.send(messages).await?;
-        wake.notify_waiters();
         for queue in queues {
             capture.host_send(&function.name, &queue, 1);
         }

@@ -1,4 +1,4 @@
-//! Host behaviour through the real devhost binary: start-up errors, routing, concurrency, CLI.
+//! Host behaviour through the real devhost binary: start-up errors, routing, concurrency, its CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -135,64 +135,53 @@ async fn deliveries_never_exceed_max_concurrent_calls() {
 }
 
 #[tokio::test]
-async fn the_operator_cli_reads_queues_and_resubmits_dead_letters() {
+async fn queue_work_is_jobctl_s_and_the_map_stays_the_devhost_s() {
+    // `devhost queues` / `dlq` / `send` were removed: a clap error that points at jobctl.
+    for removed in [&["queues"][..], &["dlq", "peek"], &["send", "{}"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
+            .args(removed)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{removed:?}: {stderr}");
+        assert!(
+            stderr.contains("unrecognized subcommand")
+                && stderr.contains(&format!("`devhost {}` was removed", removed[0]))
+                && stderr.contains("jobctl --endpoint http://127.0.0.1:7071/servicebus queues"),
+            "{stderr}"
+        );
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_devhost"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("jobctl"));
+
+    // What stays: the application map and the telemetry, read from a running devhost.
     let dir = tempfile::tempdir().unwrap();
     let root = script_root(dir.path(), &[("CHAOS_FAILURE_RATE", "0")]);
     let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 2).await;
-    let cli = |args: &[&str]| -> Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
-            .args(args)
-            .args(["--url", &d.url, "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
-        .args(["send", "--url", &d.url, "{\"poison\":true}"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    assert_eq!(d.submit(SAMPLE_JOB).await.unwrap().0, 202);
     d.drained(1, Duration::from_secs(30)).await;
-    let queues = cli(&["queues"]);
-    assert_eq!(queues["queues"][0]["deadLettered"], 1);
-    let peek = cli(&["dlq", "peek"]);
-    let dl = &peek["deadLetters"][0];
-    assert_eq!(
-        (
-            dl["reason"].as_str(),
-            dl["deliveryCount"].as_u64(),
-            dl["body"].as_str()
-        ),
-        (
-            Some("MaxDeliveryCountExceeded"),
-            Some(2),
-            Some("{\"poison\":true}")
-        )
-    );
-    let seq = dl["sequenceNumber"].to_string();
-    assert_eq!(cli(&["dlq", "resubmit", &seq])["resubmitted"], 1);
-    // Still poison: it comes back to the dead-letter queue after two more deliveries.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while d.queue("jobs").await["abandoned"].as_u64().unwrap() < 4 {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        d.drained(1, Duration::from_secs(30)).await["deadLettered"],
-        1
-    );
-    let human = Command::new(env!("CARGO_BIN_EXE_devhost"))
-        .args(["queues", "--url", &d.url])
+    let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
+        .args(["map", "--url", &d.url, "--json"])
         .output()
         .unwrap();
-    let table = String::from_utf8_lossy(&human.stdout);
     assert!(
-        table.contains("DEAD-LETTERED") && table.lines().any(|l| l.starts_with("jobs")),
-        "{table}"
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    let map: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        map["edges"].as_array().is_some_and(|e| !e.is_empty()),
+        "{map}"
+    );
+    let table = Command::new(env!("CARGO_BIN_EXE_devhost"))
+        .args(["map", "--url", &d.url])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.starts_with("EDGE"), "{table}");
 }

@@ -53,6 +53,33 @@ async fn send_peek_lock_unlock_complete_and_dead_letter_round_trip() {
         "a locked message is not delivered twice"
     );
 
+    // A settlement must name the message's own queue and message: Service Bus answers 410 for
+    // a queue that does not exist and 404 for another message, and the lock is left alone.
+    let token = &first.lock_token;
+    for (path, status) in [
+        (
+            format!("nosuch/messages/{}/{token}", first.sequence_number),
+            410,
+        ),
+        (format!("jobs/messages/999999/{token}"), 404),
+    ] {
+        for method in [reqwest::Method::DELETE, reqwest::Method::PUT] {
+            let res = d
+                .client
+                .request(method.clone(), format!("{}/servicebus/{path}", d.url))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status().as_u16(), status, "{method} {path}");
+        }
+    }
+    let q = d.queue("jobs").await;
+    assert_eq!(
+        (q["locked"].as_u64(), q["completed"].as_u64()),
+        (Some(1), Some(0)),
+        "{q}"
+    );
+
     // Unlock: delivered again with the next delivery count; complete deletes it.
     sb.unlock(&first).await.unwrap();
     let second = sb.peek_lock("jobs", 1).await.unwrap().unwrap();

@@ -37,7 +37,7 @@ impl<S: Send + Sync> FromRequest<S> for Invocation {
             Failure(Problem::new(
                 "invocation-unreadable",
                 "Invocation body could not be read",
-                e.status().as_u16(),
+                e.status(),
                 e.body_text(),
             ))
         })?;
@@ -45,7 +45,7 @@ impl<S: Send + Sync> FromRequest<S> for Invocation {
             Failure(Problem::new(
                 "invocation-malformed",
                 "Invocation request is not the custom-handler contract",
-                400,
+                StatusCode::BAD_REQUEST,
                 format!("invocation body is not a JSON invocation request: {e}"),
             ))
         })?;
@@ -83,9 +83,7 @@ pub struct Failure(pub Problem);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, self.0.to_json()).into_response();
+        let mut response = (self.0.status, self.0.to_json()).into_response();
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
@@ -98,7 +96,7 @@ impl From<wire::WireError> for Failure {
         Failure(Problem::new(
             "invocation-malformed",
             "Invocation request is not the custom-handler contract",
-            400,
+            StatusCode::BAD_REQUEST,
             e.to_string(),
         ))
     }

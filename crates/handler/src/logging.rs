@@ -1,5 +1,5 @@
 //! Console logging with `tracing`: JSON lines when stdout is not a terminal (the host captures
-//! them), readable text otherwise. The level comes from `RUST_LOG` (default `info`).
+//! them), readable text otherwise. The filter is the `RUST_LOG` setting (default `info`).
 
 use std::io::IsTerminal as _;
 
@@ -17,14 +17,15 @@ pub struct LogGuard(#[allow(dead_code)] Option<WorkerGuard>);
 /// Lines are formatted on the calling thread and written to stdout by a dedicated thread, so a
 /// request never waits on the pipe to the host; when its buffer is full the caller waits rather
 /// than a line being dropped.
-pub fn init(format: LogFormat) -> LogGuard {
+pub fn init(format: LogFormat, filter: &str) -> LogGuard {
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         // The channel is allocated up front: 16k lines is room for bursts without megabytes idle.
         .buffered_lines_limit(16 * 1024)
         .thread_name("log-writer")
         .finish(std::io::stdout());
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The settings checked the directives; `new` falls back to its default on any it cannot use.
+    let filter = EnvFilter::new(filter);
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,

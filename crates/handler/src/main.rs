@@ -19,7 +19,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _log_guard = logging::init(settings.log_format);
+    let _log_guard = logging::init(settings.log_format, &settings.log_filter);
     // TLS for the exporter (and any other HTTPS client): rustls with the ring provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     // Telemetry first, outside the async runtime: its exporter threads use a blocking client.

@@ -1,7 +1,8 @@
 //! RFC 9457 problem details, for the HTTP answers the handler gives clients (through `res`) and
 //! for failed invocations (to the host).
 
-use serde::Serialize;
+use axum::http::StatusCode;
+use serde::{Serialize, Serializer};
 
 use jobs::Violation;
 
@@ -17,7 +18,8 @@ pub struct Problem {
     /// Short summary of the problem type.
     pub title: &'static str,
     /// HTTP status.
-    pub status: u16,
+    #[serde(serialize_with = "status_code")]
+    pub status: StatusCode,
     /// What happened this time.
     pub detail: String,
     /// The request path the problem is about.
@@ -26,17 +28,30 @@ pub struct Problem {
     /// Correlation id of the request, when known.
     #[serde(rename = "correlationId", skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
-    /// Every violation found (validation problems only).
+    /// The violations found (validation problems only), at most [`MAX_ERRORS`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<Violation>,
-    /// Seconds the client should wait before retrying: sent as the `Retry-After` header (429, 503).
-    #[serde(skip)]
-    pub retry_after: Option<u64>,
+    /// How many violations beyond [`MAX_ERRORS`] were left out of `errors`.
+    #[serde(rename = "omittedErrors", skip_serializing_if = "Option::is_none")]
+    pub omitted_errors: Option<usize>,
+}
+
+/// Most violations one problem lists: a body with thousands of unknown members gets the first
+/// hundred and a count of the rest, not a megabyte answer.
+pub const MAX_ERRORS: usize = 100;
+
+fn status_code<S: Serializer>(status: &StatusCode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u16(status.as_u16())
 }
 
 impl Problem {
     /// A problem of type `urn:resilient-jobs:problem:<slug>`.
-    pub fn new(slug: &str, title: &'static str, status: u16, detail: impl Into<String>) -> Self {
+    pub fn new(
+        slug: &str,
+        title: &'static str,
+        status: StatusCode,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             kind: format!("urn:resilient-jobs:problem:{slug}"),
             title,
@@ -45,19 +60,23 @@ impl Problem {
             instance: None,
             correlation_id: None,
             errors: Vec::new(),
-            retry_after: None,
+            omitted_errors: None,
         }
+    }
+
+    /// Set `errors`, keeping the first [`MAX_ERRORS`] and counting the rest.
+    pub fn with_errors(mut self, mut errors: Vec<Violation>) -> Self {
+        if errors.len() > MAX_ERRORS {
+            self.omitted_errors = Some(errors.len() - MAX_ERRORS);
+            errors.truncate(MAX_ERRORS);
+        }
+        self.errors = errors;
+        self
     }
 
     /// Set the `instance` member.
     pub fn at(mut self, instance: Option<String>) -> Self {
         self.instance = instance;
-        self
-    }
-
-    /// Set the `Retry-After` seconds.
-    pub fn retry_after(mut self, secs: u64) -> Self {
-        self.retry_after = Some(secs);
         self
     }
 
@@ -68,6 +87,7 @@ impl Problem {
 
     /// The problem as JSON text.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| format!("{{\"status\":{}}}", self.status))
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| format!("{{\"status\":{}}}", self.status.as_u16()))
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use jobs::{Chaos, JobTypeRegistry, RegistryError};
+use jobs::Chaos;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
@@ -21,13 +21,23 @@ pub enum ServerError {
     Telemetry(#[from] TelemetryError),
     /// The job type folder could not be loaded.
     #[error("JOB_TYPES_DIR: {0}")]
-    JobTypes(#[from] RegistryError),
+    JobTypes(#[from] crate::job_types::JobTypesError),
     /// `JOB_TYPE_PRIORITIES` names a job type the registry does not have.
     #[error("JOB_TYPE_PRIORITIES: unknown job type \"{name}\" (known: {known})")]
     UnknownPriorityType {
         /// The unknown name.
         name: String,
         /// The known job types.
+        known: String,
+    },
+    /// A job type has schemas but no work.
+    #[error(
+        "JOB_TYPES_DIR: job type \"{name}\" has a schema but no work: implement jobs::Job for it and register it in crates/handler/src/shipped_jobs (job types with work: {known})"
+    )]
+    NoWork {
+        /// The job type.
+        name: String,
+        /// The job types that have work.
         known: String,
     },
     /// The chaos settings are inconsistent.
@@ -46,9 +56,10 @@ pub enum ServerError {
     Serve(std::io::Error),
 }
 
-/// Load state from settings: the job type registry, chaos, and telemetry instruments.
+/// Load state from settings: the job type registry, the work of each type with chaos layered on,
+/// and telemetry instruments.
 pub fn build_state(settings: &Settings, telemetry: Instruments) -> Result<AppState, ServerError> {
-    let registry = JobTypeRegistry::load(&settings.job_types_dir)?;
+    let registry = crate::job_types::load(&settings.job_types_dir)?;
     let chaos = Chaos::new(settings.chaos_failure_rate, settings.chaos_seed)?;
     if let Some(name) = settings
         .protection
@@ -62,8 +73,17 @@ pub fn build_state(settings: &Settings, telemetry: Instruments) -> Result<AppSta
             known: registry.names().collect::<Vec<_>>().join(", "),
         });
     }
+    let workers = crate::shipped_jobs::workers(settings.processing_delay)
+        .layer(crate::work::chaos::Chaotic::layer(chaos));
+    if let Some(name) = registry.names().find(|name| workers.get(name).is_none()) {
+        return Err(ServerError::NoWork {
+            name: name.to_owned(),
+            known: workers.names().collect::<Vec<_>>().join(", "),
+        });
+    }
     let state = AppState::new(
         registry,
+        workers,
         chaos,
         settings.processing_delay,
         settings.max_delivery_count,
@@ -74,7 +94,7 @@ pub fn build_state(settings: &Settings, telemetry: Instruments) -> Result<AppSta
     Ok(state)
 }
 
-/// The backoff scheduler the settings ask for. It sends to the namespace backpressure reads;
+/// The backoff scheduler the settings ask for. It sends to the Service Bus target;
 /// without one (or when its client cannot be built) failures fall back to broker redelivery.
 fn retry_scheduler(settings: &Settings) -> RetryScheduler {
     let backoff = settings.retry.backoff;
@@ -82,7 +102,7 @@ fn retry_scheduler(settings: &Settings) -> RetryScheduler {
         info!("RETRY_BACKOFF=off: transient failures are retried by immediate broker redelivery");
         return RetryScheduler::off(backoff);
     }
-    let Some(source) = settings.protection.backpressure.source.as_ref() else {
+    let Some(target) = settings.service_bus.as_ref() else {
         warn!(
             "backoff is on but no Service Bus namespace is configured (SERVICEBUS_ENDPOINT or ServiceBusConnection__fullyQualifiedNamespace): transient failures fall back to broker redelivery"
         );
@@ -95,17 +115,17 @@ fn retry_scheduler(settings: &Settings) -> RetryScheduler {
         max_delay: Duration::from_millis(500),
         try_timeout: Duration::from_secs(5),
     };
-    match crate::protect::depth::client(source).and_then(|c| c.with_retry(options)) {
+    match target.client().and_then(|c| c.with_retry(options)) {
         Ok(client) => {
             info!(
                 endpoint = client.endpoint(),
-                queue = %source.queue,
+                queue = %target.queue,
                 base_ms = backoff.base().as_millis() as u64,
                 cap_ms = backoff.cap().as_millis() as u64,
                 max_attempts = backoff.max_attempts(),
                 "backoff on: transient failures are rescheduled through the Service Bus REST API"
             );
-            RetryScheduler::on(backoff, client, source.queue.clone())
+            RetryScheduler::on(backoff, client, target.queue.clone())
         }
         Err(e) => {
             warn!(error = %e, "cannot set up the Service Bus client for backoff: transient failures fall back to broker redelivery");
@@ -137,7 +157,12 @@ pub async fn run(settings: Settings, state: AppState) -> Result<(), ServerError>
             }
         })
     };
-    let depth_poller = crate::protect::depth::spawn(&state);
+    let backpressure = state.protection().backpressure();
+    let depth_poller = crate::protect::depth::spawn(
+        settings.service_bus.as_ref(),
+        backpressure.settings().refresh,
+        backpressure.gauge().clone(),
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     let server =
         axum::serve(listener, crate::routes::router(state)).with_graceful_shutdown(async move {

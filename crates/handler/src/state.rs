@@ -8,6 +8,8 @@ use jobs::{Chaos, JobTypeRegistry};
 use crate::protect::Protection;
 use crate::retry::RetryScheduler;
 use crate::telemetry::Instruments;
+use crate::work::Workers;
+use crate::work::verdicts::Verdicts;
 
 /// What every route needs; cheap to clone.
 #[derive(Debug, Clone)]
@@ -18,6 +20,8 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     registry: JobTypeRegistry,
+    workers: Workers,
+    verdicts: Verdicts,
     chaos: Chaos,
     processing_delay: Duration,
     max_delivery_count: u32,
@@ -27,10 +31,12 @@ struct Inner {
 }
 
 impl AppState {
-    /// State from a loaded registry, processing settings, telemetry instruments and ingest
-    /// protection.
+    /// State from a loaded registry, the work of each job type (chaos layered on), processing
+    /// settings, telemetry instruments and ingest protection.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         registry: JobTypeRegistry,
+        workers: Workers,
         chaos: Chaos,
         processing_delay: Duration,
         max_delivery_count: u32,
@@ -39,6 +45,8 @@ impl AppState {
     ) -> Self {
         let inner = Inner {
             registry,
+            workers,
+            verdicts: Verdicts::default(),
             chaos,
             processing_delay,
             max_delivery_count,
@@ -56,12 +64,22 @@ impl AppState {
         &self.inner.registry
     }
 
+    /// The work of each job type.
+    pub fn workers(&self) -> &Workers {
+        &self.inner.workers
+    }
+
+    /// Permanent failures this instance has seen.
+    pub fn verdicts(&self) -> &Verdicts {
+        &self.inner.verdicts
+    }
+
     /// Chaos settings.
     pub fn chaos(&self) -> &Chaos {
         &self.inner.chaos
     }
 
-    /// Simulated work per processing attempt.
+    /// Simulated work per processing attempt of the shipped job types.
     pub fn processing_delay(&self) -> Duration {
         self.inner.processing_delay
     }

@@ -347,3 +347,96 @@ async fn readiness_and_health() {
         .collect();
     assert_eq!(types, ["report@1", "report@2", "thumbnail@1"]);
 }
+
+/// Hostile input found by hand: each gets a precise answer, not a guess.
+#[tokio::test]
+async fn hostile_inputs_get_precise_answers() {
+    let h = &Handler::start(&[]).await;
+    let post = |ct: &'static str, body: String| {
+        let inv = http_invocation("POST", &[("Content-Type", ct)], Some(&body));
+        async move { h.invoke("IngestJob", &inv).await }
+    };
+    let job = |payload: &str, extra: &str| {
+        format!(r#"{{"jobType":"report","tenantId":"t"{extra},"payload":{payload}}}"#)
+    };
+    let payload = r#"{"reportName":"r","rows":1}"#;
+
+    // A wrong version is the only complaint (the payload is not checked against another version).
+    for version in [r#""1""#, "-1", "null", "18446744073709551616"] {
+        let (status, answer) = post(
+            "application/json",
+            job(
+                r#"{"rows":"not even close"}"#,
+                &format!(r#","version":{version}"#),
+            ),
+        )
+        .await;
+        let body = assert_rejected(status, &answer, 400, "validation-failed");
+        let pointers: Vec<&str> = body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["pointer"].as_str().unwrap())
+            .collect();
+        assert_eq!(pointers, ["/version"], "version {version}: {body}");
+    }
+
+    // Duplicate members: never last-wins.
+    let (status, answer) = post(
+        "application/json",
+        format!(r#"{{"jobType":"report","tenantId":"a","tenantId":"b","payload":{payload}}}"#),
+    )
+    .await;
+    let body = assert_rejected(status, &answer, 400, "duplicate-member");
+    assert!(
+        body["detail"].as_str().unwrap().contains("/tenantId"),
+        "{body}"
+    );
+
+    // Bytes the host could not decode as UTF-8 arrive as U+FFFD.
+    let (status, answer) = post(
+        "application/json",
+        job(
+            r#"{"reportName":"caf\ufffd","rows":1}"#.replace("\\ufffd", "\u{FFFD}").as_str(),
+            "",
+        ),
+    )
+    .await;
+    assert_rejected(status, &answer, 400, "invalid-utf8");
+    // Escaped, the same character is fine.
+    let v1 = r#","version":1"#;
+    let (_, answer) = post(
+        "application/json",
+        job(r#"{"reportName":"caf\ufffd","rows":1}"#, v1),
+    )
+    .await;
+    assert_eq!(res(&answer)["statusCode"], json!(202), "{answer}");
+
+    // A charset other than UTF-8 is named.
+    let (status, answer) = post("application/json; charset=utf-16", job(payload, "")).await;
+    let body = assert_rejected(status, &answer, 415, "unsupported-charset");
+    assert!(
+        body["detail"].as_str().unwrap().contains("utf-16"),
+        "{body}"
+    );
+
+    // Whole numbers written as floats reach the envelope as integers.
+    let (_, answer) = post(
+        "application/json",
+        job(r#"{"reportName":"r","rows":1e2}"#, v1),
+    )
+    .await;
+    assert_eq!(answer["Outputs"]["job"]["payload"]["rows"], json!(100));
+    assert!(
+        answer["Outputs"]["job"]["payload"]["rows"].is_u64(),
+        "{answer}"
+    );
+
+    // Thousands of unknown members: the list is capped and the rest counted.
+    let members: String = (0..24_000).map(|i| format!(r#","m{i}":0"#)).collect();
+    let (status, answer) = post("application/json", job(payload, &format!("{v1}{members}"))).await;
+    let body = assert_rejected(status, &answer, 400, "validation-failed");
+    assert_eq!(body["errors"].as_array().unwrap().len(), 100);
+    assert_eq!(body["omittedErrors"], json!(23_900));
+    assert!(res(&answer)["body"].as_str().unwrap().len() < 16 * 1024);
+}

@@ -170,3 +170,38 @@ async fn seeded_chaos_rate_is_within_bounds_and_reproducible() {
         5.0 * sd
     );
 }
+
+/// A job whose work fails for good (a PDF report over the row limit) fails on every delivery, is
+/// never rescheduled, and a redelivery fails fast without the work, naming the reason each time.
+#[tokio::test]
+async fn a_permanent_failure_fails_every_delivery_naming_the_reason() {
+    // Chaos always on: a permanent failure is the work's own, never replaced by chaos. A minute
+    // of simulated work: the verdict comes before it, and a redelivery does not run it again.
+    let h = Handler::start(&[
+        ("CHAOS_FAILURE_RATE", "1"),
+        ("PROCESSING_DELAY_MS", "60000"),
+    ])
+    .await;
+    let job = r#"{"jobType":"report","version":2,"tenantId":"contoso","payload":{"reportName":"everything","rows":200000,"format":"pdf"}}"#;
+    let envelope = enqueued_envelope(&h, job).await;
+    assert!(envelope.contains("\"rows\":200000"), "{envelope}");
+    for delivery in 1..=3 {
+        let inv = sb_invocation(&envelope, delivery, "m-p");
+        let call = h.invoke("ProcessJob", &inv);
+        let (status, problem) = tokio::time::timeout(Duration::from_secs(20), call)
+            .await
+            .expect("a permanent failure does not wait for the simulated work");
+        assert_eq!(status, 500, "{problem}");
+        assert_eq!(
+            problem["type"],
+            "urn:resilient-jobs:problem:permanent-failure"
+        );
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains("at most 100000 rows"), "{detail}");
+        assert_eq!(
+            detail.contains("failing fast"),
+            delivery > 1,
+            "delivery {delivery}: {detail}"
+        );
+    }
+}

@@ -1,6 +1,4 @@
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
 
 use jsonschema::Validator;
 use serde_json::Value;
@@ -45,95 +43,112 @@ impl JobType {
     }
 }
 
-/// Why the job-type directory could not be loaded. Each variant names the file at fault.
+/// Why a schema could not join the registry. Each variant names the job type and version; the
+/// caller that read the schema from somewhere (a file) adds where.
 #[derive(Debug, Error)]
 pub enum RegistryError {
-    /// The directory (or a file in it) could not be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The path that failed.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A file in the directory is not named `<type>/v<N>.schema.json`.
-    #[error(
-        "{path}: job type schemas must be named job-types/<type>/v<N>.schema.json, where <type> matches ^[a-z][a-z0-9-]{{0,62}}$ and N >= 1"
-    )]
-    BadName {
-        /// The offending path.
-        path: PathBuf,
-    },
-    /// A schema file is not valid JSON.
-    #[error("{path}: not valid JSON: {source}")]
+    /// The job type name does not match `^[a-z][a-z0-9-]{0,62}$`.
+    #[error("job type name \"{0}\" must match ^[a-z][a-z0-9-]{{0,62}}$")]
+    BadName(String),
+    /// Version 0: versions count from 1.
+    #[error("{0}: versions count from 1")]
+    BadVersion(String),
+    /// The schema text is not valid JSON.
+    #[error("{name} v{version}: not valid JSON: {source}")]
     BadJson {
-        /// The offending file.
-        path: PathBuf,
+        /// Job type name.
+        name: String,
+        /// Version.
+        version: u32,
         /// The parse error.
         source: serde_json::Error,
     },
-    /// A schema file is not a valid JSON Schema.
-    #[error("{path}: not a valid JSON Schema: {reason}")]
+    /// The schema is not a valid JSON Schema.
+    #[error("{name} v{version}: not a valid JSON Schema: {reason}")]
     BadSchema {
-        /// The offending file.
-        path: PathBuf,
+        /// Job type name.
+        name: String,
+        /// Version.
+        version: u32,
         /// What the schema compiler said.
         reason: String,
     },
-    /// The directory holds no schema at all.
-    #[error("{0}: no job type schemas found (expected <type>/v<N>.schema.json files)")]
-    Empty(PathBuf),
+    /// The same job type and version was given twice.
+    #[error("{name} v{version} is given twice")]
+    Duplicate {
+        /// Job type name.
+        name: String,
+        /// Version.
+        version: u32,
+    },
+    /// No schema at all.
+    #[error("no job type schemas")]
+    Empty,
 }
 
-/// Every job type and version the pipeline accepts, loaded from a directory of JSON Schemas.
+/// One job type version's schema, as text: what [`JobTypeRegistry::from_schemas`] builds from.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaSource<'a> {
+    /// Job type name, e.g. `report`.
+    pub name: &'a str,
+    /// Version, from 1.
+    pub version: u32,
+    /// The JSON Schema (draft 2020-12) of the payload.
+    pub text: &'a str,
+}
+
+/// Every job type and version the pipeline accepts, each with its compiled payload schema.
 ///
-/// Layout: `<dir>/<type>/v<N>.schema.json`. Files that are not JSON (a README, say) are ignored;
-/// a `.json` file with any other name is an error, so a typo cannot silently drop a job type.
+/// Built from schemas in memory: this crate reads no files. The handler loads the
+/// `job-types/<type>/v<N>.schema.json` folder at start-up and hands the texts over.
 #[derive(Debug, Default)]
 pub struct JobTypeRegistry {
     types: BTreeMap<String, BTreeMap<u32, JobType>>,
 }
 
 impl JobTypeRegistry {
-    /// Load and compile every schema under `dir`.
-    pub fn load(dir: &Path) -> Result<Self, RegistryError> {
+    /// Compile every schema; at least one is needed.
+    pub fn from_schemas<'a>(
+        schemas: impl IntoIterator<Item = SchemaSource<'a>>,
+    ) -> Result<Self, RegistryError> {
         let mut registry = Self::default();
-        for type_dir in read_dir_sorted(dir)? {
-            if !type_dir.is_dir() {
-                if is_json(&type_dir) {
-                    return Err(RegistryError::BadName { path: type_dir });
-                }
-                continue;
-            }
-            let name = file_name(&type_dir);
-            for file in read_dir_sorted(&type_dir)? {
-                if !is_json(&file) {
-                    continue;
-                }
-                let version = parse_version(&file_name(&file))
-                    .filter(|_| valid_type_name(&name))
-                    .ok_or_else(|| RegistryError::BadName { path: file.clone() })?;
-                let schema = read_schema(&file)?;
-                registry.insert(&name, version, &schema).map_err(|reason| {
-                    RegistryError::BadSchema {
-                        path: file.clone(),
-                        reason,
-                    }
-                })?;
-            }
+        for s in schemas {
+            registry.insert(s.name, s.version, s.text)?;
         }
         if registry.types.is_empty() {
-            return Err(RegistryError::Empty(dir.to_path_buf()));
+            return Err(RegistryError::Empty);
         }
         Ok(registry)
     }
 
-    /// Add one job type version from an in-memory schema (used by tests and tools).
-    pub fn insert(&mut self, name: &str, version: u32, schema: &Value) -> Result<(), String> {
+    /// Add one job type version from its schema text.
+    pub fn insert(&mut self, name: &str, version: u32, text: &str) -> Result<(), RegistryError> {
+        if !valid_type_name(name) {
+            return Err(RegistryError::BadName(name.to_owned()));
+        }
+        if version == 0 {
+            return Err(RegistryError::BadVersion(name.to_owned()));
+        }
+        if self.get(name, Some(version)).is_some() {
+            return Err(RegistryError::Duplicate {
+                name: name.to_owned(),
+                version,
+            });
+        }
+        let schema: Value =
+            serde_json::from_str(text).map_err(|source| RegistryError::BadJson {
+                name: name.to_owned(),
+                version,
+                source,
+            })?;
         let validator = jsonschema::options()
             .should_validate_formats(true)
-            .build(schema)
-            .map_err(|e| e.to_string())?;
+            .build(&schema)
+            .map_err(|e| RegistryError::BadSchema {
+                name: name.to_owned(),
+                version,
+                reason: e.to_string(),
+            })?;
         let title = schema
             .get("title")
             .and_then(Value::as_str)
@@ -185,54 +200,11 @@ impl JobTypeRegistry {
 }
 
 /// `^[a-z][a-z0-9-]{0,62}$`
-pub(crate) fn valid_type_name(name: &str) -> bool {
+pub fn valid_type_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b'a'..=b'z'))
         && name.len() <= 63
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-fn parse_version(file: &str) -> Option<u32> {
-    let digits = file.strip_prefix('v')?.strip_suffix(".schema.json")?;
-    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-fn read_schema(path: &Path) -> Result<Value, RegistryError> {
-    let text = fs::read_to_string(path).map_err(|source| RegistryError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|source| RegistryError::BadJson {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, RegistryError> {
-    let io = |source| RegistryError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let mut paths = fs::read_dir(dir)
-        .map_err(io)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(io)?;
-    paths.sort();
-    Ok(paths)
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-fn is_json(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "json")
 }
 
 #[cfg(test)]
@@ -240,28 +212,25 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn write(dir: &Path, rel: &str, text: &str) {
-        let path = dir.join(rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    }
-
     const SCHEMA: &str =
         r#"{"type":"object","required":["n"],"properties":{"n":{"type":"integer"}}}"#;
 
+    fn source<'a>(name: &'a str, version: u32, text: &'a str) -> SchemaSource<'a> {
+        SchemaSource {
+            name,
+            version,
+            text,
+        }
+    }
+
     #[test]
-    fn loads_types_and_versions_and_picks_latest() {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "alpha/v1.schema.json", SCHEMA);
-        write(
-            dir.path(),
-            "alpha/v2.schema.json",
-            r#"{"title":"Alpha v2","type":"object"}"#,
-        );
-        write(dir.path(), "beta-2/v10.schema.json", SCHEMA);
-        write(dir.path(), "README.md", "ignored");
-        write(dir.path(), "alpha/notes.txt", "ignored");
-        let reg = JobTypeRegistry::load(dir.path()).unwrap();
+    fn builds_types_and_versions_and_picks_latest() {
+        let reg = JobTypeRegistry::from_schemas([
+            source("alpha", 1, SCHEMA),
+            source("alpha", 2, r#"{"title":"Alpha v2","type":"object"}"#),
+            source("beta-2", 10, SCHEMA),
+        ])
+        .unwrap();
         assert_eq!(reg.names().collect::<Vec<_>>(), ["alpha", "beta-2"]);
         assert_eq!(reg.versions("alpha"), [1, 2]);
         assert_eq!(reg.get("alpha", None).unwrap().title(), Some("Alpha v2"));
@@ -273,36 +242,31 @@ mod tests {
     }
 
     #[test]
-    fn misnamed_and_invalid_files_are_errors_naming_the_file() {
-        for (rel, text, expect) in [
-            ("alpha/schema.json", SCHEMA, "schema.json"),
-            ("alpha/v0.schema.json", SCHEMA, "v0.schema.json"),
-            ("Alpha/v1.schema.json", SCHEMA, "Alpha"),
-            ("alpha/v1.schema.json", "{not json", "not valid JSON"),
+    fn bad_schemas_are_errors_naming_the_type_and_version() {
+        for (name, version, text, expect) in [
+            ("Alpha", 1, SCHEMA, "Alpha"),
+            ("alpha", 0, SCHEMA, "versions count from 1"),
+            ("alpha", 1, "{not json", "alpha v1: not valid JSON"),
             (
-                "alpha/v1.schema.json",
+                "alpha",
+                3,
                 r#"{"type": 12}"#,
-                "not a valid JSON Schema",
+                "alpha v3: not a valid JSON Schema",
             ),
-            ("loose.json", SCHEMA, "loose.json"),
         ] {
-            let dir = tempfile::tempdir().unwrap();
-            write(dir.path(), rel, text);
-            let err = JobTypeRegistry::load(dir.path()).unwrap_err().to_string();
-            assert!(err.contains(expect), "{rel}: {err}");
+            let err = JobTypeRegistry::from_schemas([source(name, version, text)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expect), "{name} v{version}: {err}");
         }
-    }
-
-    #[test]
-    fn empty_or_missing_directory_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
+        let twice = JobTypeRegistry::from_schemas([source("a", 1, SCHEMA), source("a", 1, SCHEMA)]);
         assert!(matches!(
-            JobTypeRegistry::load(dir.path()),
-            Err(RegistryError::Empty(_))
+            twice,
+            Err(RegistryError::Duplicate { version: 1, .. })
         ));
         assert!(matches!(
-            JobTypeRegistry::load(&dir.path().join("nope")),
-            Err(RegistryError::Io { .. })
+            JobTypeRegistry::from_schemas([]),
+            Err(RegistryError::Empty)
         ));
     }
 

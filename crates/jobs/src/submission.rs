@@ -10,6 +10,7 @@ use jsonschema::Validator;
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::json::JsonError;
 use crate::{JobTypeRegistry, Violation};
 
 /// The JSON Schema of a submission, as text.
@@ -47,22 +48,48 @@ pub enum SubmissionError {
         /// 1-based column.
         column: usize,
     },
+    /// An object in the body names the same member twice.
+    #[error(
+        "the member at {pointer} is given twice (line {line}, column {column}); each member may appear once"
+    )]
+    DuplicateMember {
+        /// JSON pointer of the repeated member.
+        pointer: String,
+        /// 1-based line of the second occurrence.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
     /// The body is JSON but breaks the submission or job type schema.
     #[error("the job is invalid: {} violation(s)", .0.len())]
     Invalid(Vec<Violation>),
 }
 
-/// Parse and validate a request body.
+/// Parse (strictly: see [`crate::json`]) and validate a request body.
 pub fn validate_submission(
     body: &[u8],
     registry: &JobTypeRegistry,
 ) -> Result<ValidatedJob, SubmissionError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| SubmissionError::MalformedJson {
-            message: e.to_string(),
-            line: e.line(),
-            column: e.column(),
-        })?;
+    let value = crate::json::parse(body).map_err(|e| match e {
+        JsonError::Syntax {
+            message,
+            line,
+            column,
+        } => SubmissionError::MalformedJson {
+            message,
+            line,
+            column,
+        },
+        JsonError::DuplicateMember {
+            pointer,
+            line,
+            column,
+        } => SubmissionError::DuplicateMember {
+            pointer,
+            line,
+            column,
+        },
+    })?;
     validate_value(value, registry)
 }
 
@@ -86,10 +113,19 @@ pub fn validate_value(
         .get("jobType")
         .and_then(Value::as_str)
         .filter(|t| crate::registry::valid_type_name(t));
-    let version = value
-        .get("version")
-        .and_then(Value::as_u64)
-        .and_then(|v| u32::try_from(v).ok());
+    // A `version` that is not a whole number from 1 (the schema above reports it) resolves to no
+    // schema: the payload is checked against the version asked for or not at all, never against
+    // whatever the latest version happens to be.
+    let version = value.get("version").map(|v| {
+        v.as_u64()
+            .and_then(|v| u32::try_from(v).ok())
+            .filter(|v| *v >= 1)
+    });
+    let usable_version = match version {
+        None => Some(None),
+        Some(Some(v)) => Some(Some(v)),
+        Some(None) => None,
+    };
     let resolved = job_type.and_then(|name| {
         if !registry.contains(name) {
             let known = registry.names().collect::<Vec<_>>().join(", ");
@@ -99,6 +135,7 @@ pub fn validate_value(
             ));
             return None;
         }
+        let version = usable_version?;
         let found = registry.get(name, version);
         if found.is_none() {
             let known = registry
@@ -151,8 +188,8 @@ mod tests {
         let mut r = JobTypeRegistry::default();
         let v1 = json!({"type": "object", "required": ["rows"], "properties": {"rows": {"type": "integer", "minimum": 0}}});
         let v2 = json!({"type": "object", "required": ["rows", "format"], "properties": {"format": {"enum": ["csv"]}}});
-        r.insert("report", 1, &v1).unwrap();
-        r.insert("report", 2, &v2).unwrap();
+        r.insert("report", 1, &v1.to_string()).unwrap();
+        r.insert("report", 2, &v2.to_string()).unwrap();
         r
     }
 
@@ -214,6 +251,36 @@ mod tests {
             pointers(validate_submission(body, &registry()).unwrap_err()),
             ["/version"]
         );
+    }
+
+    #[test]
+    fn a_wrong_version_is_the_only_complaint() {
+        for version in [r#""1""#, "-1", "null", "0", "18446744073709551616", "1.5"] {
+            let body = format!(
+                r#"{{"jobType":"report","version":{version},"tenantId":"t","payload":{{"rows":1}}}}"#
+            );
+            assert_eq!(
+                pointers(validate_submission(body.as_bytes(), &registry()).unwrap_err()),
+                ["/version"],
+                "version {version}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_members_are_rejected_not_last_wins() {
+        let body = br#"{"jobType":"report","tenantId":"a","tenantId":"b","payload":{"rows":1}}"#;
+        assert!(matches!(
+            validate_submission(body, &registry()).unwrap_err(),
+            SubmissionError::DuplicateMember { pointer, .. } if pointer == "/tenantId"
+        ));
+    }
+
+    #[test]
+    fn integral_numbers_reach_the_payload_as_integers() {
+        let body = br#"{"jobType":"report","version":1,"tenantId":"t","payload":{"rows":1e2}}"#;
+        let job = validate_submission(body, &registry()).unwrap();
+        assert_eq!(job.payload.to_string(), r#"{"rows":100}"#);
     }
 
     #[test]

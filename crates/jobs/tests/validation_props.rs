@@ -1,16 +1,32 @@
 //! Property tests for submission validation against the repository's own job types.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-
-use jobs::JobTypeRegistry;
 use jobs::submission::{validate_submission, validate_value};
+use jobs::{JobTypeRegistry, SchemaSource};
 use jobs::{SubmissionError, Violation};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+/// The repository's shipped job types (the handler loads the same files from `job-types/`).
 fn registry() -> JobTypeRegistry {
-    JobTypeRegistry::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../job-types")).unwrap()
+    JobTypeRegistry::from_schemas([
+        SchemaSource {
+            name: "report",
+            version: 1,
+            text: include_str!("../../../job-types/report/v1.schema.json"),
+        },
+        SchemaSource {
+            name: "report",
+            version: 2,
+            text: include_str!("../../../job-types/report/v2.schema.json"),
+        },
+        SchemaSource {
+            name: "thumbnail",
+            version: 1,
+            text: include_str!("../../../job-types/thumbnail/v1.schema.json"),
+        },
+    ])
+    .unwrap()
 }
 
 fn violations(result: Result<jobs::ValidatedJob, SubmissionError>) -> Vec<Violation> {

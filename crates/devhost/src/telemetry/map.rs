@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::capture::{HOST_INSTANCE, parse_duration_ms};
 use crate::config::App;
-use crate::store::QueueStats;
+use broker::store::QueueStats;
 
 /// A map node.
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -12,12 +12,12 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use super::map::{AppMap, build};
-use crate::front::Front;
-use crate::problem::Problem;
-use crate::store::{DeadLetter, Selection};
+use crate::host::Host;
+use broker::rest::Problem;
+use broker::store::{DeadLetter, Selection};
 
 /// `/map`, `/map.json`, `/map/resubmit`, `/admin/telemetry`.
-pub fn router() -> axum::Router<Front> {
+pub fn router() -> axum::Router<Host> {
     axum::Router::new()
         .route("/map", get(page))
         .route("/map.json", get(json))
@@ -26,39 +26,44 @@ pub fn router() -> axum::Router<Front> {
 }
 
 /// The map model for the running app.
-pub async fn current(front: &Front) -> Result<AppMap, Response> {
-    let stats = front.store.stats(Vec::new()).await.map_err(|e| {
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Queue store unavailable",
-            e.to_string(),
-        )
-        .into_response()
-    })?;
+pub async fn current(host: &Host) -> Result<AppMap, Response> {
+    let stats = host
+        .namespace
+        .store()
+        .stats(Vec::new())
+        .await
+        .map_err(|e| {
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Queue store unavailable",
+                e.to_string(),
+            )
+            .into_response()
+        })?;
     Ok(build(
-        &front.app,
-        &front.capture.snapshot(),
+        &host.app,
+        &host.capture.snapshot(),
         stats,
-        front.capture.dropped(),
+        host.capture.dropped(),
     ))
 }
 
-async fn json(State(front): State<Front>) -> Response {
-    match current(&front).await {
+async fn json(State(host): State<Host>) -> Response {
+    match current(&host).await {
         Ok(map) => Json(map).into_response(),
         Err(r) => r,
     }
 }
 
-async fn telemetry(State(front): State<Front>) -> Response {
+async fn telemetry(State(host): State<Host>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/x-ndjson")],
-        front.capture.to_jsonl(),
+        host.capture.to_jsonl(),
     )
         .into_response()
 }
 
-async fn resubmit(State(front): State<Front>, body: Bytes) -> Response {
+async fn resubmit(State(host): State<Host>, body: Bytes) -> Response {
     let form: Vec<(String, String)> = String::from_utf8_lossy(&body)
         .split('&')
         .filter_map(|p| {
@@ -92,11 +97,8 @@ async fn resubmit(State(front): State<Front>, body: Bytes) -> Response {
         }
         None => Selection::All,
     };
-    match front.store.resubmit(&queue, selection).await {
-        Ok(_) => {
-            front.wake.notify_waiters();
-            Redirect::to("/map").into_response()
-        }
+    match host.namespace.store().resubmit(&queue, selection).await {
+        Ok(_) => Redirect::to("/map").into_response(),
         Err(e) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "Resubmit failed",
@@ -106,14 +108,14 @@ async fn resubmit(State(front): State<Front>, body: Bytes) -> Response {
     }
 }
 
-async fn page(State(front): State<Front>) -> Response {
-    let map = match current(&front).await {
+async fn page(State(host): State<Host>) -> Response {
+    let map = match current(&host).await {
         Ok(m) => m,
         Err(r) => return r,
     };
     let mut dead = Vec::new();
     for q in map.queues.iter().filter(|q| q.dead_lettered > 0) {
-        if let Ok(items) = front.store.dead_letters(&q.name, 20).await {
+        if let Ok(items) = host.namespace.store().dead_letters(&q.name, 20).await {
             dead.extend(items.into_iter().map(|d| (q.name.clone(), d)));
         }
     }

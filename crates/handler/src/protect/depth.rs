@@ -3,46 +3,40 @@
 
 use std::time::Duration;
 
-use servicebus::{Auth, ServiceBusClient, ServiceBusError};
+use std::sync::Arc;
+
+use servicebus::ServiceBusClient;
 use tracing::{debug, info, warn};
 
-use super::backpressure::{CredentialKind, DepthSource};
-use crate::state::AppState;
+use super::backpressure::DepthGauge;
+use crate::namespace::ServiceBusTarget;
 
-/// The client for a depth source.
-pub fn client(source: &DepthSource) -> Result<ServiceBusClient, ServiceBusError> {
-    let auth = match &source.credential {
-        CredentialKind::None => Auth::None,
-        CredentialKind::ManagedIdentity { client_id } => Auth::managed_identity(client_id.clone())?,
-        CredentialKind::DeveloperTools => Auth::developer_tools()?,
-    };
-    ServiceBusClient::new(&source.endpoint, auth)
-}
-
-/// Start polling, if a source is configured; `None` when backpressure is off.
-pub fn spawn(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
-    let settings = state.protection().backpressure().settings();
-    let Some(source) = settings.source.clone() else {
+/// Start reading the depth of `target`'s queue every `every` into `gauge`; `None` (backpressure
+/// off, failing open) when no target is configured or its client cannot be built.
+pub fn spawn(
+    target: Option<&ServiceBusTarget>,
+    every: Duration,
+    gauge: Arc<DepthGauge>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let Some(target) = target else {
         info!("no Service Bus namespace configured: backpressure is off");
         return None;
     };
-    let client = match client(&source) {
+    let client = match target.client() {
         Ok(c) => c,
         Err(e) => {
             warn!(error = %e, "cannot set up the queue depth reader: backpressure is off (failing open)");
             return None;
         }
     };
-    info!(endpoint = client.endpoint(), queue = %source.queue, refresh_ms = settings.refresh.as_millis() as u64, "reading queue depth for backpressure");
-    let state = state.clone();
-    let every = settings.refresh;
+    info!(endpoint = client.endpoint(), queue = %target.queue, refresh_ms = every.as_millis() as u64, "reading queue depth for backpressure");
+    let queue = target.queue.clone();
     Some(tokio::spawn(async move {
-        poll(&state, &client, &source.queue, every).await;
+        poll(&gauge, &client, &queue, every).await;
     }))
 }
 
-async fn poll(state: &AppState, client: &ServiceBusClient, queue: &str, every: Duration) {
-    let gauge = state.protection().backpressure().gauge();
+async fn poll(gauge: &DepthGauge, client: &ServiceBusClient, queue: &str, every: Duration) {
     let mut healthy = true;
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

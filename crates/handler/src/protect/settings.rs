@@ -1,9 +1,10 @@
-//! Ingest protection settings: rate limits, the trusted client address and velocity flags.
+//! Ingest protection settings: rate limits, the trusted client address and velocity flags. Read
+//! by the settings module at start-up; the defaults here are the catalogue's (a settings test
+//! holds them equal).
 
 use std::num::NonZeroU32;
 
 use super::backpressure::BackpressureSettings;
-use crate::settings::{SettingsError, parse};
 
 /// Rate limit and velocity settings, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,82 +42,5 @@ impl Default for ProtectionSettings {
             velocity_per_minute: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
             backpressure: BackpressureSettings::default(),
         }
-    }
-}
-
-const MAX_COUNT: u32 = 10_000_000;
-
-fn count(
-    name: &'static str,
-    value: Option<String>,
-    default: NonZeroU32,
-) -> Result<NonZeroU32, SettingsError> {
-    match value {
-        None => Ok(default),
-        Some(v) => parse(name, &v, "a whole number between 1 and 10000000", |v| {
-            v.parse::<u32>()
-                .ok()
-                .filter(|n| *n <= MAX_COUNT)
-                .and_then(NonZeroU32::new)
-        }),
-    }
-}
-
-impl ProtectionSettings {
-    /// Read the settings through `get` (trimmed, empty values already dropped).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let d = Self::default();
-        let client_burst = count(
-            "RATE_LIMIT_CLIENT_BURST",
-            get("RATE_LIMIT_CLIENT_BURST"),
-            d.client_burst,
-        )?;
-        let client_refill_per_second = match get("RATE_LIMIT_CLIENT_REFILL_PER_SECOND") {
-            None => d.client_refill_per_second,
-            Some(v) => parse(
-                "RATE_LIMIT_CLIENT_REFILL_PER_SECOND",
-                &v,
-                "tokens per second between 0.0001 and 1000000",
-                |v| {
-                    v.parse::<f64>()
-                        .ok()
-                        .filter(|r| (0.0001..=1_000_000.0).contains(r))
-                },
-            )?,
-        };
-        let global_per_minute = count(
-            "RATE_LIMIT_GLOBAL_PER_MINUTE",
-            get("RATE_LIMIT_GLOBAL_PER_MINUTE"),
-            d.global_per_minute,
-        )?;
-        let global_burst = count(
-            "RATE_LIMIT_GLOBAL_BURST",
-            get("RATE_LIMIT_GLOBAL_BURST"),
-            global_per_minute,
-        )?;
-        let client_ip_hops = match get("CLIENT_IP_HOPS") {
-            None => d.client_ip_hops,
-            Some(v) => parse(
-                "CLIENT_IP_HOPS",
-                &v,
-                "a whole number between 1 and 10",
-                |v| v.parse::<usize>().ok().filter(|n| (1..=10).contains(n)),
-            )?,
-        };
-        let velocity_per_minute = count(
-            "VELOCITY_FLAG_PER_MINUTE",
-            get("VELOCITY_FLAG_PER_MINUTE"),
-            d.velocity_per_minute,
-        )?;
-        let backpressure = BackpressureSettings::from_lookup(&get)?;
-        Ok(Self {
-            client_burst,
-            client_refill_per_second,
-            global_per_minute,
-            global_burst,
-            client_ip_hops,
-            velocity_per_minute,
-            backpressure,
-        })
     }
 }

@@ -1,23 +1,26 @@
 //! `ProcessJob`: Service Bus trigger `msg` on the `jobs` queue.
 //!
-//! Parses the envelope, simulates the work, and injects chaos. A 2xx answer makes the runtime
-//! complete the message; a non-2xx answer fails the invocation, so the runtime abandons the
-//! message and the broker redelivers it with `DeliveryCount + 1`, dead-lettering it after the
-//! queue's `MaxDeliveryCount`. A poison message (not an envelope, an unknown envelope version or
-//! job type, a payload its job type schema now rejects) fails fast on every delivery, without the
-//! simulated work, until it is dead-lettered.
+//! Parses the envelope and runs its job type's work ([`crate::work`]: the job's [`jobs::Job`]
+//! under the chaos layer). A 2xx answer makes the runtime complete the message; a non-2xx answer
+//! fails the invocation, so the runtime abandons the message and the broker redelivers it with
+//! `DeliveryCount + 1`, dead-lettering it after the queue's `MaxDeliveryCount`. A poison message
+//! (not an envelope, an unknown envelope version or job type, a payload its job type schema now
+//! rejects) fails fast on every delivery, without the work, until it is dead-lettered. So does a
+//! job whose work failed permanently: it is never retried, and a redelivery of it to this
+//! instance fails without running the work again.
 //!
-//! In backoff mode (`RETRY_BACKOFF=on`, the default) a simulated (transient) failure is instead
-//! rescheduled with a delay through the Service Bus REST API and the original completed (see
-//! [`crate::retry`]); when that send fails, or the attempts are used up, the failure goes to the
-//! broker as above.
+//! In backoff mode (`RETRY_BACKOFF=on`, the default) a transient failure (the job's own or a
+//! simulated one) is instead rescheduled with a delay through the Service Bus REST API and the
+//! original completed (see [`crate::retry`]); when that send fails, or the attempts are used up,
+//! the failure goes to the broker as above.
 
 use std::time::Instant;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use chrono::Utc;
-use jobs::JobEnvelope;
-use tracing::{Instrument as _, debug, error, info, info_span, warn};
+use jobs::{JobContext, JobEnvelope};
+use tracing::{Instrument as _, debug, info, info_span, warn};
 use wire::{InvocationResponse, ServiceBusMessage};
 
 use crate::invocation::{Completed, Failure, Invocation};
@@ -101,7 +104,8 @@ pub async fn process(
     span.finish(envelope, Some((kind.as_str(), detail.clone())));
 
     // Backoff mode: a transient failure is rescheduled, and the original completed.
-    if let (FailureKind::Simulated, Some(envelope), Some(retry)) = (kind, envelope, state.retry()) {
+    let transient = matches!(kind, FailureKind::Simulated | FailureKind::Transient);
+    if let (true, Some(envelope), Some(retry)) = (transient, envelope, state.retry()) {
         match retry.reschedule(envelope, Utc::now()).await {
             Ok(scheduled) => {
                 metrics.tenant_audit(tenant_id, TenantAudit::rescheduled(delivery));
@@ -137,24 +141,33 @@ pub async fn process(
             "last allowed delivery failed: the broker dead-letters this message"
         );
     }
+    let problem = |slug, title| {
+        Failure(Problem::new(
+            slug,
+            title,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            detail.clone(),
+        ))
+    };
     Err(match kind {
-        FailureKind::Simulated => Failure(Problem::new(
-            "simulated-crash",
-            "Simulated transient failure",
-            500,
-            detail,
-        )),
-        FailureKind::Exhausted => Failure(Problem::new(
-            "attempts-exhausted",
-            "Retry attempts exhausted",
-            500,
-            detail,
-        )),
+        FailureKind::Simulated => problem("simulated-crash", "Simulated transient failure"),
+        FailureKind::Transient => problem("transient-failure", "Transient failure"),
+        FailureKind::Exhausted => problem("attempts-exhausted", "Retry attempts exhausted"),
+        FailureKind::Permanent => {
+            warn!(
+                message_id,
+                delivery_count = delivery,
+                reason = %detail,
+                "permanent failure: never retried; failing every delivery until the broker dead-letters the message"
+            );
+            problem("permanent-failure", "Permanent failure")
+        }
         FailureKind::Poison | FailureKind::Validation => poison(message_id, delivery, &detail),
     })
 }
 
-/// The attempt itself: checks, simulated work, chaos. Answers the envelope it completed.
+/// The attempt itself: checks, then the job type's work (chaos layered on). Answers the envelope
+/// it completed.
 async fn attempt<'a>(
     state: &AppState,
     envelope: Result<&'a JobEnvelope, String>,
@@ -194,28 +207,32 @@ async fn attempt<'a>(
         return Err((FailureKind::Exhausted, reason));
     }
 
-    // A zero-length tokio sleep still waits for the next timer tick (about 1 ms): skip it.
-    if !state.processing_delay().is_zero() {
-        tokio::time::sleep(state.processing_delay()).await;
+    // A permanent failure of this very copy, seen here before: fail fast, without the work.
+    if let Some(reason) = state.verdicts().recall(envelope.job_id, envelope.attempt()) {
+        return Err((
+            FailureKind::Permanent,
+            format!("{reason} (failing fast: an earlier delivery of this copy failed for good)"),
+        ));
     }
-
-    // Each try of a job draws its own chaos outcome: a rescheduled copy starts again at delivery
-    // 1, so the attempt is part of the key (attempt 1 keeps the plain delivery count).
-    let try_number = delivery.saturating_add(envelope.attempt() - 1);
-    if state
-        .chaos()
-        .should_fail(&envelope.job_id.to_string(), try_number)
-    {
-        error!(job_id = %envelope.job_id, delivery_count = delivery, attempt = envelope.attempt(), "simulated crash: job {} failed on attempt {}, delivery {delivery}", envelope.job_id, envelope.attempt());
-        let detail = format!(
-            "simulated crash: job {} on attempt {}, delivery {delivery} (chaos rate {})",
-            envelope.job_id,
-            envelope.attempt(),
-            state.chaos().rate()
+    let Some(work) = state.workers().get(&envelope.job_type) else {
+        let reason = format!(
+            "job type \"{}\" has no work in this build",
+            envelope.job_type
         );
-        return Err((FailureKind::Simulated, detail));
+        return Err((FailureKind::Poison, reason));
+    };
+    let cx = JobContext::of(envelope, delivery);
+    match work.run(&envelope.payload, &cx).await {
+        Ok(()) => Ok(envelope),
+        Err(failed) => {
+            if failed.kind == FailureKind::Permanent {
+                state
+                    .verdicts()
+                    .remember(envelope.job_id, envelope.attempt(), &failed.reason);
+            }
+            Err((failed.kind, failed.reason))
+        }
     }
-    Ok(envelope)
 }
 
 fn poison(message_id: &str, delivery: u32, reason: &str) -> Failure {
@@ -228,7 +245,7 @@ fn poison(message_id: &str, delivery: u32, reason: &str) -> Failure {
     Failure(Problem::new(
         "poison-message",
         "Message can never be processed",
-        500,
+        StatusCode::INTERNAL_SERVER_ERROR,
         format!("poison message {message_id} (delivery {delivery}): {reason}"),
     ))
 }

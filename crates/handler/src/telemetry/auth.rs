@@ -28,13 +28,11 @@ use azure_identity::{
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use thiserror::Error;
 
-/// The app setting that turns Entra ID ingestion on.
-pub const AUTHENTICATION_STRING: &str = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING";
-
 /// The token audience of Application Insights ingestion in the public cloud.
 pub const DEFAULT_AUDIENCE: &str = "https://monitor.azure.com/";
 
-/// How telemetry ingestion authenticates, from [`AUTHENTICATION_STRING`].
+/// How telemetry ingestion authenticates, from `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` (read
+/// with the other settings, `settings::catalogue::AUTHENTICATION_STRING`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestionAuth {
     /// `ClientId`: a user-assigned managed identity; `None` for the system-assigned one.
@@ -104,16 +102,6 @@ impl IngestionAuth {
             client_id,
             managed_identity,
         })
-    }
-
-    /// Read [`AUTHENTICATION_STRING`] (and `IDENTITY_ENDPOINT`) through a settings lookup.
-    pub fn from_lookup(
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Self>, AuthStringError> {
-        let in_azure = get("IDENTITY_ENDPOINT").is_some();
-        get(AUTHENTICATION_STRING)
-            .map(|text| Self::parse(&text, in_azure))
-            .transpose()
     }
 
     /// The credential this says to use.
@@ -302,29 +290,6 @@ mod tests {
             parse("Authorization=AAD;ClientId="),
             Err(AuthStringError::EmptyClientId)
         );
-    }
-
-    #[test]
-    fn reads_the_setting_and_where_the_app_runs() {
-        let env = |vars: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                vars.iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
-        assert_eq!(IngestionAuth::from_lookup(env(&[])), Ok(None));
-        let azure = IngestionAuth::from_lookup(env(&[
-            (AUTHENTICATION_STRING, "Authorization=AAD;ClientId=c"),
-            ("IDENTITY_ENDPOINT", "http://localhost:8081/msi/token"),
-        ]))
-        .unwrap()
-        .unwrap();
-        assert_eq!(
-            (azure.client_id.as_deref(), azure.managed_identity),
-            (Some("c"), true)
-        );
-        assert!(IngestionAuth::from_lookup(env(&[(AUTHENTICATION_STRING, "x")])).is_err());
     }
 
     #[test]

@@ -34,6 +34,10 @@ use opentelemetry::metrics::{Counter, Histogram, Meter};
 pub enum FailureKind {
     /// Chaos: a deliberate, transient failure.
     Simulated,
+    /// The job's work failed transiently ([`jobs::Outcome::Transient`]).
+    Transient,
+    /// The job's work can never succeed ([`jobs::Outcome::Permanent`]).
+    Permanent,
     /// The message is not a job envelope this build can process.
     Poison,
     /// Backoff mode: the job's last attempt already failed; later deliveries fail fast.
@@ -47,6 +51,8 @@ impl FailureKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Simulated => "simulated",
+            Self::Transient => "transient",
+            Self::Permanent => "permanent",
             Self::Poison => "poison",
             Self::Exhausted => "exhausted",
             Self::Validation => "validation",

@@ -7,10 +7,10 @@
 
 mod settings;
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-pub use settings::{BackpressureSettings, CredentialKind, DepthSource};
+pub use settings::BackpressureSettings;
 
 /// How important a job type is when the queue is deep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -93,13 +93,13 @@ pub struct Shed {
 #[derive(Debug)]
 pub struct Backpressure {
     settings: BackpressureSettings,
-    gauge: DepthGauge,
+    gauge: Arc<DepthGauge>,
 }
 
 impl Backpressure {
     /// Backpressure for the settings; readings count for three refresh intervals.
     pub fn new(settings: BackpressureSettings) -> Self {
-        let gauge = DepthGauge::new(settings.refresh * 3);
+        let gauge = Arc::new(DepthGauge::new(settings.refresh * 3));
         Self { settings, gauge }
     }
 
@@ -108,8 +108,8 @@ impl Backpressure {
         &self.settings
     }
 
-    /// The depth gauge the poller writes.
-    pub fn gauge(&self) -> &DepthGauge {
+    /// The depth gauge the poller writes (shared with it).
+    pub fn gauge(&self) -> &Arc<DepthGauge> {
         &self.gauge
     }
 
@@ -148,23 +148,17 @@ impl Backpressure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn settings(pairs: &[(&str, &str)]) -> BackpressureSettings {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        BackpressureSettings::from_lookup(|k| map.get(k).cloned()).unwrap()
-    }
 
     #[test]
     fn low_priority_is_shed_first_and_high_never() {
-        let s = settings(&[
-            ("BACKPRESSURE_LOW_THRESHOLD", "10"),
-            ("BACKPRESSURE_NORMAL_THRESHOLD", "20"),
-            ("JOB_TYPE_PRIORITIES", "thumbnail=low, audit=high"),
-        ]);
+        let s = BackpressureSettings {
+            low_threshold: 10,
+            normal_threshold: 20,
+            priorities: [("thumbnail", Priority::Low), ("audit", Priority::High)]
+                .map(|(t, p)| (t.to_owned(), p))
+                .into(),
+            ..BackpressureSettings::default()
+        };
         let b = Backpressure::new(s);
         // No reading: fail open.
         assert_eq!(b.check("thumbnail"), Ok(()));

@@ -1,8 +1,10 @@
-//! RFC 9457 problem details for the devhost's own answers.
+//! RFC 9457 problem details, and the store's errors as HTTP answers.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+
+use crate::store::StoreError;
 
 /// A problem answer.
 #[derive(Debug)]
@@ -22,6 +24,23 @@ impl Problem {
             status,
             title,
             detail: detail.into(),
+        }
+    }
+}
+
+impl From<&StoreError> for Problem {
+    /// A lock that is not held is `404` (Service Bus: "No message was found with the specified
+    /// MessageId or LockToken"); anything else means the store cannot serve: `503`.
+    fn from(e: &StoreError) -> Self {
+        match e {
+            StoreError::LockLost { .. } => {
+                Self::new(StatusCode::NOT_FOUND, "Message lock lost", e.to_string())
+            }
+            _ => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Queue store unavailable",
+                e.to_string(),
+            ),
         }
     }
 }

@@ -4,16 +4,20 @@
 //! While an invocation runs its lock is renewed, as the runtime's auto-renewal does, for up to
 //! `maxAutoLockRenewalDuration`; after that the lock may lapse and the message be redelivered.
 
+mod invocation;
+
+pub use invocation::service_bus_invocation;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 use tracing::{debug, error, warn};
 
 use crate::config::Function;
-use crate::invoke::{InvokeError, Invoker, service_bus_invocation};
+use crate::handler::{InvokeError, Invoker};
 use crate::outputs;
-use crate::store::{Abandoned, Delivery, Store};
+use broker::store::{Abandoned, Delivery, Store};
 
 /// Everything a dispatcher needs.
 #[derive(Debug, Clone)]
@@ -22,8 +26,6 @@ pub struct Dispatch {
     pub store: Store,
     /// Handler invoker.
     pub invoker: Invoker,
-    /// Woken when messages are sent.
-    pub wake: Arc<Notify>,
     /// `maxConcurrentCalls`.
     pub max_concurrent_calls: usize,
     /// `maxAutoLockRenewalDuration`.
@@ -59,7 +61,7 @@ pub async fn run(function: Function, dispatch: Dispatch, mut shutdown: watch::Re
             }
         }
         // Listen for sends before looking, so one that lands in between is not missed.
-        let wake = dispatch.wake.notified();
+        let wake = dispatch.store.arrivals().notified();
         tokio::pin!(wake);
         wake.as_mut().enable();
         let deliveries = match dispatch.store.receive(&queue, held.len()).await {
@@ -96,7 +98,7 @@ pub async fn run(function: Function, dispatch: Dispatch, mut shutdown: watch::Re
 
 async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delivery: Delivery) {
     let request = service_bus_invocation(&function.name, binding, &delivery);
-    let token = delivery.lock_token.clone();
+    let lock = delivery.lock();
     let started = std::time::Instant::now();
     let result = {
         let invocation = dispatch.invoker.invoke(&function.name, &request);
@@ -116,15 +118,7 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
         .host_request(&function.name, started.elapsed(), status, result.is_ok());
     let failure = match result {
         Ok(response) => {
-            match outputs::route(
-                function,
-                &response,
-                &dispatch.store,
-                &dispatch.wake,
-                &dispatch.capture,
-            )
-            .await
-            {
+            match outputs::route(function, &response, &dispatch.store, &dispatch.capture).await {
                 Ok(_) => None,
                 Err(e) => Some(format!("output binding failed: {e}")),
             }
@@ -138,12 +132,12 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
     }
     match failure {
         None => {
-            if let Err(e) = dispatch.store.complete(&token).await {
+            if let Err(e) = dispatch.store.complete(&lock).await {
                 error!(message_id = %delivery.message_id, "complete failed: {e}");
             }
             debug!(message_id = %delivery.message_id, delivery_count = delivery.delivery_count, "completed");
         }
-        Some(reason) => match dispatch.store.abandon(&token, &reason).await {
+        Some(reason) => match dispatch.store.abandon(&lock, &reason).await {
             Ok(Abandoned::Requeued) => {
                 warn!(function = %function.name, message_id = %delivery.message_id, delivery_count = delivery.delivery_count, "invocation failed, message abandoned: {reason}");
             }
@@ -160,6 +154,7 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
 /// invocation ends).
 async fn keep_locked(dispatch: &Dispatch, delivery: &Delivery) {
     let renew_until = tokio::time::Instant::now() + dispatch.max_auto_lock_renewal;
+    let lock = delivery.lock();
     let mut locked_until = delivery.locked_until;
     loop {
         let left = (locked_until - chrono::Utc::now())
@@ -171,7 +166,7 @@ async fn keep_locked(dispatch: &Dispatch, delivery: &Delivery) {
             break;
         }
         tokio::time::sleep_until(at).await;
-        match dispatch.store.renew(&delivery.lock_token).await {
+        match dispatch.store.renew_lock(&lock).await {
             Ok(until) => {
                 debug!(message_id = %delivery.message_id, %until, "lock renewed");
                 locked_until = until;

@@ -1,5 +1,4 @@
-//! The Service Bus REST messaging subset, beside the entity read in [`crate::entity`] under the
-//! same prefix, mapped onto the durable store:
+//! Messaging, mapped onto the store:
 //!
 //! * `POST /servicebus/{queue}/messages`: send. `BrokerProperties` (JSON) may set `MessageId`,
 //!   `CorrelationId`, `ScheduledEnqueueTimeUtc` (RFC 1123) and `TimeToLive` (seconds);
@@ -8,12 +7,12 @@
 //! * `POST /servicebus/{queue}/messages/head?timeout=N`: peek-lock the next message; `201` with
 //!   the body, `BrokerProperties`, `Location` and custom properties, or `204` after `N` seconds
 //!   (at most 60) without one.
-//! * `DELETE` (complete) / `PUT` (unlock) `/servicebus/{queue}/messages/{id}/{lockToken}`:
-//!   `200`, or `410 Gone` when the lock is lost.
+//! * `DELETE` (complete) / `PUT` (unlock) `/servicebus/{queue}/messages/{id}/{lockToken}`, where
+//!   `{id}` is the sequence number (as in `Location`) or the `MessageId`: `200`; `404` unless that
+//!   message of that queue is locked with that token; `410` for a queue that does not exist
+//!   (Microsoft's "Delete Message" and "Unlock Message" REST pages).
 //! * The same three on `/servicebus/{queue}/$DeadLetterQueue/...` (no send: the REST API cannot
 //!   dead-letter); `DeadLetterReason` and `DeadLetterErrorDescription` arrive as custom properties.
-//!
-//! No authorization: a loopback stand-in.
 
 use std::time::{Duration, Instant};
 
@@ -25,13 +24,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::admin::{known, store_problem};
-use crate::front::Front;
-use crate::problem::Problem;
-use crate::store::{Delivery, NewMessage, StoreError};
+use super::{PREFIX, Problem, Rest};
+use crate::store::{Delivery, LockRef, NewMessage, StoreError};
 
-/// The routes, under [`crate::entity::PREFIX`].
-pub fn router() -> axum::Router<Front> {
+/// The messaging routes.
+pub(super) fn routes() -> axum::Router<Rest> {
     axum::Router::new()
         .route("/servicebus/{queue}/messages", post(send))
         .route("/servicebus/{queue}/messages/head", post(receive_active))
@@ -81,7 +78,11 @@ fn bad_request(detail: impl Into<String>) -> Response {
 }
 
 /// Parse a message send request into a store message.
-fn new_message(queue: &str, headers: &HeaderMap, body: String) -> Result<NewMessage, Response> {
+pub(super) fn new_message(
+    queue: &str,
+    headers: &HeaderMap,
+    body: String,
+) -> Result<NewMessage, Response> {
     let broker: BrokerIn = match headers.get("brokerproperties") {
         None => BrokerIn::default(),
         Some(v) => {
@@ -138,25 +139,40 @@ fn new_message(queue: &str, headers: &HeaderMap, body: String) -> Result<NewMess
     })
 }
 
+/// `Err` with the answer Service Bus gives when `queue` does not exist: `status` is `404` for a
+/// send or receive, `410` for a settlement ("Specified queue or subscription does not exist").
+async fn exists(rest: &Rest, queue: &str, status: StatusCode) -> Result<(), Response> {
+    match rest.namespace.exists(queue).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Problem::new(
+            status,
+            "No such queue",
+            format!(
+                "queue `{queue}` does not exist (declared: {})",
+                rest.namespace.declared().join(", ")
+            ),
+        )
+        .into_response()),
+        Err(e) => Err(Problem::from(&e).into_response()),
+    }
+}
+
 async fn send(
-    State(front): State<Front>,
+    State(rest): State<Rest>,
     Path(queue): Path<String>,
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    if let Err(r) = known(&front, &queue).await {
+    if let Err(r) = exists(&rest, &queue, StatusCode::NOT_FOUND).await {
         return r;
     }
     let message = match new_message(&queue, &headers, body) {
         Ok(m) => m,
         Err(r) => return r,
     };
-    match front.store.send(vec![message]).await {
-        Ok(_) => {
-            front.wake.notify_waiters();
-            StatusCode::CREATED.into_response()
-        }
-        Err(e) => store_problem(&e),
+    match rest.namespace.store().send(vec![message]).await {
+        Ok(_) => StatusCode::CREATED.into_response(),
+        Err(e) => Problem::from(&e).into_response(),
     }
 }
 
@@ -166,40 +182,41 @@ struct Head {
 }
 
 async fn receive_active(
-    State(front): State<Front>,
+    State(rest): State<Rest>,
     Path(queue): Path<String>,
     Query(head): Query<Head>,
 ) -> Response {
-    receive(front, queue, false, head).await
+    receive(rest, queue, false, head).await
 }
 
 async fn receive_dead(
-    State(front): State<Front>,
+    State(rest): State<Rest>,
     Path(queue): Path<String>,
     Query(head): Query<Head>,
 ) -> Response {
-    receive(front, queue, true, head).await
+    receive(rest, queue, true, head).await
 }
 
-async fn receive(front: Front, queue: String, dead: bool, head: Head) -> Response {
-    if let Err(r) = known(&front, &queue).await {
+async fn receive(rest: Rest, queue: String, dead: bool, head: Head) -> Response {
+    if let Err(r) = exists(&rest, &queue, StatusCode::NOT_FOUND).await {
         return r;
     }
+    let store = rest.namespace.store();
     let wait = Duration::from_secs(head.timeout.unwrap_or(60).min(60));
     let started = Instant::now();
     loop {
         let got = if dead {
-            front.store.lock_dead_letter(&queue).await
+            store.lock_dead_letter(&queue).await
         } else {
-            front.store.receive(&queue, 1).await.map(|mut v| v.pop())
+            store.receive(&queue, 1).await.map(|mut v| v.pop())
         };
         match got {
-            Ok(Some(d)) => return delivered(&front, &queue, dead, &d),
+            Ok(Some(d)) => return delivered(&rest.base_url, &queue, dead, &d),
             Ok(None) if started.elapsed() >= wait => {
                 return StatusCode::NO_CONTENT.into_response();
             }
             Ok(None) => tokio::time::sleep(Duration::from_millis(100)).await,
-            Err(e) => return store_problem(&e),
+            Err(e) => return Problem::from(&e).into_response(),
         }
     }
 }
@@ -209,7 +226,7 @@ fn rfc1123(t: DateTime<Utc>) -> String {
 }
 
 /// The `201` answer of a peek-lock receive.
-fn delivered(front: &Front, queue: &str, dead: bool, d: &Delivery) -> Response {
+fn delivered(base_url: &str, queue: &str, dead: bool, d: &Delivery) -> Response {
     let entity = if dead {
         format!("{queue}/$DeadLetterQueue")
     } else {
@@ -230,10 +247,7 @@ fn delivered(front: &Front, queue: &str, dead: bool, d: &Delivery) -> Response {
     });
     let location = format!(
         "{}{}/{entity}/messages/{}/{}",
-        front.base_url,
-        crate::entity::PREFIX,
-        d.sequence_number,
-        d.lock_token
+        base_url, PREFIX, d.sequence_number, d.lock_token
     );
     let mut out = HeaderMap::new();
     let mut put = |name: HeaderName, value: &str| {
@@ -261,102 +275,57 @@ fn delivered(front: &Front, queue: &str, dead: bool, d: &Delivery) -> Response {
     (StatusCode::CREATED, out, d.body.clone()).into_response()
 }
 
+/// `DELETE` completes, `PUT` unlocks (an abandon: the delivery counts).
 async fn settle_active(
-    State(front): State<Front>,
+    State(rest): State<Rest>,
     method: Method,
-    Path((queue, _id, lock)): Path<(String, String, String)>,
+    Path((queue, id, token)): Path<(String, String, String)>,
 ) -> Response {
+    if let Err(r) = exists(&rest, &queue, StatusCode::GONE).await {
+        return r;
+    }
+    let lock = LockRef {
+        queue,
+        message: Some(id),
+        token,
+    };
+    let store = rest.namespace.store();
     let outcome = if method == Method::DELETE {
-        front.store.complete(&lock).await
+        store.complete(&lock).await
     } else {
-        let r = front
-            .store
+        store
             .abandon(&lock, "unlocked by a Service Bus REST client")
             .await
-            .map(|_| ());
-        front.wake.notify_waiters();
-        r
+            .map(|_| ())
     };
-    settled(&queue, outcome)
+    settled(outcome)
 }
 
+/// `DELETE` deletes the dead letter, `PUT` unlocks it.
 async fn settle_dead(
-    State(front): State<Front>,
+    State(rest): State<Rest>,
     method: Method,
-    Path((queue, _id, lock)): Path<(String, String, String)>,
+    Path((queue, id, token)): Path<(String, String, String)>,
 ) -> Response {
-    let outcome = front
-        .store
+    if let Err(r) = exists(&rest, &queue, StatusCode::GONE).await {
+        return r;
+    }
+    let lock = LockRef {
+        queue,
+        message: Some(id),
+        token,
+    };
+    let outcome = rest
+        .namespace
+        .store()
         .settle_dead_letter(&lock, method == Method::DELETE)
         .await;
-    settled(&queue, outcome)
+    settled(outcome)
 }
 
-fn settled(queue: &str, outcome: Result<(), StoreError>) -> Response {
+fn settled(outcome: Result<(), StoreError>) -> Response {
     match outcome {
         Ok(()) => StatusCode::OK.into_response(),
-        Err(StoreError::LockLost(token)) => Problem::new(
-            StatusCode::GONE,
-            "Message lock lost",
-            format!("no message of {queue} is locked with {token} (expired, or settled already)"),
-        )
-        .into_response(),
-        Err(e) => store_problem(&e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn reads_broker_properties_and_custom_headers() {
-        let h = headers(&[
-            (
-                "brokerproperties",
-                r#"{"MessageId":"j:2","CorrelationId":"j","ScheduledEnqueueTimeUtc":"Sun, 06 Nov 1994 08:49:37 GMT","TimeToLive":90}"#,
-            ),
-            ("content-type", "application/json"),
-            ("attempt", "\"2\""),
-            ("plain", "text"),
-            ("user-agent", "x"),
-        ]);
-        let m = new_message("jobs", &h, "{}".into()).unwrap();
-        assert_eq!(m.message_id.as_deref(), Some("j:2"));
-        assert_eq!(m.correlation_id.as_deref(), Some("j"));
-        assert_eq!(
-            m.scheduled_for.unwrap().to_rfc3339(),
-            "1994-11-06T08:49:37+00:00"
-        );
-        assert_eq!(m.time_to_live, Some(Duration::from_secs(90)));
-        assert_eq!(m.content_type.as_deref(), Some("application/json"));
-        assert_eq!(
-            Value::Object(m.properties),
-            json!({"attempt": "2", "plain": "text"})
-        );
-    }
-
-    #[test]
-    fn rejects_bad_broker_properties() {
-        for bad in [
-            "not json",
-            r#"{"ScheduledEnqueueTimeUtc":"2026-01-01T00:00:00Z"}"#,
-            r#"{"TimeToLive":-1}"#,
-        ] {
-            let r = new_message(
-                "jobs",
-                &headers(&[("brokerproperties", bad)]),
-                String::new(),
-            );
-            assert_eq!(r.unwrap_err().status(), StatusCode::BAD_REQUEST, "{bad}");
-        }
+        Err(e) => Problem::from(&e).into_response(),
     }
 }

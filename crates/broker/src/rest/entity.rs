@@ -1,40 +1,27 @@
-//! The Service Bus REST subset, outside `/api`: entity runtime information,
-//! `GET /servicebus/{queue}?api-version=2021-05`, answered like the real namespace endpoint
-//! (`https://{namespace}.servicebus.windows.net/{queue}`): an Atom entry whose `QueueDescription`
-//! holds `CountDetails`, or an empty Atom feed for an entity that does not exist. No
-//! authorization: it is a loopback stand-in. The devhost passes `SERVICEBUS_ENDPOINT` (this
-//! prefix) to the handler, as it passes its own Application Insights endpoint.
+//! Entity runtime information, `GET /servicebus/{queue}?api-version=2021-05`, answered like the
+//! real namespace endpoint (`https://{namespace}.servicebus.windows.net/{queue}`): an Atom entry
+//! whose `QueueDescription` holds `CountDetails`, or an empty Atom feed for an entity that does
+//! not exist.
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::front::Front;
-use crate::problem::Problem;
+use super::{PREFIX, Problem, Rest};
 use crate::store::QueueStats;
 
-/// Path prefix of the Service Bus REST subset.
-pub const PREFIX: &str = "/servicebus";
-
 /// `GET /servicebus/{queue}`.
-pub fn router() -> axum::Router<Front> {
+pub(super) fn routes() -> axum::Router<Rest> {
     axum::Router::new().route("/servicebus/{queue}", get(entity))
 }
 
-async fn entity(State(front): State<Front>, Path(queue): Path<String>) -> Response {
-    let stats = match front.store.stats(crate::admin::app_queues(&front)).await {
+async fn entity(State(rest): State<Rest>, Path(queue): Path<String>) -> Response {
+    let stats = match rest.namespace.stats().await {
         Ok(s) => s,
-        Err(e) => {
-            return Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Queue store unavailable",
-                e.to_string(),
-            )
-            .into_response();
-        }
+        Err(e) => return Problem::from(&e).into_response(),
     };
-    let base = format!("{}{PREFIX}", front.base_url);
+    let base = format!("{}{PREFIX}", rest.base_url);
     let body = match stats.iter().find(|s| s.name == queue) {
         Some(s) => entry(&base, s),
         None => empty_feed(&base),
@@ -49,7 +36,7 @@ async fn entity(State(front): State<Front>, Path(queue): Path<String>) -> Respon
 
 /// The Atom entry of a queue. `ActiveMessageCount` counts locked messages too, as Service Bus
 /// does: a peek-locked message stays in the queue until it is settled.
-pub fn entry(base: &str, s: &QueueStats) -> String {
+pub(super) fn entry(base: &str, s: &QueueStats) -> String {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let active = s.active + s.locked;
     let name = xml_escape(&s.name);
@@ -76,7 +63,7 @@ pub fn entry(base: &str, s: &QueueStats) -> String {
 }
 
 /// What Service Bus answers for an entity that does not exist.
-pub fn empty_feed(base: &str) -> String {
+pub(super) fn empty_feed(base: &str) -> String {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     format!(
         r#"<feed xmlns="http://www.w3.org/2005/Atom"><title type="text">Publicly Listed Services</title><id>uuid:{}</id><updated>{now}</updated><link rel="self" href="{}"/></feed>"#,
@@ -90,32 +77,4 @@ fn xml_escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entry_counts_locked_messages_as_active() {
-        let s = QueueStats {
-            name: "jobs".into(),
-            active: 4,
-            locked: 2,
-            dead_lettered: 1,
-            scheduled: 3,
-            ..QueueStats::default()
-        };
-        let xml = entry("http://127.0.0.1:1/servicebus", &s);
-        assert!(xml.starts_with("<entry xmlns=\"http://www.w3.org/2005/Atom\">"));
-        for part in [
-            "<d2p1:ActiveMessageCount>6</d2p1:ActiveMessageCount>",
-            "<d2p1:DeadLetterMessageCount>1</d2p1:DeadLetterMessageCount>",
-            "<d2p1:ScheduledMessageCount>3</d2p1:ScheduledMessageCount>",
-            "<MessageCount>10</MessageCount>",
-        ] {
-            assert!(xml.contains(part), "{part} missing: {xml}");
-        }
-        assert!(empty_feed("x").starts_with("<feed "));
-    }
 }

@@ -1,63 +1,46 @@
-//! The HTTP front: `/{routePrefix}/{route}` for every `httpTrigger` function, as the host serves it.
+//! HTTP triggers: `/{routePrefix}/{route}` for every `httpTrigger` function, as the host serves it.
 //!
 //! A request whose method is not in the binding's `methods` does not match the route, so it gets
 //! 404 like any unknown route. A successful invocation's `serviceBus` outputs are sent (durably)
 //! before the client gets `Outputs.res`, so a 202 means the message is on disk. A failed invocation
 //! is a 500 to the client.
 
+mod invocation;
+
+pub use invocation::{IncomingHttp, http_invocation};
+
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, OriginalUri, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Notify;
 use tracing::{error, warn};
 
-use crate::config::{App, Function};
-use crate::invoke::{IncomingHttp, Invoker, http_invocation};
-use crate::outputs;
-use crate::problem::Problem;
-use crate::store::Store;
+use broker::rest::Problem;
 
-/// What the front needs.
-#[derive(Debug, Clone)]
-pub struct Front {
-    /// The app.
-    pub app: Arc<App>,
-    /// Handler invoker.
-    pub invoker: Invoker,
-    /// Queue store.
-    pub store: Store,
-    /// Woken when messages are sent.
-    pub wake: Arc<Notify>,
-    /// Public base URL, e.g. `http://127.0.0.1:7071`.
-    pub base_url: String,
-    /// Captured telemetry (the local Application Insights).
-    pub capture: crate::telemetry::Capture,
-    /// True once the devhost is shutting down: no new invocations.
-    pub shutting_down: tokio::sync::watch::Receiver<bool>,
-}
+use crate::config::Function;
+use crate::host::Host;
+use crate::outputs;
 
 /// Serve one request under the route prefix.
 pub async fn serve(
-    State(front): State<Front>,
+    State(host): State<Host>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     method: Method,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let prefix = format!("/{}/", front.app.route_prefix);
+    let prefix = format!("/{}/", host.app.route_prefix);
     let path = uri.path();
     let Some(route) = path.strip_prefix(&prefix).map(|r| r.trim_end_matches('/')) else {
         return not_found(path);
     };
-    let Some((function, binding)) = find(&front.app.functions, route, &method) else {
+    let Some((function, binding)) = find(&host.app.functions, route, &method) else {
         return not_found(path);
     };
-    if *front.shutting_down.borrow() {
+    if *host.shutting_down.borrow() {
         return Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "Host is shutting down",
@@ -68,17 +51,16 @@ pub async fn serve(
 
     let started = std::time::Instant::now();
     let headers = forwarded_for(headers, peer);
-    let response = invoke_http(&front, function, binding, &method, &uri, &headers, &body).await;
+    let response = invoke_http(&host, function, binding, &method, &uri, &headers, &body).await;
     let status = response.status().as_u16();
-    front
-        .capture
+    host.capture
         .host_request(&function.name, started.elapsed(), status, status < 500);
     response
 }
 
 /// Invoke an HTTP-triggered function for one request and turn its outputs into the response.
 async fn invoke_http(
-    front: &Front,
+    host: &Host,
     function: &Function,
     binding: &str,
     method: &Method,
@@ -106,14 +88,14 @@ async fn invoke_http(
         })
         .unwrap_or_default();
     let incoming = IncomingHttp {
-        url: format!("{}{uri}", front.base_url),
+        url: format!("{}{uri}", host.base_url),
         method: method.as_str().to_owned(),
         query,
         headers: header_map,
         body: body.to_vec(),
     };
     let request = http_invocation(&function.name, binding, &incoming);
-    let response = match front.invoker.invoke(&function.name, &request).await {
+    let response = match host.invoker.invoke(&function.name, &request).await {
         Ok(r) => r,
         Err(e) => {
             warn!(function = %function.name, "invocation failed: {e}");
@@ -125,14 +107,7 @@ async fn invoke_http(
             .into_response();
         }
     };
-    if let Err(e) = outputs::route(
-        function,
-        &response,
-        &front.store,
-        &front.wake,
-        &front.capture,
-    )
-    .await
+    if let Err(e) = outputs::route(function, &response, host.namespace.store(), &host.capture).await
     {
         error!(function = %function.name, "output binding failed: {e}");
         return Problem::new(
@@ -176,7 +151,7 @@ async fn invoke_http(
     }
 }
 
-/// Append the peer's `ip:port` to `X-Forwarded-For`, as the App Service front end does before
+/// Append the peer's `ip:port` to `X-Forwarded-For`, as the App Service host end does before
 /// the host sees a request: the last entry is the one a handler can trust.
 fn forwarded_for(mut headers: HeaderMap, peer: std::net::SocketAddr) -> HeaderMap {
     let name = HeaderName::from_static("x-forwarded-for");

@@ -1,0 +1,90 @@
+//! Counts per queue: by state (active, scheduled, locked, dead-lettered) and lifetime totals.
+
+use rusqlite::params;
+
+use super::row::now_ms;
+use super::schema::{Counter, MessageState};
+use super::{QueueStats, Store, StoreError};
+
+impl Store {
+    /// Counts for `queues` plus every queue the store has seen, sorted by name.
+    pub async fn stats(&self, queues: Vec<String>) -> Result<Vec<QueueStats>, StoreError> {
+        self.call(move |cx| {
+            let mut queues = queues;
+            let known: Vec<String> = cx
+                .tx
+                .prepare_cached(
+                    "SELECT DISTINCT queue FROM counters UNION SELECT DISTINCT queue FROM messages",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            queues.extend(known);
+            queues.sort();
+            queues.dedup();
+            let now = now_ms();
+            let mut out = Vec::with_capacity(queues.len());
+            for name in queues {
+                let mut s = QueueStats {
+                    completion_latency_ms: cx.latency.summary(&name),
+                    name,
+                    ..QueueStats::default()
+                };
+                let mut by_state = cx.tx.prepare_cached(
+                    "SELECT state, visible_at > ?2, COUNT(*) FROM messages WHERE queue = ?1 GROUP BY state, visible_at > ?2",
+                )?;
+                let rows = by_state.query_map(params![s.name, now], |r| {
+                    Ok((
+                        r.get::<_, MessageState>(0)?,
+                        r.get::<_, bool>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })?;
+                for row in rows {
+                    let (state, future, n) = row?;
+                    let n = u64::try_from(n).unwrap_or(0);
+                    match (state, future) {
+                        (MessageState::Active, false) => s.active += n,
+                        (MessageState::Active, true) => s.scheduled += n,
+                        (MessageState::Locked, _) => s.locked += n,
+                        (MessageState::DeadLettered | MessageState::DeadLetterLocked, _) => {
+                            s.dead_lettered += n;
+                        }
+                    }
+                }
+                let mut counters = cx
+                    .tx
+                    .prepare_cached("SELECT name, value FROM counters WHERE queue = ?1")?;
+                for row in counters.query_map(params![s.name], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })? {
+                    let (name, value) = row?;
+                    let value = u64::try_from(value).unwrap_or(0);
+                    match Counter::ALL.into_iter().find(|c| c.name() == name) {
+                        Some(Counter::Enqueued) => s.enqueued = value,
+                        Some(Counter::Completed) => s.completed = value,
+                        Some(Counter::Abandoned) => s.abandoned = value,
+                        Some(Counter::Expired) => s.expired = value,
+                        None => {}
+                    }
+                }
+                out.push(s);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Whether the store holds, or ever held, a message of `queue`.
+    pub async fn has_seen(&self, queue: &str) -> Result<bool, StoreError> {
+        let queue = queue.to_owned();
+        self.call(move |cx| {
+            Ok(cx
+                .tx
+                .prepare_cached(
+                    "SELECT 1 FROM counters WHERE queue = ?1 UNION ALL SELECT 1 FROM messages WHERE queue = ?1 LIMIT 1",
+                )?
+                .exists(params![queue])?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,137 @@
+//! The database: one `messages` table (every message of every queue, its state a
+//! [`MessageState`]), one `counters` table (lifetime totals per queue), and the migration that
+//! brings a store created by an earlier version up to date.
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, params};
+
+/// Where a message is in its life. Stored as an integer; every query binds these values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageState {
+    /// In the queue: available, or scheduled (`visible_at` in the future). `0`, the column default.
+    Active = 0,
+    /// Delivered under a PeekLock, not settled yet.
+    Locked = 1,
+    /// In the dead-letter subqueue.
+    DeadLettered = 2,
+    /// A dead letter locked by a peek-lock receive on the dead-letter subqueue.
+    DeadLetterLocked = 3,
+}
+
+impl ToSql for MessageState {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(*self as i64))
+    }
+}
+
+impl FromSql for MessageState {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value.as_i64()? {
+            0 => Ok(Self::Active),
+            1 => Ok(Self::Locked),
+            2 => Ok(Self::DeadLettered),
+            3 => Ok(Self::DeadLetterLocked),
+            n => Err(FromSqlError::OutOfRange(n)),
+        }
+    }
+}
+
+/// A lifetime total kept per queue in `counters`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// Messages ever enqueued (a scheduled message counts when sent).
+    Enqueued,
+    /// Messages completed.
+    Completed,
+    /// Deliveries abandoned (explicitly, or by a lapsed lock).
+    Abandoned,
+    /// Messages whose time-to-live passed.
+    Expired,
+}
+
+impl Counter {
+    /// Every counter.
+    pub const ALL: [Self; 4] = [
+        Self::Enqueued,
+        Self::Completed,
+        Self::Abandoned,
+        Self::Expired,
+    ];
+
+    /// The name stored in `counters.name`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Enqueued => "enqueued",
+            Self::Completed => "completed",
+            Self::Abandoned => "abandoned",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// Add `by` to a queue's counter.
+pub(super) fn bump(
+    tx: &rusqlite::Transaction<'_>,
+    queue: &str,
+    counter: Counter,
+    by: u64,
+) -> rusqlite::Result<()> {
+    if by > 0 {
+        tx.prepare_cached(
+            "INSERT INTO counters (queue, name, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT (queue, name) DO UPDATE SET value = value + excluded.value",
+        )?
+        .execute(params![
+            queue,
+            counter.name(),
+            i64::try_from(by).unwrap_or(i64::MAX)
+        ])?;
+    }
+    Ok(())
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    content_type TEXT,
+    correlation_id TEXT,
+    properties TEXT NOT NULL DEFAULT '{}',
+    enqueued_at INTEGER NOT NULL,
+    visible_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    delivery_count INTEGER NOT NULL DEFAULT 0,
+    state INTEGER NOT NULL DEFAULT 0,
+    lock_token TEXT,
+    locked_until INTEGER,
+    dl_reason TEXT,
+    dl_description TEXT,
+    dl_at INTEGER,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, state, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_lock ON messages (lock_token);
+CREATE TABLE IF NOT EXISTS counters (
+    queue TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (queue, name)
+);
+";
+
+/// Durability settings, the schema, and migrations. WAL keeps a commit one sequential append;
+/// `synchronous=FULL` makes that append fsync before the commit returns.
+pub(super) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(SCHEMA)?;
+    let has_last_error = conn
+        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'last_error'")?
+        .exists([])?;
+    if !has_last_error {
+        conn.execute_batch("ALTER TABLE messages ADD COLUMN last_error TEXT")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! Sending invocations to the handler as the host does: `POST {handler}/{function}` with the
+//! host's headers, the `functionTimeout` (which restarts the handler), and the handler's `Logs`
+//! written as the invocation's log lines.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use thiserror::Error;
+use tracing::{info, warn};
+use wire::{InvocationRequest, InvocationResponse};
+
+use super::supervisor::Handler;
+
+/// The host version the devhost reports (`X-Azure-Functions-HostVersion`).
+pub const HOST_VERSION: &str = "4.1040.0-devhost";
+
+/// Why an invocation failed. Every variant fails the invocation (the message is abandoned; an HTTP
+/// client gets 500).
+#[derive(Debug, Error)]
+pub enum InvokeError {
+    /// No handler is running (starting or restarting).
+    #[error("the handler is not running")]
+    Unavailable,
+    /// The handler did not answer within `functionTimeout`; it is being restarted.
+    #[error("timed out after {0:?}: the handler is being restarted")]
+    Timeout(Duration),
+    /// The connection failed (the handler crashed mid-invocation).
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The handler answered non-2xx.
+    #[error("the handler answered {status}: {body}")]
+    Failed {
+        /// HTTP status.
+        status: u16,
+        /// Body text (truncated).
+        body: String,
+    },
+    /// The handler answered 2xx with something that is not an invocation response.
+    #[error("the handler's answer is not an invocation response: {0}")]
+    BadResponse(String),
+}
+
+/// Sends invocations to the supervised handler.
+#[derive(Debug, Clone)]
+pub struct Invoker {
+    handler: Handler,
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl Invoker {
+    /// An invoker with the app's `functionTimeout`.
+    pub fn new(handler: Handler, timeout: Duration) -> Self {
+        Self {
+            handler,
+            client: reqwest::Client::new(),
+            timeout,
+        }
+    }
+
+    /// `POST {handler}/{function}` with the invocation; a timeout restarts the handler.
+    pub async fn invoke(
+        &self,
+        function: &str,
+        request: &InvocationRequest,
+    ) -> Result<InvocationResponse, InvokeError> {
+        let worker = self
+            .handler
+            .worker(Duration::from_secs(65))
+            .await
+            .ok_or(InvokeError::Unavailable)?;
+        let base = &worker.url;
+        let invocation_id = uuid::Uuid::new_v4().to_string();
+        let call = self
+            .client
+            .post(format!("{base}/{function}"))
+            .header("X-Azure-Functions-InvocationId", &invocation_id)
+            .header("X-Azure-Functions-HostVersion", HOST_VERSION)
+            .header("User-Agent", format!("Azure-Functions-Host/{HOST_VERSION}"))
+            .json(request)
+            .send();
+        let exchange = async {
+            let response = call.await?;
+            let status = response.status();
+            Ok::<_, reqwest::Error>((status, response.text().await?))
+        };
+        let started = tokio::time::Instant::now();
+        let (status, text) = match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => {
+                self.handler.restart(worker.generation);
+                return Err(InvokeError::Timeout(self.timeout));
+            }
+            Ok(Err(e)) => return Err(InvokeError::Transport(e.to_string())),
+            Ok(Ok(answer)) => answer,
+        };
+        if !status.is_success() {
+            return Err(InvokeError::Failed {
+                status: status.as_u16(),
+                body: text.chars().take(2_000).collect(),
+            });
+        }
+        if matches!(text.trim(), "" | "null") {
+            // The host reads this as no result and never completes the invocation: it hangs
+            // until the function timeout, which restarts the handler. Do the same, but say why.
+            warn!(
+                function,
+                invocation_id,
+                "the handler answered {status} with an empty body: like the Functions host, the devhost waits for the function timeout ({:?}); always answer a JSON object",
+                self.timeout
+            );
+            tokio::time::sleep(self.timeout.saturating_sub(started.elapsed())).await;
+            self.handler.restart(worker.generation);
+            return Err(InvokeError::Timeout(self.timeout));
+        }
+        let response: InvocationResponse =
+            serde_json::from_str(&text).map_err(|e| InvokeError::BadResponse(e.to_string()))?;
+        // As the host does: each `Logs` line becomes an information line of the invocation.
+        for line in &response.logs {
+            info!(target: "function", function, invocation_id, "{line}");
+        }
+        Ok(response)
+    }
+}
+
+/// `Metadata.sys`.
+pub(crate) fn sys_metadata(function: &str) -> Value {
+    json!({
+        "MethodName": function,
+        "UtcNow": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "RandGuid": uuid::Uuid::new_v4().to_string(),
+    })
+}
