@@ -1,5 +1,5 @@
 resource "azurerm_log_analytics_workspace" "main" {
-  name                = "log-${local.name}-${local.suffix}"
+  name                = local.names.log_analytics
   resource_group_name = azurerm_resource_group.main.name
   location            = azurerm_resource_group.main.location
   sku                 = "PerGB2018"
@@ -10,19 +10,20 @@ resource "azurerm_log_analytics_workspace" "main" {
 # Workspace-based Application Insights: the host's requests and the handler's custom metrics and
 # spans (same cloud role name) land here and draw one node on the Application Map.
 resource "azurerm_application_insights" "main" {
-  name                = "appi-${local.name}-${local.suffix}"
+  name                = local.names.app_insights
   resource_group_name = azurerm_resource_group.main.name
   location            = azurerm_resource_group.main.location
   workspace_id        = azurerm_log_analytics_workspace.main.id
   application_type    = "other"
-  # The Rust exporter authenticates with the connection string's instrumentation key, so local
-  # (key-based) ingestion stays enabled; the key is not a secret (it only allows writing telemetry).
-  local_authentication_disabled = false
+  # Entra ID only: the host and the handler's exporter send the app identity's token
+  # (APPLICATIONINSIGHTS_AUTHENTICATION_STRING=Authorization=AAD, "Monitoring Metrics Publisher"
+  # in rbac.tf); telemetry sent with just the instrumentation key is refused.
+  local_authentication_disabled = true
   tags                          = local.tags
 }
 
 resource "azurerm_monitor_action_group" "alerts" {
-  name                = "ag-${local.name}"
+  name                = local.names.action_group
   resource_group_name = azurerm_resource_group.main.name
   short_name          = "rjobs"
   tags                = local.tags
@@ -36,7 +37,7 @@ resource "azurerm_monitor_action_group" "alerts" {
 
 # Any message in the dead-letter queue needs a person: inspect, fix, resubmit.
 resource "azurerm_monitor_metric_alert" "dead_letters" {
-  name                = "alert-${local.name}-dead-letters"
+  name                = "${local.names.alert_prefix}-dead-letters"
   resource_group_name = azurerm_resource_group.main.name
   scopes              = [azurerm_servicebus_namespace.main.id]
   description         = "Messages are in ${var.queue_name}/$DeadLetterQueue."
@@ -65,7 +66,7 @@ resource "azurerm_monitor_metric_alert" "dead_letters" {
 }
 
 resource "azurerm_monitor_scheduled_query_rules_alert_v2" "failure_rate" {
-  name                 = "alert-${local.name}-failure-rate"
+  name                 = "${local.names.alert_prefix}-failure-rate"
   resource_group_name  = azurerm_resource_group.main.name
   location             = azurerm_resource_group.main.location
   scopes               = [azurerm_application_insights.main.id]
@@ -78,7 +79,7 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "failure_rate" {
   criteria {
     query                   = <<-KQL
       requests
-      | where cloud_RoleName =~ "${local.function_app_name}"
+      | where cloud_RoleName =~ "${local.names.function_app}"
       | summarize total = count(), failed = countif(success == false)
       | where total >= 20
       | extend failure_percent = 100.0 * failed / total
@@ -94,12 +95,18 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "failure_rate" {
   }
 }
 
+# IngestJob latency, judged on p95 over at least 50 requests: a Flex Consumption cold start (the
+# first request on a new instance waits for the host and the handler to start, typically 1-3 s)
+# lands in the top few percent of a busy window instead of tripping the alert, while a sustained
+# slowdown (the Service Bus output or validation getting slow) moves p95. Warm, the handler itself
+# answers in milliseconds (BENCHMARKS.md); the host and the output binding add their own time,
+# hence 1000 ms by default.
 resource "azurerm_monitor_scheduled_query_rules_alert_v2" "ingest_latency" {
-  name                 = "alert-${local.name}-ingest-p99"
+  name                 = "${local.names.alert_prefix}-ingest-p95"
   resource_group_name  = azurerm_resource_group.main.name
   location             = azurerm_resource_group.main.location
   scopes               = [azurerm_application_insights.main.id]
-  description          = "IngestJob p99 duration is above ${var.ingest_p99_alert_ms} ms."
+  description          = "IngestJob p95 duration is above ${var.ingest_p95_alert_ms} ms over 15 minutes (at least 50 requests)."
   severity             = 3
   evaluation_frequency = "PT5M"
   window_duration      = "PT15M"
@@ -108,14 +115,14 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "ingest_latency" {
   criteria {
     query                   = <<-KQL
       requests
-      | where cloud_RoleName =~ "${local.function_app_name}" and name == "IngestJob"
-      | summarize p99_ms = percentile(duration, 99), total = count()
-      | where total >= 20
+      | where cloud_RoleName =~ "${local.names.function_app}" and name == "IngestJob"
+      | summarize p95_ms = percentile(duration, 95), total = count()
+      | where total >= 50
     KQL
     time_aggregation_method = "Maximum"
-    metric_measure_column   = "p99_ms"
+    metric_measure_column   = "p95_ms"
     operator                = "GreaterThan"
-    threshold               = var.ingest_p99_alert_ms
+    threshold               = var.ingest_p95_alert_ms
   }
 
   action {
@@ -126,7 +133,7 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "ingest_latency" {
 # Velocity flags (seed 002: flagged, stored, alerted): IngestJob accepted jobs from a client sending
 # more than VELOCITY_FLAG_PER_MINUTE requests a minute. The jobs are processed; a person looks.
 resource "azurerm_monitor_scheduled_query_rules_alert_v2" "suspicious_jobs" {
-  name                 = "alert-${local.name}-suspicious-jobs"
+  name                 = "${local.names.alert_prefix}-suspicious-jobs"
   resource_group_name  = azurerm_resource_group.main.name
   location             = azurerm_resource_group.main.location
   scopes               = [azurerm_application_insights.main.id]
@@ -139,7 +146,7 @@ resource "azurerm_monitor_scheduled_query_rules_alert_v2" "suspicious_jobs" {
   criteria {
     query                   = <<-KQL
       customMetrics
-      | where cloud_RoleName =~ "${local.function_app_name}" and name == "JobFlagged"
+      | where cloud_RoleName =~ "${local.names.function_app}" and name == "JobFlagged"
       | summarize flagged = sum(valueSum)
     KQL
     time_aggregation_method = "Maximum"

@@ -1,41 +1,65 @@
-# The function app's identity gets exactly what it uses, as narrowly scoped as works.
+# The function app's identity gets exactly what it uses, each role at the narrowest scope that
+# works, each assignment typed as a service principal (no directory lookup, no replication race
+# right after the identity is created).
+#
+# What each caller needs, from Microsoft's documentation and the Service Bus extension's source:
+# - ProcessJob's trigger (receive, complete, abandon): "Azure Service Bus Data Receiver"
+#   (Functions docs, "Service Bus bindings: grant permission to the identity").
+# - IngestJob's output binding and the handler's backoff re-send (REST send with
+#   ScheduledEnqueueTimeUtc): "Azure Service Bus Data Sender".
+# - Exact queue counts, read by the scale controller for target-based scaling
+#   (ServiceBusMetricsProvider.GetMessageCountAsync -> GetQueueRuntimePropertiesAsync) and by
+#   the handler's backpressure ("Get Entity"): the Manage claim, which with Entra ID only
+#   "Azure Service Bus Data Owner" grants. Without it the extension falls back to peeking one
+#   message ("Falling back to using first message enqueued time") and backpressure fails open.
+#
+# Data Owner's data actions (Microsoft.ServiceBus/*) include sending and receiving, so with it the
+# Sender and Receiver roles would be redundant at the same scope: exactly one of the two sets
+# below exists. Its control-plane actions (Microsoft.ServiceBus/*) let the identity read, change
+# and delete this one queue through Azure Resource Manager, nothing else in the namespace:
+# set queue_manage_rights = false to trade exact counts for Receiver + Sender only.
 
-# Trigger (receive, complete, abandon) and output binding (send): the queue only. The Sender role
-# also covers backoff mode, where the handler re-sends a failed job to this queue through the
-# Service Bus REST API with a ScheduledEnqueueTimeUtc.
-resource "azurerm_role_assignment" "queue_receiver" {
-  scope                = azurerm_servicebus_queue.jobs.id
-  role_definition_name = "Azure Service Bus Data Receiver"
-  principal_id         = azurerm_function_app_flex_consumption.main.identity[0].principal_id
-}
-
-resource "azurerm_role_assignment" "queue_sender" {
-  scope                = azurerm_servicebus_queue.jobs.id
-  role_definition_name = "Azure Service Bus Data Sender"
-  principal_id         = azurerm_function_app_flex_consumption.main.identity[0].principal_id
-}
-
-# Backpressure: the handler reads the queue's runtime counts (CountDetails/ActiveMessageCount)
-# with the Service Bus "Get Entity" REST call, which Microsoft documents as needing Manage rights;
-# with Entra ID that is only "Azure Service Bus Data Owner". Scoped to the queue, not the
-# namespace: the identity can manage this one queue, nothing else. (The Sender and Receiver
-# assignments stay, so dropping backpressure means dropping only this one.)
-resource "azurerm_role_assignment" "queue_runtime_info" {
+resource "azurerm_role_assignment" "queue_owner" {
+  count                = var.queue_manage_rights ? 1 : 0
   scope                = azurerm_servicebus_queue.jobs.id
   role_definition_name = "Azure Service Bus Data Owner"
   principal_id         = azurerm_function_app_flex_consumption.main.identity[0].principal_id
+  principal_type       = "ServicePrincipal"
 }
 
-# AzureWebJobsStorage (host leases and keys) and the deployment package container.
+resource "azurerm_role_assignment" "queue_receiver" {
+  count                = var.queue_manage_rights ? 0 : 1
+  scope                = azurerm_servicebus_queue.jobs.id
+  role_definition_name = "Azure Service Bus Data Receiver"
+  principal_id         = azurerm_function_app_flex_consumption.main.identity[0].principal_id
+  principal_type       = "ServicePrincipal"
+}
+
+resource "azurerm_role_assignment" "queue_sender" {
+  count                = var.queue_manage_rights ? 0 : 1
+  scope                = azurerm_servicebus_queue.jobs.id
+  role_definition_name = "Azure Service Bus Data Sender"
+  principal_id         = azurerm_function_app_flex_consumption.main.identity[0].principal_id
+  principal_type       = "ServicePrincipal"
+}
+
+# AzureWebJobsStorage (host locks, function keys in azure-webjobs-secrets) and the deployment
+# package container: the host's identity-based storage connection needs "Storage Blob Data Owner"
+# on the account (Functions docs, "Connecting to host storage with an identity").
 resource "azurerm_role_assignment" "runtime_storage" {
   scope                = azurerm_storage_account.runtime.id
   role_definition_name = "Storage Blob Data Owner"
   principal_id         = azurerm_function_app_flex_consumption.main.identity[0].principal_id
+  principal_type       = "ServicePrincipal"
 }
 
-# Writing telemetry with Entra ID (used by the host when APPLICATIONINSIGHTS_AUTHENTICATION_STRING is set).
+# Telemetry ingestion with Entra ID (the host, and the handler's exporter, through
+# APPLICATIONINSIGHTS_AUTHENTICATION_STRING): "Monitoring Metrics Publisher" on the Application
+# Insights resource, the role Microsoft's "Microsoft Entra authentication for Application
+# Insights" names.
 resource "azurerm_role_assignment" "telemetry_publisher" {
   scope                = azurerm_application_insights.main.id
   role_definition_name = "Monitoring Metrics Publisher"
   principal_id         = azurerm_function_app_flex_consumption.main.identity[0].principal_id
+  principal_type       = "ServicePrincipal"
 }

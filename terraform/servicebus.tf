@@ -3,7 +3,7 @@ resource "azurerm_servicebus_namespace" "main" {
   #checkov:skip=CKV_AZURE_201:Customer-managed keys need the Premium tier; Standard is the documented choice (cost).
   #checkov:skip=CKV_AZURE_204:Private endpoints need the Premium tier; access is Entra ID only (local auth disabled).
   #checkov:skip=CKV_AZURE_202:Managed identity on the namespace is only used for customer-managed keys (Premium).
-  name                          = "sb-${local.name}-${local.suffix}"
+  name                          = local.names.servicebus
   resource_group_name           = azurerm_resource_group.main.name
   location                      = azurerm_resource_group.main.location
   sku                           = "Standard"
@@ -22,4 +22,10 @@ resource "azurerm_servicebus_queue" "jobs" {
   dead_lettering_on_message_expiration = var.dead_lettering_on_message_expiration
   partitioning_enabled                 = false
   # 256 KiB messages on Standard: IngestJob rejects larger jobs with 413 before they get here.
+}
+
+locals {
+  # The namespace's host name, from the endpoint Azure reports ("https://<name>.servicebus.windows.net:443/"
+  # in the public cloud), so sovereign clouds get their own suffix.
+  servicebus_fqdn = regex("^https://([^:/]+)", azurerm_servicebus_namespace.main.endpoint)[0]
 }

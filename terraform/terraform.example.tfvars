@@ -17,3 +17,12 @@ processing_delay_ms = 200
 tags = {
   owner = "platform-team"
 }
+
+# Flex Consumption zone redundancy (the region must offer it).
+zone_redundant = false
+
+# true: "Azure Service Bus Data Owner" on the queue (exact counts for scaling and backpressure);
+# false: Data Receiver + Data Sender only (docs/DEPLOY.md, Roles).
+queue_manage_rights = true
+
+ingest_p95_alert_ms = 1000

@@ -153,13 +153,25 @@ variable "failure_rate_alert_percent" {
   }
 }
 
-variable "ingest_p99_alert_ms" {
-  description = "Alert when IngestJob's p99 duration exceeds this many milliseconds over 15 minutes."
+variable "ingest_p95_alert_ms" {
+  description = "Alert when IngestJob's p95 duration exceeds this many milliseconds over 15 minutes (at least 50 requests; see monitoring.tf for why p95)."
   type        = number
-  default     = 200
+  default     = 1000
 
   validation {
-    condition     = var.ingest_p99_alert_ms > 0
-    error_message = "ingest_p99_alert_ms must be positive."
+    condition     = var.ingest_p95_alert_ms >= 100
+    error_message = "ingest_p95_alert_ms must be at least 100 (lower values fire on ordinary host overhead)."
   }
+}
+
+variable "zone_redundant" {
+  description = "Spread the Flex Consumption plan across availability zones (the region must offer them for Flex Consumption)."
+  type        = bool
+  default     = false
+}
+
+variable "queue_manage_rights" {
+  description = "Grant the app 'Azure Service Bus Data Owner' on the jobs queue (exact queue counts for target-based scaling and backpressure) instead of Data Receiver + Data Sender (see rbac.tf)."
+  type        = bool
+  default     = true
 }

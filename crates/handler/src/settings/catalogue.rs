@@ -90,6 +90,12 @@ pub const INSTANCE_ID: Setting = setting(
     SettingDefault::Unset,
     "role instance of the telemetry",
 );
+/// `APPLICATIONINSIGHTS_AUTHENTICATION_STRING`: `Authorization=AAD[;ClientId=...]` sends an Entra ID token with telemetry.
+pub const AUTHENTICATION_STRING: Setting = setting(
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    SettingDefault::Unset,
+    "Authorization=AAD[;ClientId=...] sends an Entra ID token with telemetry",
+);
 /// `OTEL_METRIC_EXPORT_INTERVAL`: metric export interval.
 pub const METRIC_EXPORT_INTERVAL: Setting = setting(
     "OTEL_METRIC_EXPORT_INTERVAL",
@@ -238,6 +244,7 @@ pub const ALL: &[Setting] = &[
     CLOUD_ROLE_NAME,
     SITE_NAME,
     INSTANCE_ID,
+    AUTHENTICATION_STRING,
     METRIC_EXPORT_INTERVAL,
     MAX_DELIVERY_COUNT,
     CLIENT_BURST,

@@ -13,7 +13,7 @@ use super::reader::{Reader, SettingsError};
 use crate::namespace::{CredentialKind, ServiceBusTarget};
 use crate::protect::{BackpressureSettings, Priority, ProtectionSettings};
 use crate::retry::RetrySettings;
-use crate::telemetry::{ConnectionString, TelemetryConfig};
+use crate::telemetry::{ConnectionString, IngestionAuth, TelemetryConfig};
 
 /// A request count of at least 1.
 fn count(r: &Reader<'_>, setting: &super::Setting) -> Result<Option<NonZeroU32>, SettingsError> {
@@ -147,11 +147,24 @@ pub fn telemetry(r: &Reader<'_>) -> Result<TelemetryConfig, SettingsError> {
         100..=3_600_000u64,
         "milliseconds",
     )?;
+    // Entra ID ingestion: the managed identity where Azure provides one (IDENTITY_ENDPOINT).
+    let in_azure = r.text(&c::IDENTITY_ENDPOINT).is_some();
+    let authentication = r
+        .text(&c::AUTHENTICATION_STRING)
+        .map(|v| {
+            IngestionAuth::parse(&v, in_azure).map_err(|e| SettingsError::Invalid {
+                name: c::AUTHENTICATION_STRING.name,
+                value: v.clone(),
+                reason: e.to_string(),
+            })
+        })
+        .transpose()?;
     Ok(TelemetryConfig {
         connection,
         role_name,
         role_instance: r.text(&c::INSTANCE_ID),
         metric_interval: Duration::from_millis(interval),
+        authentication,
     })
 }
 

@@ -13,6 +13,10 @@ pub struct ConnectionString {
     /// `IngestionEndpoint`, without a trailing slash. Kept exactly as given, `http://` included, so
     /// a loopback endpoint (the devhost's) works; the exporter appends `/v2/track`.
     pub ingestion_endpoint: String,
+    /// `AADAudience`: the Entra ID token audience for ingestion, given in sovereign clouds'
+    /// connection strings ("Microsoft Entra authentication for Application Insights", Token
+    /// audience); `None` means the public cloud's.
+    pub aad_audience: Option<String>,
     raw: String,
 }
 
@@ -35,6 +39,7 @@ impl ConnectionString {
     pub fn parse(text: &str) -> Result<Self, ConnectionStringError> {
         let mut key = None;
         let mut endpoint = None;
+        let mut aad_audience = None;
         let parts = text.split(';').map(str::trim).filter(|p| !p.is_empty());
         for (i, part) in parts.enumerate() {
             let (k, v) = part
@@ -43,6 +48,7 @@ impl ConnectionString {
             match k.trim().to_ascii_lowercase().as_str() {
                 "instrumentationkey" => key = Some(v.trim().to_owned()),
                 "ingestionendpoint" => endpoint = Some(v.trim().trim_end_matches('/').to_owned()),
+                "aadaudience" => aad_audience = Some(v.trim().to_owned()).filter(|a| !a.is_empty()),
                 _ => {}
             }
         }
@@ -58,6 +64,7 @@ impl ConnectionString {
         Ok(Self {
             instrumentation_key,
             ingestion_endpoint,
+            aad_audience,
             raw: text.trim().to_owned(),
         })
     }
@@ -96,6 +103,15 @@ mod tests {
                 .unwrap()
                 .ingestion_endpoint,
             DEFAULT_INGESTION_ENDPOINT
+        );
+        assert_eq!(cs.aad_audience, None);
+        let gov = ConnectionString::parse(
+            "InstrumentationKey=k;IngestionEndpoint=https://usgovvirginia-1.in.applicationinsights.azure.us/;AADAudience=https://monitor.azure.us/",
+        )
+        .unwrap();
+        assert_eq!(
+            gov.aad_audience.as_deref(),
+            Some("https://monitor.azure.us/")
         );
     }
 

@@ -5,8 +5,11 @@
 //! app's node of the Application Map. Export never sits on the request path: spans go through a
 //! bounded batch queue (dropped, not blocked on, when full) and metrics through a periodic reader,
 //! each on its own thread; both are flushed on shutdown. Without a connection string spans still
-//! get real ids (they carry the job's `traceparent`) but nothing is exported.
+//! get real ids (they carry the job's `traceparent`) but nothing is exported. With
+//! `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` every export carries a Microsoft Entra ID token
+//! (see [`auth`]), never over plain `http`.
 
+pub mod auth;
 mod connection;
 pub mod metrics;
 mod spans;
@@ -22,6 +25,7 @@ use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer
 use thiserror::Error;
 use tracing::{info, warn};
 
+pub use auth::{AuthStringError, IngestionAuth, IngestionClient};
 pub use connection::{ConnectionString, ConnectionStringError};
 pub use metrics::{FailureKind, JobMetrics, TenantAudit};
 pub use spans::{IngestSpan, ProcessSpan};
@@ -40,6 +44,9 @@ pub struct TelemetryConfig {
     pub role_instance: Option<String>,
     /// How often metrics are exported.
     pub metric_interval: Duration,
+    /// `APPLICATIONINSIGHTS_AUTHENTICATION_STRING`: send a Microsoft Entra ID token; `None` for
+    /// the instrumentation key alone.
+    pub authentication: Option<IngestionAuth>,
 }
 
 /// Telemetry could not be set up.
@@ -51,6 +58,21 @@ pub enum TelemetryError {
     /// The ingestion endpoint was rejected by the exporter.
     #[error("APPLICATIONINSIGHTS_CONNECTION_STRING: {0}")]
     Endpoint(String),
+    /// The Entra ID credential could not be set up.
+    #[error("APPLICATIONINSIGHTS_AUTHENTICATION_STRING: {0}")]
+    Auth(#[from] auth::AuthError),
+}
+
+/// How exported telemetry is authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingestion {
+    /// Nothing is exported.
+    Off,
+    /// The instrumentation key alone (a loopback capture, or Application Insights with local
+    /// authentication on).
+    Key,
+    /// A Microsoft Entra ID bearer token on every request.
+    EntraId,
 }
 
 /// The live telemetry pipeline; call [`Telemetry::shutdown`] before exit to flush it.
@@ -59,6 +81,7 @@ pub struct Telemetry {
     tracer_provider: SdkTracerProvider,
     meter_provider: SdkMeterProvider,
     instruments: Instruments,
+    ingestion: Ingestion,
 }
 
 /// What request code records with: a tracer and the metric catalogue. Cheap to clone.
@@ -77,8 +100,24 @@ impl Instruments {
 
 impl Telemetry {
     /// Build the pipeline. Must run outside an async runtime: the exporter uses a blocking HTTP
-    /// client on the exporter threads.
+    /// client on the exporter threads. The Entra ID credential, when the authentication string
+    /// asks for one, is the app's managed identity in Azure, else the developer's sign-in.
     pub fn init(config: &TelemetryConfig) -> Result<Self, TelemetryError> {
+        let credential = match &config.authentication {
+            Some(auth) if config.connection.is_some() => Some(auth.credential()?),
+            _ => None,
+        };
+        Self::init_with(config, http_client()?, credential)
+    }
+
+    /// [`Telemetry::init`] with a given HTTP client and Entra ID credential (tests use a loopback
+    /// HTTPS endpoint and a credential of their own). The credential is used only when
+    /// `config.authentication` is set and the ingestion endpoint is `https`.
+    pub fn init_with(
+        config: &TelemetryConfig,
+        http: reqwest::blocking::Client,
+        credential: Option<std::sync::Arc<dyn azure_core::credentials::TokenCredential>>,
+    ) -> Result<Self, TelemetryError> {
         let mut attributes = vec![KeyValue::new("service.version", env!("CARGO_PKG_VERSION"))];
         if let Some(instance) = &config.role_instance {
             attributes.push(KeyValue::new("service.instance.id", instance.clone()));
@@ -89,12 +128,15 @@ impl Telemetry {
             .build();
         let mut tracer_builder = SdkTracerProvider::builder().with_resource(resource.clone());
         let mut meter_builder = SdkMeterProvider::builder().with_resource(resource);
+        let mut ingestion = Ingestion::Off;
 
         if let Some(cs) = &config.connection {
-            let client = reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .map_err(|e| TelemetryError::Client(e.to_string()))?;
+            let client = ingestion_client(config, cs, http, credential)?;
+            ingestion = if client.is_authenticated() {
+                Ingestion::EntraId
+            } else {
+                Ingestion::Key
+            };
             let exporter = exporter(cs, client)?;
             let batch = BatchConfigBuilder::default()
                 .with_max_queue_size(4096)
@@ -110,7 +152,7 @@ impl Telemetry {
                     .with_interval(config.metric_interval)
                     .build(),
             );
-            info!(endpoint = %cs.ingestion_endpoint, role = %config.role_name, "exporting telemetry to Application Insights");
+            info!(endpoint = %cs.ingestion_endpoint, role = %config.role_name, entra_id = ingestion == Ingestion::EntraId, "exporting telemetry to Application Insights");
         } else {
             info!(
                 "APPLICATIONINSIGHTS_CONNECTION_STRING is not set: telemetry goes to the console only"
@@ -129,7 +171,13 @@ impl Telemetry {
             tracer_provider,
             meter_provider,
             instruments,
+            ingestion,
         })
+    }
+
+    /// How exported telemetry is authenticated.
+    pub fn ingestion(&self) -> Ingestion {
+        self.ingestion
     }
 
     /// What request code records with.
@@ -148,6 +196,36 @@ impl Telemetry {
     }
 }
 
+/// The exporter's blocking HTTP client (10 s per request).
+fn http_client() -> Result<reqwest::blocking::Client, TelemetryError> {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| TelemetryError::Client(e.to_string()))
+}
+
+/// The client for `cs`: with a token when the authentication string asks for one and the
+/// endpoint is `https`; without one, and saying so, when the endpoint is plain `http`.
+fn ingestion_client(
+    config: &TelemetryConfig,
+    cs: &ConnectionString,
+    http: reqwest::blocking::Client,
+    credential: Option<std::sync::Arc<dyn azure_core::credentials::TokenCredential>>,
+) -> Result<IngestionClient, TelemetryError> {
+    let (Some(_), Some(credential)) = (&config.authentication, credential) else {
+        return Ok(IngestionClient::unauthenticated(http));
+    };
+    if !cs.ingestion_endpoint.starts_with("https://") {
+        warn!(
+            endpoint = %cs.ingestion_endpoint,
+            "APPLICATIONINSIGHTS_AUTHENTICATION_STRING asks for Microsoft Entra ID, but the ingestion endpoint is plain http: sending telemetry without a token (a token never goes over http)"
+        );
+        return Ok(IngestionClient::unauthenticated(http));
+    }
+    let scope = auth::scope(cs.aad_audience.as_deref());
+    Ok(IngestionClient::entra(http, credential, scope)?)
+}
+
 /// The Application Insights exporter for a connection string.
 ///
 /// An `https://` endpoint (Azure) goes through `new_from_connection_string`. The crate rewrites
@@ -155,8 +233,8 @@ impl Telemetry {
 /// ingestion endpoint, so a plain-`http` endpoint is set explicitly with the older API.
 fn exporter(
     cs: &ConnectionString,
-    client: reqwest::blocking::Client,
-) -> Result<Exporter<reqwest::blocking::Client>, TelemetryError> {
+    client: IngestionClient,
+) -> Result<Exporter<IngestionClient>, TelemetryError> {
     let endpoint =
         |e: Box<dyn std::error::Error + Send + Sync>| TelemetryError::Endpoint(e.to_string());
     if cs.ingestion_endpoint.starts_with("https://") {
