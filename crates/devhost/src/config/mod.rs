@@ -81,7 +81,7 @@ impl App {
         })?;
         let settings = load_settings(&root.join("local.settings.json"))?;
         let host = host_json::load(root, &settings)?;
-        let functions = function_json::load_all(root)?;
+        let functions = function_json::load_all(root, &settings)?;
         Ok(Self {
             root: root.to_path_buf(),
             handler: host.handler,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
-use wire::encoding::{encode_metadata_value, encode_scalar};
+use wire::encoding::{body_field_metadata_value, encode_scalar, is_skipped_metadata_key};
 use wire::{HttpRequestData, InvocationRequest};
 
 use crate::handler::invoker::sys_metadata;
@@ -66,8 +66,8 @@ pub fn http_invocation(function: &str, binding: &str, req: &IncomingHttp) -> Inv
         .and_then(|b| serde_json::from_str(b).ok())
     {
         for (k, v) in fields {
-            if let Some(encoded) = encode_metadata_value(&v) {
-                insert_ignoring_case(&mut metadata, k, encoded);
+            if let Some(converted) = body_field_metadata_value(&v) {
+                insert_ignoring_case(&mut metadata, k, converted);
             }
         }
     }
@@ -85,6 +85,7 @@ pub fn http_invocation(function: &str, binding: &str, req: &IncomingHttp) -> Inv
             req.headers.iter().map(|(k, v)| (k, v.join(","))).collect();
         metadata.insert("Headers".into(), json!(joined));
     }
+    metadata.retain(|k, _| !is_skipped_metadata_key(k));
     metadata.insert("sys".into(), sys_metadata(function));
     let mut data_map = Map::new();
     data_map.insert(

@@ -6,12 +6,13 @@
 //! is a 500 to the client.
 
 mod invocation;
+mod response;
 
 pub use invocation::{IncomingHttp, http_invocation};
 
 use std::collections::BTreeMap;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, OriginalUri, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -32,9 +33,8 @@ pub async fn serve(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let prefix = format!("/{}/", host.app.route_prefix);
     let path = uri.path();
-    let Some(route) = path.strip_prefix(&prefix).map(|r| r.trim_end_matches('/')) else {
+    let Some(route) = strip_route_prefix(path, &host.app.route_prefix) else {
         return not_found(path);
     };
     let Some((function, binding)) = find(&host.app.functions, route, &method) else {
@@ -95,7 +95,7 @@ async fn invoke_http(
         body: body.to_vec(),
     };
     let request = http_invocation(&function.name, binding, &incoming);
-    let response = match host.invoker.invoke(&function.name, &request).await {
+    let mut invoked = match host.invoker.invoke(&function.name, &request).await {
         Ok(r) => r,
         Err(e) => {
             warn!(function = %function.name, "invocation failed: {e}");
@@ -107,7 +107,10 @@ async fn invoke_http(
             .into_response();
         }
     };
-    if let Err(e) = outputs::route(function, &response, host.namespace.store(), &host.capture).await
+    invoked
+        .reply
+        .bind_return_value(function.has_return_binding());
+    if let Err(e) = outputs::route(function, &invoked, host.namespace.store(), &host.capture).await
     {
         error!(function = %function.name, "output binding failed: {e}");
         return Problem::new(
@@ -117,37 +120,17 @@ async fn invoke_http(
         )
         .into_response();
     }
-    let Some(res) = function.http_output().and_then(|name| response.http(name)) else {
-        return StatusCode::NO_CONTENT.into_response();
-    };
-    match res {
-        Ok(res) => {
-            let mut builder = Response::builder().status(res.status_code);
-            for (k, v) in &res.headers {
-                if let (Ok(name), Ok(value)) = (
-                    HeaderName::try_from(k.as_str()),
-                    HeaderValue::try_from(v.as_str()),
-                ) {
-                    builder = builder.header(name, value);
-                }
-            }
-            builder
-                .body(Body::from(res.body.unwrap_or_default()))
-                .unwrap_or_else(|e| {
-                    Problem::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "Bad response",
-                        e.to_string(),
-                    )
-                    .into_response()
-                })
+    match response::http_response(function.http_output(), &invoked.reply) {
+        Ok(response) => response,
+        Err(e) => {
+            warn!(function = %function.name, "the http output is not a response: {e}");
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Malformed `res` output",
+                e,
+            )
+            .into_response()
         }
-        Err(e) => Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Malformed `res` output",
-            e.to_string(),
-        )
-        .into_response(),
     }
 }
 
@@ -170,6 +153,23 @@ fn forwarded_for(mut headers: HeaderMap, peer: std::net::SocketAddr) -> HeaderMa
         headers.insert(name, value);
     }
     headers
+}
+
+/// The route under `/{prefix}/`, the prefix compared ignoring case as ASP.NET routing does; with
+/// an empty prefix every route sits at the root (`EXT Routing/WebJobsRouteBuilder.
+/// BuildRouteTemplate`: the route alone), so `//Name` matches nothing.
+fn strip_route_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = path.strip_prefix('/')?;
+    if prefix.is_empty() {
+        return Some(rest.trim_end_matches('/'));
+    }
+    let head = rest.get(..prefix.len())?;
+    if !head.eq_ignore_ascii_case(prefix) {
+        return None;
+    }
+    rest[prefix.len()..]
+        .strip_prefix('/')
+        .map(|r| r.trim_end_matches('/'))
 }
 
 /// The HTTP-triggered function whose route matches (case-insensitively) and allows `method`.
@@ -252,6 +252,14 @@ mod tests {
         given.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
         let h = forwarded_for(given, peer);
         assert_eq!(h["x-forwarded-for"], "6.6.6.6, 192.0.2.1:5000");
+    }
+
+    #[test]
+    fn route_prefix_ignores_case_and_may_be_empty() {
+        assert_eq!(strip_route_prefix("/API/Echo", "api"), Some("Echo"));
+        assert_eq!(strip_route_prefix("/apix/Echo", "api"), None);
+        assert_eq!(strip_route_prefix("/Echo/", ""), Some("Echo"));
+        assert_eq!(strip_route_prefix("//Echo", ""), Some("/Echo"));
     }
 
     #[test]
