@@ -148,3 +148,69 @@ async fn exit_code_0_leaves_the_handler_down() {
         .count();
     assert_eq!(starts, 1, "not restarted");
 }
+
+/// Issue 14 item 7: while the handler restarts, deliveries wait (up to 120 s, the lock renewed)
+/// instead of failing, so a restart burns at most the deliveries in flight at the crash: with
+/// `maxDeliveryCount` 3 a single crash under load dead-letters nothing.
+#[tokio::test]
+async fn a_handler_crash_under_load_dead_letters_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 3).await;
+    let count = 40;
+    let messages: Vec<String> = (0..count)
+        .map(|i| format!(r#"{{"pyhSleepMs": 300, "n": {i}}}"#))
+        .collect();
+    let body = format!(r#"{{"out": [{}]}}"#, messages.join(","));
+    let sent = d
+        .client
+        .post(format!("{}/api/Send", d.url))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status().as_u16(), 202);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Kill the handler with deliveries in flight (the crash itself answers nothing: 500).
+    let crash = d
+        .client
+        .post(format!("{}/api/Crash?code=1", d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(crash.status().as_u16(), 500);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let q = loop {
+        let q = d.queue("pyh-out").await;
+        let n = |k: &str| q[k].as_u64().unwrap_or(0);
+        if n("completed") + n("deadLettered") >= count && n("active") + n("locked") == 0 {
+            break q;
+        }
+        assert!(Instant::now() < deadline, "not drained: {q}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(q["deadLettered"], 0, "{q}");
+    assert_eq!(q["completed"], count, "{q}");
+    let rows = d
+        .get_json("/api/Recorded?event=invocation&function=Receive")
+        .await;
+    let most = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["metadata"]["DeliveryCount"].as_str()?.parse::<u32>().ok())
+        .max()
+        .unwrap();
+    assert_eq!(
+        most, 2,
+        "the deliveries in flight at the crash were burnt once, and only once"
+    );
+    let starts = d
+        .get_json("/api/Recorded?event=start")
+        .await
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(starts, 2, "the handler was restarted once");
+}
