@@ -225,3 +225,24 @@ async fn route_prefix_may_be_empty_and_matches_ignoring_case() {
     assert_eq!(status("//Echo").await, 404);
     assert_eq!(status("/api/Echo").await, 404);
 }
+
+#[test]
+fn route_template_features_the_devhost_lacks_are_refused() {
+    for route in ["r/{x:regex(^a$)}", "r/{a}.{b}"] {
+        refused(
+            &[],
+            |r| {
+                std::fs::create_dir_all(r.join("Odd")).unwrap();
+                let f = json!({"bindings": [
+                    {"type": "httpTrigger", "direction": "in", "name": "req", "route": route},
+                    {"type": "http", "direction": "out", "name": "res"}]});
+                std::fs::write(r.join("Odd/function.json"), f.to_string()).unwrap();
+            },
+            &[
+                "Odd/function.json",
+                "bindings[0].route",
+                "not supported by the devhost",
+            ],
+        );
+    }
+}

@@ -262,3 +262,40 @@ async fn body_fields_shadow_trigger_metadata_as_the_host_converts_them() {
     assert!(!md.contains_key("arr"));
     assert_eq!(md["q"], json!("\"2\""), "binding data takes the last value");
 }
+
+#[tokio::test]
+async fn route_templates_match_and_fill_params() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path()).await;
+    let get = |path: &'static str| {
+        let d = &d;
+        async move {
+            let res = d
+                .client
+                .get(format!("{}{path}", d.url))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            (status, body)
+        }
+    };
+    let (status, echo) = get("/API/ITEMS/5").await;
+    assert_eq!(status, 200);
+    assert_eq!(echo["data"]["req"]["Params"], json!({"id": "5"}));
+    assert_eq!(echo["metadata"]["id"], json!("\"5\""));
+    assert_eq!(get("/api/items/x").await.0, 404, "{{id:int}}");
+    let (_, echo) = get("/api/files/a/b/c.txt").await;
+    assert_eq!(echo["data"]["req"]["Params"], json!({"rest": "a/b/c.txt"}));
+    let (_, echo) = get("/api/opt").await;
+    assert_eq!(echo["data"]["req"]["Params"], json!({"name": null}));
+    assert!(
+        echo["metadata"].get("name").is_none(),
+        "null route values are dropped"
+    );
+    let (_, echo) = get("/api/opt/bob").await;
+    assert_eq!(echo["data"]["req"]["Params"], json!({"name": "bob"}));
+    let (_, echo) = get("/api/Echo").await;
+    assert_eq!(echo["data"]["req"]["Params"], json!({}));
+}

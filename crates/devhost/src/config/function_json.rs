@@ -111,7 +111,9 @@ pub fn load_all(
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("function.json").is_file())
         .collect();
-    dirs.sort();
+    // The host orders functions by name ignoring case (`FunctionMetadataManager`); the first
+    // matching route wins in that order.
+    dirs.sort_by_key(|d| d.file_name().map(|n| n.to_string_lossy().to_lowercase()));
     let mut functions = Vec::new();
     for dir in dirs {
         let path = dir.join("function.json");
@@ -182,10 +184,13 @@ pub fn load_all(
                             ));
                         }
                     };
+                    let route = text("route");
+                    crate::http_trigger::route::Template::parse(route.as_deref().unwrap_or(""))
+                        .map_err(|problem| field(format!("bindings[{i}].route"), &problem))?;
                     Binding::HttpTrigger {
                         name,
                         methods,
-                        route: text("route"),
+                        route,
                     }
                 }
                 ("http", "out") => Binding::HttpOut { name },

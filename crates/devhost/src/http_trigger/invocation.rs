@@ -21,6 +21,8 @@ pub struct IncomingHttp {
     pub headers: BTreeMap<String, Vec<String>>,
     /// Raw body.
     pub body: Vec<u8>,
+    /// Route values (`None`: an optional parameter that did not match).
+    pub params: super::route::RouteValues,
 }
 
 /// The invocation the host builds for an HTTP trigger bound as `binding`.
@@ -76,6 +78,12 @@ pub fn http_invocation(function: &str, binding: &str, req: &IncomingHttp) -> Inv
             insert_ignoring_case(&mut metadata, k.clone(), encode_scalar(&json!(v)));
         }
     }
+    // Route values come next and override (`GetRequestBindingData`); null ones are dropped.
+    for (k, v) in &req.params {
+        if let Some(v) = v {
+            insert_ignoring_case(&mut metadata, k.clone(), encode_scalar(&json!(v)));
+        }
+    }
     if !contains_ignoring_case(&metadata, "Query") {
         metadata.insert("Query".into(), json!(req.query));
     }
@@ -87,11 +95,14 @@ pub fn http_invocation(function: &str, binding: &str, req: &IncomingHttp) -> Inv
     }
     metadata.retain(|k, _| !is_skipped_metadata_key(k));
     metadata.insert("sys".into(), sys_metadata(function));
+    let mut data_value = serde_json::to_value(&data).unwrap_or(Value::Null);
+    // `Params` (`FunctionInvocationMiddleware.PopulateRouteData`): every route value as a
+    // string, `null` for an optional one that did not match; `{}` for a literal route.
+    if let Value::Object(fields) = &mut data_value {
+        fields.insert("Params".into(), json!(req.params));
+    }
     let mut data_map = Map::new();
-    data_map.insert(
-        binding.to_owned(),
-        serde_json::to_value(&data).unwrap_or(Value::Null),
-    );
+    data_map.insert(binding.to_owned(), data_value);
     InvocationRequest {
         data: data_map,
         metadata,
@@ -140,6 +151,7 @@ mod tests {
             ]
             .into(),
             body: br#"{"jobType":"report","n":2}"#.to_vec(),
+            params: Default::default(),
         };
         let inv = http_invocation("IngestJob", "req", &req);
         let data = inv.http_trigger("req").unwrap();

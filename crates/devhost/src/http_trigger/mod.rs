@@ -7,6 +7,7 @@
 
 mod invocation;
 mod response;
+pub mod route;
 
 pub use invocation::{IncomingHttp, http_invocation};
 
@@ -37,7 +38,7 @@ pub async fn serve(
     let Some(route) = strip_route_prefix(path, &host.app.route_prefix) else {
         return not_found(path);
     };
-    let Some((function, binding)) = find(&host.app.functions, route, &method) else {
+    let Some((function, binding, params)) = find(&host.app.functions, route, &method) else {
         return not_found(path);
     };
     if *host.shutting_down.borrow() {
@@ -51,7 +52,10 @@ pub async fn serve(
 
     let started = std::time::Instant::now();
     let headers = forwarded_for(headers, peer);
-    let response = invoke_http(&host, function, binding, &method, &uri, &headers, &body).await;
+    let response = invoke_http(
+        &host, function, binding, params, &method, &uri, &headers, &body,
+    )
+    .await;
     let status = response.status().as_u16();
     host.capture
         .host_request(&function.name, started.elapsed(), status, status < 500);
@@ -59,10 +63,12 @@ pub async fn serve(
 }
 
 /// Invoke an HTTP-triggered function for one request and turn its outputs into the response.
+#[allow(clippy::too_many_arguments)]
 async fn invoke_http(
     host: &Host,
     function: &Function,
     binding: &str,
+    params: route::RouteValues,
     method: &Method,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
@@ -93,6 +99,7 @@ async fn invoke_http(
         query,
         headers: header_map,
         body: body.to_vec(),
+        params,
     };
     let request = http_invocation(&function.name, binding, &incoming);
     let mut invoked = match host.invoker.invoke(&function.name, &request).await {
@@ -172,18 +179,19 @@ fn strip_route_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
         .map(|r| r.trim_end_matches('/'))
 }
 
-/// The HTTP-triggered function whose route matches (case-insensitively) and allows `method`.
+/// The first HTTP-triggered function (in the host's order: names ignoring case) whose route
+/// template matches and whose `methods` allow `method`, with the route values.
 fn find<'a>(
     functions: &'a [Function],
     route: &str,
     method: &Method,
-) -> Option<(&'a Function, &'a str)> {
+) -> Option<(&'a Function, &'a str, route::RouteValues)> {
     functions.iter().find_map(|f| {
         let (binding, methods, custom) = f.http_trigger()?;
-        let template = custom.unwrap_or(&f.name);
-        let matches = template.trim_matches('/').eq_ignore_ascii_case(route);
+        let template = route::Template::parse(custom.unwrap_or(&f.name)).ok()?;
+        let values = template.matches(route)?;
         let allowed = methods.is_empty() || methods.iter().any(|m| m == method.as_str());
-        (matches && allowed).then_some((f, binding))
+        allowed.then_some((f, binding, values))
     })
 }
 
