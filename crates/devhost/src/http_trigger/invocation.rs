@@ -15,8 +15,10 @@ pub struct IncomingHttp {
     pub url: String,
     /// Method.
     pub method: String,
-    /// Query parameters.
+    /// Query parameters, a repeated key's values joined with `,` (as `Data.req.Query`).
     pub query: BTreeMap<String, String>,
+    /// Query parameters, the last value of a repeated key (as the binding data).
+    pub query_last: BTreeMap<String, String>,
     /// Headers, each name with its values.
     pub headers: BTreeMap<String, Vec<String>>,
     /// Raw body.
@@ -73,7 +75,7 @@ pub fn http_invocation(function: &str, binding: &str, req: &IncomingHttp) -> Inv
             }
         }
     }
-    for (k, v) in &req.query {
+    for (k, v) in &req.query_last {
         if !k.eq_ignore_ascii_case("code") {
             insert_ignoring_case(&mut metadata, k.clone(), encode_scalar(&json!(v)));
         }
@@ -134,6 +136,12 @@ mod tests {
             url: "http://127.0.0.1:7071/api/IngestJob?x=1&N=3&code=k".into(),
             method: "POST".into(),
             query: [
+                ("x".to_owned(), "1".to_owned()),
+                ("N".to_owned(), "3".to_owned()),
+                ("code".to_owned(), "k".to_owned()),
+            ]
+            .into(),
+            query_last: [
                 ("x".to_owned(), "1".to_owned()),
                 ("N".to_owned(), "3".to_owned()),
                 ("code".to_owned(), "k".to_owned()),

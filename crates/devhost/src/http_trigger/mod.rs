@@ -81,7 +81,7 @@ async fn invoke_http(
             .or_default()
             .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
     }
-    let query = uri
+    let pairs: Vec<(String, String)> = uri
         .query()
         .map(|q| {
             q.split('&')
@@ -93,12 +93,43 @@ async fn invoke_http(
                 .collect()
         })
         .unwrap_or_default();
+    // `Query` (`GetQueryCollectionAsDictionary`): a repeated key's values joined with `,`
+    // (`StringValues.ToString`); the binding data takes the last value.
+    let mut query: BTreeMap<String, String> = BTreeMap::new();
+    let mut query_last: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in pairs {
+        query
+            .entry(k.clone())
+            .and_modify(|joined| {
+                joined.push(',');
+                joined.push_str(&v);
+            })
+            .or_insert_with(|| v.clone());
+        query_last.insert(k, v);
+    }
+    // `Body` only when `Content-Length > 0` (`GetRequestAsJObject`): a chunked body is not sent.
+    let has_length = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > 0);
+    // `Url`: scheme, the request's `Host` header, path and query.
+    let authority = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| host.base_url.clone(), |h| format!("http://{h}"));
+    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
     let incoming = IncomingHttp {
-        url: format!("{}{uri}", host.base_url),
+        url: format!("{authority}{path_and_query}"),
         method: method.as_str().to_owned(),
         query,
+        query_last,
         headers: header_map,
-        body: body.to_vec(),
+        body: if has_length {
+            body.to_vec()
+        } else {
+            Vec::new()
+        },
         params,
     };
     let request = http_invocation(&function.name, binding, &incoming);
