@@ -81,3 +81,49 @@ async fn http_request_data_is_the_hosts() {
         .unwrap();
     assert_eq!(at.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn forwarding_sends_the_raw_request_for_http_only_functions() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    std::fs::copy(
+        root.join("variants/host.forwarding.json"),
+        root.join("host.json"),
+    )
+    .unwrap();
+    common::add_pyhandler_variant(&root, "Forwarded");
+    let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
+    let res = d
+        .client
+        .post(format!("{}/api/fwd/x?a=1", d.url))
+        .header("x-pyh-status", "418")
+        .body("raw body")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 418, "any status, returned as it is");
+    assert_eq!(res.headers()["x-pyh-forwarded"], "1");
+    let echo: Value = res.json().await.unwrap();
+    assert_eq!(
+        echo["path"], "/api/fwd/x",
+        "the original path, route prefix included"
+    );
+    assert_eq!(echo["query"], "a=1");
+    assert_eq!(echo["body"], "raw body");
+    let headers = echo["headers"].to_string().to_ascii_lowercase();
+    assert!(
+        headers.contains("x-azure-functions-invocationid"),
+        "{headers}"
+    );
+    // A function with another output binding still gets an invocation request.
+    let sent = d
+        .client
+        .post(format!("{}/api/Send", d.url))
+        .header("content-type", "application/json")
+        .body(r#"{"out": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status().as_u16(), 202);
+    assert!(sent.headers().get("x-pyh-forwarded").is_none());
+}

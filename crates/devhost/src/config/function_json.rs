@@ -87,6 +87,16 @@ impl Function {
         })
     }
 
+    /// `IsHttpInAndOutFunction` (`H Extensions/FunctionMetadataExtensions`): exactly one input
+    /// binding, an `httpTrigger`, and exactly one output binding, an `http` one.
+    pub fn is_http_in_and_out(&self) -> bool {
+        matches!(
+            self.bindings.as_slice(),
+            [Binding::HttpTrigger { .. }, Binding::HttpOut { .. }]
+                | [Binding::HttpOut { .. }, Binding::HttpTrigger { .. }]
+        )
+    }
+
     /// The HTTP output binding name, if any.
     pub fn http_output(&self) -> Option<&str> {
         self.bindings.iter().find_map(|b| match b {

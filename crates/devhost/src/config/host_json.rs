@@ -98,6 +98,8 @@ pub struct HostJson {
     pub function_timeout: Duration,
     /// `extensions.http.routePrefix` (default `api`).
     pub route_prefix: String,
+    /// `customHandler.enableForwardingHttpRequest` (default false).
+    pub forward_http: bool,
 }
 
 /// Read `{root}/host.json`, expanding `%SETTING%` in the handler description from `settings`.
@@ -201,6 +203,15 @@ pub fn load(root: &Path, settings: &BTreeMap<String, String>) -> Result<HostJson
         .is_some_and(|sku| sku.eq_ignore_ascii_case("Dynamic"));
     let function_timeout = function_timeout(host.get("functionTimeout"), consumption)
         .map_err(|problem| field("functionTimeout", &problem))?;
+    let forward_http = match host.pointer("/customHandler/enableForwardingHttpRequest") {
+        None | Some(Value::Null) => false,
+        Some(v) => v.as_bool().ok_or_else(|| {
+            field(
+                "customHandler.enableForwardingHttpRequest",
+                "must be a boolean",
+            )
+        })?,
+    };
     let route_prefix = match host.pointer("/extensions/http/routePrefix") {
         None => "api".to_owned(),
         Some(v) => v
@@ -221,6 +232,7 @@ pub fn load(root: &Path, settings: &BTreeMap<String, String>) -> Result<HostJson
         },
         function_timeout,
         route_prefix,
+        forward_http,
     })
 }
 

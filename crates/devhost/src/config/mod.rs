@@ -68,6 +68,8 @@ pub struct App {
     pub function_timeout: Duration,
     /// `extensions.http.routePrefix` (default `api`).
     pub route_prefix: String,
+    /// `customHandler.enableForwardingHttpRequest`: HTTP-only functions get the raw request.
+    pub forward_http: bool,
     /// `local.settings.json` `Values`, passed to the handler as environment.
     pub settings: BTreeMap<String, String>,
 }
@@ -89,6 +91,7 @@ impl App {
             service_bus: host.service_bus,
             function_timeout: host.function_timeout,
             route_prefix: host.route_prefix,
+            forward_http: host.forward_http,
             settings,
         })
     }

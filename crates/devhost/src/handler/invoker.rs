@@ -137,6 +137,53 @@ impl Invoker {
     }
 }
 
+impl Invoker {
+    /// `enableForwardingHttpRequest` (`H Workers/Http/DefaultHttpWorkerService.
+    /// ProcessHttpInAndOutInvocationRequest`): the client's request sent as it is to the handler
+    /// at its original path (`GetPathValue`, the route prefix included), query re-added, headers
+    /// copied, the body only with `Content-Length > 0`, plus the host's headers; redirects are not
+    /// followed and the handler's answer, whatever its status, is the client's response.
+    pub async fn forward(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        headers: &axum::http::HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, InvokeError> {
+        let worker = self
+            .handler
+            .worker(super::supervisor::STARTUP_TIMEOUT * 4)
+            .await
+            .ok_or(InvokeError::Unavailable)?;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| InvokeError::Transport(e.to_string()))?;
+        let mut call = client.request(method, format!("{}{path_and_query}", worker.url));
+        for (name, value) in headers {
+            if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
+                call = call.header(name.as_str(), value.as_bytes());
+            }
+        }
+        let invocation_id = uuid::Uuid::new_v4().to_string();
+        call = call
+            .header("X-Azure-Functions-InvocationId", &invocation_id)
+            .header("X-Azure-Functions-HostVersion", HOST_VERSION)
+            .header("User-Agent", format!("Azure-Functions-Host/{HOST_VERSION}"));
+        if !body.is_empty() {
+            call = call.body(body);
+        }
+        match tokio::time::timeout(self.timeout, call.send()).await {
+            Err(_) => {
+                self.handler.restart(worker.generation);
+                Err(InvokeError::Timeout(self.timeout))
+            }
+            Ok(Err(e)) => Err(InvokeError::Transport(e.to_string())),
+            Ok(Ok(response)) => Ok(response),
+        }
+    }
+}
+
 /// A completed invocation: its id and the handler's answer.
 #[derive(Debug, Clone)]
 pub struct Invoked {

@@ -52,6 +52,13 @@ pub async fn serve(
 
     let started = std::time::Instant::now();
     let headers = forwarded_for(headers, peer);
+    if host.app.forward_http && function.is_http_in_and_out() {
+        let response = forward(&host, &method, &uri, &headers, &body).await;
+        let status = response.status().as_u16();
+        host.capture
+            .host_request(&function.name, started.elapsed(), status, status < 500);
+        return response;
+    }
     let response = invoke_http(
         &host, function, binding, params, &method, &uri, &headers, &body,
     )
@@ -170,6 +177,56 @@ async fn invoke_http(
             .into_response()
         }
     }
+}
+
+/// `enableForwardingHttpRequest`: the raw request to the handler, its raw answer to the client.
+async fn forward(
+    host: &Host,
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let has_length = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > 0);
+    let body = if has_length {
+        body.to_vec()
+    } else {
+        Vec::new()
+    };
+    let Ok(method) = reqwest::Method::from_bytes(method.as_str().as_bytes()) else {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    };
+    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+    let answer = match host
+        .invoker
+        .forward(method, path_and_query, headers, body)
+        .await
+    {
+        Ok(answer) => answer,
+        Err(e) => {
+            warn!("forwarded request failed: {e}");
+            return Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Function invocation failed",
+                e.to_string(),
+            )
+            .into_response();
+        }
+    };
+    let mut builder = Response::builder().status(answer.status().as_u16());
+    for (name, value) in answer.headers() {
+        if name != reqwest::header::TRANSFER_ENCODING && name != reqwest::header::CONNECTION {
+            builder = builder.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let bytes = answer.bytes().await.unwrap_or_default();
+    builder
+        .body(axum::body::Body::from(bytes))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// Append the peer's `ip:port` to `X-Forwarded-For`, as the App Service host end does before
