@@ -4,7 +4,8 @@
 //! `local.settings.json`), runs the custom handler named by `host.json` over the real custom-handler
 //! wire contract (the `wire` crate), serves HTTP triggers on `/{routePrefix}/{route}`, and backs
 //! Service Bus bindings with a durable, Service Bus-like queue. It knows nothing of the job domain:
-//! any custom handler runs on it, so what works here works under `func start`.
+//! any custom handler runs on it, and docs/PARITY.md lists, row by row, how far it matches the
+//! real host (with the host's source and a test for each row).
 //!
 //! Grouped by what it emulates: [`config`] (the script root), [`handler`] (the custom handler's
 //! process and invocations), [`http_trigger`], [`service_bus_trigger`] and [`outputs`] (the
@@ -97,6 +98,9 @@ pub enum DevhostError {
     /// The HTTP server failed.
     #[error("the HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
+    /// The handler kept failing (three errors in a row) and the devhost shut down, as the host does.
+    #[error("{0}")]
+    HandlerGaveUp(String),
     /// The HTTP server stopped on its own, or its task panicked.
     #[error("the HTTP server stopped unexpectedly{0}")]
     ServerStopped(String),
@@ -180,10 +184,19 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         .route("/v2/track", axum::routing::post(telemetry::ingest::track))
         .route("/v2.1/track", axum::routing::post(telemetry::ingest::track))
         .with_state(capture);
+    let body_limit = app
+        .settings
+        .get("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(104_857_600);
     let router = admin::router()
         .merge(telemetry::page::router())
         .fallback(http_trigger::serve)
         .with_state(host)
+        // Kestrel's `MaxRequestBodySize` as the host sets it (`H WebJobs.Script.WebHost/Program.
+        // CreateWebHostBuilder`: 100 MiB), overridden by `FUNCTIONS_REQUEST_BODY_SIZE_LIMIT`
+        // (`Middleware/HttpRequestBodySizeMiddleware`).
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .merge(broker::rest::router(Rest {
             namespace,
             base_url: base_url.clone(),
@@ -193,10 +206,14 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     for f in &app.functions {
         match f.http_trigger() {
             Some((_, methods, route)) => info!(
-                "  {}: [{}] {base_url}/{}/{}",
+                "  {}: [{}] {base_url}/{}{}",
                 f.name,
                 methods.join(","),
-                app.route_prefix,
+                if app.route_prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/", app.route_prefix)
+                },
                 route.unwrap_or(&f.name)
             ),
             None => info!(
@@ -218,8 +235,23 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         .with_graceful_shutdown(async move { stopped(&mut close_rx).await })
         .into_future(),
     );
+    let mut supervisor = supervisor;
     tokio::select! {
         () = signal() => {}
+        gave_up = &mut supervisor => {
+            // The handler failed three times in a row: the host shuts itself down.
+            let _ = shutdown_tx.send(true);
+            for d in dispatchers {
+                let _ = tokio::time::timeout(Duration::from_secs(5), d).await;
+            }
+            let _ = close_tx.send(true);
+            let _ = server.await;
+            return Err(DevhostError::HandlerGaveUp(match gave_up {
+                Ok(Err(reason)) => reason,
+                Ok(Ok(())) => "the handler supervisor stopped".to_owned(),
+                Err(e) => format!("the handler supervisor failed: {e}"),
+            }));
+        }
         finished = &mut server => {
             // The server stopped on its own: that is an error; stop everything else.
             let _ = shutdown_tx.send(true);

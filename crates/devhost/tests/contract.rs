@@ -148,8 +148,8 @@ async fn the_handler_is_started_invoked_and_answered_as_the_host_does() {
     for s in &starts {
         assert_eq!(
             s["args"],
-            json!(["--mode", "fast", "--literal", "%NOT_A_SETTING%"]),
-            "%SETTING% expanded, unknown names left alone"
+            json!(["--mode", "fast", "--literal"]),
+            "%SETTING% expanded, unresolved placeholders removed (SanitizeExpandedArgument)"
         );
         assert_eq!(
             Path::new(s["cwd"].as_str().unwrap()),
@@ -216,15 +216,19 @@ async fn the_handler_is_started_invoked_and_answered_as_the_host_does() {
     assert_eq!(req["Body"], r#"{"jobType":"t","n":2}"#);
     let md = &echo["body"]["Metadata"];
     assert_eq!(md["jobType"], "\"t\"", "body fields, host-encoded");
-    assert_eq!(md["n"], "2");
+    assert_eq!(
+        md["n"], "\"2\"",
+        "(string)JValue, then serialised, as Utility.ApplyBindingData does"
+    );
     assert_eq!(md["x"], "\"1\"", "query parameters");
     assert!(md.get("code").is_none(), "the function key is never bound");
     assert_eq!(md["Query"]["x"], "1");
     assert_eq!(md["Headers"]["Content-Type"], "application/json");
     assert_eq!(md["sys"]["MethodName"], "Echo");
 
-    // The Service Bus invocations: an array output is one message per element; a base64-looking
-    // string output becomes the literal `System.Byte[]`, as in Azure.
+    // The Service Bus invocations: an array output is one message per element, each its
+    // `ToString()` (an object indented); only a top-level base64-looking string becomes the
+    // literal `System.Byte[]` (`GetBindingValue`), so an array element is sent as it is.
     let mut relayed: Vec<&Value> = invocations
         .iter()
         .filter(|i| i["function"] == "Relay")
@@ -237,14 +241,17 @@ async fn the_handler_is_started_invoked_and_answered_as_the_host_does() {
     let bodies: Vec<&Value> = relayed.iter().map(|i| &i["body"]["Data"]["msg"]).collect();
     assert_eq!(
         bodies,
-        [&json!("\"{\\\"n\\\":1}\""), &json!("\"System.Byte[]\"")],
-        "double-encoded bodies"
+        [
+            &json!(serde_json::to_string("{\n  \"n\": 1\n}").unwrap()),
+            &json!("\"aGVsbG8=\"")
+        ],
+        "double-encoded bodies; an object output is sent as Newtonsoft's indented text"
     );
     let md = &relayed[0]["body"]["Metadata"];
     assert_eq!(md["DeliveryCount"], "1");
     assert!(md["MessageId"].as_str().unwrap().starts_with('"'));
     assert!(!md["EnqueuedTimeUtc"].as_str().unwrap().starts_with('"'));
-    assert_eq!(md["n"], "1", "JSON body fields are metadata too");
+    assert_eq!(md["n"], "\"1\"", "JSON body fields are metadata too");
     assert_eq!(md["sys"]["MethodName"], "Relay");
 }
 

@@ -440,3 +440,82 @@ async fn hostile_inputs_get_precise_answers() {
     assert_eq!(body["omittedErrors"], json!(23_900));
     assert!(res(&answer)["body"].as_str().unwrap().len() < 16 * 1024);
 }
+
+/// The Functions host sends an object output as Newtonsoft's indented text, so the 256 KiB check
+/// must measure that form: an envelope whose compact JSON is far under the limit but whose
+/// indented text (plus the host's message properties) is over it gets 413 at ingest, and one just
+/// under is accepted. Measured against the envelope the handler itself outputs.
+#[tokio::test]
+async fn size_check_measures_the_indented_message_the_host_sends() {
+    let types = tempfile::tempdir().unwrap();
+    for t in ["report", "thumbnail"] {
+        let from = common::repo_root().join("job-types").join(t);
+        std::fs::create_dir_all(types.path().join(t)).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), types.path().join(t).join(e.file_name())).unwrap();
+        }
+    }
+    // A report version whose payload may carry a long array (one line per element when indented).
+    std::fs::write(
+        types.path().join("report/v3.schema.json"),
+        r#"{"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+            "required": ["reportName", "rows"],
+            "properties": {"reportName": {"type": "string"}, "rows": {"type": "integer"},
+                           "cells": {"type": "array", "items": {"type": "integer"}}}}"#,
+    )
+    .unwrap();
+    let dir = types.path().to_string_lossy().into_owned();
+    let h = Handler::start(&[
+        ("JOB_TYPES_DIR", &dir),
+        ("VELOCITY_FLAG_PER_MINUTE", "10000000"),
+        ("RATE_LIMIT_CLIENT_BURST", "10000000"),
+    ])
+    .await;
+    let job = |n: usize| {
+        let cells = vec!["1"; n].join(",");
+        format!(
+            r#"{{"jobType":"report","version":3,"tenantId":"t","payload":{{"reportName":"r","rows":1,"cells":[{cells}]}}}}"#
+        )
+    };
+    let submit = |body: String| {
+        let h = &h;
+        async move {
+            let inv = http_invocation(
+                "POST",
+                &[JSON, ("x-correlation-id", "size-check-0001")],
+                Some(&body),
+            );
+            h.invoke("IngestJob", &inv).await
+        }
+    };
+    // The host's message size for an accepted envelope.
+    let host_size = |answer: &Value| {
+        wire::newtonsoft::indented_len(&answer["Outputs"]["job"])
+            + handler::routes::ingest::HOST_MESSAGE_OVERHEAD
+    };
+    let (status, small) = submit(job(10)).await;
+    assert_eq!(
+        (status, res(&small)["statusCode"].clone()),
+        (200, json!(202)),
+        "{small}"
+    );
+    // Each further cell adds one indented line: `,\n` + 6 spaces + `1` = 9 bytes.
+    let limit = 262_144;
+    let fits = 10 + (limit - host_size(&small)) / 9;
+    let (_, under) = submit(job(fits - 2)).await;
+    assert_eq!(res(&under)["statusCode"], json!(202), "{under}");
+    assert!(host_size(&under) <= limit);
+    let over_body = job(fits + 2);
+    let (status, over) = submit(over_body.clone()).await;
+    let problem = assert_rejected(status, &over, 413, "payload-too-large");
+    assert!(
+        over_body.len() * 3 < limit,
+        "the compact form is far under the limit ({} bytes): only the indented form is over",
+        over_body.len()
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains("indented"),
+        "{problem}"
+    );
+}

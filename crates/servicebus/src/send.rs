@@ -85,7 +85,9 @@ impl OutgoingMessage {
             let valid = !name.is_empty()
                 && name
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    // An HTTP token (RFC 9110 section 5.6.2): the Functions host's own
+                    // `$AzureWebJobsParentId` property is one.
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
                 && !RESERVED.contains(&name.to_ascii_lowercase().as_str());
             if !valid {
                 return Err(ServiceBusError::InvalidMessage(format!(

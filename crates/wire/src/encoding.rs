@@ -25,6 +25,33 @@ pub fn encode_metadata_value(value: &Value) -> Option<Value> {
     (!value.is_null()).then(|| encode_scalar(value))
 }
 
+/// A top-level member of a JSON trigger body as the host puts it into the binding data, or `None`
+/// when the host skips it.
+///
+/// `Azure/azure-functions-host` `src/WebJobs.Script/Utility.cs` `ApplyBindingData` (called from
+/// `WorkerFunctionInvoker.TransformInput` and, for HTTP bodies, by the HTTP extension's
+/// `GetRequestBindingData`): arrays and nulls are skipped, objects stay objects, and every other
+/// value becomes `(string)JValue` (`true` -> `True`, `2` -> `2`), which the invocation then
+/// carries `JsonConvert.SerializeObject`-encoded: `"\"True\""`, `"\"2\""`.
+pub fn body_field_metadata_value(value: &Value) -> Option<Value> {
+    match value {
+        Value::Null | Value::Array(_) => None,
+        Value::Object(_) => Some(value.clone()),
+        scalar => {
+            let text = crate::newtonsoft::JToken::from(scalar).to_text();
+            Some(Value::String(Value::String(text).to_string()))
+        }
+    }
+}
+
+/// Whether the host leaves a binding-data key out of `Metadata`: it skips every name ending in
+/// `trigger`, any case (`ScriptInvocationContextExtensions.ToHttpScriptInvocationContext`).
+pub fn is_skipped_metadata_key(key: &str) -> bool {
+    key.len() >= 7
+        && key.is_char_boundary(key.len() - 7)
+        && key[key.len() - 7..].eq_ignore_ascii_case("trigger")
+}
+
 /// Decode a scalar the host encoded with [`encode_scalar`].
 ///
 /// Tolerant: a string that is not JSON text is returned as that string (older hosts and other
@@ -85,6 +112,24 @@ mod tests {
         assert_eq!(encode_scalar(&json!({"a": 1})), json!({"a": 1}));
         assert_eq!(encode_scalar(&json!([1, "x"])), json!("[1,\"x\"]"));
         assert_eq!(encode_metadata_value(&Value::Null), None);
+    }
+
+    #[test]
+    fn body_fields_become_dotnet_strings() {
+        assert_eq!(
+            body_field_metadata_value(&json!(true)),
+            Some(json!("\"True\""))
+        );
+        assert_eq!(body_field_metadata_value(&json!(2)), Some(json!("\"2\"")));
+        assert_eq!(body_field_metadata_value(&json!("c")), Some(json!("\"c\"")));
+        assert_eq!(
+            body_field_metadata_value(&json!({"x": 1})),
+            Some(json!({"x": 1}))
+        );
+        assert_eq!(body_field_metadata_value(&json!([1])), None);
+        assert_eq!(body_field_metadata_value(&Value::Null), None);
+        assert!(is_skipped_metadata_key("myTrigger") && is_skipped_metadata_key("TRIGGER"));
+        assert!(!is_skipped_metadata_key("triggered"));
     }
 
     #[test]

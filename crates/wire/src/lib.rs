@@ -31,6 +31,7 @@ pub mod encoding;
 mod error;
 mod http;
 mod invocation;
+pub mod newtonsoft;
 mod raw;
 mod response;
 mod servicebus;
@@ -40,7 +41,9 @@ pub use http::{HttpRequestData, HttpResponseData};
 pub use invocation::{InvocationRequest, SysMetadata};
 pub use raw::RawInvocationRequest;
 pub use response::{InvocationResponse, TypedInvocationResponse};
-pub use servicebus::{ServiceBusMessage, ServiceBusMetadata, service_bus_output_bodies};
+pub use servicebus::{
+    OutputError, ServiceBusMessage, ServiceBusMetadata, service_bus_output_bodies,
+};
 
 /// Header carrying the invocation id on every invocation request from the host.
 pub const INVOCATION_ID_HEADER: &str = "x-azure-functions-invocationid";

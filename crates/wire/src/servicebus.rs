@@ -5,6 +5,7 @@ use crate::WireError;
 use crate::encoding::{
     decode_scalar, decode_string, decode_text_body, encode_metadata_value, encode_text_body,
 };
+use crate::newtonsoft::JToken;
 
 /// Trigger metadata of a Service Bus message, as the Service Bus extension (5.x) publishes it.
 ///
@@ -70,6 +71,9 @@ impl ServiceBusMetadata {
             match decode_scalar(raw) {
                 Value::Null => Ok(None),
                 Value::Number(n) if n.is_i64() => Ok(n.as_i64()),
+                // A JSON body member of the same name overwrites the trigger's value and arrives
+                // as `"\"7\""` (`Utility.ApplyBindingData`): still an integer.
+                Value::String(s) if s.parse::<i64>().is_ok() => Ok(s.parse().ok()),
                 other => Err(WireError::MalformedMetadata {
                     key: key.to_owned(),
                     reason: format!("expected an integer, got {other}"),
@@ -208,22 +212,46 @@ impl ServiceBusMessage {
     }
 }
 
-/// The message bodies the host sends for one `serviceBus` output binding value.
+/// The message bodies the host sends for one `serviceBus` output binding value, or why the
+/// invocation fails.
 ///
-/// Mirrors the host: an array sends one message per element; an object is sent as its JSON text;
-/// a number or bool as its text. A **string that is valid base64 is turned into bytes by the host
-/// and reaches the queue as the literal text `System.Byte[]`**, which is why a handler must never
-/// return a message as a plain string; other strings are sent as they are. `null` sends nothing.
-pub fn service_bus_output_bodies(value: &Value) -> Vec<String> {
+/// The host's pipeline, step by step (`Azure/azure-functions-host`):
+/// 1. `Workers/Http/HttpScriptInvocationResultExtensions.GetBindingValue`: a **top-level** string
+///    that is valid base64 becomes `byte[]`, which reaches the queue as the literal text
+///    `System.Byte[]` (array elements are never converted);
+/// 2. `Binding/FunctionBinding.BindAsyncCollectorAsync<string>` / `ReadAsEnumerable` (the
+///    Service Bus output binds as `IAsyncCollector<string>`): an array sends one message per
+///    element; a string that looks like JSON (`Utility.IsJson`: trimmed, `{..}` or `[..]`) is
+///    parsed, an array giving one message per element and an object one message, and **text that
+///    looks like JSON but is not fails the invocation**; `null` sends nothing;
+/// 3. each message is `ToString()` of its value ([`JToken::to_text`]): objects indented in the
+///    reply's member order, `True`/`False`, strings raw, a `null` element an empty body.
+pub fn service_bus_output_bodies(value: &JToken) -> Result<Vec<String>, OutputError> {
     match value {
-        Value::Null => Vec::new(),
-        Value::Array(items) => items.iter().flat_map(service_bus_output_bodies).collect(),
-        Value::Object(_) => vec![value.to_string()],
-        Value::String(s) if is_base64(s) => vec!["System.Byte[]".to_owned()],
-        Value::String(s) => vec![s.clone()],
-        Value::Number(n) => vec![n.to_string()],
-        Value::Bool(b) => vec![b.to_string()],
+        JToken::Null => Ok(Vec::new()),
+        JToken::String(s) if is_base64(s) => Ok(vec!["System.Byte[]".to_owned()]),
+        JToken::String(s) if looks_like_json(s) => match JToken::parse(s.trim()) {
+            Ok(JToken::Array(items)) => Ok(items.iter().map(JToken::to_text).collect()),
+            Ok(parsed) => Ok(vec![parsed.to_text()]),
+            Err(e) => Err(OutputError::InvalidJson(e.to_string())),
+        },
+        JToken::Array(items) => Ok(items.iter().map(JToken::to_text).collect()),
+        other => Ok(vec![other.to_text()]),
     }
+}
+
+/// Why the host fails an invocation over a `serviceBus` output value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OutputError {
+    /// A string output that looks like JSON (`{...}` / `[...]`) but does not parse.
+    #[error("the output string looks like JSON but is not: {0}")]
+    InvalidJson(String),
+}
+
+/// `Utility.IsJson` in the host: trimmed text that starts with `{` and ends with `}`, or `[` / `]`.
+fn looks_like_json(s: &str) -> bool {
+    let t = s.trim();
+    (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'))
 }
 
 fn is_base64(s: &str) -> bool {
@@ -318,22 +346,25 @@ mod tests {
 
     #[test]
     fn output_bodies_follow_host_rules() {
+        let bodies = |text: &str| service_bus_output_bodies(&JToken::parse(text).unwrap());
         assert_eq!(
-            service_bus_output_bodies(&json!({"a": 1})),
-            vec!["{\"a\":1}"]
+            bodies(r#"{"b":1,"a":{"z":true}}"#).unwrap(),
+            vec!["{\n  \"b\": 1,\n  \"a\": {\n    \"z\": true\n  }\n}"]
         );
         assert_eq!(
-            service_bus_output_bodies(&json!([{"a": 1}, {"b": 2}])).len(),
-            2
+            bodies(r#"[{"b":1}, true, "aGVsbG8=", "plain", 5, null]"#).unwrap(),
+            vec!["{\n  \"b\": 1\n}", "True", "aGVsbG8=", "plain", "5", ""]
         );
-        assert_eq!(
-            service_bus_output_bodies(&json!("aGVsbG8=")),
-            vec!["System.Byte[]"]
-        );
-        assert_eq!(
-            service_bus_output_bodies(&json!("not base64!")),
-            vec!["not base64!"]
-        );
-        assert!(service_bus_output_bodies(&Value::Null).is_empty());
+        assert_eq!(bodies(r#""[1,2]""#).unwrap(), vec!["1", "2"]);
+        assert_eq!(bodies(r#""{\"a\":1}""#).unwrap(), vec!["{\n  \"a\": 1\n}"]);
+        assert_eq!(bodies(r#""aGVsbG8=""#).unwrap(), vec!["System.Byte[]"]);
+        assert_eq!(bodies("true").unwrap(), vec!["True"]);
+        assert_eq!(bodies(r#""hello world""#).unwrap(), vec!["hello world"]);
+        assert!(bodies("[]").unwrap().is_empty());
+        assert!(bodies("null").unwrap().is_empty());
+        assert!(matches!(
+            bodies(r#""{oops}""#),
+            Err(OutputError::InvalidJson(_))
+        ));
     }
 }

@@ -1,9 +1,11 @@
 //! `<Function>/function.json`: each function's bindings (the four kinds the devhost supports;
 //! anything else is refused, naming the binding).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use tracing::{info, warn};
 
 use super::{ConfigError, read_json};
 
@@ -78,6 +80,23 @@ impl Function {
         })
     }
 
+    /// Whether an output binding is named `$return` (then `ReturnValue` is bound to it).
+    pub fn has_return_binding(&self) -> bool {
+        self.bindings.iter().any(|b| {
+            matches!(b, Binding::HttpOut { name } | Binding::ServiceBusOut { name, .. } if name == "$return")
+        })
+    }
+
+    /// `IsHttpInAndOutFunction` (`H Extensions/FunctionMetadataExtensions`): exactly one input
+    /// binding, an `httpTrigger`, and exactly one output binding, an `http` one.
+    pub fn is_http_in_and_out(&self) -> bool {
+        matches!(
+            self.bindings.as_slice(),
+            [Binding::HttpTrigger { .. }, Binding::HttpOut { .. }]
+                | [Binding::HttpOut { .. }, Binding::HttpTrigger { .. }]
+        )
+    }
+
     /// The HTTP output binding name, if any.
     pub fn http_output(&self) -> Option<&str> {
         self.bindings.iter().find_map(|b| match b {
@@ -87,8 +106,12 @@ impl Function {
     }
 }
 
-/// Every `{root}/<Function>/function.json`, sorted by folder name.
-pub fn load_all(root: &Path) -> Result<Vec<Function>, ConfigError> {
+/// Every `{root}/<Function>/function.json`, sorted by folder name, without the functions the
+/// app settings disable (`AzureWebJobs.<Name>.Disabled`).
+pub fn load_all(
+    root: &Path,
+    settings: &BTreeMap<String, String>,
+) -> Result<Vec<Function>, ConfigError> {
     let io = |source| ConfigError::Io {
         path: root.to_path_buf(),
         source,
@@ -98,7 +121,9 @@ pub fn load_all(root: &Path) -> Result<Vec<Function>, ConfigError> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("function.json").is_file())
         .collect();
-    dirs.sort();
+    // The host orders functions by name ignoring case (`FunctionMetadataManager`); the first
+    // matching route wins in that order.
+    dirs.sort_by_key(|d| d.file_name().map(|n| n.to_string_lossy().to_lowercase()));
     let mut functions = Vec::new();
     for dir in dirs {
         let path = dir.join("function.json");
@@ -122,6 +147,12 @@ pub fn load_all(root: &Path) -> Result<Vec<Function>, ConfigError> {
                     "is required and must be a non-empty array",
                 )
             })?;
+        if json.get("disabled").is_some() {
+            warn!(
+                "{}: `disabled` is not read by the Functions host (v4) and is ignored here too: set the app setting AzureWebJobs.{name}.Disabled to true instead",
+                path.display()
+            );
+        }
         let mut bindings = Vec::new();
         for (i, b) in items.iter().enumerate() {
             let text = |key: &str| b.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -133,6 +164,12 @@ pub fn load_all(root: &Path) -> Result<Vec<Function>, ConfigError> {
             let kind = need("type")?;
             let name = need("name")?;
             let direction = need("direction")?;
+            refuse_unsupported(b, &kind)
+                .map_err(|(key, problem)| field(format!("bindings[{i}].{key}"), &problem))?;
+            let queue = || -> Result<String, ConfigError> {
+                resolve_setting_names(&need("queueName")?, settings)
+                    .map_err(|problem| field(format!("bindings[{i}].queueName"), &problem))
+            };
             let binding = match (
                 kind.to_ascii_lowercase().as_str(),
                 direction.to_ascii_lowercase().as_str(),
@@ -157,26 +194,29 @@ pub fn load_all(root: &Path) -> Result<Vec<Function>, ConfigError> {
                             ));
                         }
                     };
+                    let route = text("route");
+                    crate::http_trigger::route::Template::parse(route.as_deref().unwrap_or(""))
+                        .map_err(|problem| field(format!("bindings[{i}].route"), &problem))?;
                     Binding::HttpTrigger {
                         name,
                         methods,
-                        route: text("route"),
+                        route,
                     }
                 }
                 ("http", "out") => Binding::HttpOut { name },
                 ("servicebustrigger", "in") => Binding::ServiceBusTrigger {
                     name,
-                    queue: need("queueName")?,
+                    queue: queue()?,
                 },
                 ("servicebus", "out") => Binding::ServiceBusOut {
                     name,
-                    queue: need("queueName")?,
+                    queue: queue()?,
                 },
                 _ => {
                     return Err(field(
                         format!("bindings[{i}].type"),
                         &format!(
-                            "\"{kind}\" ({direction}) is not supported by the devhost (httpTrigger, http, serviceBusTrigger, serviceBus)"
+                            "The binding type(s) '{kind}' were not found in the configured extension bundle: \"{kind}\" ({direction}) is not supported by the devhost (httpTrigger, http, serviceBusTrigger, serviceBus)"
                         ),
                     ));
                 }
@@ -195,6 +235,10 @@ pub fn load_all(root: &Path) -> Result<Vec<Function>, ConfigError> {
         if triggers != 1 {
             return Err(field("bindings".into(), "must contain exactly one trigger"));
         }
+        if is_disabled(&name, settings) {
+            info!("function {name} is disabled by the app setting AzureWebJobs.{name}.Disabled");
+            continue;
+        }
         functions.push(Function { name, bindings });
     }
     if functions.is_empty() {
@@ -207,4 +251,118 @@ pub fn load_all(root: &Path) -> Result<Vec<Function>, ConfigError> {
         });
     }
     Ok(functions)
+}
+
+/// `SDK Listeners/HostListenerFactory.IsDisabled`: the app setting (or environment variable)
+/// `AzureWebJobs.<Name>.Disabled` or `AzureWebJobs_<Name>_Disabled` set to `true` (or `1`)
+/// disables a function: its trigger does not listen and its HTTP route answers 404.
+fn is_disabled(name: &str, settings: &BTreeMap<String, String>) -> bool {
+    [
+        format!("AzureWebJobs.{name}.Disabled"),
+        format!("AzureWebJobs_{name}_Disabled"),
+    ]
+    .iter()
+    .any(|key| {
+        let value = settings
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(key).ok());
+        value.is_some_and(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1")
+    })
+}
+
+/// `SDK NameResolverExtensions.ResolveWholeString` (used for `queueName` by
+/// `SB Triggers/ServiceBusTriggerAttributeBindingProvider.TryCreateAsync` and the output's
+/// provider): every `%name%` is replaced by the app setting (names ignore case) or environment
+/// variable; one that does not resolve, or a lone `%`, is an error with the host's message.
+pub fn resolve_setting_names(
+    text: &str,
+    settings: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    let mut offset = 0;
+    while let Some(start) = rest.find('%') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('%') else {
+            return Err(format!(
+                "The '%' at position {} does not have a closing '%'",
+                offset + start
+            ));
+        };
+        let name = &after[..end];
+        let value = settings
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+            .filter(|_| !name.is_empty())
+            .ok_or_else(|| format!("'%{name}%' does not resolve to a value."))?;
+        out.push_str(&rest[..start]);
+        out.push_str(&value);
+        offset += start + end + 2;
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Trigger and output options the devhost does not implement: refused, naming the key, rather than
+/// silently ignored. `(key, problem)`.
+fn refuse_unsupported(binding: &Value, kind: &str) -> Result<(), (&'static str, String)> {
+    let get = |key: &str| {
+        binding
+            .as_object()
+            .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))
+            .map(|(_, v)| v)
+    };
+    let refuse = |key: &'static str, what: &str| {
+        Err((
+            key,
+            format!("{what} is not supported by the devhost (see docs/PARITY.md)"),
+        ))
+    };
+    match kind.to_ascii_lowercase().as_str() {
+        "servicebustrigger" => {
+            if get("isSessionsEnabled").and_then(Value::as_bool) == Some(true) {
+                return refuse(
+                    "isSessionsEnabled",
+                    "a session-enabled trigger (ServiceBusSessionProcessor)",
+                );
+            }
+            if let Some(c) = get("cardinality").and_then(Value::as_str)
+                && c.eq_ignore_ascii_case("many")
+            {
+                return refuse(
+                    "cardinality",
+                    "\"many\" (batch delivery with the *Array metadata)",
+                );
+            }
+            if let Some(t) = get("dataType").and_then(Value::as_str)
+                && !t.eq_ignore_ascii_case("string")
+            {
+                return refuse("dataType", &format!("\"{t}\" (only the default, string)"));
+            }
+            if get("autoCompleteMessages").and_then(Value::as_bool) == Some(false) {
+                return refuse(
+                    "autoCompleteMessages",
+                    "false on the trigger (a custom handler cannot settle messages; the lock would lapse)",
+                );
+            }
+            if get("topicName").is_some() || get("subscriptionName").is_some() {
+                return refuse("topicName", "a topic subscription trigger (queues only)");
+            }
+        }
+        "servicebus" => {
+            if get("includeMetadata").and_then(Value::as_bool) == Some(true) {
+                return refuse("includeMetadata", "an output carrying message properties");
+            }
+            if get("topicName").is_some() {
+                return refuse("topicName", "a topic output (queues only)");
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

@@ -68,6 +68,8 @@ pub struct App {
     pub function_timeout: Duration,
     /// `extensions.http.routePrefix` (default `api`).
     pub route_prefix: String,
+    /// `customHandler.enableForwardingHttpRequest`: HTTP-only functions get the raw request.
+    pub forward_http: bool,
     /// `local.settings.json` `Values`, passed to the handler as environment.
     pub settings: BTreeMap<String, String>,
 }
@@ -81,7 +83,7 @@ impl App {
         })?;
         let settings = load_settings(&root.join("local.settings.json"))?;
         let host = host_json::load(root, &settings)?;
-        let functions = function_json::load_all(root)?;
+        let functions = function_json::load_all(root, &settings)?;
         Ok(Self {
             root: root.to_path_buf(),
             handler: host.handler,
@@ -89,6 +91,7 @@ impl App {
             service_bus: host.service_bus,
             function_timeout: host.function_timeout,
             route_prefix: host.route_prefix,
+            forward_http: host.forward_http,
             settings,
         })
     }

@@ -56,31 +56,31 @@ fn loads_a_script_root() {
 fn malformed_files_name_file_and_field() {
     let cases = [
         (
-            r#"{"customHandler":{}}"#,
+            r#"{"version":"2.0","customHandler":{}}"#,
             HTTP_FN,
             "host.json",
             "customHandler.description",
         ),
         (
-            r#"{"customHandler":{"description":{"defaultExecutablePath":""}}}"#,
+            r#"{"version":"2.0","customHandler":{"description":{"defaultExecutablePath":""}}}"#,
             HTTP_FN,
             "host.json",
             "defaultExecutablePath",
         ),
         (
-            r#"{"customHandler":{"description":{"defaultExecutablePath":"h"}},"extensions":{"serviceBus":{"maxConcurrentCalls":0}}}"#,
+            r#"{"version":"2.0","customHandler":{"description":{"defaultExecutablePath":"h"}},"extensions":{"serviceBus":{"maxConcurrentCalls":0}}}"#,
             HTTP_FN,
             "host.json",
             "maxConcurrentCalls",
         ),
         (
-            r#"{"customHandler":{"description":{"defaultExecutablePath":"h"}},"functionTimeout":"soon"}"#,
+            r#"{"version":"2.0","customHandler":{"description":{"defaultExecutablePath":"h"}},"functionTimeout":"soon"}"#,
             HTTP_FN,
             "host.json",
             "functionTimeout",
         ),
         (
-            r#"{"customHandler":{"description":{"defaultExecutablePath":"h"}},"extensions":{"serviceBus":{"maxAutoLockRenewalDuration":5}}}"#,
+            r#"{"version":"2.0","customHandler":{"description":{"defaultExecutablePath":"h"}},"extensions":{"serviceBus":{"maxAutoLockRenewalDuration":5}}}"#,
             HTTP_FN,
             "host.json",
             "maxAutoLockRenewalDuration",

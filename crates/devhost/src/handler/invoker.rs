@@ -7,8 +7,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use thiserror::Error;
 use tracing::{info, warn};
-use wire::{InvocationRequest, InvocationResponse};
+use wire::InvocationRequest;
 
+use super::reply::Reply;
 use super::supervisor::Handler;
 
 /// The host version the devhost reports (`X-Azure-Functions-HostVersion`).
@@ -35,7 +36,8 @@ pub enum InvokeError {
         /// Body text (truncated).
         body: String,
     },
-    /// The handler answered 2xx with something that is not an invocation response.
+    /// The handler answered 2xx with something the host does not read as an invocation result
+    /// (see [`super::reply`]).
     #[error("the handler's answer is not an invocation response: {0}")]
     BadResponse(String),
 }
@@ -63,10 +65,14 @@ impl Invoker {
         &self,
         function: &str,
         request: &InvocationRequest,
-    ) -> Result<InvocationResponse, InvokeError> {
+    ) -> Result<Invoked, InvokeError> {
         let worker = self
             .handler
-            .worker(Duration::from_secs(65))
+            // `WorkerFunctionInvoker.DelayUntilFunctionDispatcherInitializedOrShutdown`: an
+            // invocation arriving while the worker restarts waits up to
+            // (errors before shutdown + 1) x the start timeout = 120 s (a Service Bus message's
+            // lock is renewed meanwhile), then fails.
+            .worker(super::supervisor::STARTUP_TIMEOUT * 4)
             .await
             .ok_or(InvokeError::Unavailable)?;
         let base = &worker.url;
@@ -82,10 +88,16 @@ impl Invoker {
         let exchange = async {
             let response = call.await?;
             let status = response.status();
-            Ok::<_, reqwest::Error>((status, response.text().await?))
+            let content_type = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            Ok::<_, reqwest::Error>((status, content_type, response.text().await?))
         };
         let started = tokio::time::Instant::now();
-        let (status, text) = match tokio::time::timeout(self.timeout, exchange).await {
+        let (status, content_type, text) = match tokio::time::timeout(self.timeout, exchange).await
+        {
             Err(_) => {
                 self.handler.restart(worker.generation);
                 return Err(InvokeError::Timeout(self.timeout));
@@ -99,27 +111,86 @@ impl Invoker {
                 body: text.chars().take(2_000).collect(),
             });
         }
-        if matches!(text.trim(), "" | "null") {
+        let reply = Reply::parse(content_type.as_deref(), &text)
+            .map_err(|e| InvokeError::BadResponse(e.to_string()))?;
+        let Some(reply) = reply else {
             // The host reads this as no result and never completes the invocation: it hangs
             // until the function timeout, which restarts the handler. Do the same, but say why.
             warn!(
                 function,
                 invocation_id,
-                "the handler answered {status} with an empty body: like the Functions host, the devhost waits for the function timeout ({:?}); always answer a JSON object",
+                "the handler answered {status} with no result (an empty body or `null`): like the Functions host, the devhost waits for the function timeout ({:?}); always answer a JSON object",
                 self.timeout
             );
             tokio::time::sleep(self.timeout.saturating_sub(started.elapsed())).await;
             self.handler.restart(worker.generation);
             return Err(InvokeError::Timeout(self.timeout));
-        }
-        let response: InvocationResponse =
-            serde_json::from_str(&text).map_err(|e| InvokeError::BadResponse(e.to_string()))?;
+        };
         // As the host does: each `Logs` line becomes an information line of the invocation.
-        for line in &response.logs {
+        for line in &reply.logs {
             info!(target: "function", function, invocation_id, "{line}");
         }
-        Ok(response)
+        Ok(Invoked {
+            invocation_id,
+            reply,
+        })
     }
+}
+
+impl Invoker {
+    /// `enableForwardingHttpRequest` (`H Workers/Http/DefaultHttpWorkerService.
+    /// ProcessHttpInAndOutInvocationRequest`): the client's request sent as it is to the handler
+    /// at its original path (`GetPathValue`, the route prefix included), query re-added, headers
+    /// copied, the body only with `Content-Length > 0`, plus the host's headers; redirects are not
+    /// followed and the handler's answer, whatever its status, is the client's response.
+    pub async fn forward(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        headers: &axum::http::HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, InvokeError> {
+        let worker = self
+            .handler
+            .worker(super::supervisor::STARTUP_TIMEOUT * 4)
+            .await
+            .ok_or(InvokeError::Unavailable)?;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| InvokeError::Transport(e.to_string()))?;
+        let mut call = client.request(method, format!("{}{path_and_query}", worker.url));
+        for (name, value) in headers {
+            if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
+                call = call.header(name.as_str(), value.as_bytes());
+            }
+        }
+        let invocation_id = uuid::Uuid::new_v4().to_string();
+        call = call
+            .header("X-Azure-Functions-InvocationId", &invocation_id)
+            .header("X-Azure-Functions-HostVersion", HOST_VERSION)
+            .header("User-Agent", format!("Azure-Functions-Host/{HOST_VERSION}"));
+        if !body.is_empty() {
+            call = call.body(body);
+        }
+        match tokio::time::timeout(self.timeout, call.send()).await {
+            Err(_) => {
+                self.handler.restart(worker.generation);
+                Err(InvokeError::Timeout(self.timeout))
+            }
+            Ok(Err(e)) => Err(InvokeError::Transport(e.to_string())),
+            Ok(Ok(response)) => Ok(response),
+        }
+    }
+}
+
+/// A completed invocation: its id and the handler's answer.
+#[derive(Debug, Clone)]
+pub struct Invoked {
+    /// `X-Azure-Functions-InvocationId` (also the `$AzureWebJobsParentId` of output messages).
+    pub invocation_id: String,
+    /// The answer, as the host reads it.
+    pub reply: Reply,
 }
 
 /// `Metadata.sys`.

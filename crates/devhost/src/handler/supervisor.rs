@@ -1,8 +1,20 @@
-//! Runs the custom handler process as the Functions host does: starts it with
-//! `FUNCTIONS_CUSTOMHANDLER_PORT` (plus `FUNCTIONS_CUSTOMHANDLER_WORKER_ID`,
-//! `FUNCTIONS_APP_ROOT_PATH` and every app setting) in its working directory, polls `GET /` every
-//! 25 ms until it answers (anything, even 404, means ready) for up to 60 s, restarts it with
-//! backoff when it dies or an invocation times out, and stops it on shutdown.
+//! Runs the custom handler process as the Functions host does (`Azure/azure-functions-host`
+//! `src/WebJobs.Script/Workers/Http/HttpWorkerProcess.CreateWorkerProcess`,
+//! `HttpWorkerOptionsSetup`, `DefaultHttpWorkerService.IsWorkerReady`,
+//! `Workers/ProcessManagement/WorkerProcess.OnProcessExited`,
+//! `HttpFunctionInvocationDispatcher.WorkerError`):
+//! * environment: every app setting, `FUNCTIONS_CUSTOMHANDLER_PORT` and `FUNCTIONS_HTTPWORKER_PORT`
+//!   (one port, chosen once and reused by every restart), `FUNCTIONS_CUSTOMHANDLER_WORKER_ID` and
+//!   `FUNCTIONS_HTTPWORKER_ID` (a new GUID per start), `FUNCTIONS_APP_ROOT_PATH`;
+//! * readiness: `GET /` every 25 ms, any answer (even 404) means ready, for up to 30 s;
+//! * exit code 0: not restarted (the host raises no event: the worker stays down and invocations
+//!   fail); exit code 200: restarted at once, not counted; any other exit or a start that times
+//!   out is an error: restarted at once, and the third error, each within 30 minutes of the
+//!   previous one, stops the host ("Exceeded http worker restart retry count. Shutting down
+//!   Functions Host"); a function-timeout restart is not counted;
+//! * on shutdown the devhost sends SIGTERM and waits up to 10 s before SIGKILL. **The host does
+//!   not:** `WorkerProcess.Dispose` kills an HTTP worker outright (SIGKILL), so in Azure a
+//!   handler's SIGTERM drain and telemetry flush never run (see docs/PARITY.md).
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -18,8 +30,16 @@ use tracing::{error, info, warn};
 
 use crate::config::HandlerProcess;
 
-/// How long the handler has to start answering.
-pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the handler has to start answering (`HttpWorkerOptions.InitializationTimeout`).
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// An error more than this after the previous one starts the count again.
+const ERROR_WINDOW: Duration = Duration::from_secs(30 * 60);
+/// Errors (the last one included) after which the host stops.
+const ERRORS_BEFORE_SHUTDOWN: usize = 3;
+/// The exit code with which a worker asks to be restarted (`WorkerConstants`, not counted).
+const RESTART_EXIT_CODE: i32 = 200;
+/// What the host logs when it gives up.
+pub const GAVE_UP: &str = "Exceeded http worker restart retry count. Shutting down Functions Host";
 const PROBE_INTERVAL: Duration = Duration::from_millis(25);
 
 /// A running handler process: which start it is (its worker number) and its base URL.
@@ -59,13 +79,15 @@ impl Handler {
     }
 }
 
-/// Start supervising; the task ends (killing the handler) when `shutdown` flips to true.
+/// Start supervising. The task ends (killing the handler) with `Ok` when `shutdown` flips to true,
+/// or with `Err` naming the last error when the handler failed three times in a row (the host
+/// then shuts down).
 pub fn spawn(
     process: HandlerProcess,
     env: BTreeMap<String, String>,
     root: std::path::PathBuf,
     mut shutdown: watch::Receiver<bool>,
-) -> (Handler, tokio::task::JoinHandle<()>) {
+) -> (Handler, tokio::task::JoinHandle<Result<(), String>>) {
     let (ready_tx, ready) = watch::channel(None);
     let restart = Arc::new(Notify::new());
     let restart_generation = Arc::new(AtomicU64::new(0));
@@ -75,24 +97,40 @@ pub fn spawn(
         restart_generation: restart_generation.clone(),
     };
     let task = tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(500);
+        let port = free_port()?;
         let mut worker = 0u64;
+        let mut errors: Vec<Instant> = Vec::new();
         loop {
             worker += 1;
             let started = Instant::now();
-            match start(&process, &env, &root, worker).await {
+            let error = match start(&process, &env, &root, port).await {
                 Ok((mut child, url)) => {
                     info!(url = %url, pid = child.id(), "handler ready in {} ms", started.elapsed().as_millis());
                     let _ = ready_tx.send(Some(Worker {
                         generation: worker,
                         url,
                     }));
-                    let restart_now = loop {
+                    loop {
                         tokio::select! {
                             status = child.wait() => {
-                                let _ = ready_tx.send(None);
-                                error!(?status, "handler exited; restarting in {} ms", backoff.as_millis());
-                                break false;
+                                let code = status.as_ref().ok().and_then(std::process::ExitStatus::code);
+                                if code != Some(0) {
+                                    let _ = ready_tx.send(None);
+                                }
+                                match code {
+                                    // The host's dispatcher still thinks the worker is up:
+                                    // invocations go to the dead port and fail at once.
+                                    Some(0) => {
+                                        error!("the handler exited with code 0: like the Functions host, the devhost does not restart it, and every invocation fails until the devhost is restarted");
+                                        stopped(&mut shutdown).await;
+                                        return Ok(());
+                                    }
+                                    Some(RESTART_EXIT_CODE) => {
+                                        warn!("the handler exited with code 200 (restart requested): restarting it");
+                                        break None;
+                                    }
+                                    _ => break Some(format!("{} exited ({})", process.executable.display(), status.map_or_else(|e| e.to_string(), |s| s.to_string()))),
+                                }
                             }
                             () = restart.notified() => {
                                 if restart_generation.load(Ordering::SeqCst) != worker {
@@ -101,57 +139,65 @@ pub fn spawn(
                                 let _ = ready_tx.send(None);
                                 warn!("restarting the handler (function timeout)");
                                 let _ = child.kill().await;
-                                break true;
+                                break None;
                             }
                             () = stopped(&mut shutdown) => {
                                 let _ = ready_tx.send(None);
                                 stop(&mut child).await;
-                                return;
+                                return Ok(());
                             }
                         }
-                    };
-                    if restart_now {
-                        backoff = Duration::from_millis(500);
-                        continue;
                     }
                 }
-                Err(e) => error!(
-                    "handler failed to start: {e}; retrying in {} ms",
-                    backoff.as_millis()
-                ),
+                Err(e) => Some(format!("the handler failed to start: {e}")),
+            };
+            let Some(error) = error else { continue };
+            let now = Instant::now();
+            if errors
+                .last()
+                .is_some_and(|last| now.duration_since(*last) > ERROR_WINDOW)
+            {
+                errors.clear();
             }
-            if started.elapsed() > Duration::from_secs(60) {
-                backoff = Duration::from_millis(500);
+            errors.push(now);
+            if errors.len() >= ERRORS_BEFORE_SHUTDOWN {
+                error!("{error}. {GAVE_UP}");
+                return Err(format!("{error}. {GAVE_UP}"));
             }
-            tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
-                () = stopped(&mut shutdown) => return,
+            error!(
+                "{error}; restarting it ({} of {ERRORS_BEFORE_SHUTDOWN} errors)",
+                errors.len()
+            );
+            if *shutdown.borrow() {
+                return Ok(());
             }
-            backoff = (backoff * 2).min(Duration::from_secs(30));
         }
     });
     (handler, task)
+}
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
 }
 
 async fn start(
     process: &HandlerProcess,
     env: &BTreeMap<String, String>,
     root: &std::path::Path,
-    worker: u64,
+    port: u16,
 ) -> Result<(Child, String), String> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port: {e}"))?
-        .port();
+    let worker_id = uuid::Uuid::new_v4().to_string();
     let mut cmd = Command::new(&process.executable);
-    cmd.args(&process.arguments)
+    cmd.args(process.arguments_for(port, &worker_id))
         .current_dir(&process.working_directory)
         .envs(env)
         .env(wire::PORT_ENV, port.to_string())
-        .env(
-            "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
-            format!("devhost-worker-{worker}"),
-        )
+        .env("FUNCTIONS_HTTPWORKER_PORT", port.to_string())
+        .env("FUNCTIONS_CUSTOMHANDLER_WORKER_ID", &worker_id)
+        .env("FUNCTIONS_HTTPWORKER_ID", &worker_id)
         .env("FUNCTIONS_APP_ROOT_PATH", root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

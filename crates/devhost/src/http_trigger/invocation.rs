@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
-use wire::encoding::{encode_metadata_value, encode_scalar};
+use wire::encoding::{body_field_metadata_value, encode_scalar, is_skipped_metadata_key};
 use wire::{HttpRequestData, InvocationRequest};
 
 use crate::handler::invoker::sys_metadata;
@@ -15,12 +15,16 @@ pub struct IncomingHttp {
     pub url: String,
     /// Method.
     pub method: String,
-    /// Query parameters.
+    /// Query parameters, a repeated key's values joined with `,` (as `Data.req.Query`).
     pub query: BTreeMap<String, String>,
+    /// Query parameters, the last value of a repeated key (as the binding data).
+    pub query_last: BTreeMap<String, String>,
     /// Headers, each name with its values.
     pub headers: BTreeMap<String, Vec<String>>,
     /// Raw body.
     pub body: Vec<u8>,
+    /// Route values (`None`: an optional parameter that did not match).
+    pub params: super::route::RouteValues,
 }
 
 /// The invocation the host builds for an HTTP trigger bound as `binding`.
@@ -66,13 +70,19 @@ pub fn http_invocation(function: &str, binding: &str, req: &IncomingHttp) -> Inv
         .and_then(|b| serde_json::from_str(b).ok())
     {
         for (k, v) in fields {
-            if let Some(encoded) = encode_metadata_value(&v) {
-                insert_ignoring_case(&mut metadata, k, encoded);
+            if let Some(converted) = body_field_metadata_value(&v) {
+                insert_ignoring_case(&mut metadata, k, converted);
             }
         }
     }
-    for (k, v) in &req.query {
+    for (k, v) in &req.query_last {
         if !k.eq_ignore_ascii_case("code") {
+            insert_ignoring_case(&mut metadata, k.clone(), encode_scalar(&json!(v)));
+        }
+    }
+    // Route values come next and override (`GetRequestBindingData`); null ones are dropped.
+    for (k, v) in &req.params {
+        if let Some(v) = v {
             insert_ignoring_case(&mut metadata, k.clone(), encode_scalar(&json!(v)));
         }
     }
@@ -85,12 +95,16 @@ pub fn http_invocation(function: &str, binding: &str, req: &IncomingHttp) -> Inv
             req.headers.iter().map(|(k, v)| (k, v.join(","))).collect();
         metadata.insert("Headers".into(), json!(joined));
     }
+    metadata.retain(|k, _| !is_skipped_metadata_key(k));
     metadata.insert("sys".into(), sys_metadata(function));
+    let mut data_value = serde_json::to_value(&data).unwrap_or(Value::Null);
+    // `Params` (`FunctionInvocationMiddleware.PopulateRouteData`): every route value as a
+    // string, `null` for an optional one that did not match; `{}` for a literal route.
+    if let Value::Object(fields) = &mut data_value {
+        fields.insert("Params".into(), json!(req.params));
+    }
     let mut data_map = Map::new();
-    data_map.insert(
-        binding.to_owned(),
-        serde_json::to_value(&data).unwrap_or(Value::Null),
-    );
+    data_map.insert(binding.to_owned(), data_value);
     InvocationRequest {
         data: data_map,
         metadata,
@@ -127,6 +141,12 @@ mod tests {
                 ("code".to_owned(), "k".to_owned()),
             ]
             .into(),
+            query_last: [
+                ("x".to_owned(), "1".to_owned()),
+                ("N".to_owned(), "3".to_owned()),
+                ("code".to_owned(), "k".to_owned()),
+            ]
+            .into(),
             headers: [
                 (
                     "Content-Type".to_owned(),
@@ -139,6 +159,7 @@ mod tests {
             ]
             .into(),
             body: br#"{"jobType":"report","n":2}"#.to_vec(),
+            params: Default::default(),
         };
         let inv = http_invocation("IngestJob", "req", &req);
         let data = inv.http_trigger("req").unwrap();

@@ -6,12 +6,14 @@
 //! is a 500 to the client.
 
 mod invocation;
+mod response;
+pub mod route;
 
 pub use invocation::{IncomingHttp, http_invocation};
 
 use std::collections::BTreeMap;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, OriginalUri, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -32,12 +34,11 @@ pub async fn serve(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let prefix = format!("/{}/", host.app.route_prefix);
     let path = uri.path();
-    let Some(route) = path.strip_prefix(&prefix).map(|r| r.trim_end_matches('/')) else {
+    let Some(route) = strip_route_prefix(path, &host.app.route_prefix) else {
         return not_found(path);
     };
-    let Some((function, binding)) = find(&host.app.functions, route, &method) else {
+    let Some((function, binding, params)) = find(&host.app.functions, route, &method) else {
         return not_found(path);
     };
     if *host.shutting_down.borrow() {
@@ -51,7 +52,17 @@ pub async fn serve(
 
     let started = std::time::Instant::now();
     let headers = forwarded_for(headers, peer);
-    let response = invoke_http(&host, function, binding, &method, &uri, &headers, &body).await;
+    if host.app.forward_http && function.is_http_in_and_out() {
+        let response = forward(&host, &method, &uri, &headers, &body).await;
+        let status = response.status().as_u16();
+        host.capture
+            .host_request(&function.name, started.elapsed(), status, status < 500);
+        return response;
+    }
+    let response = invoke_http(
+        &host, function, binding, params, &method, &uri, &headers, &body,
+    )
+    .await;
     let status = response.status().as_u16();
     host.capture
         .host_request(&function.name, started.elapsed(), status, status < 500);
@@ -59,10 +70,12 @@ pub async fn serve(
 }
 
 /// Invoke an HTTP-triggered function for one request and turn its outputs into the response.
+#[allow(clippy::too_many_arguments)]
 async fn invoke_http(
     host: &Host,
     function: &Function,
     binding: &str,
+    params: route::RouteValues,
     method: &Method,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
@@ -75,7 +88,7 @@ async fn invoke_http(
             .or_default()
             .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
     }
-    let query = uri
+    let pairs: Vec<(String, String)> = uri
         .query()
         .map(|q| {
             q.split('&')
@@ -87,15 +100,47 @@ async fn invoke_http(
                 .collect()
         })
         .unwrap_or_default();
+    // `Query` (`GetQueryCollectionAsDictionary`): a repeated key's values joined with `,`
+    // (`StringValues.ToString`); the binding data takes the last value.
+    let mut query: BTreeMap<String, String> = BTreeMap::new();
+    let mut query_last: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in pairs {
+        query
+            .entry(k.clone())
+            .and_modify(|joined| {
+                joined.push(',');
+                joined.push_str(&v);
+            })
+            .or_insert_with(|| v.clone());
+        query_last.insert(k, v);
+    }
+    // `Body` only when `Content-Length > 0` (`GetRequestAsJObject`): a chunked body is not sent.
+    let has_length = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > 0);
+    // `Url`: scheme, the request's `Host` header, path and query.
+    let authority = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| host.base_url.clone(), |h| format!("http://{h}"));
+    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
     let incoming = IncomingHttp {
-        url: format!("{}{uri}", host.base_url),
+        url: format!("{authority}{path_and_query}"),
         method: method.as_str().to_owned(),
         query,
+        query_last,
         headers: header_map,
-        body: body.to_vec(),
+        body: if has_length {
+            body.to_vec()
+        } else {
+            Vec::new()
+        },
+        params,
     };
     let request = http_invocation(&function.name, binding, &incoming);
-    let response = match host.invoker.invoke(&function.name, &request).await {
+    let mut invoked = match host.invoker.invoke(&function.name, &request).await {
         Ok(r) => r,
         Err(e) => {
             warn!(function = %function.name, "invocation failed: {e}");
@@ -107,7 +152,10 @@ async fn invoke_http(
             .into_response();
         }
     };
-    if let Err(e) = outputs::route(function, &response, host.namespace.store(), &host.capture).await
+    invoked
+        .reply
+        .bind_return_value(function.has_return_binding());
+    if let Err(e) = outputs::route(function, &invoked, host.namespace.store(), &host.capture).await
     {
         error!(function = %function.name, "output binding failed: {e}");
         return Problem::new(
@@ -117,38 +165,68 @@ async fn invoke_http(
         )
         .into_response();
     }
-    let Some(res) = function.http_output().and_then(|name| response.http(name)) else {
-        return StatusCode::NO_CONTENT.into_response();
-    };
-    match res {
-        Ok(res) => {
-            let mut builder = Response::builder().status(res.status_code);
-            for (k, v) in &res.headers {
-                if let (Ok(name), Ok(value)) = (
-                    HeaderName::try_from(k.as_str()),
-                    HeaderValue::try_from(v.as_str()),
-                ) {
-                    builder = builder.header(name, value);
-                }
-            }
-            builder
-                .body(Body::from(res.body.unwrap_or_default()))
-                .unwrap_or_else(|e| {
-                    Problem::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "Bad response",
-                        e.to_string(),
-                    )
-                    .into_response()
-                })
+    match response::http_response(function.http_output(), &invoked.reply) {
+        Ok(response) => response,
+        Err(e) => {
+            warn!(function = %function.name, "the http output is not a response: {e}");
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Malformed `res` output",
+                e,
+            )
+            .into_response()
         }
-        Err(e) => Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Malformed `res` output",
-            e.to_string(),
-        )
-        .into_response(),
     }
+}
+
+/// `enableForwardingHttpRequest`: the raw request to the handler, its raw answer to the client.
+async fn forward(
+    host: &Host,
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let has_length = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > 0);
+    let body = if has_length {
+        body.to_vec()
+    } else {
+        Vec::new()
+    };
+    let Ok(method) = reqwest::Method::from_bytes(method.as_str().as_bytes()) else {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    };
+    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+    let answer = match host
+        .invoker
+        .forward(method, path_and_query, headers, body)
+        .await
+    {
+        Ok(answer) => answer,
+        Err(e) => {
+            warn!("forwarded request failed: {e}");
+            return Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Function invocation failed",
+                e.to_string(),
+            )
+            .into_response();
+        }
+    };
+    let mut builder = Response::builder().status(answer.status().as_u16());
+    for (name, value) in answer.headers() {
+        if name != reqwest::header::TRANSFER_ENCODING && name != reqwest::header::CONNECTION {
+            builder = builder.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let bytes = answer.bytes().await.unwrap_or_default();
+    builder
+        .body(axum::body::Body::from(bytes))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// Append the peer's `ip:port` to `X-Forwarded-For`, as the App Service host end does before
@@ -172,18 +250,36 @@ fn forwarded_for(mut headers: HeaderMap, peer: std::net::SocketAddr) -> HeaderMa
     headers
 }
 
-/// The HTTP-triggered function whose route matches (case-insensitively) and allows `method`.
+/// The route under `/{prefix}/`, the prefix compared ignoring case as ASP.NET routing does; with
+/// an empty prefix every route sits at the root (`EXT Routing/WebJobsRouteBuilder.
+/// BuildRouteTemplate`: the route alone), so `//Name` matches nothing.
+fn strip_route_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = path.strip_prefix('/')?;
+    if prefix.is_empty() {
+        return Some(rest.trim_end_matches('/'));
+    }
+    let head = rest.get(..prefix.len())?;
+    if !head.eq_ignore_ascii_case(prefix) {
+        return None;
+    }
+    rest[prefix.len()..]
+        .strip_prefix('/')
+        .map(|r| r.trim_end_matches('/'))
+}
+
+/// The first HTTP-triggered function (in the host's order: names ignoring case) whose route
+/// template matches and whose `methods` allow `method`, with the route values.
 fn find<'a>(
     functions: &'a [Function],
     route: &str,
     method: &Method,
-) -> Option<(&'a Function, &'a str)> {
+) -> Option<(&'a Function, &'a str, route::RouteValues)> {
     functions.iter().find_map(|f| {
         let (binding, methods, custom) = f.http_trigger()?;
-        let template = custom.unwrap_or(&f.name);
-        let matches = template.trim_matches('/').eq_ignore_ascii_case(route);
+        let template = route::Template::parse(custom.unwrap_or(&f.name)).ok()?;
+        let values = template.matches(route)?;
         let allowed = methods.is_empty() || methods.iter().any(|m| m == method.as_str());
-        (matches && allowed).then_some((f, binding))
+        allowed.then_some((f, binding, values))
     })
 }
 
@@ -252,6 +348,14 @@ mod tests {
         given.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
         let h = forwarded_for(given, peer);
         assert_eq!(h["x-forwarded-for"], "6.6.6.6, 192.0.2.1:5000");
+    }
+
+    #[test]
+    fn route_prefix_ignores_case_and_may_be_empty() {
+        assert_eq!(strip_route_prefix("/API/Echo", "api"), Some("Echo"));
+        assert_eq!(strip_route_prefix("/apix/Echo", "api"), None);
+        assert_eq!(strip_route_prefix("/Echo/", ""), Some("Echo"));
+        assert_eq!(strip_route_prefix("//Echo", ""), Some("/Echo"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use broker::store::Delivery;
 use serde_json::{Map, Value};
-use wire::encoding::encode_metadata_value;
+use wire::encoding::{body_field_metadata_value, is_skipped_metadata_key};
 use wire::{InvocationRequest, ServiceBusMessage, ServiceBusMetadata};
 
 use crate::handler::invoker::sys_metadata;
@@ -20,9 +20,11 @@ fn host_date_offset(t: &chrono::DateTime<chrono::Utc>) -> String {
 
 /// The invocation the host builds for a Service Bus trigger (`dataType` string) bound as `binding`.
 ///
-/// The body is double-encoded and the metadata scalars string-encoded (see the `wire` crate). As
-/// in the real extension, a JSON object body also has its top-level members copied into `Metadata`
-/// first, so the trigger's own properties win over same-named body fields.
+/// The body is double-encoded and the metadata scalars string-encoded (see the `wire` crate). Then,
+/// as `WorkerFunctionInvoker.TransformInput` -> `Utility.ApplyBindingData` do, a JSON object
+/// body's top-level members **overwrite** the trigger's binding data, names compared ignoring case
+/// (the trigger's spelling stays), converted by [`body_field_metadata_value`] (arrays and nulls
+/// skipped); keys ending in `trigger` are left out.
 pub fn service_bus_invocation(
     function: &str,
     binding: &str,
@@ -42,15 +44,22 @@ pub fn service_bus_invocation(
         application_properties: delivery.properties.clone(),
         ..ServiceBusMetadata::default()
     };
-    let mut metadata = Map::new();
+    let mut metadata = metadata_in.to_metadata();
+    // The extension adds every key, null or not; a body field overwrites a null one too and takes
+    // its spelling. Nulls are dropped afterwards, as `ToHttpScriptInvocationContext` does.
+    for key in BINDING_DATA_KEYS {
+        if !metadata.contains_key(key) {
+            metadata.insert(key.to_owned(), Value::Null);
+        }
+    }
     if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&delivery.body) {
         for (k, v) in fields {
-            if let Some(encoded) = encode_metadata_value(&v) {
-                metadata.insert(k, encoded);
+            if let Some(converted) = body_field_metadata_value(&v) {
+                insert_ignoring_case(&mut metadata, k, converted);
             }
         }
     }
-    metadata.extend(metadata_in.to_metadata());
+    metadata.retain(|k, v| !v.is_null() && !is_skipped_metadata_key(k));
     metadata.insert("sys".into(), sys_metadata(function));
     let message = ServiceBusMessage {
         body: delivery.body.clone(),
@@ -59,6 +68,45 @@ pub fn service_bus_invocation(
     let mut data = Map::new();
     data.insert(binding.to_owned(), message.data_value());
     InvocationRequest { data, metadata }
+}
+
+/// The scalar keys `ServiceBusTriggerBindingStrategy.GetBindingData` (Service Bus extension 5.x,
+/// `Azure/azure-sdk-for-net` `.../src/Triggers/`) always adds. Not sent by the devhost: the object
+/// keys `MessageReceiver`, `MessageSession`, `MessageActions`, `SessionActions`,
+/// `ReceiveActions` and `Client` (SDK objects a custom handler cannot use).
+const BINDING_DATA_KEYS: [&str; 21] = [
+    "DeliveryCount",
+    "DeadLetterSource",
+    "LockToken",
+    "ExpiresAtUtc",
+    "ExpiresAt",
+    "EnqueuedTimeUtc",
+    "EnqueuedTime",
+    "MessageId",
+    "ContentType",
+    "ReplyTo",
+    "SequenceNumber",
+    "To",
+    "Subject",
+    "Label",
+    "CorrelationId",
+    "ApplicationProperties",
+    "UserProperties",
+    "SessionId",
+    "ReplyToSessionId",
+    "PartitionKey",
+    "TransactionPartitionKey",
+];
+
+/// Insert as the host's case-insensitive binding-data dictionary does: replace the value of a key
+/// equal but for case, keeping its spelling.
+fn insert_ignoring_case(map: &mut Map<String, Value>, key: String, value: Value) {
+    let existing = map
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(&key))
+        .cloned()
+        .unwrap_or(key);
+    map.insert(existing, value);
 }
 
 #[cfg(test)]
@@ -73,7 +121,7 @@ mod tests {
             sequence_number: 7,
             queue: "jobs".into(),
             message_id: "m-1".into(),
-            body: r#"{"a":1,"DeliveryCount":99}"#.into(),
+            body: r#"{"a":1,"deliveryCount":99,"arr":[1],"flag":true}"#.into(),
             content_type: Some("application/json".into()),
             correlation_id: None,
             properties: Map::new(),
@@ -85,14 +133,13 @@ mod tests {
         };
         let inv = service_bus_invocation("ProcessJob", "msg", &delivery);
         assert_eq!(
-            inv.data["msg"],
-            json!("\"{\\\"a\\\":1,\\\"DeliveryCount\\\":99}\"")
-        );
-        assert_eq!(
             inv.metadata["DeliveryCount"],
-            json!("2"),
-            "trigger metadata wins over body fields"
+            json!("\"99\""),
+            "a body field overwrites trigger metadata, ignoring case, keeping the trigger's spelling"
         );
+        assert!(!inv.metadata.contains_key("deliveryCount"));
+        assert!(!inv.metadata.contains_key("arr"), "arrays are skipped");
+        assert_eq!(inv.metadata["flag"], json!("\"True\""));
         assert_eq!(inv.metadata["MessageId"], json!("\"m-1\""));
         let date = inv.metadata["EnqueuedTimeUtc"].as_str().unwrap();
         assert!(
@@ -105,12 +152,9 @@ mod tests {
                 .unwrap()
                 .ends_with("+00:00")
         );
-        assert_eq!(inv.metadata["a"], json!("1"));
+        assert_eq!(inv.metadata["a"], json!("\"1\""));
         assert_eq!(inv.metadata["sys"]["MethodName"], json!("ProcessJob"));
         let decoded = inv.service_bus_trigger("msg").unwrap();
-        assert_eq!(
-            (decoded.body.as_str(), decoded.metadata.delivery_count),
-            (delivery.body.as_str(), Some(2))
-        );
+        assert_eq!(decoded.body.as_str(), delivery.body.as_str());
     }
 }

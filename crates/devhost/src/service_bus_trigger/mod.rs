@@ -117,8 +117,11 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
         .capture
         .host_request(&function.name, started.elapsed(), status, result.is_ok());
     let failure = match result {
-        Ok(response) => {
-            match outputs::route(function, &response, &dispatch.store, &dispatch.capture).await {
+        Ok(mut invoked) => {
+            invoked
+                .reply
+                .bind_return_value(function.has_return_binding());
+            match outputs::route(function, &invoked, &dispatch.store, &dispatch.capture).await {
                 Ok(_) => None,
                 Err(e) => Some(format!("output binding failed: {e}")),
             }

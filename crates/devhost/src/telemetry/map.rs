@@ -265,7 +265,7 @@ mod tests {
         };
         w(
             "host.json",
-            r#"{"customHandler":{"description":{"defaultExecutablePath":"h"}}}"#,
+            r#"{"version":"2.0","customHandler":{"description":{"defaultExecutablePath":"h"}}}"#,
         );
         w(
             "IngestJob/function.json",

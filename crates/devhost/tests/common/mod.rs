@@ -331,3 +331,72 @@ impl Drop for Devhost {
         }
     }
 }
+
+/// Stage `tests/fixtures/pyhandler` (a generic Python custom handler that is not the project's)
+/// into `dir/app`, with `values` added to its `local.settings.json`. Variants stay in
+/// `app/variants` until [`add_pyhandler_variant`] copies one in.
+pub fn pyhandler_root(dir: &Path, values: &[(&str, &str)]) -> PathBuf {
+    let root = dir.join("app");
+    copy_tree(&repo_root().join("tests/fixtures/pyhandler"), &root);
+    let path = root.join("local.settings.json");
+    let mut settings: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for (k, v) in values {
+        settings["Values"][*k] = json!(v);
+    }
+    std::fs::write(path, settings.to_string()).unwrap();
+    root
+}
+
+/// Copy `variants/<name>` of the staged pyhandler into the script root as a function.
+pub fn add_pyhandler_variant(root: &Path, name: &str) {
+    copy_tree(&root.join("variants").join(name), &root.join(name));
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// Run `devhost start` on a script root that must fail to start: the exit status and stderr.
+pub fn devhost_start_fails(root: &Path, data: &Path) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_devhost"))
+        .args(["start", "--script-root"])
+        .arg(root)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--port", &free_port().to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            use std::io::Read as _;
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (status.code(), err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("devhost started although it should have refused the configuration");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

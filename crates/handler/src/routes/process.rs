@@ -29,6 +29,13 @@ use crate::retry::ScheduleError;
 use crate::state::AppState;
 use crate::telemetry::{FailureKind, TenantAudit};
 
+/// The trigger `Metadata` keys this handler relies on. The host lets a JSON body's top-level
+/// members overwrite same-named metadata, ignoring case (`Utility.ApplyBindingData`), so none of
+/// these may be an envelope field name (`correlationId` does shadow `CorrelationId`, which is
+/// why the envelope's own field is read instead); `SequenceNumber` is decoded as an integer on
+/// every delivery, so it must not be shadowed either. A test holds the envelope to this list.
+pub const METADATA_KEYS_READ: [&str; 3] = ["DeliveryCount", "MessageId", "SequenceNumber"];
+
 /// Name of the Service Bus trigger binding in `ProcessJob/function.json`.
 pub const TRIGGER: &str = "msg";
 
@@ -248,4 +255,40 @@ fn poison(message_id: &str, delivery: u32, reason: &str) -> Failure {
         StatusCode::INTERNAL_SERVER_ERROR,
         format!("poison message {message_id} (delivery {delivery}): {reason}"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_envelope_field_shadows_a_metadata_key_the_handler_reads() {
+        let job = jobs::ValidatedJob {
+            tenant_id: "t".into(),
+            job_type: "report".into(),
+            job_version: 1,
+            payload: serde_json::json!({"rows": 1}),
+        };
+        let mut envelope = JobEnvelope::new(
+            uuid::Uuid::now_v7(),
+            job,
+            "c".into(),
+            &jobs::TraceContext::new_root(),
+            Utc::now(),
+        );
+        envelope.flag("every optional field set");
+        let fields = serde_json::to_value(&envelope).unwrap();
+        let fields = fields.as_object().unwrap();
+        assert!(
+            fields
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case("correlationId"))
+        );
+        for key in METADATA_KEYS_READ {
+            assert!(
+                !fields.keys().any(|k| k.eq_ignore_ascii_case(key)),
+                "envelope field {key:?} would overwrite the trigger's {key} metadata"
+            );
+        }
+    }
 }

@@ -14,8 +14,19 @@ use crate::protect::{ClientKey, Protection};
 use crate::state::AppState;
 use crate::telemetry::IngestSpan;
 
-/// Bodies up to this size cannot make an envelope over [`MAX_MESSAGE_BYTES`]: see [`envelope`].
-const EXACT_SIZE_CHECK_ABOVE: usize = 32 * 1024;
+/// What the Functions host adds to each output message besides the body, counted against the
+/// queue's size limit (which includes headers and properties): `ContentType` `text/plain`, the
+/// application property `$AzureWebJobsParentId` (an invocation id) and `Diagnostic-Id` (a W3C
+/// traceparent), with their AMQP encoding, rounded up.
+pub const HOST_MESSAGE_OVERHEAD: usize = 512;
+
+/// The size of the Service Bus message the host makes of `envelope`: its indented text (what the
+/// host sends, `wire::newtonsoft`) plus [`HOST_MESSAGE_OVERHEAD`].
+pub fn host_message_bytes(envelope: &JobEnvelope) -> usize {
+    serde_json::to_value(envelope).map_or(usize::MAX, |v| {
+        wire::newtonsoft::indented_len(&v).saturating_add(HOST_MESSAGE_OVERHEAD)
+    })
+}
 
 /// A rejection, with the correlation id once the request got far enough to have one.
 #[derive(Debug)]
@@ -60,8 +71,7 @@ pub fn accept(
                 job_type: job.job_type.clone(),
             })
         })?;
-    let body_len = body.len();
-    let envelope = envelope(job, correlation_id.clone(), suspicion, body_len, span).map_err(tag)?;
+    let envelope = envelope(job, correlation_id.clone(), suspicion, span).map_err(tag)?;
     let response = accepted(&envelope).map_err(tag)?;
     Ok((envelope, response))
 }
@@ -165,7 +175,6 @@ fn envelope(
     job: ValidatedJob,
     correlation_id: String,
     suspicion: Option<String>,
-    body_len: usize,
     span: &IngestSpan,
 ) -> Result<JobEnvelope, Rejection> {
     let job_id = Uuid::now_v7();
@@ -174,14 +183,12 @@ fn envelope(
     if let Some(reason) = suspicion {
         envelope.flag(reason);
     }
-    // The envelope re-serialises the body's payload: it can outgrow the body (a number written
-    // `9e15` comes back as `9000000000000000`, at most ~4.5x for `1e-7`-style numbers) but not
-    // beyond 256 KiB from a body under 32 KiB, so only larger bodies pay for an exact measurement.
-    if body_len > EXACT_SIZE_CHECK_ABOVE {
-        let bytes = serde_json::to_vec(&envelope).map_or(usize::MAX, |v| v.len());
-        if bytes > MAX_MESSAGE_BYTES {
-            return Err(Rejection::EnvelopeTooLarge { bytes });
-        }
+    // The Functions host sends an object output as Newtonsoft's indented text (`JToken.ToString()`,
+    // see `wire::newtonsoft`), which can be ten times the compact form for a deeply nested
+    // payload: measure that text, plus what the host adds to the message, for every envelope.
+    let bytes = host_message_bytes(&envelope);
+    if bytes > MAX_MESSAGE_BYTES {
+        return Err(Rejection::EnvelopeTooLarge { bytes });
     }
     Ok(envelope)
 }

@@ -7,6 +7,8 @@
 mod accept;
 pub mod rejection;
 
+pub use accept::{HOST_MESSAGE_OVERHEAD, host_message_bytes};
+
 use axum::extract::State;
 use jobs::{JobEnvelope, TraceContext};
 use serde::Serialize;

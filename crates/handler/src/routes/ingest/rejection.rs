@@ -47,7 +47,7 @@ pub enum Rejection {
     },
     /// The envelope the body makes is over the queue's message limit.
     #[error(
-        "the job envelope would be {bytes} bytes; a queue message is limited to {MAX_MESSAGE_BYTES} bytes"
+        "the job envelope would be a {bytes}-byte queue message as the Functions host sends it (indented JSON plus its properties); a queue message is limited to {MAX_MESSAGE_BYTES} bytes"
     )]
     EnvelopeTooLarge {
         /// Envelope size.

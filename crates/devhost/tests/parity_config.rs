@@ -1,0 +1,248 @@
+//! docs/PARITY.md, "Start-up and configuration" rows: what the Functions host validates or
+//! honours in `host.json`, `function.json` and the app settings, and what the devhost refuses
+//! loudly (start-up fails naming the file, the setting and "not supported by the devhost"). The
+//! real devhost binary hosting `tests/fixtures/pyhandler`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Devhost, add_pyhandler_variant, devhost_start_fails, free_port, pyhandler_root};
+use serde_json::{Value, json};
+
+fn set_host_json(root: &Path, edit: impl FnOnce(&mut Value)) {
+    let path = root.join("host.json");
+    let mut host: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut host);
+    std::fs::write(path, host.to_string()).unwrap();
+}
+
+/// Stage a fresh copy, apply `edit`, and expect start-up to fail with every piece of `expected`.
+fn refused(values: &[(&str, &str)], edit: impl FnOnce(&Path), expected: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), values);
+    edit(&root);
+    let (code, stderr) = devhost_start_fails(&root, &dir.path().join("data"));
+    assert_ne!(code, Some(0), "{stderr}");
+    for piece in expected {
+        assert!(stderr.contains(piece), "expected {piece:?} in: {stderr}");
+    }
+}
+
+#[test]
+fn host_json_version_and_extension_bundle_are_checked_as_the_host_does() {
+    refused(
+        &[],
+        |r| {
+            set_host_json(r, |h| {
+                h.as_object_mut().unwrap().remove("version");
+            })
+        },
+        &[
+            "host.json",
+            "The host.json file is missing the required 'version' property.",
+        ],
+    );
+    refused(
+        &[],
+        |r| set_host_json(r, |h| h["version"] = json!("3.0")),
+        &["'3.0' is an invalid value for host.json 'version' property"],
+    );
+    refused(
+        &[],
+        |r| {
+            set_host_json(r, |h| {
+                h["extensionBundle"]["version"] = json!("not-a-range")
+            })
+        },
+        &[
+            "extensionBundle.version",
+            "The value of version property in extensionBundle section of host.json file is invalid or missing.",
+        ],
+    );
+    refused(
+        &[],
+        |r| {
+            set_host_json(r, |h| {
+                h["extensionBundle"]["version"] = json!("[2.*, 3.0.0)")
+            })
+        },
+        &["extensionBundle.version", "not supported by the devhost"],
+    );
+}
+
+#[test]
+fn trigger_options_the_devhost_lacks_are_refused_naming_the_key() {
+    for (variant, key) in [
+        ("ReceiveBatch", "cardinality"),
+        ("ReceiveBinary", "dataType"),
+        ("ReceiveSessions", "isSessionsEnabled"),
+        ("ReceiveNoAutoComplete", "autoCompleteMessages"),
+        ("Unknown", "type"),
+    ] {
+        refused(
+            &[],
+            |r| add_pyhandler_variant(r, variant),
+            &[
+                &format!("{variant}/function.json"),
+                &format!("bindings[0].{key}"),
+                "not supported by the devhost",
+            ],
+        );
+    }
+}
+
+#[test]
+fn function_timeout_bounds_follow_the_plan() {
+    refused(
+        &[("WEBSITE_SKU", "Dynamic")],
+        |r| set_host_json(r, |h| h["functionTimeout"] = json!("00:11:00")),
+        &[
+            "functionTimeout",
+            "FunctionTimeout must be greater than 00:00:01 and less than 00:10:00.",
+        ],
+    );
+    refused(
+        &[("WEBSITE_SKU", "Dynamic")],
+        |r| set_host_json(r, |h| h["functionTimeout"] = json!("-1")),
+        &["functionTimeout", "not allowed on Consumption"],
+    );
+    refused(
+        &[],
+        |r| set_host_json(r, |h| h["functionTimeout"] = json!("00:00:00")),
+        &["FunctionTimeout must be greater than 00:00:01."],
+    );
+}
+
+#[tokio::test]
+async fn unbounded_function_timeout_starts_outside_consumption() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    set_host_json(&root, |h| h["functionTimeout"] = json!("-1"));
+    let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
+    let res = d.client.get(format!("{}/api/Echo", d.url)).send().await;
+    assert_eq!(res.unwrap().status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn queue_name_setting_resolves_and_disabled_functions_do_not_run() {
+    // Unresolved: start-up fails with the host's message, naming the file and field.
+    refused(
+        &[],
+        |r| add_pyhandler_variant(r, "ReceiveFromSetting"),
+        &[
+            "ReceiveFromSetting/function.json",
+            "bindings[0].queueName",
+            "'%PYH_QUEUE%' does not resolve to a value.",
+        ],
+    );
+    // Resolved (names ignore case), with `Receive` disabled so that only `ReceiveFromSetting`
+    // listens on the queue, and `Echo` disabled in the other spelling of the setting.
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(
+        dir.path(),
+        &[
+            ("pyh_queue", "pyh-out"),
+            ("AzureWebJobs.Receive.Disabled", "true"),
+            ("AzureWebJobs_Echo_Disabled", "True"),
+        ],
+    );
+    add_pyhandler_variant(&root, "ReceiveFromSetting");
+    let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
+    let echo = d.client.get(format!("{}/api/Echo", d.url)).send().await;
+    assert_eq!(
+        echo.unwrap().status().as_u16(),
+        404,
+        "a disabled HTTP function"
+    );
+    let sent = d
+        .client
+        .post(format!("{}/api/Send", d.url))
+        .header("content-type", "application/json")
+        .body(r#"{"out": {"hello": 1}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status().as_u16(), 202);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = d.get_json("/api/Recorded?event=invocation").await;
+        let functions: Vec<&str> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["function"].as_str())
+            .collect();
+        if functions.contains(&"ReceiveFromSetting") {
+            assert!(!functions.contains(&"Receive"), "{functions:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{functions:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn route_prefix_may_be_empty_and_matches_ignoring_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
+    let status = |path: &'static str| {
+        let d = &d;
+        async move {
+            d.client
+                .get(format!("{}{path}", d.url))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status("/API/Echo").await, 200);
+    drop(d);
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    set_host_json(&root, |h| {
+        h["extensions"]["http"]["routePrefix"] = json!("")
+    });
+    let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
+    let status = |path: &'static str| {
+        let d = &d;
+        async move {
+            d.client
+                .get(format!("{}{path}", d.url))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status("/Echo").await, 200);
+    assert_eq!(status("//Echo").await, 404);
+    assert_eq!(status("/api/Echo").await, 404);
+}
+
+#[test]
+fn route_template_features_the_devhost_lacks_are_refused() {
+    for route in ["r/{x:regex(^a$)}", "r/{a}.{b}"] {
+        refused(
+            &[],
+            |r| {
+                std::fs::create_dir_all(r.join("Odd")).unwrap();
+                let f = json!({"bindings": [
+                    {"type": "httpTrigger", "direction": "in", "name": "req", "route": route},
+                    {"type": "http", "direction": "out", "name": "res"}]});
+                std::fs::write(r.join("Odd/function.json"), f.to_string()).unwrap();
+            },
+            &[
+                "Odd/function.json",
+                "bindings[0].route",
+                "not supported by the devhost",
+            ],
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! docs/PARITY.md, "HTTP front" rows: the request data the host builds and its body limit. The
+//! real devhost binary hosting `tests/fixtures/pyhandler`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+
+use common::{Devhost, free_port, pyhandler_root};
+use serde_json::{Value, json};
+
+/// A raw HTTP/1.1 exchange (for what reqwest will not send: a chunked body), `Connection: close`.
+fn raw(url: &str, request: &str) -> (u16, String) {
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    (status, body)
+}
+
+#[tokio::test]
+async fn http_request_data_is_the_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT", "1000")]);
+    let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
+    let echo: Value = d
+        .client
+        .post(format!("{}/api/Echo?a=1&a=2", d.url))
+        .header("host", "example.test:1234")
+        .json(&json!({"k": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let req = &echo["data"]["req"];
+    assert_eq!(req["Query"]["a"], "1,2", "repeated keys joined");
+    assert_eq!(
+        echo["metadata"]["a"], "\"2\"",
+        "binding data: the last value"
+    );
+    assert_eq!(req["Url"], "http://example.test:1234/api/Echo?a=1&a=2");
+    assert_eq!(req["Body"], r#"{"k":1}"#);
+
+    // A chunked body has no Content-Length: the host sends no `Body` (nor its fields).
+    let (status, body) = tokio::task::spawn_blocking({
+        let url = d.url.clone();
+        move || {
+            raw(
+                &url,
+                "POST /api/Echo HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n7\r\n{\"k\":1}\r\n0\r\n\r\n",
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let echo: Value = serde_json::from_str(body.trim()).unwrap();
+    assert!(echo["data"]["req"].get("Body").is_none(), "{echo}");
+    assert!(echo["metadata"].get("k").is_none());
+
+    // FUNCTIONS_REQUEST_BODY_SIZE_LIMIT (default 100 MiB): over it, 413 before the handler.
+    let over = d
+        .client
+        .post(format!("{}/api/Echo", d.url))
+        .body("x".repeat(1001))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over.status().as_u16(), 413);
+    let at = d
+        .client
+        .post(format!("{}/api/Echo", d.url))
+        .body("x".repeat(1000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(at.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn forwarding_sends_the_raw_request_for_http_only_functions() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    std::fs::copy(
+        root.join("variants/host.forwarding.json"),
+        root.join("host.json"),
+    )
+    .unwrap();
+    common::add_pyhandler_variant(&root, "Forwarded");
+    let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
+    let res = d
+        .client
+        .post(format!("{}/api/fwd/x?a=1", d.url))
+        .header("x-pyh-status", "418")
+        .body("raw body")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 418, "any status, returned as it is");
+    assert_eq!(res.headers()["x-pyh-forwarded"], "1");
+    let echo: Value = res.json().await.unwrap();
+    assert_eq!(
+        echo["path"], "/api/fwd/x",
+        "the original path, route prefix included"
+    );
+    assert_eq!(echo["query"], "a=1");
+    assert_eq!(echo["body"], "raw body");
+    let headers = echo["headers"].to_string().to_ascii_lowercase();
+    assert!(
+        headers.contains("x-azure-functions-invocationid"),
+        "{headers}"
+    );
+    // A function with another output binding still gets an invocation request.
+    let sent = d
+        .client
+        .post(format!("{}/api/Send", d.url))
+        .header("content-type", "application/json")
+        .body(r#"{"out": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status().as_u16(), 202);
+    assert!(sent.headers().get("x-pyh-forwarded").is_none());
+}

@@ -1,0 +1,216 @@
+//! docs/PARITY.md, "Handler process" rows: how the host starts, restarts and gives up on the
+//! custom handler. The real devhost binary hosting `tests/fixtures/pyhandler`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Devhost, devhost_start_fails, free_port, pyhandler_root};
+use serde_json::Value;
+
+fn is_guid(s: &str) -> bool {
+    uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
+}
+
+async fn env_of(d: &Devhost) -> Value {
+    d.get_json("/api/Env").await
+}
+
+#[tokio::test]
+async fn handler_gets_the_hosts_environment_and_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
+    let env = env_of(&d).await;
+    let vars = &env["env"];
+    let port = vars["FUNCTIONS_CUSTOMHANDLER_PORT"].as_str().unwrap();
+    assert_eq!(vars["FUNCTIONS_HTTPWORKER_PORT"], port);
+    let id = vars["FUNCTIONS_CUSTOMHANDLER_WORKER_ID"].as_str().unwrap();
+    assert!(is_guid(id), "{id}");
+    assert_eq!(vars["FUNCTIONS_HTTPWORKER_ID"], id);
+    assert!(vars["FUNCTIONS_APP_ROOT_PATH"].is_string());
+    // `%PYH_TAG%` from the settings, the unresolvable `%PYH_UNSET_SETTING%` dropped, the port
+    // substituted.
+    let argv: Vec<&str> = env["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        argv,
+        [
+            "handler.py",
+            "--tag",
+            "from-settings",
+            "--unset",
+            "--port",
+            port
+        ]
+    );
+
+    // A restart (exit code 200: asked for, not counted) keeps the port and gets a new worker id.
+    let crash = d
+        .client
+        .post(format!("{}/api/Crash?code=200&when=after", d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(crash.status().as_u16(), 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let again = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let res = d.client.get(format!("{}/api/Env", d.url)).send().await;
+        if let Ok(res) = res
+            && res.status().is_success()
+        {
+            let env: Value = res.json().await.unwrap();
+            if env["env"]["FUNCTIONS_CUSTOMHANDLER_WORKER_ID"] != id {
+                break env;
+            }
+        }
+        assert!(Instant::now() < deadline, "the handler was not restarted");
+    };
+    assert_eq!(again["env"]["FUNCTIONS_CUSTOMHANDLER_PORT"], port);
+    assert!(is_guid(
+        again["env"]["FUNCTIONS_HTTPWORKER_ID"].as_str().unwrap()
+    ));
+}
+
+#[test]
+fn three_failed_starts_stop_the_devhost_with_the_hosts_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[("PYH_EXIT_AT_START", "3")]);
+    let started = Instant::now();
+    let (code, stderr) = devhost_start_fails(&root, &dir.path().join("data"));
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("Exceeded http worker restart retry count. Shutting down Functions Host"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "restarts are immediate"
+    );
+    let starts = std::fs::read_to_string(root.join("pyh-records.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"event\": \"start\""))
+        .count();
+    assert_eq!(
+        starts, 3,
+        "two restarts, then the third error stops the host"
+    );
+}
+
+#[tokio::test]
+async fn two_failed_starts_are_survived() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(
+        dir.path(),
+        &[("PYH_EXIT_AT_START", "3"), ("PYH_EXIT_STARTS", "2")],
+    );
+    let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
+    let env = env_of(&d).await;
+    assert_eq!(env["starts"], 3);
+}
+
+#[tokio::test]
+async fn exit_code_0_leaves_the_handler_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
+    let crash = d
+        .client
+        .post(format!("{}/api/Crash?code=0&when=after", d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(crash.status().as_u16(), 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = Instant::now();
+    let res = d
+        .client
+        .get(format!("{}/api/Env", d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 500, "no handler answers");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "it fails at once: the host still routes to the dead worker"
+    );
+    let starts = std::fs::read_to_string(root.join("pyh-records.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"event\": \"start\""))
+        .count();
+    assert_eq!(starts, 1, "not restarted");
+}
+
+/// Issue 14 item 7: while the handler restarts, deliveries wait (up to 120 s, the lock renewed)
+/// instead of failing, so a restart burns at most the deliveries in flight at the crash: with
+/// `maxDeliveryCount` 3 a single crash under load dead-letters nothing.
+#[tokio::test]
+async fn a_handler_crash_under_load_dead_letters_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 3).await;
+    let count = 40;
+    let messages: Vec<String> = (0..count)
+        .map(|i| format!(r#"{{"pyhSleepMs": 300, "n": {i}}}"#))
+        .collect();
+    let body = format!(r#"{{"out": [{}]}}"#, messages.join(","));
+    let sent = d
+        .client
+        .post(format!("{}/api/Send", d.url))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status().as_u16(), 202);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Kill the handler with deliveries in flight (the crash itself answers nothing: 500).
+    let crash = d
+        .client
+        .post(format!("{}/api/Crash?code=1", d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(crash.status().as_u16(), 500);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let q = loop {
+        let q = d.queue("pyh-out").await;
+        let n = |k: &str| q[k].as_u64().unwrap_or(0);
+        if n("completed") + n("deadLettered") >= count && n("active") + n("locked") == 0 {
+            break q;
+        }
+        assert!(Instant::now() < deadline, "not drained: {q}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(q["deadLettered"], 0, "{q}");
+    assert_eq!(q["completed"], count, "{q}");
+    let rows = d
+        .get_json("/api/Recorded?event=invocation&function=Receive")
+        .await;
+    let most = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["metadata"]["DeliveryCount"].as_str()?.parse::<u32>().ok())
+        .max()
+        .unwrap();
+    assert_eq!(
+        most, 2,
+        "the deliveries in flight at the crash were burnt once, and only once"
+    );
+    let starts = d
+        .get_json("/api/Recorded?event=start")
+        .await
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(starts, 2, "the handler was restarted once");
+}
