@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use amqp_front::memory::MemoryBackend;
-use amqp_front::{Config, QueueProperties, SasKey, Server};
 use base64::Engine;
+use broker::amqp::memory::MemoryBackend;
+use broker::amqp::{Config, QueueProperties, SasKey, Server};
 use fe2o3_amqp::sasl_profile::SaslProfile;
 use fe2o3_amqp::types::messaging::{ApplicationProperties, Message, Properties};
 use fe2o3_amqp::types::primitives::{SimpleValue, Value};
@@ -25,7 +25,7 @@ fn config() -> Config {
             name: "RootManageSharedAccessKey".into(),
             key: KEY.into(),
         },
-        container_id: "amqp-front-test".into(),
+        container_id: "amqp-test".into(),
     }
 }
 
@@ -454,7 +454,7 @@ async fn unknown_queue_is_not_found() {
 /// server, and other clients keep working.
 mod malformed {
     use super::*;
-    use amqp_front::codec::{self, FRAME_AMQP, FRAME_SASL};
+    use broker::amqp::codec::{self, FRAME_AMQP, FRAME_SASL};
     use bytes::BytesMut;
     use fe2o3_amqp::types::performatives::{ChannelMax, MaxFrameSize, Open};
     use fe2o3_amqp::types::primitives::Symbol;

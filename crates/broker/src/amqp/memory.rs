@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::backend::{
+use crate::amqp::backend::{
     Backend, BackendError, Delivered, Entity, NewMessage, QueueProperties, ReceiveMode, Settlement,
     StoredMessage,
 };

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use amqp_front::memory::MemoryBackend;
-use amqp_front::{Config, QueueProperties, SasKey, Server, connection_string};
+use broker::amqp::memory::MemoryBackend;
+use broker::amqp::{Config, QueueProperties, SasKey, Server, connection_string};
 use tokio::net::TcpListener;
 
 /// The `jobs` queue the scenarios use.
@@ -56,7 +56,7 @@ pub async fn run_scenario(program: &Path, args: &[PathBuf], envs: &[(&str, PathB
             name: "RootManageSharedAccessKey".into(),
             key: "SAS_KEY_VALUE".into(),
         },
-        container_id: "amqp-front-test".into(),
+        container_id: "amqp-test".into(),
     };
     let conn = connection_string(listener.local_addr().unwrap(), &config);
     let server = Server::start(listener, backend, config).unwrap();

@@ -1,7 +1,7 @@
 //! What the AMQP front end needs from the message store.
 //!
 //! The front end speaks the wire; a [`Backend`] owns the queues. The durable SQLite store of
-//! `crates/broker` is meant to implement this trait; [`crate::memory::MemoryBackend`] is a
+//! [`crate::store`] is meant to implement this trait; [`crate::amqp::memory::MemoryBackend`] is a
 //! development-only stand-in.
 
 use std::future::Future;
