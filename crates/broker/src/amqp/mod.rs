@@ -15,7 +15,6 @@ pub mod durable;
 mod frames;
 mod handshake;
 mod link;
-pub mod memory;
 pub mod message;
 mod requests;
 mod rest_view;
