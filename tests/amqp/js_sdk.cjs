@@ -1,5 +1,5 @@
 // Scenarios run by Microsoft's JavaScript Service Bus SDK (@azure/service-bus, rhea underneath)
-// against the project's AMQP front end. Driven by crates/amqp-front/tests/js_sdk.rs with
+// against the project's AMQP front end. Driven by crates/broker/tests/amqp_js_sdk.rs with
 // SB_CONNECTION_STRING and SB_QUEUE set and NODE_PATH pointing at the installed SDK.
 // Usage: node js_sdk.cjs SCENARIO. Exit status 0 = the scenario held.
 "use strict";

@@ -1,5 +1,5 @@
 """Scenarios run by Microsoft's Python Service Bus SDK (azure-servicebus, pure-Python AMQP)
-against the project's AMQP front end. Driven by crates/amqp-front/tests/python_sdk.rs, which
+against the project's AMQP front end. Driven by crates/broker/tests/amqp_python_sdk.rs, which
 starts the server on loopback and passes:
 
   SB_CONNECTION_STRING  the emulator-style connection string (UseDevelopmentEmulator=true)

@@ -50,6 +50,18 @@ pub struct StartOptions {
     pub queue: QueueOptions,
     /// Telemetry envelopes kept in memory.
     pub telemetry_capacity: usize,
+    /// The AMQP listener of the local Service Bus (what the official SDKs speak); `None` for none.
+    pub amqp: Option<AmqpOptions>,
+}
+
+/// The AMQP 1.0 listener (`broker::amqp`): plain TCP, as Microsoft's emulator with
+/// `UseDevelopmentEmulator=true`.
+#[derive(Debug, Clone)]
+pub struct AmqpOptions {
+    /// Address to serve AMQP on.
+    pub listen: SocketAddr,
+    /// The SAS key clients sign their tokens with (or give to SASL PLAIN).
+    pub sas: broker::amqp::SasKey,
 }
 
 /// The handler's environment: the app settings, plus (unless they name their own) an Application
@@ -172,6 +184,10 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     };
 
     let namespace = Namespace::new(store, app.queues());
+    let amqp = match &opts.amqp {
+        Some(amqp) => Some(start_amqp(amqp, &namespace, opts.queue).await?),
+        None => None,
+    };
     let host = Host {
         app: app.clone(),
         invoker,
@@ -273,10 +289,38 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     let _ = stop_handler_tx.send(true);
     let _ = supervisor.await;
     let _ = close_tx.send(true);
+    if let Some(amqp) = amqp {
+        amqp.stop();
+    }
     match server.await {
         Ok(served) => served.map_err(DevhostError::Serve),
         Err(e) => Err(DevhostError::ServerStopped(format!(": {e}"))),
     }
+}
+
+/// Serve AMQP over the namespace's durable store and print the connection string SDKs use.
+async fn start_amqp(
+    amqp: &AmqpOptions,
+    namespace: &Namespace,
+    queue: QueueOptions,
+) -> Result<broker::amqp::Server, DevhostError> {
+    let listen_error = |source| DevhostError::Listen {
+        addr: amqp.listen,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(amqp.listen)
+        .await
+        .map_err(listen_error)?;
+    let config = broker::amqp::Config {
+        sas: amqp.sas.clone(),
+        container_id: "devhost".into(),
+    };
+    let addr = listener.local_addr().map_err(listen_error)?;
+    let connection_string = broker::amqp::connection_string(addr, &config);
+    let backend = Arc::new(broker::amqp::DurableBackend::new(namespace.clone(), queue));
+    let server = broker::amqp::Server::start(listener, backend, config).map_err(listen_error)?;
+    info!("Service Bus over AMQP on {addr}: {connection_string}");
+    Ok(server)
 }
 
 async fn signal() {

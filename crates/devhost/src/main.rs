@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use broker::amqp::SasKey;
 use broker::store::QueueOptions;
 use clap::{Parser, Subcommand};
-use devhost::{StartOptions, run};
+use devhost::{AmqpOptions, StartOptions, run};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -52,6 +53,20 @@ enum Command {
         /// Telemetry envelopes kept in memory (oldest dropped first).
         #[arg(long, default_value_t = 200_000, env = "DEVHOST_TELEMETRY_CAPACITY", value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
         telemetry_capacity: u64,
+        /// AMQP port of the local Service Bus on 127.0.0.1 (what the Service Bus SDKs speak);
+        /// 0 turns it off.
+        #[arg(long, default_value_t = 5672, env = "DEVHOST_AMQP_PORT")]
+        amqp_port: u16,
+        /// SAS key name AMQP clients authenticate with (the emulator's default).
+        #[arg(
+            long,
+            default_value = "RootManageSharedAccessKey",
+            env = "DEVHOST_SAS_KEY_NAME"
+        )]
+        sas_key_name: String,
+        /// SAS key AMQP clients sign their tokens with (the emulator's default).
+        #[arg(long, default_value = "SAS_KEY_VALUE", env = "DEVHOST_SAS_KEY")]
+        sas_key: String,
     },
     /// The application map as text: edges with calls, failures and latency, plus metric totals,
     /// overall and per tenant.
@@ -146,6 +161,9 @@ async fn dispatch(command: Command) -> Result<(), String> {
             default_message_ttl,
             dead_letter_on_expiration,
             telemetry_capacity,
+            amqp_port,
+            sas_key_name,
+            sas_key,
         } => {
             let options = StartOptions {
                 script_root,
@@ -158,6 +176,13 @@ async fn dispatch(command: Command) -> Result<(), String> {
                     dead_letter_on_expiration,
                 },
                 telemetry_capacity: usize::try_from(telemetry_capacity).unwrap_or(usize::MAX),
+                amqp: (amqp_port != 0).then(|| AmqpOptions {
+                    listen: SocketAddr::from(([127, 0, 0, 1], amqp_port)),
+                    sas: SasKey {
+                        name: sas_key_name,
+                        key: sas_key,
+                    },
+                }),
             };
             run(options).await.map_err(|e| e.to_string())
         }

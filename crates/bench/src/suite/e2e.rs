@@ -243,6 +243,9 @@ impl Devhost {
             &port.to_string(),
             "--data-dir",
             &data.display().to_string(),
+            // The pipeline does not use AMQP; benches may run devhosts side by side.
+            "--amqp-port",
+            "0",
         ]
         .iter()
         .map(ToString::to_string)

@@ -45,7 +45,7 @@ impl Store {
                     match (state, future) {
                         (MessageState::Active, false) => s.active += n,
                         (MessageState::Active, true) => s.scheduled += n,
-                        (MessageState::Locked, _) => s.locked += n,
+                        (MessageState::Locked | MessageState::Deferred, _) => s.locked += n,
                         (MessageState::DeadLettered | MessageState::DeadLetterLocked, _) => {
                             s.dead_lettered += n;
                         }

@@ -38,6 +38,7 @@
 //! another queue or message is refused ([`StoreError::LockLost`]). Bind states as
 //! [`MessageState`] values, never as numbers.
 
+mod amqp;
 mod counts;
 mod dead_letter;
 mod error;
@@ -58,6 +59,7 @@ use std::sync::{Arc, mpsc};
 use rusqlite::Connection;
 use tokio::sync::{Notify, oneshot};
 
+pub use amqp::{Raw, RawMessage, Take};
 pub use error::StoreError;
 pub use model::{
     Abandoned, DeadLetter, Delivery, LockRef, MAX_DELIVERY_REASON, NewMessage, QueueOptions,

@@ -122,7 +122,7 @@ pub struct QueueStats {
     pub active: u64,
     /// Enqueued for later.
     pub scheduled: u64,
-    /// Under a lock (being processed).
+    /// Under a lock (being processed), or deferred by its receiver.
     pub locked: u64,
     /// In the dead-letter subqueue.
     pub dead_lettered: u64,

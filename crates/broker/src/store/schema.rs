@@ -16,6 +16,8 @@ pub enum MessageState {
     DeadLettered = 2,
     /// A dead letter locked by a peek-lock receive on the dead-letter subqueue.
     DeadLetterLocked = 3,
+    /// Deferred by its receiver: held aside, receivable only by sequence number.
+    Deferred = 4,
 }
 
 impl ToSql for MessageState {
@@ -31,6 +33,7 @@ impl FromSql for MessageState {
             1 => Ok(Self::Locked),
             2 => Ok(Self::DeadLettered),
             3 => Ok(Self::DeadLetterLocked),
+            4 => Ok(Self::Deferred),
             n => Err(FromSqlError::OutOfRange(n)),
         }
     }
@@ -109,7 +112,9 @@ CREATE TABLE IF NOT EXISTS messages (
     dl_reason TEXT,
     dl_description TEXT,
     dl_at INTEGER,
-    last_error TEXT
+    last_error TEXT,
+    amqp_bare BLOB,
+    amqp_annotations BLOB
 );
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, state, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_lock ON messages (lock_token);
@@ -127,11 +132,17 @@ pub(super) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.execute_batch(SCHEMA)?;
-    let has_last_error = conn
-        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'last_error'")?
-        .exists([])?;
-    if !has_last_error {
-        conn.execute_batch("ALTER TABLE messages ADD COLUMN last_error TEXT")?;
+    for (column, ty) in [
+        ("last_error", "TEXT"),
+        ("amqp_bare", "BLOB"),
+        ("amqp_annotations", "BLOB"),
+    ] {
+        let present = conn
+            .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = ?1")?
+            .exists([column])?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE messages ADD COLUMN {column} {ty}"))?;
+        }
     }
     Ok(())
 }

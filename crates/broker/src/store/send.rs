@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::row::{ms, now_ms};
 use super::schema::{Counter, MessageState, bump};
-use super::{NewMessage, Store, StoreError};
+use super::{NewMessage, QueueOptions, Store, StoreError};
 
 impl Store {
     /// Enqueue messages durably; their sequence numbers once committed. A message with
@@ -14,36 +14,9 @@ impl Store {
     pub async fn send(&self, messages: Vec<NewMessage>) -> Result<Vec<i64>, StoreError> {
         let seqs = self
             .call(move |cx| {
-                let now = now_ms();
                 let mut seqs = Vec::with_capacity(messages.len());
                 for m in messages {
-                    let id = m
-                        .message_id
-                        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-                    let enqueued = m
-                        .scheduled_for
-                        .map_or(now, |t| t.timestamp_millis().max(now));
-                    let ttl = m
-                        .time_to_live
-                        .map_or(cx.options.time_to_live, |t| t.min(cx.options.time_to_live));
-                    cx.tx
-                        .prepare_cached(
-                            "INSERT INTO messages (queue, message_id, body, content_type, correlation_id, properties, enqueued_at, visible_at, expires_at, state)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
-                        )?
-                        .execute(params![
-                            m.queue,
-                            id,
-                            m.body,
-                            m.content_type,
-                            m.correlation_id,
-                            Value::Object(m.properties).to_string(),
-                            enqueued,
-                            enqueued.saturating_add(ms(ttl)),
-                            MessageState::Active,
-                        ])?;
-                    seqs.push(cx.tx.last_insert_rowid());
-                    bump(cx.tx, &m.queue, Counter::Enqueued, 1)?;
+                    seqs.push(insert(cx.tx, cx.options, &m)?);
                 }
                 Ok(seqs)
             })
@@ -76,4 +49,41 @@ impl Store {
         })
         .await
     }
+}
+
+/// Insert one new message; its sequence number.
+pub(super) fn insert(
+    tx: &rusqlite::Transaction<'_>,
+    options: QueueOptions,
+    m: &NewMessage,
+) -> Result<i64, StoreError> {
+    let now = now_ms();
+    let id = m
+        .message_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let enqueued = m
+        .scheduled_for
+        .map_or(now, |t| t.timestamp_millis().max(now));
+    let ttl = m
+        .time_to_live
+        .map_or(options.time_to_live, |t| t.min(options.time_to_live));
+    tx.prepare_cached(
+        "INSERT INTO messages (queue, message_id, body, content_type, correlation_id, properties, enqueued_at, visible_at, expires_at, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        m.queue,
+        id,
+        m.body,
+        m.content_type,
+        m.correlation_id,
+        Value::Object(m.properties.clone()).to_string(),
+        enqueued,
+        enqueued.saturating_add(ms(ttl)),
+        MessageState::Active,
+    ])?;
+    let seq = tx.last_insert_rowid();
+    bump(tx, &m.queue, Counter::Enqueued, 1)?;
+    Ok(seq)
 }

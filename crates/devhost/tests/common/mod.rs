@@ -151,6 +151,8 @@ pub struct Devhost {
     pub child: Child,
     pub url: String,
     pub client: reqwest::Client,
+    /// The AMQP port (random, as every test picks its own).
+    pub amqp_port: u16,
 }
 
 impl Devhost {
@@ -176,12 +178,14 @@ impl Devhost {
                 Stdio::null()
             }
         };
+        let amqp_port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_devhost"))
             .args(["start", "--script-root"])
             .arg(root)
             .arg("--data-dir")
             .arg(data)
             .args(["--port", &port.to_string()])
+            .args(["--amqp-port", &amqp_port.to_string()])
             .args(flags)
             .env("RUST_LOG", if show { "info" } else { "warn" })
             .stdout(output())
@@ -193,7 +197,12 @@ impl Devhost {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
-        let devhost = Self { child, url, client };
+        let devhost = Self {
+            child,
+            url,
+            client,
+            amqp_port,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while devhost
             .client

@@ -12,12 +12,12 @@ use fe2o3_amqp_types::primitives::{
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
-use crate::backend::{Backend, Entity, ReceiveMode, Settlement};
-use crate::connection::Conn;
-use crate::frames::{amqp_error, backend_error, condition, condition_text, custom_error};
-use crate::link::Kind;
-use crate::message::{self, Lock, Parsed};
-use crate::sas;
+use crate::amqp::backend::{Backend, Entity, ReceiveMode, Settlement};
+use crate::amqp::connection::Conn;
+use crate::amqp::frames::{amqp_error, backend_error, condition, condition_text, custom_error};
+use crate::amqp::link::Kind;
+use crate::amqp::message::{self, Lock, Parsed};
+use crate::amqp::sas;
 
 /// The SAS token type (`servicebus.windows.net:sastoken`).
 const SAS_TOKEN_TYPE: &str = "servicebus.windows.net:sastoken";
@@ -268,7 +268,7 @@ impl<B: Backend> Conn<B> {
 
     async fn management(&self, entity: &Entity, operation: &str, body: Option<&Value>) -> Outcome {
         let backend = &self.backend;
-        let store = |e: crate::backend::BackendError| backend_error(&e);
+        let store = |e: crate::amqp::backend::BackendError| backend_error(&e);
         match operation {
             "com.microsoft:renew-lock" => {
                 let mut expirations = Vec::new();
@@ -316,7 +316,7 @@ impl<B: Backend> Conn<B> {
                     let raw = Bytes::from(raw.to_vec());
                     if raw.len() > queue.max_message_size_kb as usize * 1024 {
                         return Err((
-                            crate::frames::size_error(
+                            crate::amqp::frames::size_error(
                                 "The scheduled message exceeds the queue's maximum message size.",
                             ),
                             403,

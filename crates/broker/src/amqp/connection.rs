@@ -20,12 +20,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::backend::{Backend, Entity};
-use crate::codec::{self, CodecError, FRAME_AMQP, RawFrame};
-use crate::frames::{self, FlowState};
-use crate::handshake;
-use crate::link::Link;
-use crate::sas::{Grant, SasKey};
+use crate::amqp::backend::{Backend, Entity};
+use crate::amqp::codec::{self, CodecError, FRAME_AMQP, RawFrame};
+use crate::amqp::frames::{self, FlowState};
+use crate::amqp::handshake;
+use crate::amqp::link::Link;
+use crate::amqp::sas::{Grant, SasKey};
 
 /// The largest frame we accept (and announce).
 pub const MAX_FRAME_SIZE: u32 = 256 * 1024;
@@ -199,7 +199,7 @@ impl<B: Backend> Conn<B> {
             .map(|ms| Duration::from_millis(u64::from(ms) / 2));
         let mut last_write = Instant::now();
         // MS guide: a token must be put within 20 s of the connection, else it is dropped.
-        let auth_deadline = Instant::now() + crate::auth::PUT_TOKEN_DEADLINE;
+        let auth_deadline = Instant::now() + crate::amqp::auth::PUT_TOKEN_DEADLINE;
         loop {
             let deadline = beat.map(|b| last_write + b);
             let expiry = self.next_expiry();
@@ -311,8 +311,8 @@ impl<B: Backend> Conn<B> {
             return Ok(true);
         }
         let channel = frame.channel;
-        if codec::descriptor_code(&frame.body) == Some(crate::settle::DISPOSITION) {
-            let d = crate::settle::decode(&frame.body)?;
+        if codec::descriptor_code(&frame.body) == Some(crate::amqp::settle::DISPOSITION) {
+            let d = crate::amqp::settle::decode(&frame.body)?;
             tracing::trace!(channel, ?d, "frame in");
             self.on_disposition(channel, d).await?;
             return Ok(true);

@@ -173,7 +173,7 @@ pub fn descriptor_code(buf: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frames::{self, FlowState};
+    use crate::amqp::frames::{self, FlowState};
 
     #[test]
     fn performative_and_payload_split_exactly() {

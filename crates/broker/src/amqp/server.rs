@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::backend::Backend;
-use crate::connection::{self, Config};
+use crate::amqp::backend::Backend;
+use crate::amqp::connection::{self, Config};
 
 /// A running AMQP listener; dropping it does not stop it, [`Server::stop`] does.
 #[derive(Debug)]

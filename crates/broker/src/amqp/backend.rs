@@ -1,8 +1,7 @@
 //! What the AMQP front end needs from the message store.
 //!
-//! The front end speaks the wire; a [`Backend`] owns the queues. The durable SQLite store of
-//! `crates/broker` is meant to implement this trait; [`crate::memory::MemoryBackend`] is a
-//! development-only stand-in.
+//! The front end speaks the wire; a [`Backend`] owns the queues: in the product the durable
+//! store, through [`crate::amqp::DurableBackend`].
 
 use std::future::Future;
 use std::time::Duration;

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "amqp_common/mod.rs"]
 mod common;
 
 async fn scenario(name: &str) {

@@ -3,12 +3,12 @@
 
 use bytes::Bytes;
 
-use crate::backend::{Backend, Entity, ReceiveMode};
-use crate::codec::CodecError;
-use crate::connection::{Conn, Event, Unsettled};
-use crate::frames;
-use crate::link::Kind;
-use crate::message::{self, Lock};
+use crate::amqp::backend::{Backend, Entity, ReceiveMode};
+use crate::amqp::codec::CodecError;
+use crate::amqp::connection::{Conn, Event, Unsettled};
+use crate::amqp::frames;
+use crate::amqp::link::Kind;
+use crate::amqp::message::{self, Lock};
 
 impl<B: Backend> Conn<B> {
     /// Send what an outgoing link has credit for: queued responses, or messages from the store.

@@ -1,24 +1,55 @@
-//! Shared by the SDK-driven tests: a server on loopback with a fresh `jobs` queue, and a runner
-//! for one scenario script.
+//! Shared by the AMQP tests: the durable store with a fresh `jobs` queue behind a server on a
+//! random loopback port, and a runner for one SDK scenario script.
+
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use amqp_front::memory::MemoryBackend;
-use amqp_front::{Config, QueueProperties, SasKey, Server, connection_string};
+use broker::Namespace;
+use broker::amqp::{Config, DurableBackend, SasKey, Server, connection_string};
+use broker::store::{QueueOptions, Store};
 use tokio::net::TcpListener;
 
-/// The `jobs` queue the scenarios use.
-pub fn queue(name: &str) -> QueueProperties {
-    QueueProperties {
-        name: name.to_owned(),
-        lock_duration: Duration::from_secs(30),
+/// The queue options the scenarios expect (Service Bus defaults but a 30 s lock).
+pub fn options() -> QueueOptions {
+    QueueOptions {
         max_delivery_count: 10,
-        default_message_time_to_live: Duration::from_secs(3600),
-        dead_lettering_on_message_expiration: false,
-        requires_session: false,
-        max_message_size_kb: 256,
+        lock_duration: Duration::from_secs(30),
+        time_to_live: Duration::from_secs(3600),
+        dead_letter_on_expiration: false,
+    }
+}
+
+/// The durable store in a fresh directory with `queues` declared, behind the AMQP backend; the
+/// store's sweeper runs (lock and time-to-live expiry) while the returned guard lives.
+pub struct Durable {
+    /// The backend to serve.
+    pub backend: Arc<DurableBackend>,
+    /// The namespace (for REST or direct store checks).
+    pub namespace: Namespace,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// Open a durable store for a test.
+pub fn durable(queues: &[&str]) -> Durable {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("queues.db"), options()).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let sweeper = store.clone();
+    tokio::spawn(async move {
+        sweeper
+            .sweep_until(Duration::from_millis(200), stopped)
+            .await;
+    });
+    let namespace = Namespace::new(store, queues.iter().map(|q| (*q).to_owned()));
+    Durable {
+        backend: Arc::new(DurableBackend::new(namespace.clone(), options())),
+        namespace,
+        _dir: dir,
+        _stop: stop,
     }
 }
 
@@ -48,18 +79,17 @@ pub async fn run_scenario(program: &Path, args: &[PathBuf], envs: &[(&str, PathB
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let backend = Arc::new(MemoryBackend::new());
-    backend.add_queue(queue("jobs"));
+    let durable = durable(&["jobs"]);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = Config {
         sas: SasKey {
             name: "RootManageSharedAccessKey".into(),
             key: "SAS_KEY_VALUE".into(),
         },
-        container_id: "amqp-front-test".into(),
+        container_id: "amqp-test".into(),
     };
     let conn = connection_string(listener.local_addr().unwrap(), &config);
-    let server = Server::start(listener, backend, config).unwrap();
+    let server = Server::start(listener, durable.backend.clone(), config).unwrap();
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
         .arg(name)

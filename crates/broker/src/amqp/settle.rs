@@ -12,10 +12,10 @@ use fe2o3_amqp_types::messaging::{Accepted, DeliveryState, Modified, Rejected, R
 use fe2o3_amqp_types::primitives::Value;
 use serde_amqp::descriptor::Descriptor;
 
-use crate::backend::{Backend, BackendError, Settlement};
-use crate::codec::CodecError;
-use crate::connection::Conn;
-use crate::frames::{self, backend_error, condition, custom_error};
+use crate::amqp::backend::{Backend, BackendError, Settlement};
+use crate::amqp::codec::CodecError;
+use crate::amqp::connection::Conn;
+use crate::amqp::frames::{self, backend_error, condition, custom_error};
 
 /// Descriptor code of the `disposition` performative.
 pub const DISPOSITION: u64 = 0x15;

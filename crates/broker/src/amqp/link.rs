@@ -9,11 +9,11 @@ use fe2o3_amqp_types::messaging::{Accepted, DeliveryState, Rejected, TargetArche
 use fe2o3_amqp_types::performatives::{Attach, Detach, Transfer};
 use tokio::sync::watch;
 
-use crate::backend::{Backend, Entity, ReceiveMode};
-use crate::codec::CodecError;
-use crate::connection::{Conn, ConnectionEnd};
-use crate::frames::{self, amqp_error, backend_error, size_error};
-use crate::message;
+use crate::amqp::backend::{Backend, Entity, ReceiveMode};
+use crate::amqp::codec::CodecError;
+use crate::amqp::connection::{Conn, ConnectionEnd};
+use crate::amqp::frames::{self, amqp_error, backend_error, size_error};
+use crate::amqp::message;
 
 /// Credit granted to clients' sender links, topped up at half.
 pub const LINK_CREDIT: u32 = 1000;
@@ -320,7 +320,8 @@ impl<B: Backend> Conn<B> {
         };
         session.next_incoming_id = session.next_incoming_id.wrapping_add(1);
         session.incoming_since_flow += 1;
-        let refresh_window = session.incoming_since_flow >= crate::connection::SESSION_WINDOW / 2;
+        let refresh_window =
+            session.incoming_since_flow >= crate::amqp::connection::SESSION_WINDOW / 2;
         let Some(link) = session.links.get_mut(&handle) else {
             return Err(ConnectionEnd::Closed(format!(
                 "transfer on unattached handle {handle}"

@@ -16,8 +16,8 @@ use fe2o3_amqp_types::primitives::{
 };
 use uuid::Uuid;
 
-use crate::backend::{NewMessage, StoredMessage};
-use crate::codec::{CodecError, descriptor_code, value_len};
+use crate::amqp::backend::{NewMessage, StoredMessage};
+use crate::amqp::codec::{CodecError, descriptor_code, value_len};
 
 /// Message format code of a Service Bus batch: each `data` section holds one whole message
 /// (`azure/servicebus/_pyamqp/message.py BatchMessage`, `_pyamqp/utils.py add_batch`).

@@ -4,12 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::sync::Arc;
+#[path = "amqp_common/mod.rs"]
+mod common;
+
 use std::time::Duration;
 
-use amqp_front::memory::MemoryBackend;
-use amqp_front::{Config, QueueProperties, SasKey, Server};
 use base64::Engine;
+use broker::amqp::{Config, SasKey, Server};
 use fe2o3_amqp::sasl_profile::SaslProfile;
 use fe2o3_amqp::types::messaging::{ApplicationProperties, Message, Properties};
 use fe2o3_amqp::types::primitives::{SimpleValue, Value};
@@ -25,24 +26,19 @@ fn config() -> Config {
             name: "RootManageSharedAccessKey".into(),
             key: KEY.into(),
         },
-        container_id: "amqp-front-test".into(),
+        container_id: "amqp-test".into(),
     }
 }
 
-async fn start() -> (Server, String) {
-    let backend = Arc::new(MemoryBackend::new());
-    backend.add_queue(QueueProperties {
-        name: "jobs".into(),
-        lock_duration: Duration::from_secs(30),
-        max_delivery_count: 10,
-        default_message_time_to_live: Duration::from_secs(3600),
-        dead_lettering_on_message_expiration: false,
-        requires_session: false,
-        max_message_size_kb: 256,
-    });
+async fn start() -> (Server, String, common::Durable) {
+    let durable = common::durable(&["jobs"]);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("amqp://{}", listener.local_addr().unwrap());
-    (Server::start(listener, backend, config()).unwrap(), url)
+    (
+        Server::start(listener, durable.backend.clone(), config()).unwrap(),
+        url,
+        durable,
+    )
 }
 
 fn sas_token(key: &str, audience: &str) -> String {
@@ -125,7 +121,7 @@ async fn put_token_for(
 
 #[tokio::test]
 async fn anonymous_cbs_send_receive_complete() {
-    let (server, url) = start().await;
+    let (server, url, _store) = start().await;
     let mut connection = Connection::builder()
         .container_id("rust-client")
         .sasl_profile(SaslProfile::Anonymous)
@@ -198,7 +194,7 @@ async fn anonymous_cbs_send_receive_complete() {
 
 #[tokio::test]
 async fn release_does_not_count_a_delivery_but_modified_does() {
-    let (server, url) = start().await;
+    let (server, url, _store) = start().await;
     let mut connection = Connection::builder()
         .container_id("rel")
         .sasl_profile(SaslProfile::Anonymous)
@@ -258,7 +254,7 @@ async fn release_does_not_count_a_delivery_but_modified_does() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_clients_at_once_each_get_their_messages() {
-    let (server, url) = start().await;
+    let (server, url, _store) = start().await;
     // A receiver waiting on an empty queue must not hold up anyone else.
     let mut idle = Connection::builder()
         .container_id("idle")
@@ -347,7 +343,7 @@ async fn many_clients_at_once_each_get_their_messages() {
 
 #[tokio::test]
 async fn links_are_detached_when_their_token_expires() {
-    let (server, url) = start().await;
+    let (server, url, _store) = start().await;
     let mut connection = Connection::builder()
         .container_id("exp")
         .sasl_profile(SaslProfile::Anonymous)
@@ -384,7 +380,7 @@ async fn links_are_detached_when_their_token_expires() {
 
 #[tokio::test]
 async fn plain_sasl_checks_the_key() {
-    let (server, url) = start().await;
+    let (server, url, _store) = start().await;
     let good = SaslProfile::Plain {
         username: "RootManageSharedAccessKey".into(),
         password: KEY.into(),
@@ -410,7 +406,7 @@ async fn plain_sasl_checks_the_key() {
 
 #[tokio::test]
 async fn wrong_key_gets_401_and_no_access() {
-    let (server, url) = start().await;
+    let (server, url, _store) = start().await;
     let mut connection = Connection::builder()
         .container_id("bad")
         .sasl_profile(SaslProfile::Anonymous)
@@ -434,7 +430,7 @@ async fn wrong_key_gets_401_and_no_access() {
 
 #[tokio::test]
 async fn unknown_queue_is_not_found() {
-    let (server, url) = start().await;
+    let (server, url, _store) = start().await;
     let mut connection = Connection::builder()
         .container_id("nf")
         .sasl_profile(SaslProfile::Anonymous)
@@ -454,7 +450,7 @@ async fn unknown_queue_is_not_found() {
 /// server, and other clients keep working.
 mod malformed {
     use super::*;
-    use amqp_front::codec::{self, FRAME_AMQP, FRAME_SASL};
+    use broker::amqp::codec::{self, FRAME_AMQP, FRAME_SASL};
     use bytes::BytesMut;
     use fe2o3_amqp::types::performatives::{ChannelMax, MaxFrameSize, Open};
     use fe2o3_amqp::types::primitives::Symbol;
@@ -527,7 +523,7 @@ mod malformed {
 
     #[tokio::test]
     async fn garbage_performative_closes_with_decode_error() {
-        let (server, url) = start().await;
+        let (server, url, _store) = start().await;
         let mut s = opened(&url).await;
         // A well-sized frame whose body is not an AMQP performative.
         s.write_all(&[0, 0, 0, 12, 2, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef])
@@ -547,7 +543,7 @@ mod malformed {
 
     #[tokio::test]
     async fn oversized_frame_closes_the_connection() {
-        let (server, url) = start().await;
+        let (server, url, _store) = start().await;
         let mut s = opened(&url).await;
         s.write_all(&[0x7f, 0xff, 0xff, 0xff, 2, 0, 0, 0])
             .await
@@ -559,7 +555,7 @@ mod malformed {
 
     #[tokio::test]
     async fn amqp_without_sasl_is_answered_with_the_sasl_header() {
-        let (server, url) = start().await;
+        let (server, url, _store) = start().await;
         let mut s = TcpStream::connect(url.trim_start_matches("amqp://"))
             .await
             .unwrap();

@@ -8,11 +8,11 @@ use chrono::Utc;
 use fe2o3_amqp_types::definitions::{AmqpError, Error};
 use tokio::time::Instant;
 
-use crate::backend::Backend;
-use crate::codec::CodecError;
-use crate::connection::Conn;
-use crate::frames::{self, amqp_error};
-use crate::link::Kind;
+use crate::amqp::backend::Backend;
+use crate::amqp::codec::CodecError;
+use crate::amqp::connection::Conn;
+use crate::amqp::frames::{self, amqp_error};
+use crate::amqp::link::Kind;
 
 /// How long a connection may go without an accepted token (MS guide: 20 seconds).
 pub const PUT_TOKEN_DEADLINE: Duration = Duration::from_secs(20);

@@ -8,7 +8,7 @@ use fe2o3_amqp_types::performatives::{Detach, Disposition, Flow, Transfer};
 use fe2o3_amqp_types::primitives::Symbol;
 use serde_bytes::ByteBuf;
 
-use crate::backend::BackendError;
+use crate::amqp::backend::BackendError;
 
 /// Service Bus error conditions (`@azure/core-amqp errors.js ConditionStatusMapper`).
 pub mod condition {

@@ -10,8 +10,8 @@ use fe2o3_amqp_types::sasl::{SaslCode, SaslInit, SaslMechanisms, SaslOutcome};
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::codec::{self, CodecError, FRAME_SASL, MIN_MAX_FRAME_SIZE};
-use crate::sas::SasKey;
+use crate::amqp::codec::{self, CodecError, FRAME_SASL, MIN_MAX_FRAME_SIZE};
+use crate::amqp::sas::SasKey;
 
 /// `AMQP 3.1.0.0`: SASL layer.
 pub const SASL_HEADER: [u8; 8] = *b"AMQP\x03\x01\x00\x00";

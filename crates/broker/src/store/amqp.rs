@@ -1,0 +1,304 @@
+//! What the AMQP front end adds to the store: the raw AMQP sections of a message (so AMQP to
+//! AMQP is lossless), receive from the queue or its dead-letter subqueue in either receive mode,
+//! release (an abandon that does not count), defer, peek and receive-by-sequence-number.
+//!
+//! A message keeps its REST columns (body, properties, ...) whichever way it came in, so REST
+//! receivers see AMQP-sent messages; one sent over REST has no raw sections and the front end
+//! builds its AMQP form from those columns.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension as _, Transaction, params};
+use serde_json::{Map, Value};
+
+use super::row::{ms, now_ms, time};
+use super::schema::{Counter, MessageState, bump};
+use super::settle::held;
+use super::{LockRef, NewMessage, Store, StoreError};
+
+/// The AMQP sections of a message as its sender encoded them.
+#[derive(Debug, Clone, Default)]
+pub struct Raw {
+    /// The bare message (properties, application-properties, body sections).
+    pub bare: Vec<u8>,
+    /// The message-annotations section, when the sender gave one.
+    pub annotations: Option<Vec<u8>>,
+}
+
+/// How a take treats the messages it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// Lock them (PeekLock); the delivery count of an active message goes up.
+    Lock,
+    /// Remove them (ReceiveAndDelete).
+    Delete,
+}
+
+/// A stored message with its AMQP sections, as the AMQP front end reads it.
+#[derive(Debug, Clone)]
+pub struct RawMessage {
+    /// Sequence number.
+    pub sequence_number: i64,
+    /// `MessageId`.
+    pub message_id: String,
+    /// Body text (REST view).
+    pub body: String,
+    /// `ContentType`.
+    pub content_type: Option<String>,
+    /// `CorrelationId`.
+    pub correlation_id: Option<String>,
+    /// Application properties (REST view).
+    pub properties: Map<String, Value>,
+    /// Deliveries so far, the current one included when locked.
+    pub delivery_count: u32,
+    /// Enqueue time.
+    pub enqueued_at: DateTime<Utc>,
+    /// Expiry time.
+    pub expires_at: DateTime<Utc>,
+    /// `DeadLetterReason` of a dead letter.
+    pub dead_letter_reason: Option<String>,
+    /// `DeadLetterErrorDescription` of a dead letter.
+    pub dead_letter_description: Option<String>,
+    /// The AMQP sections, `None` for a message sent over REST.
+    pub raw: Option<Raw>,
+    /// The lock token and expiry when taken under a lock.
+    pub lock: Option<(String, DateTime<Utc>)>,
+}
+
+const RAW_COLUMNS: &str = "seq, message_id, body, content_type, correlation_id, properties, delivery_count, enqueued_at, expires_at, dl_reason, dl_description, amqp_bare, amqp_annotations";
+
+fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawMessage> {
+    let properties: String = r.get(5)?;
+    let properties = serde_json::from_str(&properties).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    let bare: Option<Vec<u8>> = r.get(11)?;
+    let annotations: Option<Vec<u8>> = r.get(12)?;
+    Ok(RawMessage {
+        sequence_number: r.get(0)?,
+        message_id: r.get(1)?,
+        body: r.get(2)?,
+        content_type: r.get(3)?,
+        correlation_id: r.get(4)?,
+        properties,
+        delivery_count: u32::try_from(r.get::<_, i64>(6)?).unwrap_or(u32::MAX),
+        enqueued_at: time(r.get(7)?),
+        expires_at: time(r.get(8)?),
+        dead_letter_reason: r.get(9)?,
+        dead_letter_description: r.get(10)?,
+        raw: bare.map(|bare| Raw { bare, annotations }),
+        lock: None,
+    })
+}
+
+impl Store {
+    /// Enqueue messages with their AMQP sections, all or nothing; their sequence numbers once
+    /// committed (as [`Store::send`]).
+    pub async fn send_raw(&self, messages: Vec<(NewMessage, Raw)>) -> Result<Vec<i64>, StoreError> {
+        let seqs = self
+            .call(move |cx| {
+                let mut seqs = Vec::with_capacity(messages.len());
+                for (m, raw) in messages {
+                    let seq = super::send::insert(cx.tx, cx.options, &m)?;
+                    cx.tx
+                        .prepare_cached(
+                            "UPDATE messages SET amqp_bare = ?2, amqp_annotations = ?3 WHERE seq = ?1",
+                        )?
+                        .execute(params![seq, raw.bare, raw.annotations])?;
+                    seqs.push(seq);
+                }
+                Ok(seqs)
+            })
+            .await?;
+        self.arrivals.notify_waiters();
+        Ok(seqs)
+    }
+
+    /// Take up to `max` available messages of `queue` (of its dead-letter subqueue when
+    /// `dead_letter`), oldest first.
+    pub async fn take(
+        &self,
+        queue: &str,
+        dead_letter: bool,
+        how: Take,
+        max: usize,
+    ) -> Result<Vec<RawMessage>, StoreError> {
+        let queue = queue.to_owned();
+        self.call(move |cx| {
+            let now = now_ms();
+            let limit = i64::try_from(max).unwrap_or(i64::MAX);
+            let found: Vec<RawMessage> = if dead_letter {
+                cx.tx
+                    .prepare_cached(&format!(
+                        "SELECT {RAW_COLUMNS} FROM messages WHERE queue = ?1 AND state = ?2 ORDER BY dl_at, seq LIMIT ?3"
+                    ))?
+                    .query_map(params![queue, MessageState::DeadLettered, limit], read)?
+                    .collect::<Result<_, _>>()?
+            } else {
+                cx.tx
+                    .prepare_cached(&format!(
+                        "SELECT {RAW_COLUMNS} FROM messages
+                         WHERE queue = ?1 AND state = ?2 AND visible_at <= ?3 AND expires_at > ?3 ORDER BY seq LIMIT ?4"
+                    ))?
+                    .query_map(params![queue, MessageState::Active, now, limit], read)?
+                    .collect::<Result<_, _>>()?
+            };
+            let locked = if dead_letter {
+                MessageState::DeadLetterLocked
+            } else {
+                MessageState::Locked
+            };
+            found
+                .into_iter()
+                .map(|m| hand_out(cx.tx, &queue, m, how, locked, !dead_letter, cx.options.lock_duration))
+                .collect()
+        })
+        .await
+    }
+
+    /// Take deferred messages of `queue` by sequence number; a number that is not a deferred
+    /// message of the queue is answered with `Ok(Err(seq))`.
+    pub async fn take_deferred(
+        &self,
+        queue: &str,
+        sequence_numbers: Vec<i64>,
+        how: Take,
+    ) -> Result<Result<Vec<RawMessage>, i64>, StoreError> {
+        let queue = queue.to_owned();
+        self.call(move |cx| {
+            let mut out = Vec::with_capacity(sequence_numbers.len());
+            for seq in sequence_numbers {
+                let found = cx
+                    .tx
+                    .prepare_cached(&format!(
+                        "SELECT {RAW_COLUMNS} FROM messages WHERE seq = ?1 AND queue = ?2 AND state = ?3"
+                    ))?
+                    .query_row(params![seq, queue, MessageState::Deferred], read)
+                    .optional()?;
+                let Some(m) = found else {
+                    return Ok(Err(seq));
+                };
+                out.push(hand_out(
+                    cx.tx,
+                    &queue,
+                    m,
+                    how,
+                    MessageState::Locked,
+                    true,
+                    cx.options.lock_duration,
+                )?);
+            }
+            Ok(Ok(out))
+        })
+        .await
+    }
+
+    /// Messages of `queue` (or its dead-letter subqueue) from `from` on, in sequence order,
+    /// without locking: active, scheduled, locked and deferred ones.
+    pub async fn peek(
+        &self,
+        queue: &str,
+        dead_letter: bool,
+        from: i64,
+        max: usize,
+    ) -> Result<Vec<RawMessage>, StoreError> {
+        let queue = queue.to_owned();
+        self.call(move |cx| {
+            let limit = i64::try_from(max).unwrap_or(i64::MAX);
+            let states = if dead_letter {
+                [
+                    MessageState::DeadLettered,
+                    MessageState::DeadLetterLocked,
+                    MessageState::DeadLetterLocked,
+                ]
+            } else {
+                [
+                    MessageState::Active,
+                    MessageState::Locked,
+                    MessageState::Deferred,
+                ]
+            };
+            let rows = cx
+                .tx
+                .prepare_cached(&format!(
+                    "SELECT {RAW_COLUMNS} FROM messages
+                     WHERE queue = ?1 AND seq >= ?2 AND state IN (?3, ?4, ?5) ORDER BY seq LIMIT ?6"
+                ))?
+                .query_map(
+                    params![queue, from, states[0], states[1], states[2], limit],
+                    read,
+                )?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Unlock a locked message without counting the delivery (AMQP `released`).
+    pub async fn release(&self, lock: &LockRef) -> Result<(), StoreError> {
+        let lock = lock.clone();
+        self.call(move |cx| {
+            let seq = held(cx.tx, &lock, MessageState::Locked)?.seq;
+            cx.tx
+                .prepare_cached(
+                    "UPDATE messages SET state = ?2, lock_token = NULL, locked_until = NULL,
+                     delivery_count = MAX(delivery_count - 1, 0) WHERE seq = ?1",
+                )?
+                .execute(params![seq, MessageState::Active])?;
+            Ok(())
+        })
+        .await?;
+        self.arrivals.notify_waiters();
+        Ok(())
+    }
+
+    /// Set a locked message aside, receivable only by sequence number (Service Bus `Defer`).
+    pub async fn defer(&self, lock: &LockRef) -> Result<(), StoreError> {
+        let lock = lock.clone();
+        self.call(move |cx| {
+            let seq = held(cx.tx, &lock, MessageState::Locked)?.seq;
+            cx.tx
+                .prepare_cached(
+                    "UPDATE messages SET state = ?2, lock_token = NULL, locked_until = NULL WHERE seq = ?1",
+                )?
+                .execute(params![seq, MessageState::Deferred])?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Lock (`locked` state, counting the delivery when `counts`) or delete a message just found.
+fn hand_out(
+    tx: &Transaction<'_>,
+    queue: &str,
+    mut m: RawMessage,
+    how: Take,
+    locked: MessageState,
+    counts: bool,
+    lock_duration: std::time::Duration,
+) -> Result<RawMessage, StoreError> {
+    let seq = m.sequence_number;
+    if counts {
+        m.delivery_count = m.delivery_count.saturating_add(1);
+    }
+    match how {
+        Take::Delete => {
+            tx.prepare_cached("DELETE FROM messages WHERE seq = ?1")?
+                .execute(params![seq])?;
+            if counts {
+                bump(tx, queue, Counter::Completed, 1)?;
+            }
+        }
+        Take::Lock => {
+            let until = now_ms().saturating_add(ms(lock_duration));
+            let token = uuid::Uuid::new_v4().to_string();
+            tx.prepare_cached(
+                "UPDATE messages SET state = ?2, lock_token = ?3, locked_until = ?4,
+                 delivery_count = delivery_count + ?5 WHERE seq = ?1",
+            )?
+            .execute(params![seq, locked, token, until, i64::from(counts)])?;
+            m.lock = Some((token, time(until)));
+        }
+    }
+    Ok(m)
+}

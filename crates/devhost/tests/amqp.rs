@@ -1,0 +1,79 @@
+//! The devhost's AMQP listener: a job envelope Microsoft's Python Service Bus SDK sends to `jobs`
+//! is processed by the app's ProcessJob, as it would be from a real namespace.
+//!
+//! The SDK comes from `SB_PYTHON`, by default the virtual environment `.ci/run` creates
+//! (`~/.cache/resilient-jobs/venv-sdk`, azure-servicebus 7.15.0).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::{Devhost, free_port, script_root};
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("SB_PYTHON") {
+        return p.into();
+    }
+    let p = PathBuf::from(std::env::var_os("HOME").unwrap())
+        .join(".cache/resilient-jobs/venv-sdk/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: install azure-servicebus==7.15.0 into it (as .ci/run does) or set SB_PYTHON",
+        p.display()
+    );
+    p
+}
+
+#[tokio::test]
+async fn a_job_sent_by_the_python_sdk_over_amqp_is_processed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = script_root(dir.path(), &[("CHAOS_FAILURE_RATE", "0")]);
+    let devhost = Devhost::start(&root, &dir.path().join("data"), free_port(), 5).await;
+    let envelope = serde_json::json!({
+        "envelopeVersion": 1,
+        "jobId": "01938f3e-7c1a-7000-8000-000000000001",
+        "correlationId": "amqp-test",
+        "tenantId": "contoso",
+        "jobType": "report",
+        "jobVersion": 1,
+        "payload": {"reportName": "daily-sales", "rows": 100},
+        "submittedAt": "2026-12-01T17:00:00.000Z",
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    });
+    let conn = format!(
+        "Endpoint=sb://127.0.0.1:{};SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true",
+        devhost.amqp_port
+    );
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/amqp/interop.py");
+    let out = tokio::process::Command::new(python())
+        .arg(script)
+        .args([
+            "send",
+            &envelope.to_string(),
+            "amqp-job-1",
+            "application/json",
+            "amqp-test",
+            "{}",
+        ])
+        .env("SB_CONNECTION_STRING", &conn)
+        .env("SB_QUEUE", "jobs")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let q = devhost.drained(1, Duration::from_secs(60)).await;
+    assert_eq!(
+        (q["completed"].as_u64(), q["deadLettered"].as_u64()),
+        (Some(1), Some(0)),
+        "{q}"
+    );
+}

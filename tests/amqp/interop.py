@@ -1,0 +1,65 @@
+"""One message through Microsoft's Python Service Bus SDK (azure-servicebus), for the tests that
+cross front ends (AMQP <-> REST, AMQP -> the devhost's ProcessJob). Driven by
+crates/broker/tests/amqp_rest_interop.rs and crates/devhost/tests/amqp.rs.
+
+  SB_CONNECTION_STRING  the emulator-style connection string (UseDevelopmentEmulator=true)
+  SB_QUEUE              the queue
+
+Usage:
+  python interop.py send BODY MESSAGE_ID CONTENT_TYPE CORRELATION_ID PROPERTIES_JSON
+  python interop.py receive     (one message, printed as JSON, then completed)
+"""
+
+import json
+import os
+import sys
+
+from azure.servicebus import ServiceBusClient, ServiceBusMessage
+
+CONN = os.environ["SB_CONNECTION_STRING"]
+QUEUE = os.environ["SB_QUEUE"]
+
+
+def text(v):
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def main():
+    with ServiceBusClient.from_connection_string(CONN, retry_total=0) as c:
+        if sys.argv[1] == "send":
+            body, message_id, content_type, correlation_id, props = sys.argv[2:7]
+            with c.get_queue_sender(QUEUE) as sender:
+                sender.send_messages(
+                    ServiceBusMessage(
+                        body,
+                        message_id=message_id,
+                        content_type=content_type,
+                        correlation_id=correlation_id,
+                        application_properties=json.loads(props),
+                    )
+                )
+            print("sent")
+        else:
+            with c.get_queue_receiver(QUEUE, max_wait_time=10) as receiver:
+                got = receiver.receive_messages(max_message_count=1, max_wait_time=10)
+                assert len(got) == 1, f"expected one message, got {len(got)}"
+                m = got[0]
+                print(
+                    json.dumps(
+                        {
+                            "body": str(m),
+                            "messageId": m.message_id,
+                            "contentType": m.content_type,
+                            "correlationId": m.correlation_id,
+                            "deliveryCount": m.delivery_count,
+                            "properties": {
+                                text(k): text(v)
+                                for k, v in (m.application_properties or {}).items()
+                            },
+                        }
+                    )
+                )
+                receiver.complete_message(m)
+
+
+main()
