@@ -51,6 +51,8 @@ mod settle;
 mod writer;
 
 #[cfg(test)]
+mod amqp_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::Path;
