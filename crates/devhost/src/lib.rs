@@ -13,6 +13,7 @@
 //! endpoints) and [`telemetry`] (a local Application Insights). [`host::Host`] is what they share.
 
 pub mod admin;
+mod binding_data;
 pub mod config;
 pub mod handler;
 pub mod host;

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 use wire::encoding::{body_field_metadata_value, encode_scalar, is_skipped_metadata_key};
 use wire::{HttpRequestData, InvocationRequest};
 
+use crate::binding_data::{contains_ignoring_case, insert_ignoring_case};
 use crate::handler::invoker::sys_metadata;
 
 /// An HTTP trigger request as it reached the devhost.
@@ -109,21 +110,6 @@ pub fn http_invocation(function: &str, binding: &str, req: &IncomingHttp) -> Inv
         data: data_map,
         metadata,
     }
-}
-
-fn contains_ignoring_case(map: &Map<String, Value>, key: &str) -> bool {
-    map.keys().any(|k| k.eq_ignore_ascii_case(key))
-}
-
-/// Insert as a case-insensitive .NET dictionary would: replace the value of a key equal but for
-/// case, keeping its spelling.
-fn insert_ignoring_case(map: &mut Map<String, Value>, key: String, value: Value) {
-    let existing = map
-        .keys()
-        .find(|k| k.eq_ignore_ascii_case(&key))
-        .cloned()
-        .unwrap_or(key);
-    map.insert(existing, value);
 }
 
 #[cfg(test)]

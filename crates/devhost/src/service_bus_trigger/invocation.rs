@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use wire::encoding::{body_field_metadata_value, is_skipped_metadata_key};
 use wire::{InvocationRequest, ServiceBusMessage, ServiceBusMetadata};
 
+use crate::binding_data::insert_ignoring_case;
 use crate::handler::invoker::sys_metadata;
 
 /// A date as the host puts a `DateTime` on the wire (`DateTime.Parse(value.ToString())`): whole
@@ -97,17 +98,6 @@ const BINDING_DATA_KEYS: [&str; 21] = [
     "PartitionKey",
     "TransactionPartitionKey",
 ];
-
-/// Insert as the host's case-insensitive binding-data dictionary does: replace the value of a key
-/// equal but for case, keeping its spelling.
-fn insert_ignoring_case(map: &mut Map<String, Value>, key: String, value: Value) {
-    let existing = map
-        .keys()
-        .find(|k| k.eq_ignore_ascii_case(&key))
-        .cloned()
-        .unwrap_or(key);
-    map.insert(existing, value);
-}
 
 #[cfg(test)]
 mod tests {
