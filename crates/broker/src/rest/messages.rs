@@ -281,13 +281,9 @@ async fn settle_active(
     method: Method,
     Path((queue, id, token)): Path<(String, String, String)>,
 ) -> Response {
-    if let Err(r) = exists(&rest, &queue, StatusCode::GONE).await {
-        return r;
-    }
-    let lock = LockRef {
-        queue,
-        message: Some(id),
-        token,
+    let lock = match lock_of(&rest, queue, id, token).await {
+        Ok(lock) => lock,
+        Err(r) => return r,
     };
     let store = rest.namespace.store();
     let outcome = if method == Method::DELETE {
@@ -307,13 +303,9 @@ async fn settle_dead(
     method: Method,
     Path((queue, id, token)): Path<(String, String, String)>,
 ) -> Response {
-    if let Err(r) = exists(&rest, &queue, StatusCode::GONE).await {
-        return r;
-    }
-    let lock = LockRef {
-        queue,
-        message: Some(id),
-        token,
+    let lock = match lock_of(&rest, queue, id, token).await {
+        Ok(lock) => lock,
+        Err(r) => return r,
     };
     let outcome = rest
         .namespace
@@ -321,6 +313,22 @@ async fn settle_dead(
         .settle_dead_letter(&lock, method == Method::DELETE)
         .await;
     settled(outcome)
+}
+
+/// The lock a settlement names, once its queue is known to exist (`410` otherwise, as Service Bus
+/// answers for a queue that does not exist).
+async fn lock_of(
+    rest: &Rest,
+    queue: String,
+    id: String,
+    token: String,
+) -> Result<LockRef, Response> {
+    exists(rest, &queue, StatusCode::GONE).await?;
+    Ok(LockRef {
+        queue,
+        message: Some(id),
+        token,
+    })
 }
 
 fn settled(outcome: Result<(), StoreError>) -> Response {
