@@ -4,6 +4,7 @@ starts the server on loopback and passes:
 
   SB_CONNECTION_STRING  the emulator-style connection string (UseDevelopmentEmulator=true)
   SB_QUEUE              a queue that exists and is empty
+  SB_DEDUP_QUEUE        an empty queue with duplicate detection, its window SB_DEDUP_WINDOW s
 
 Usage: python python_sdk.py SCENARIO. Exit status 0 = the scenario held.
 """
@@ -243,6 +244,44 @@ def receive_and_delete():
             assert str(m) == "gone"
         with c.get_queue_receiver(QUEUE) as receiver:
             assert receiver.receive_messages(max_message_count=1, max_wait_time=1) == []
+
+
+def duplicate_detection():
+    """A MessageId seen within the window is accepted and dropped: single, batch, list and
+    scheduled sends; a duplicate schedule still gets its own sequence number. After the window
+    the id is new again."""
+    queue = os.environ["SB_DEDUP_QUEUE"]
+    window = float(os.environ["SB_DEDUP_WINDOW"])
+    with client() as c:
+        with c.get_queue_sender(queue) as sender:
+            started = time.time()
+            sender.send_messages(ServiceBusMessage("first", message_id="dup-1"))
+            b = sender.create_message_batch()
+            b.add_message(ServiceBusMessage("dup in batch", message_id="dup-1"))
+            b.add_message(ServiceBusMessage("other", message_id="dup-2"))
+            sender.send_messages(b)
+            sender.send_messages([ServiceBusMessage("dup in list", message_id="dup-2")])
+            at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=1)
+            kept = sender.schedule_messages(ServiceBusMessage("scheduled", message_id="dup-3"), at)
+            dropped = sender.schedule_messages(ServiceBusMessage("scheduled twice", message_id="dup-3"), at)
+            assert kept != dropped, (kept, dropped)
+        with c.get_queue_receiver(queue) as receiver:
+            bodies = []
+            deadline = time.time() + 10
+            while len(bodies) < 3 and time.time() < deadline:
+                for m in receiver.receive_messages(max_message_count=5, max_wait_time=1):
+                    bodies.append(str(m))
+                    receiver.complete_message(m)
+            assert bodies == ["first", "other", "scheduled"], bodies
+            # Completed, still remembered within the window.
+            with c.get_queue_sender(queue) as sender:
+                sender.send_messages(ServiceBusMessage("still a duplicate", message_id="dup-1"))
+                assert receiver.receive_messages(max_message_count=1, max_wait_time=1) == []
+                time.sleep(max(0.0, started + window + 0.2 - time.time()))
+                sender.send_messages(ServiceBusMessage("after the window", message_id="dup-1"))
+            m = receive_one(receiver)
+            assert str(m) == "after the window", str(m)
+            receiver.complete_message(m)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,7 @@ fn store(c: &mut Criterion) {
             lock_duration: std::time::Duration::from_secs(60),
             time_to_live: std::time::Duration::from_secs(3600),
             dead_letter_on_expiration: true,
+            duplicate_detection: None,
         },
     )
     .unwrap();

@@ -75,6 +75,11 @@ async fn schedule_and_cancel() {
 }
 
 #[tokio::test]
+async fn duplicate_detection_drops_a_message_id_seen_within_the_window() {
+    scenario("duplicate_detection").await;
+}
+
+#[tokio::test]
 async fn receive_and_delete() {
     scenario("receive_and_delete").await;
 }

@@ -29,6 +29,7 @@ async fn serve(max_delivery_count: u32) -> Server {
             lock_duration: Duration::from_secs(60),
             time_to_live: Duration::from_secs(3600),
             dead_letter_on_expiration: true,
+            duplicate_detection: None,
         },
     )
     .unwrap();

@@ -36,7 +36,7 @@ use crate::handler::{Invoker, stopped, supervisor};
 use crate::host::Host;
 use broker::Namespace;
 use broker::rest::Rest;
-use broker::store::{QueueOptions, Store, StoreError};
+use broker::store::{QueueConfig, QueueOptions, Store, StoreError};
 
 /// How to run the devhost.
 #[derive(Debug, Clone)]
@@ -47,8 +47,11 @@ pub struct StartOptions {
     pub listen: SocketAddr,
     /// Where the queue store lives.
     pub data_dir: PathBuf,
-    /// Queue behaviour.
+    /// Queue behaviour: every queue's, except those `sb_config` configures.
     pub queue: QueueOptions,
+    /// A Service Bus emulator `Config.json` declaring queues with their own properties
+    /// ([`config::sb_config`]).
+    pub sb_config: Option<PathBuf>,
     /// Telemetry envelopes kept in memory.
     pub telemetry_capacity: usize,
     /// The AMQP listener of the local Service Bus (what the official SDKs speak); `None` for none.
@@ -131,7 +134,14 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         path: opts.data_dir.clone(),
         source,
     })?;
-    let store = Store::open(&opts.data_dir.join("queues.db"), opts.queue)?;
+    let queues = QueueConfig {
+        defaults: opts.queue,
+        queues: match &opts.sb_config {
+            Some(path) => config::sb_config::load(path, opts.queue)?,
+            None => Default::default(),
+        },
+    };
+    let store = Store::open(&opts.data_dir.join("queues.db"), queues)?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| DevhostError::Listen {
@@ -184,9 +194,10 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         tokio::spawn(async move { store.sweep_until(Duration::from_secs(1), stop).await })
     };
 
-    let namespace = Namespace::new(store, app.queues());
+    let declared: Vec<String> = store.configured().map(str::to_owned).collect();
+    let namespace = Namespace::new(store, app.queues().into_iter().chain(declared));
     let amqp = match &opts.amqp {
-        Some(amqp) => Some(start_amqp(amqp, &namespace, opts.queue).await?),
+        Some(amqp) => Some(start_amqp(amqp, &namespace).await?),
         None => None,
     };
     let host = Host {
@@ -303,7 +314,6 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
 async fn start_amqp(
     amqp: &AmqpOptions,
     namespace: &Namespace,
-    queue: QueueOptions,
 ) -> Result<broker::amqp::Server, DevhostError> {
     let listen_error = |source| DevhostError::Listen {
         addr: amqp.listen,
@@ -318,7 +328,7 @@ async fn start_amqp(
     };
     let addr = listener.local_addr().map_err(listen_error)?;
     let connection_string = broker::amqp::connection_string(addr, &config);
-    let backend = Arc::new(broker::amqp::DurableBackend::new(namespace.clone(), queue));
+    let backend = Arc::new(broker::amqp::DurableBackend::new(namespace.clone()));
     let server = broker::amqp::Server::start(listener, backend, config).map_err(listen_error)?;
     info!("Service Bus over AMQP on {addr}: {connection_string}");
     Ok(server)

@@ -50,6 +50,10 @@ enum Command {
         /// dead_lettering_on_message_expiration (default true).
         #[arg(long, default_value_t = true, env = "DEVHOST_DEAD_LETTER_ON_EXPIRATION", action = clap::ArgAction::Set)]
         dead_letter_on_expiration: bool,
+        /// Queues with their own properties, in the Service Bus emulator's `Config.json` format
+        /// (the four queue flags above are the defaults of every other queue).
+        #[arg(long, env = "DEVHOST_SB_CONFIG")]
+        sb_config: Option<PathBuf>,
         /// Telemetry envelopes kept in memory (oldest dropped first).
         #[arg(long, default_value_t = 200_000, env = "DEVHOST_TELEMETRY_CAPACITY", value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
         telemetry_capacity: u64,
@@ -160,6 +164,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
             lock_duration,
             default_message_ttl,
             dead_letter_on_expiration,
+            sb_config,
             telemetry_capacity,
             amqp_port,
             sas_key_name,
@@ -174,7 +179,9 @@ async fn dispatch(command: Command) -> Result<(), String> {
                     lock_duration,
                     time_to_live: default_message_ttl,
                     dead_letter_on_expiration,
+                    duplicate_detection: None,
                 },
+                sb_config,
                 telemetry_capacity: usize::try_from(telemetry_capacity).unwrap_or(usize::MAX),
                 amqp: (amqp_port != 0).then(|| AmqpOptions {
                     listen: SocketAddr::from(([127, 0, 0, 1], amqp_port)),

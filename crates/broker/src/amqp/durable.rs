@@ -18,7 +18,7 @@ use crate::amqp::backend::{
 };
 use crate::amqp::rest_view;
 use crate::namespace::Namespace;
-use crate::store::{LockRef, QueueOptions, Raw, RawMessage, StoreError, Take};
+use crate::store::{LockRef, Raw, RawMessage, StoreError, Take};
 
 /// How often a waiting receiver looks again without an arrival (scheduled messages whose time
 /// came, locks the sweep released).
@@ -28,16 +28,14 @@ const TICK: Duration = Duration::from_millis(250);
 #[derive(Debug, Clone)]
 pub struct DurableBackend {
     namespace: Namespace,
-    options: QueueOptions,
     max_message_size_kb: u32,
 }
 
 impl DurableBackend {
-    /// Serve `namespace`, whose store was opened with `options` (every queue has them).
-    pub fn new(namespace: Namespace, options: QueueOptions) -> Self {
+    /// Serve `namespace`; each queue has the options its store was opened with.
+    pub fn new(namespace: Namespace) -> Self {
         Self {
             namespace,
-            options,
             // Service Bus Standard tier.
             max_message_size_kb: 256,
         }
@@ -133,12 +131,13 @@ fn delivered(entity: &Entity, mut m: RawMessage) -> Result<Delivered, BackendErr
 impl Backend for DurableBackend {
     async fn queue(&self, name: &str) -> Result<QueueProperties, BackendError> {
         self.exists(name).await?;
+        let options = self.namespace.store().options(name);
         Ok(QueueProperties {
             name: name.to_owned(),
-            lock_duration: self.options.lock_duration,
-            max_delivery_count: self.options.max_delivery_count,
-            default_message_time_to_live: self.options.time_to_live,
-            dead_lettering_on_message_expiration: self.options.dead_letter_on_expiration,
+            lock_duration: options.lock_duration,
+            max_delivery_count: options.max_delivery_count,
+            default_message_time_to_live: options.time_to_live,
+            dead_lettering_on_message_expiration: options.dead_letter_on_expiration,
             requires_session: false,
             max_message_size_kb: self.max_message_size_kb,
         })

@@ -98,7 +98,12 @@ impl Store {
             .call(move |cx| {
                 let mut seqs = Vec::with_capacity(messages.len());
                 for (m, raw) in messages {
-                    let seq = super::send::insert(cx.tx, cx.options, &m)?;
+                    let inserted = super::send::insert(cx.tx, cx.options, &m)?;
+                    let seq = inserted.seq;
+                    if !inserted.stored {
+                        seqs.push(seq);
+                        continue;
+                    }
                     cx.tx
                         .prepare_cached(
                             "UPDATE messages SET amqp_bare = ?2, amqp_annotations = ?3 WHERE seq = ?1",
@@ -149,7 +154,7 @@ impl Store {
             };
             found
                 .into_iter()
-                .map(|m| hand_out(cx.tx, &queue, m, how, locked, !dead_letter, cx.options.lock_duration))
+                .map(|m| hand_out(cx.tx, &queue, m, how, locked, !dead_letter, cx.options.of(&queue).lock_duration))
                 .collect()
         })
         .await
@@ -184,7 +189,7 @@ impl Store {
                     how,
                     MessageState::Locked,
                     true,
-                    cx.options.lock_duration,
+                    cx.options.of(&queue).lock_duration,
                 )?);
             }
             Ok(Ok(out))

@@ -54,7 +54,7 @@ impl Store {
                     })?
                     .collect::<Result<_, _>>()?;
                 let now = now_ms();
-                let expires = now.saturating_add(ms(cx.options.time_to_live));
+                let expires = now.saturating_add(ms(cx.options.of(&queue).time_to_live));
                 let mut moved = 0;
                 for (seq, message_id) in candidates {
                     let chosen = match &selection {
@@ -108,7 +108,7 @@ impl Store {
     pub async fn lock_dead_letter(&self, queue: &str) -> Result<Option<Delivery>, StoreError> {
         let queue = queue.to_owned();
         self.call(move |cx| {
-            let until = now_ms().saturating_add(ms(cx.options.lock_duration));
+            let until = now_ms().saturating_add(ms(cx.options.of(&queue).lock_duration));
             let Some(mut m) = cx
                 .tx
                 .prepare_cached(select_messages_where!(

@@ -7,11 +7,12 @@ use rusqlite::{Transaction, params};
 use tokio::sync::watch;
 
 use super::dead_letter::{self, move_to_dead_letter};
+use super::duplicates;
 use super::row::now_ms;
 use super::schema::{Counter, MessageState, bump};
 use super::settle::release;
 use super::writer::Writer;
-use super::{QueueOptions, Store, StoreError, TTL_REASON};
+use super::{QueueConfig, Store, StoreError, TTL_REASON};
 
 impl Store {
     /// Expire stale locks and dead-letter (or drop) expired messages:
@@ -21,6 +22,7 @@ impl Store {
             .call(|cx| {
                 let locks = expire_locks(cx.tx, cx.options, false)?;
                 let now = now_ms();
+                duplicates::prune(cx.tx, cx.options, now)?;
                 let expired: Vec<(i64, String)> = cx
                     .tx
                     .prepare_cached(
@@ -32,7 +34,7 @@ impl Store {
                     .collect::<Result<_, _>>()?;
                 for (seq, queue) in &expired {
                     bump(cx.tx, queue, Counter::Expired, 1)?;
-                    if cx.options.dead_letter_on_expiration {
+                    if cx.options.of(queue).dead_letter_on_expiration {
                         move_to_dead_letter(
                             cx.tx,
                             *seq,
@@ -76,7 +78,7 @@ impl Store {
 /// delivery counts as abandoned), as no holder can settle it any more.
 pub(super) fn recover(writer: &mut Writer) -> Result<(), StoreError> {
     let tx = writer.conn.transaction()?;
-    let expired = expire_locks(&tx, writer.options, true)?;
+    let expired = expire_locks(&tx, &writer.options, true)?;
     tx.commit()?;
     if expired > 0 {
         tracing::warn!(
@@ -88,7 +90,7 @@ pub(super) fn recover(writer: &mut Writer) -> Result<(), StoreError> {
 }
 
 /// Locks past their time (every lock when `all`) are treated as abandoned deliveries.
-fn expire_locks(tx: &Transaction<'_>, options: QueueOptions, all: bool) -> Result<u64, StoreError> {
+fn expire_locks(tx: &Transaction<'_>, options: &QueueConfig, all: bool) -> Result<u64, StoreError> {
     let stale: Vec<(i64, String, i64)> = tx
         .prepare_cached(
             "SELECT seq, queue, delivery_count FROM messages WHERE state = ?1 AND (locked_until <= ?2 OR ?3)",
@@ -104,7 +106,7 @@ fn expire_locks(tx: &Transaction<'_>, options: QueueOptions, all: bool) -> Resul
                 seq,
                 "the message lock expired (or the store was closed) before the receiver settled it"
             ])?;
-        release(tx, options, *seq, *count)?;
+        release(tx, options.of(queue), *seq, *count)?;
     }
     dead_letter::expire_locks(tx, all)?;
     Ok(stale.len() as u64)

@@ -41,6 +41,7 @@
 mod amqp;
 mod counts;
 mod dead_letter;
+mod duplicates;
 mod error;
 mod maintenance;
 mod model;
@@ -53,6 +54,8 @@ mod writer;
 #[cfg(test)]
 mod amqp_tests;
 #[cfg(test)]
+mod duplicates_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::Path;
@@ -64,8 +67,8 @@ use tokio::sync::{Notify, oneshot};
 pub use amqp::{Raw, RawMessage, Take};
 pub use error::StoreError;
 pub use model::{
-    Abandoned, DeadLetter, Delivery, LockRef, MAX_DELIVERY_REASON, NewMessage, QueueOptions,
-    QueueStats, Selection, TTL_REASON,
+    Abandoned, DeadLetter, Delivery, LockRef, MAX_DELIVERY_REASON, NewMessage, QueueConfig,
+    QueueOptions, QueueStats, Selection, TTL_REASON,
 };
 pub use schema::{Counter, MessageState};
 
@@ -77,11 +80,14 @@ use writer::{Ctx, Job, Writer};
 pub struct Store {
     jobs: mpsc::Sender<Job>,
     arrivals: Arc<Notify>,
+    options: Arc<QueueConfig>,
 }
 
 impl Store {
-    /// Open (or create) the store at `path`, release locks held at a crash, start the writer.
-    pub fn open(path: &Path, options: QueueOptions) -> Result<Self, StoreError> {
+    /// Open (or create) the store at `path` with every queue's options (one [`QueueOptions`]
+    /// for all, or a [`QueueConfig`]), release locks held at a crash, start the writer.
+    pub fn open(path: &Path, options: impl Into<QueueConfig>) -> Result<Self, StoreError> {
+        let options = Arc::new(options.into());
         let opened = Connection::open(path).and_then(|conn| {
             schema::prepare(&conn)?;
             Ok(conn)
@@ -92,7 +98,7 @@ impl Store {
         })?;
         let mut writer = Writer {
             conn,
-            options,
+            options: options.clone(),
             latency: CompletionLatency::default(),
         };
         maintenance::recover(&mut writer)?;
@@ -104,7 +110,18 @@ impl Store {
         Ok(Self {
             jobs,
             arrivals: Arc::new(Notify::new()),
+            options,
         })
+    }
+
+    /// The options of `queue`.
+    pub fn options(&self, queue: &str) -> QueueOptions {
+        self.options.of(queue)
+    }
+
+    /// The queues configured with their own options, sorted.
+    pub fn configured(&self) -> impl Iterator<Item = &str> {
+        self.options.queues.keys().map(String::as_str)
     }
 
     /// Notified (`notify_waiters`) whenever messages may have become available: after a send, a

@@ -1,5 +1,6 @@
 //! The store's API types: queue options, messages in and out, locks, counts, dead letters.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,8 +14,8 @@ pub const MAX_DELIVERY_REASON: &str = "MaxDeliveryCountExceeded";
 /// `DeadLetterReason` when the time-to-live passed.
 pub const TTL_REASON: &str = "TTLExpiredException";
 
-/// Queue behaviour.
-#[derive(Debug, Clone, Copy)]
+/// A queue's properties (the Service Bus queue properties the store implements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueOptions {
     /// Deliveries before dead-lettering (Service Bus default 10).
     pub max_delivery_count: u32,
@@ -25,6 +26,50 @@ pub struct QueueOptions {
     /// Dead-letter messages whose time-to-live passes (else they are dropped), as the queue's
     /// `deadLetteringOnMessageExpiration`.
     pub dead_letter_on_expiration: bool,
+    /// `RequiresDuplicateDetection` with its `DuplicateDetectionHistoryTimeWindow`: a message
+    /// whose `MessageId` was accepted within the window is accepted and dropped. `None`: off.
+    pub duplicate_detection: Option<Duration>,
+}
+
+impl Default for QueueOptions {
+    /// The devhost's defaults: Service Bus's `MaxDeliveryCount` 10 and `LockDuration` 1 minute,
+    /// the project's Terraform `default_message_ttl` (14 days) and dead-lettering on expiry,
+    /// no duplicate detection (Service Bus's default).
+    fn default() -> Self {
+        Self {
+            max_delivery_count: 10,
+            lock_duration: Duration::from_secs(60),
+            time_to_live: Duration::from_secs(14 * 24 * 3600),
+            dead_letter_on_expiration: true,
+            duplicate_detection: None,
+        }
+    }
+}
+
+/// The options of every queue: the defaults, and the queues configured with their own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// What a queue not listed in `queues` has.
+    pub defaults: QueueOptions,
+    /// Queues with their own properties.
+    pub queues: BTreeMap<String, QueueOptions>,
+}
+
+impl QueueConfig {
+    /// The options of `queue`.
+    pub fn of(&self, queue: &str) -> QueueOptions {
+        self.queues.get(queue).copied().unwrap_or(self.defaults)
+    }
+}
+
+impl From<QueueOptions> for QueueConfig {
+    /// Every queue with `defaults`.
+    fn from(defaults: QueueOptions) -> Self {
+        Self {
+            defaults,
+            queues: BTreeMap::new(),
+        }
+    }
 }
 
 /// A message to enqueue.

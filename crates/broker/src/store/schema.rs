@@ -1,5 +1,6 @@
 //! The database: one `messages` table (every message of every queue, its state a
-//! [`MessageState`]), one `counters` table (lifetime totals per queue), and the migration that
+//! [`MessageState`]), one `counters` table (lifetime totals per queue), one `duplicates` table
+//! (the duplicate-detection history: queue, `MessageId`, when accepted), and the migration that
 //! brings a store created by an earlier version up to date.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
@@ -118,6 +119,12 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, state, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_lock ON messages (lock_token);
+CREATE TABLE IF NOT EXISTS duplicates (
+    queue TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    seen_at INTEGER NOT NULL,
+    PRIMARY KEY (queue, message_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (
     queue TEXT NOT NULL,
     name TEXT NOT NULL,

@@ -3,20 +3,23 @@
 use rusqlite::params;
 use serde_json::Value;
 
+use super::duplicates;
 use super::row::{ms, now_ms};
 use super::schema::{Counter, MessageState, bump};
-use super::{NewMessage, QueueOptions, Store, StoreError};
+use super::{NewMessage, QueueConfig, Store, StoreError};
 
 impl Store {
     /// Enqueue messages durably; their sequence numbers once committed. A message with
     /// `scheduled_for` is a scheduled message (Service Bus `ScheduleMessage`): invisible, and
-    /// counted as scheduled, until then.
+    /// counted as scheduled, until then. On a queue with duplicate detection a message whose
+    /// `MessageId` was accepted within the window is dropped, and answered like the others
+    /// (`duplicates.rs`).
     pub async fn send(&self, messages: Vec<NewMessage>) -> Result<Vec<i64>, StoreError> {
         let seqs = self
             .call(move |cx| {
                 let mut seqs = Vec::with_capacity(messages.len());
                 for m in messages {
-                    seqs.push(insert(cx.tx, cx.options, &m)?);
+                    seqs.push(insert(cx.tx, cx.options, &m)?.seq);
                 }
                 Ok(seqs)
             })
@@ -51,13 +54,30 @@ impl Store {
     }
 }
 
-/// Insert one new message; its sequence number.
+/// A message sent: its sequence number, and whether it was stored (not a dropped duplicate).
+pub(super) struct Inserted {
+    pub seq: i64,
+    pub stored: bool,
+}
+
+/// Insert one new message, unless its queue detects duplicates and it is one.
 pub(super) fn insert(
     tx: &rusqlite::Transaction<'_>,
-    options: QueueOptions,
+    config: &QueueConfig,
     m: &NewMessage,
-) -> Result<i64, StoreError> {
+) -> Result<Inserted, StoreError> {
     let now = now_ms();
+    let options = config.of(&m.queue);
+    // A generated id is unique: only a sender's own `MessageId` can repeat.
+    if let (Some(window), Some(id)) = (options.duplicate_detection, m.message_id.as_deref())
+        && duplicates::seen(tx, &m.queue, id, window, now)?
+    {
+        tracing::debug!(queue = %m.queue, message_id = id, "duplicate MessageId within the window: dropped");
+        return Ok(Inserted {
+            seq: duplicates::burn_sequence_number(tx)?,
+            stored: false,
+        });
+    }
     let id = m
         .message_id
         .clone()
@@ -85,5 +105,5 @@ pub(super) fn insert(
     ])?;
     let seq = tx.last_insert_rowid();
     bump(tx, &m.queue, Counter::Enqueued, 1)?;
-    Ok(seq)
+    Ok(Inserted { seq, stored: true })
 }

@@ -14,7 +14,7 @@ impl Store {
         let queue = queue.to_owned();
         self.call(move |cx| {
             let now = now_ms();
-            let until = now.saturating_add(ms(cx.options.lock_duration));
+            let until = now.saturating_add(ms(cx.options.of(&queue).lock_duration));
             let limit = i64::try_from(max).unwrap_or(i64::MAX);
             let found: Vec<Stored> = cx
                 .tx
@@ -64,7 +64,7 @@ impl Store {
         let lock = lock.clone();
         self.call(move |cx| {
             let held = held(cx.tx, &lock, MessageState::Locked)?;
-            let until = now_ms().saturating_add(ms(cx.options.lock_duration));
+            let until = now_ms().saturating_add(ms(cx.options.of(&lock.queue).lock_duration));
             cx.tx
                 .prepare_cached("UPDATE messages SET locked_until = ?2 WHERE seq = ?1")?
                 .execute(params![held.seq, until])?;
@@ -85,7 +85,12 @@ impl Store {
                 cx.tx
                     .prepare_cached("UPDATE messages SET last_error = ?2 WHERE seq = ?1")?
                     .execute(params![held.seq, reason])?;
-                release(cx.tx, cx.options, held.seq, held.delivery_count)
+                release(
+                    cx.tx,
+                    cx.options.of(&lock.queue),
+                    held.seq,
+                    held.delivery_count,
+                )
             })
             .await?;
         if outcome == Abandoned::Requeued {

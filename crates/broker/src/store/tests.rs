@@ -13,6 +13,7 @@ fn options(max: u32) -> QueueOptions {
         lock_duration: Duration::from_secs(60),
         time_to_live: Duration::from_secs(3600),
         dead_letter_on_expiration: true,
+        duplicate_detection: None,
     }
 }
 

@@ -13,19 +13,19 @@ use rusqlite::{Connection, Transaction};
 use tokio::sync::oneshot;
 
 use super::error::StoreError;
-use super::model::QueueOptions;
+use super::model::QueueConfig;
 use crate::latency::CompletionLatency;
 
 /// Operations applied in one transaction at most.
 const MAX_BATCH: usize = 512;
 
-/// What an operation runs with: the batch's transaction, the queue options, and the in-memory
-/// completion latency.
+/// What an operation runs with: the batch's transaction, every queue's options, and the
+/// in-memory completion latency.
 pub(super) struct Ctx<'a> {
     /// The batch's transaction.
     pub tx: &'a Transaction<'a>,
-    /// Queue behaviour.
-    pub options: QueueOptions,
+    /// Every queue's options ([`QueueConfig::of`]).
+    pub options: &'a QueueConfig,
     /// Queue-to-completion latency, recorded by completions.
     pub latency: &'a mut CompletionLatency,
 }
@@ -67,7 +67,7 @@ where
 /// The connection and what operations run with.
 pub(super) struct Writer {
     pub conn: Connection,
-    pub options: QueueOptions,
+    pub options: Arc<QueueConfig>,
     pub latency: CompletionLatency,
 }
 
@@ -103,7 +103,7 @@ impl Writer {
         };
         let mut cx = Ctx {
             tx: &tx,
-            options: self.options,
+            options: &self.options,
             latency: &mut self.latency,
         };
         let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use broker::Namespace;
 use broker::amqp::{Config, DurableBackend, SasKey, Server, connection_string};
-use broker::store::{QueueOptions, Store};
+use broker::store::{QueueConfig, QueueOptions, Store};
 use tokio::net::TcpListener;
 
 /// The queue options the scenarios expect (Service Bus defaults but a 30 s lock).
@@ -19,6 +19,7 @@ pub fn options() -> QueueOptions {
         lock_duration: Duration::from_secs(30),
         time_to_live: Duration::from_secs(3600),
         dead_letter_on_expiration: false,
+        duplicate_detection: None,
     }
 }
 
@@ -33,10 +34,23 @@ pub struct Durable {
     _stop: tokio::sync::watch::Sender<bool>,
 }
 
-/// Open a durable store for a test.
+/// The queue with duplicate detection every scenario may use, and its window: shorter than
+/// Service Bus's 20 s minimum, which the devhost enforces where queues are configured
+/// (`--sb-config`); the store itself takes any window.
+pub const DEDUP_QUEUE: (&str, Duration) = ("dedup", Duration::from_secs(3));
+
+/// Open a durable store for a test, with [`DEDUP_QUEUE`] configured (declared when listed).
 pub fn durable(queues: &[&str]) -> Durable {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("queues.db"), options()).unwrap();
+    let mut config = QueueConfig::from(options());
+    config.queues.insert(
+        DEDUP_QUEUE.0.to_owned(),
+        QueueOptions {
+            duplicate_detection: Some(DEDUP_QUEUE.1),
+            ..options()
+        },
+    );
+    let store = Store::open(&dir.path().join("queues.db"), config).unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let sweeper = store.clone();
     tokio::spawn(async move {
@@ -46,7 +60,7 @@ pub fn durable(queues: &[&str]) -> Durable {
     });
     let namespace = Namespace::new(store, queues.iter().map(|q| (*q).to_owned()));
     Durable {
-        backend: Arc::new(DurableBackend::new(namespace.clone(), options())),
+        backend: Arc::new(DurableBackend::new(namespace.clone())),
         namespace,
         _dir: dir,
         _stop: stop,
@@ -79,7 +93,7 @@ pub async fn run_scenario(program: &Path, args: &[PathBuf], envs: &[(&str, PathB
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let durable = durable(&["jobs"]);
+    let durable = durable(&["jobs", DEDUP_QUEUE.0]);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = Config {
         sas: SasKey {
@@ -95,6 +109,8 @@ pub async fn run_scenario(program: &Path, args: &[PathBuf], envs: &[(&str, PathB
         .arg(name)
         .env("SB_CONNECTION_STRING", &conn)
         .env("SB_QUEUE", "jobs")
+        .env("SB_DEDUP_QUEUE", DEDUP_QUEUE.0)
+        .env("SB_DEDUP_WINDOW", DEDUP_QUEUE.1.as_secs().to_string())
         .kill_on_drop(true);
     for (k, v) in envs {
         cmd.env(k, v);

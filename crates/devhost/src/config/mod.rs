@@ -7,6 +7,7 @@
 pub mod duration;
 pub mod function_json;
 pub mod host_json;
+pub mod sb_config;
 
 #[cfg(test)]
 mod tests;

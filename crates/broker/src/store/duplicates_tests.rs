@@ -1,0 +1,186 @@
+//! Duplicate detection and per-queue options through the store's API, on a real database file.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::*;
+
+/// `dedup` detects duplicates within `window`; `plain` does not; `short` has 2 deliveries.
+fn config(window: Duration) -> QueueConfig {
+    let defaults = QueueOptions::default();
+    let mut queues = std::collections::BTreeMap::new();
+    queues.insert(
+        "dedup".to_owned(),
+        QueueOptions {
+            duplicate_detection: Some(window),
+            ..defaults
+        },
+    );
+    queues.insert(
+        "short".to_owned(),
+        QueueOptions {
+            max_delivery_count: 2,
+            lock_duration: Duration::from_secs(7),
+            ..defaults
+        },
+    );
+    QueueConfig { defaults, queues }
+}
+
+fn msg(queue: &str, id: &str, body: &str) -> NewMessage {
+    NewMessage {
+        queue: queue.into(),
+        body: body.into(),
+        message_id: Some(id.into()),
+        ..NewMessage::default()
+    }
+}
+
+async fn bodies(store: &Store, queue: &str) -> Vec<String> {
+    let got = store.receive(queue, 100).await.unwrap();
+    for d in &got {
+        store.complete(&d.lock()).await.unwrap();
+    }
+    got.into_iter().map(|d| d.body).collect()
+}
+
+#[tokio::test]
+async fn a_message_id_seen_within_the_window_is_accepted_and_dropped_and_accepted_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("q.db"), config(Duration::from_millis(600))).unwrap();
+    let first = store
+        .send(vec![msg("dedup", "m-1", "first")])
+        .await
+        .unwrap();
+    // Inside the window, in another send and within one batch: accepted, each with its own
+    // sequence number, and dropped. Another id, and the same id on another queue, are new.
+    let again = store
+        .send(vec![
+            msg("dedup", "m-1", "again"),
+            msg("dedup", "m-2", "other"),
+        ])
+        .await
+        .unwrap();
+    store
+        .send(vec![
+            msg("plain", "m-1", "plain-1"),
+            msg("plain", "m-1", "plain-2"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 2);
+    assert!(
+        again[0] > first[0] && again[1] > again[0],
+        "{first:?} {again:?}"
+    );
+    // Completing the original does not clear the history.
+    assert_eq!(bodies(&store, "dedup").await, ["first", "other"]);
+    store
+        .send(vec![msg("dedup", "m-1", "still a duplicate")])
+        .await
+        .unwrap();
+    assert!(bodies(&store, "dedup").await.is_empty());
+    assert_eq!(bodies(&store, "plain").await, ["plain-1", "plain-2"]);
+    // Past the window (fixed from the first acceptance: the duplicates did not extend it).
+    tokio::time::sleep(Duration::from_millis(650)).await;
+    store
+        .send(vec![msg("dedup", "m-1", "new again")])
+        .await
+        .unwrap();
+    assert_eq!(bodies(&store, "dedup").await, ["new again"]);
+    let s = store.stats(vec![]).await.unwrap();
+    let dedup = s.iter().find(|s| s.name == "dedup").unwrap();
+    assert_eq!(dedup.enqueued, 3, "dropped duplicates are not enqueued");
+}
+
+#[tokio::test]
+async fn the_history_survives_a_reopen_and_holds_for_raw_and_scheduled_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let window = Duration::from_secs(60);
+    let later = Utc::now() + chrono::Duration::seconds(3600);
+    {
+        let store = Store::open(&path, config(window)).unwrap();
+        store
+            .send(vec![msg("dedup", "kept", "before")])
+            .await
+            .unwrap();
+        let scheduled = NewMessage {
+            scheduled_for: Some(later),
+            ..msg("dedup", "sched", "scheduled")
+        };
+        store.send(vec![scheduled]).await.unwrap();
+    }
+    let store = Store::open(&path, config(window)).unwrap();
+    store
+        .send(vec![msg("dedup", "kept", "after")])
+        .await
+        .unwrap();
+    let raw = Raw {
+        bare: vec![0x00, 0x53, 0x75, 0xa0, 0x01, b'x'],
+        annotations: None,
+    };
+    store
+        .send_raw(vec![(msg("dedup", "kept", "raw"), raw)])
+        .await
+        .unwrap();
+    // A second schedule of the id is dropped; its sequence number cancels nothing.
+    let dup = store
+        .send(vec![NewMessage {
+            scheduled_for: Some(later),
+            ..msg("dedup", "sched", "scheduled twice")
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.cancel_scheduled("dedup", dup).await.unwrap(), 0);
+    let s = store.stats(vec![]).await.unwrap();
+    let dedup = s.iter().find(|s| s.name == "dedup").unwrap();
+    assert_eq!((dedup.active, dedup.scheduled), (1, 1));
+    assert_eq!(bodies(&store, "dedup").await, ["before"]);
+}
+
+#[tokio::test]
+async fn the_sweep_forgets_ids_older_than_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let store = Store::open(&path, config(Duration::from_millis(200))).unwrap();
+    store
+        .send(vec![msg("dedup", "a", "1"), msg("plain", "b", "2")])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    store.sweep().await.unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let left: i64 = conn
+        .query_row("SELECT COUNT(*) FROM duplicates", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn each_queue_has_its_own_delivery_count_and_lock_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("q.db"), config(Duration::from_secs(60))).unwrap();
+    assert_eq!(store.options("short").max_delivery_count, 2);
+    assert_eq!(store.options("other").max_delivery_count, 10);
+    store
+        .send(vec![msg("short", "s", "s"), msg("other", "o", "o")])
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let d = store.receive("short", 1).await.unwrap().remove(0);
+        let held = (d.locked_until - Utc::now()).num_seconds();
+        assert!((5..=7).contains(&held), "lock of {held} s");
+        store.abandon(&d.lock(), "x").await.unwrap();
+    }
+    assert_eq!(store.dead_letters("short", 10).await.unwrap().len(), 1);
+    for _ in 0..2 {
+        let d = store.receive("other", 1).await.unwrap().remove(0);
+        assert!((d.locked_until - Utc::now()).num_seconds() > 50);
+        store.abandon(&d.lock(), "x").await.unwrap();
+    }
+    assert!(store.dead_letters("other", 10).await.unwrap().is_empty());
+}
