@@ -3,7 +3,10 @@
 //! * `POST /servicebus/{queue}/messages`: send. `BrokerProperties` (JSON) may set `MessageId`,
 //!   `CorrelationId`, `ScheduledEnqueueTimeUtc` (RFC 1123) and `TimeToLive` (seconds);
 //!   `Content-Type` is the content type; every other non-transport header is a custom property
-//!   (its value read as JSON when it parses, else as text). Answers `201`.
+//!   (its value read as JSON when it parses, else as text). Answers `201`. With `Content-Type:
+//!   application/vnd.microsoft.servicebus.json` the body is a batch (Microsoft's "Send Message
+//!   Batch" page): a JSON array of `{"Body", "BrokerProperties", "UserProperties"}`, stored all
+//!   or nothing.
 //! * `POST /servicebus/{queue}/messages/head?timeout=N`: peek-lock the next message; `201` with
 //!   the body, `BrokerProperties`, `Location` and custom properties, or `204` after `N` seconds
 //!   (at most 60) without one.
@@ -77,6 +80,41 @@ fn bad_request(detail: impl Into<String>) -> Response {
     Problem::new(StatusCode::BAD_REQUEST, "Bad Service Bus request", detail).into_response()
 }
 
+/// The content type of a batch send.
+const BATCH: &str = "application/vnd.microsoft.servicebus.json";
+
+/// One message of a batch send.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct BatchItem {
+    body: String,
+    #[serde(default)]
+    broker_properties: BrokerIn,
+    #[serde(default)]
+    user_properties: Map<String, Value>,
+}
+
+/// Parse a batch send's body into store messages.
+pub(super) fn batch(queue: &str, body: &str) -> Result<Vec<NewMessage>, Response> {
+    let items: Vec<BatchItem> = serde_json::from_str(body).map_err(|e| {
+        bad_request(format!(
+            "a batch ({BATCH}) is a JSON array of {{\"Body\", \"BrokerProperties\", \"UserProperties\"}}: {e}"
+        ))
+    })?;
+    items
+        .into_iter()
+        .map(|item| {
+            from_broker(
+                queue,
+                item.broker_properties,
+                None,
+                item.user_properties,
+                item.body,
+            )
+        })
+        .collect()
+}
+
 /// Parse a message send request into a store message.
 pub(super) fn new_message(
     queue: &str,
@@ -93,6 +131,33 @@ pub(super) fn new_message(
                 .map_err(|e| bad_request(format!("BrokerProperties is not a JSON object: {e}")))?
         }
     };
+    let mut properties = Map::new();
+    for (name, value) in headers {
+        if TRANSPORT.contains(&name.as_str()) {
+            continue;
+        }
+        let Ok(text) = value.to_str() else {
+            return Err(bad_request(format!("custom property {name} is not ASCII")));
+        };
+        let value =
+            serde_json::from_str::<Value>(text).unwrap_or_else(|_| Value::String(text.to_owned()));
+        properties.insert(name.as_str().to_owned(), value);
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    from_broker(queue, broker, content_type, properties, body)
+}
+
+/// A store message from its broker properties, content type, custom properties and body.
+fn from_broker(
+    queue: &str,
+    broker: BrokerIn,
+    content_type: Option<String>,
+    properties: Map<String, Value>,
+    body: String,
+) -> Result<NewMessage, Response> {
     let scheduled_for = match broker.scheduled_enqueue_time_utc.as_deref() {
         None => None,
         Some(text) => Some(
@@ -112,26 +177,11 @@ pub(super) fn new_message(
         }
         Some(secs) => return Err(bad_request(format!("TimeToLive {secs} must be positive"))),
     };
-    let mut properties = Map::new();
-    for (name, value) in headers {
-        if TRANSPORT.contains(&name.as_str()) {
-            continue;
-        }
-        let Ok(text) = value.to_str() else {
-            return Err(bad_request(format!("custom property {name} is not ASCII")));
-        };
-        let value =
-            serde_json::from_str::<Value>(text).unwrap_or_else(|_| Value::String(text.to_owned()));
-        properties.insert(name.as_str().to_owned(), value);
-    }
     Ok(NewMessage {
         queue: queue.to_owned(),
         body,
         message_id: broker.message_id.filter(|s| !s.is_empty()),
-        content_type: headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        content_type,
         correlation_id: broker.correlation_id,
         properties,
         scheduled_for,
@@ -166,11 +216,24 @@ async fn send(
     if let Err(r) = exists(&rest, &queue, StatusCode::NOT_FOUND).await {
         return r;
     }
-    let message = match new_message(&queue, &headers, body) {
+    let is_batch = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case(BATCH))
+        });
+    let messages = if is_batch {
+        batch(&queue, &body)
+    } else {
+        new_message(&queue, &headers, body).map(|m| vec![m])
+    };
+    let messages = match messages {
         Ok(m) => m,
         Err(r) => return r,
     };
-    match rest.namespace.store().send(vec![message]).await {
+    match rest.namespace.store().send(messages).await {
         Ok(_) => StatusCode::CREATED.into_response(),
         Err(e) => Problem::from(&e).into_response(),
     }
