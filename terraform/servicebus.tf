@@ -21,6 +21,12 @@ resource "azurerm_servicebus_queue" "jobs" {
   default_message_ttl                  = var.default_message_ttl
   dead_lettering_on_message_expiration = var.dead_lettering_on_message_expiration
   partitioning_enabled                 = false
+  # Duplicate detection (Standard tier and up): a MessageId sent again within the window is
+  # accepted and dropped, so the handler's backoff copies and jobctl's resubmissions, which carry
+  # deterministic ids, cannot be doubled by a retried send. Fixed at creation: changing
+  # requires_duplicate_detection forces azurerm to replace the queue (docs/DEPLOY.md).
+  requires_duplicate_detection            = true
+  duplicate_detection_history_time_window = var.duplicate_detection_history_time_window
   # 256 KiB messages on Standard: IngestJob rejects larger jobs with 413 before they get here.
 }
 

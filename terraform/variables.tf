@@ -71,6 +71,22 @@ variable "default_message_ttl" {
   }
 }
 
+variable "duplicate_detection_history_time_window" {
+  description = "How long the jobs queue remembers a MessageId to drop a resent copy, ISO 8601 (Service Bus: PT20S to P7D, default PT10M; the devhost's Config.json DuplicateDetectionHistoryTimeWindow). Changes in place; requires_duplicate_detection itself is fixed at queue creation."
+  type        = string
+  default     = "PT10M"
+
+  validation {
+    condition = can(regex("^P(?:[0-9]+D)?(?:T(?:[0-9]+H)?(?:[0-9]+M)?(?:[0-9]+S)?)?$", var.duplicate_detection_history_time_window)) && !contains(["P", "PT"], var.duplicate_detection_history_time_window) && alltrue([
+      for seconds in [try(sum([
+        for unit, size in { D = 86400, H = 3600, M = 60, S = 1 } :
+        tonumber(coalesce(try(regex(unit == "D" ? "^P([0-9]+)D" : "T.*?([0-9]+)${unit}", var.duplicate_detection_history_time_window)[0], null), "0")) * size
+      ]), 0)] : seconds >= 20 && seconds <= 604800
+    ])
+    error_message = "duplicate_detection_history_time_window must be an ISO 8601 duration from PT20S to P7D (Service Bus's limits), e.g. PT10M."
+  }
+}
+
 variable "dead_lettering_on_message_expiration" {
   description = "Move expired messages to the dead-letter queue instead of dropping them."
   type        = bool

@@ -421,3 +421,33 @@ def test_every_scanner_exception_carries_its_reason():
             assert len(reason.strip()) > 20, f"{path.name}: checkov skip {check} has no reason"
         for check in re.findall(r"#trivy:ignore:([A-Z]+-\d+)", text):
             assert re.search(rf"^# {check}: .{{20,}}", text, re.M), f"{path.name}: trivy ignore {check} is not explained"
+
+
+# Duplicate detection on the jobs queue -------------------------------------------------------
+
+
+def test_the_jobs_queue_detects_duplicates_within_the_variable_window(tf):
+    queue = next(iter(resources(tf, "azurerm_servicebus_queue").values()))
+    assert queue["requires_duplicate_detection"] is True
+    assert strip(queue["duplicate_detection_history_time_window"]) == "var.duplicate_detection_history_time_window"
+    for block in tf["variable"]:
+        if "duplicate_detection_history_time_window" in block:
+            assert block["duplicate_detection_history_time_window"]["default"] == "PT10M"
+
+
+@pytest.mark.parametrize("window", ["PT20S", "PT10M", "PT1H30M", "P1DT12H", "P7D"])
+def test_the_window_accepts_service_bus_range(window):
+    case = {"duplicate_detection_history_time_window": window}
+    assert tfeval.rejected(TF, ["duplicate_detection_history_time_window"], case) is None
+
+
+@pytest.mark.parametrize("window", ["PT19S", "PT0S", "P7DT1S", "P8D", "10m", "P", "PT", "00:10:00"])
+def test_the_window_rejects_what_service_bus_refuses(window):
+    case = {"duplicate_detection_history_time_window": window}
+    assert tfeval.rejected(TF, ["duplicate_detection_history_time_window"], case), f"{window} was accepted"
+
+
+def test_deploy_md_warns_that_duplicate_detection_replaces_the_queue():
+    text = DEPLOY_MD.read_text()
+    section = text[text.index("### Duplicate detection") :][:1500]
+    assert "requires_duplicate_detection" in section and "replace the queue" in section

@@ -105,11 +105,12 @@ impl RetryScheduler {
         self.enabled() && self.backoff.exhausted(envelope.attempt()) && delivery > 1
     }
 
-    /// The copy of `envelope` for its next attempt after a failure at `failed_at`, with a delay
-    /// drawn by `draw` (uniform in `[0, 1)`).
+    /// The copy of `envelope`, delivered with `MessageId` `delivered`, for its next attempt after
+    /// a failure at `failed_at`, with a delay drawn by `draw` (uniform in `[0, 1)`).
     pub fn plan(
         &self,
         envelope: &JobEnvelope,
+        delivered: Option<&str>,
         failed_at: DateTime<Utc>,
         draw: f64,
     ) -> Result<(Scheduled, OutgoingMessage), ScheduleError> {
@@ -124,7 +125,7 @@ impl RetryScheduler {
         let delay = self.backoff.delay(failed, draw);
         let exact = failed_at + chrono::Duration::milliseconds(delay.as_millis() as i64);
         let at = ceil_to_second(exact);
-        let message_id = format!("{}:{}", envelope.job_id, next.attempt());
+        let message_id = copy_message_id(envelope, delivered, next.attempt());
         let body =
             serde_json::to_string(&next).map_err(|e| ScheduleError::Envelope(e.to_string()))?;
         let mut message = OutgoingMessage::new(body);
@@ -152,10 +153,12 @@ impl RetryScheduler {
         Ok((scheduled, message))
     }
 
-    /// Reschedule `envelope` after a failure at `failed_at`: plan the copy and send it.
+    /// Reschedule `envelope`, delivered with `MessageId` `delivered`, after a failure at
+    /// `failed_at`: plan the copy and send it.
     pub async fn reschedule(
         &self,
         envelope: &JobEnvelope,
+        delivered: Option<&str>,
         failed_at: DateTime<Utc>,
     ) -> Result<Scheduled, ScheduleError> {
         let (client, queue) = match &self.mode {
@@ -164,10 +167,60 @@ impl RetryScheduler {
             Mode::On { client, queue } => (client, queue),
         };
         let draw = rand::rng().random::<f64>();
-        let (scheduled, message) = self.plan(envelope, failed_at, draw)?;
+        let (scheduled, message) = self.plan(envelope, delivered, failed_at, draw)?;
         client.send(queue, &message).await?;
         Ok(scheduled)
     }
+}
+
+/// Service Bus caps `MessageId` at 128 characters.
+const MAX_MESSAGE_ID: usize = 128;
+
+/// The `MessageId` of the backoff copy for attempt `next` of `envelope`, delivered with
+/// `MessageId` `delivered`: `<lineage>:<next>`. Deterministic, so a retried send of the same copy
+/// is dropped by the queue's duplicate detection, and distinct for every copy that must live:
+///
+/// * a job's first run: the lineage is the job id (`<jobId>:2`, `<jobId>:3`);
+/// * a copy we sent (`<lineage>:<attempt>`, attempt 2 on): the same lineage;
+/// * a job resubmitted from the dead-letter queue by jobctl (`MessageId` `<original>/r<seq>`,
+///   its envelope back at attempt 1): the resubmission's id is the lineage
+///   (`<original>/r<seq>:2`), so its copies are not taken for the first run's `<jobId>:2` by
+///   duplicate detection within the window.
+///
+/// An id over 128 characters keeps its start and a hash of the lineage.
+fn copy_message_id(envelope: &JobEnvelope, delivered: Option<&str>, next: u32) -> String {
+    let own = delivered.and_then(|id| {
+        let (lineage, attempt) = id.rsplit_once(':')?;
+        (envelope.attempt() >= 2 && attempt == envelope.attempt().to_string()).then_some(lineage)
+    });
+    let lineage = own
+        .or(delivered.filter(|id| is_resubmission(id)))
+        .map_or_else(|| envelope.job_id.to_string(), str::to_owned);
+    let suffix = format!(":{next}");
+    if lineage.len() + suffix.len() <= MAX_MESSAGE_ID {
+        return format!("{lineage}{suffix}");
+    }
+    let hash = format!("~{:016x}", fnv64(&lineage));
+    let mut keep = MAX_MESSAGE_ID - suffix.len() - hash.len();
+    while !lineage.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}{hash}{suffix}", &lineage[..keep])
+}
+
+/// Whether `id` is a resubmitted copy's (`<original>/r<sequence number>`, jobctl's `dlq
+/// resubmit`).
+fn is_resubmission(id: &str) -> bool {
+    id.rsplit_once("/r").is_some_and(|(head, seq)| {
+        !head.is_empty() && !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// FNV-1a, 64 bits: a stable hash for shortened ids.
+fn fnv64(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The first whole second at or after `t`.
@@ -210,7 +263,9 @@ mod tests {
         let failed_at = DateTime::parse_from_rfc3339("2026-11-25T10:00:00.250Z")
             .unwrap()
             .with_timezone(&Utc);
-        let (plan, message) = s.plan(&e, failed_at, 0.5).unwrap();
+        let (plan, message) = s
+            .plan(&e, Some("from-the-binding"), failed_at, 0.5)
+            .unwrap();
         assert_eq!(plan.attempt, 2);
         assert_eq!(plan.delay, Duration::from_millis(500));
         assert_eq!(plan.at.to_rfc3339(), "2026-11-25T10:00:01+00:00");
@@ -229,15 +284,63 @@ mod tests {
         let copy = JobEnvelope::parse(&message.body).unwrap();
         assert_eq!((copy.attempt(), copy.job_id), (2, e.job_id));
 
-        let (third, _) = s.plan(&copy, failed_at, 0.999).unwrap();
+        let (third, _) = s
+            .plan(
+                &copy,
+                Some(message.message_id.as_deref().unwrap()),
+                failed_at,
+                0.999,
+            )
+            .unwrap();
         assert_eq!(
             (third.attempt, third.delay),
             (3, Duration::from_millis(1998))
         );
         assert!(matches!(
-            s.plan(&copy.next_attempt(), failed_at, 0.1),
+            s.plan(&copy.next_attempt(), None, failed_at, 0.1),
             Err(ScheduleError::Exhausted { attempt: 3, max: 3 })
         ));
+    }
+
+    #[test]
+    fn copy_ids_follow_the_lineage_and_a_resubmission_starts_its_own() {
+        let s = RetryScheduler::unavailable(backoff());
+        let failed_at = Utc::now();
+        let e = envelope();
+        let id = |e: &JobEnvelope, delivered: Option<&str>| {
+            s.plan(e, delivered, failed_at, 0.5).unwrap().0.message_id
+        };
+        let job = e.job_id.to_string();
+        // The first run: whatever id the output binding gave the message.
+        assert_eq!(id(&e, Some("3f2a9c")), format!("{job}:2"));
+        assert_eq!(id(&e, None), format!("{job}:2"));
+        assert_eq!(
+            id(&e.next_attempt(), Some(&format!("{job}:2"))),
+            format!("{job}:3")
+        );
+        // Resubmitted by jobctl (its envelope back at attempt 1): a lineage of its own, and its
+        // copies keep it.
+        let resubmitted = format!("{job}:3/r17");
+        assert_eq!(id(&e, Some(&resubmitted)), format!("{resubmitted}:2"));
+        assert_eq!(
+            id(&e.next_attempt(), Some(&format!("{resubmitted}:2"))),
+            format!("{resubmitted}:3")
+        );
+        assert_ne!(
+            id(&e, Some(&format!("{job}:3/r18"))),
+            id(&e, Some(&resubmitted))
+        );
+        // Not a resubmission, not our copy: the job id.
+        assert_eq!(id(&e, Some("report/r")), format!("{job}:2"));
+        assert_eq!(id(&e.next_attempt(), Some("other:7")), format!("{job}:3"));
+        // Long lineages are shortened to 128 characters, deterministically.
+        let long = format!("{}/r912", "é".repeat(80));
+        let a = id(&e, Some(&long));
+        assert!(
+            a.len() <= 128 && a.ends_with(":2") && a.contains('~'),
+            "{a}"
+        );
+        assert_eq!(a, id(&e, Some(&long)));
     }
 
     #[test]

@@ -113,7 +113,10 @@ pub async fn process(
     // Backoff mode: a transient failure is rescheduled, and the original completed.
     let transient = matches!(kind, FailureKind::Simulated | FailureKind::Transient);
     if let (true, Some(envelope), Some(retry)) = (transient, envelope, state.retry()) {
-        match retry.reschedule(envelope, Utc::now()).await {
+        match retry
+            .reschedule(envelope, message.metadata.message_id.as_deref(), Utc::now())
+            .await
+        {
             Ok(scheduled) => {
                 metrics.tenant_audit(tenant_id, TenantAudit::rescheduled(delivery));
                 metrics.retry_scheduled(job_type, scheduled.attempt);
