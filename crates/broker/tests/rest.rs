@@ -207,3 +207,32 @@ async fn dead_letter_settlement_checks_queue_and_message_too() {
     assert_eq!(status, 200);
     assert_eq!(s.store.stats(vec![]).await.unwrap()[0].dead_lettered, 0);
 }
+
+#[tokio::test]
+async fn a_send_over_256_kb_with_its_properties_is_refused_with_413_and_nothing_is_stored() {
+    let s = serve(10).await;
+    let send = |body: String, property: &str| {
+        s.client
+            .post(format!("{}/servicebus/jobs/messages", s.url))
+            .header("BrokerProperties", r#"{"MessageId":"big"}"#)
+            .header("x-note", property.to_owned())
+            .body(body)
+            .send()
+    };
+    let limit = 256 * 1024;
+    let res = send("x".repeat(limit + 1), "").await.unwrap();
+    assert_eq!(res.status(), 413);
+    let problem: Value = res.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("262144"),
+        "{problem}"
+    );
+    // The properties count too: a body just under the limit with a large property is refused.
+    let res = send("x".repeat(limit - 100), &"p".repeat(200))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let res = send("x".repeat(limit - 1000), "small").await.unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(s.counts().await.0, 1);
+}

@@ -80,6 +80,11 @@ fn bad_request(detail: impl Into<String>) -> Response {
     Problem::new(StatusCode::BAD_REQUEST, "Bad Service Bus request", detail).into_response()
 }
 
+/// The largest message a Standard-tier queue takes, payload and properties together (Microsoft's
+/// "Service Bus quotas": "Maximum message size ... 256 KB for Standard tier"); the AMQP front end
+/// enforces the same on the encoded message. A batch send is held to it as a whole.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
 /// The content type of a batch send.
 const BATCH: &str = "application/vnd.microsoft.servicebus.json";
 
@@ -224,6 +229,25 @@ async fn send(
                 .next()
                 .is_some_and(|t| t.trim().eq_ignore_ascii_case(BATCH))
         });
+    // The payload, every custom property and the broker properties count (not the transport).
+    let size = body.len()
+        + headers
+            .iter()
+            .filter(|(name, _)| {
+                !TRANSPORT.contains(&name.as_str()) || name.as_str() == "brokerproperties"
+            })
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum::<usize>();
+    if size > MAX_MESSAGE_BYTES {
+        return Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Message too large",
+            format!(
+                "the message is {size} bytes with its properties; a Standard-tier queue takes at most {MAX_MESSAGE_BYTES} (256 KB)"
+            ),
+        )
+        .into_response();
+    }
     let messages = if is_batch {
         batch(&queue, &body)
     } else {
