@@ -112,6 +112,8 @@ def test_queue_settings_match_the_devhost_defaults(tf):
     assert variable_default(tf, "default_message_ttl") == devhost_default("DEFAULT_MESSAGE_TTL")
     assert variable_default(tf, "dead_lettering_on_message_expiration") is True
     assert devhost_default("DEAD_LETTER_ON_EXPIRATION") == "true"
+    # Duplicate detection on, with the same window, in Azure and in the devhost.
+    assert variable_default(tf, "duplicate_detection_history_time_window") == devhost_default("DUPLICATE_DETECTION_WINDOW")
     queue = next(iter(resources(tf, "azurerm_servicebus_queue").values()))
     for attr in ("max_delivery_count", "lock_duration", "default_message_ttl", "dead_lettering_on_message_expiration"):
         assert strip(queue[attr]) == f"var.{attr}"

@@ -50,8 +50,13 @@ enum Command {
         /// dead_lettering_on_message_expiration (default true).
         #[arg(long, default_value_t = true, env = "DEVHOST_DEAD_LETTER_ON_EXPIRATION", action = clap::ArgAction::Set)]
         dead_letter_on_expiration: bool,
+        /// Duplicate detection: a MessageId accepted within this window is accepted and
+        /// dropped, 20 s to 7 days (PT10M, 10m, 600), or `off` (Terraform's
+        /// requires_duplicate_detection with duplicate_detection_history_time_window PT10M).
+        #[arg(long, default_value = "PT10M", env = "DEVHOST_DUPLICATE_DETECTION_WINDOW", value_parser = duplicate_window)]
+        duplicate_detection_window: Window,
         /// Queues with their own properties, in the Service Bus emulator's `Config.json` format
-        /// (the four queue flags above are the defaults of every other queue).
+        /// (the five queue flags above are the defaults of every other queue).
         #[arg(long, env = "DEVHOST_SB_CONFIG")]
         sb_config: Option<PathBuf>,
         /// Telemetry envelopes kept in memory (oldest dropped first).
@@ -164,6 +169,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
             lock_duration,
             default_message_ttl,
             dead_letter_on_expiration,
+            duplicate_detection_window,
             sb_config,
             telemetry_capacity,
             amqp_port,
@@ -179,7 +185,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
                     lock_duration,
                     time_to_live: default_message_ttl,
                     dead_letter_on_expiration,
-                    duplicate_detection: None,
+                    duplicate_detection: duplicate_detection_window.0,
                 },
                 sb_config,
                 telemetry_capacity: usize::try_from(telemetry_capacity).unwrap_or(usize::MAX),
@@ -251,6 +257,25 @@ fn lock_duration(text: &str) -> Result<Duration, String> {
     } else {
         Err(format!(
             "{text}: a lock duration must be from 5 seconds (PT5S) to 5 minutes (PT5M)"
+        ))
+    }
+}
+
+/// `--duplicate-detection-window`: a window, or none.
+#[derive(Debug, Clone, Copy)]
+struct Window(Option<Duration>);
+
+/// `--duplicate-detection-window`: `off`, or Service Bus's 20 seconds to 7 days.
+fn duplicate_window(text: &str) -> Result<Window, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(Window(None));
+    }
+    let d = devhost::config::parse_duration(text)?;
+    if (Duration::from_secs(20)..=Duration::from_secs(7 * 24 * 3600)).contains(&d) {
+        Ok(Window(Some(d)))
+    } else {
+        Err(format!(
+            "{text}: a duplicate detection window must be from 20 seconds (PT20S) to 7 days (P7D), or off"
         ))
     }
 }

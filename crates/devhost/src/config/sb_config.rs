@@ -122,8 +122,12 @@ fn properties(
     defaults: QueueOptions,
 ) -> Result<QueueOptions, ConfigError> {
     let mut o = defaults;
-    let mut requires_duplicate_detection = false;
-    let mut window = Duration::from_secs(600);
+    // Left out, duplicate detection is the devhost's default (`--duplicate-detection-window`);
+    // a window without one is Service Bus's default, 10 minutes.
+    let mut requires_duplicate_detection = defaults.duplicate_detection.is_some();
+    let mut window = defaults
+        .duplicate_detection
+        .unwrap_or(Duration::from_secs(600));
     for (key, value) in props {
         let field = format!("{queue}.Properties.{key}");
         match key.as_str() {
@@ -356,6 +360,25 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(off["jobs"].duplicate_detection, None);
+        // Left out, the devhost's default holds; said, the file's word does.
+        let on_by_default = QueueOptions {
+            duplicate_detection: Some(Duration::from_secs(60)),
+            ..defaults()
+        };
+        let read =
+            |props: Value| parse(Path::new("c"), &one_queue(props), on_by_default).unwrap()["jobs"];
+        assert_eq!(
+            read(json!({})).duplicate_detection,
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            read(json!({"RequiresDuplicateDetection": false})).duplicate_detection,
+            None
+        );
+        assert_eq!(
+            read(json!({"DuplicateDetectionHistoryTimeWindow": "PT30S"})).duplicate_detection,
+            Some(Duration::from_secs(30))
+        );
     }
 
     #[test]
