@@ -5,6 +5,7 @@ starts the server on loopback and passes:
   SB_CONNECTION_STRING  the emulator-style connection string (UseDevelopmentEmulator=true)
   SB_QUEUE              a queue that exists and is empty
   SB_DEDUP_QUEUE        an empty queue with duplicate detection, its window SB_DEDUP_WINDOW s
+  SB_EXPIRING_QUEUE     an empty queue with DeadLetteringOnMessageExpiration (SB_QUEUE has not)
 
 Usage: python python_sdk.py SCENARIO. Exit status 0 = the scenario held.
 """
@@ -244,6 +245,31 @@ def receive_and_delete():
             assert str(m) == "gone"
         with c.get_queue_receiver(QUEUE) as receiver:
             assert receiver.receive_messages(max_message_count=1, max_wait_time=1) == []
+
+
+def ttl_expiry():
+    """A message past its time-to-live is never delivered: dead-lettered with TTLExpiredException
+    on a queue with DeadLetteringOnMessageExpiration, dropped on one without."""
+    expiring = os.environ["SB_EXPIRING_QUEUE"]
+    ttl = datetime.timedelta(seconds=1)
+    with client() as c:
+        for queue in (QUEUE, expiring):
+            with c.get_queue_sender(queue) as sender:
+                sender.send_messages(ServiceBusMessage("short-lived", message_id=f"ttl-{queue}", time_to_live=ttl))
+        time.sleep(2.5)
+        for queue, dead_lettered in ((QUEUE, False), (expiring, True)):
+            with c.get_queue_receiver(queue) as receiver:
+                assert receiver.receive_messages(max_message_count=1, max_wait_time=1) == [], queue
+            with c.get_queue_receiver(queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as dlq:
+                got = dlq.receive_messages(max_message_count=1, max_wait_time=2)
+                if not dead_lettered:
+                    assert got == [], f"{queue}: an expired message is dropped"
+                    continue
+                assert len(got) == 1, f"{queue}: the expired message is dead-lettered"
+                d = got[0]
+                assert d.message_id == f"ttl-{queue}"
+                assert d.dead_letter_reason == "TTLExpiredException", d.dead_letter_reason
+                dlq.complete_message(d)
 
 
 def duplicate_detection():

@@ -75,6 +75,11 @@ async fn schedule_and_cancel() {
 }
 
 #[tokio::test]
+async fn an_expired_message_is_dead_lettered_or_dropped_as_its_queue_says() {
+    scenario("ttl_expiry").await;
+}
+
+#[tokio::test]
 async fn duplicate_detection_drops_a_message_id_seen_within_the_window() {
     scenario("duplicate_detection").await;
 }

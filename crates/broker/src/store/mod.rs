@@ -54,7 +54,7 @@ mod writer;
 #[cfg(test)]
 mod amqp_tests;
 #[cfg(test)]
-mod duplicates_tests;
+mod queue_options_tests;
 #[cfg(test)]
 mod tests;
 

@@ -39,7 +39,11 @@ pub struct Durable {
 /// (`--sb-config`); the store itself takes any window.
 pub const DEDUP_QUEUE: (&str, Duration) = ("dedup", Duration::from_secs(3));
 
-/// Open a durable store for a test, with [`DEDUP_QUEUE`] configured (declared when listed).
+/// A queue that dead-letters expired messages (the others drop them).
+pub const EXPIRING_QUEUE: &str = "expiring";
+
+/// Open a durable store for a test, with [`DEDUP_QUEUE`] and [`EXPIRING_QUEUE`] configured
+/// (declared when listed).
 pub fn durable(queues: &[&str]) -> Durable {
     let dir = tempfile::tempdir().unwrap();
     let mut config = QueueConfig::from(options());
@@ -47,6 +51,13 @@ pub fn durable(queues: &[&str]) -> Durable {
         DEDUP_QUEUE.0.to_owned(),
         QueueOptions {
             duplicate_detection: Some(DEDUP_QUEUE.1),
+            ..options()
+        },
+    );
+    config.queues.insert(
+        EXPIRING_QUEUE.to_owned(),
+        QueueOptions {
+            dead_letter_on_expiration: true,
             ..options()
         },
     );
@@ -93,7 +104,7 @@ pub async fn run_scenario(program: &Path, args: &[PathBuf], envs: &[(&str, PathB
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let durable = durable(&["jobs", DEDUP_QUEUE.0]);
+    let durable = durable(&["jobs", DEDUP_QUEUE.0, EXPIRING_QUEUE]);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = Config {
         sas: SasKey {
@@ -111,6 +122,7 @@ pub async fn run_scenario(program: &Path, args: &[PathBuf], envs: &[(&str, PathB
         .env("SB_QUEUE", "jobs")
         .env("SB_DEDUP_QUEUE", DEDUP_QUEUE.0)
         .env("SB_DEDUP_WINDOW", DEDUP_QUEUE.1.as_secs().to_string())
+        .env("SB_EXPIRING_QUEUE", EXPIRING_QUEUE)
         .kill_on_drop(true);
     for (k, v) in envs {
         cmd.env(k, v);

@@ -1,4 +1,5 @@
-//! Duplicate detection and per-queue options through the store's API, on a real database file.
+//! Per-queue options (delivery count, lock, time-to-live, dead-lettering on expiry) and duplicate
+//! detection through the store's API, on a real database file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -183,4 +184,51 @@ async fn each_queue_has_its_own_delivery_count_and_lock_duration() {
         store.abandon(&d.lock(), "x").await.unwrap();
     }
     assert!(store.dead_letters("other", 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn each_queue_expires_messages_by_its_own_time_to_live_and_dead_letter_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = QueueOptions {
+        time_to_live: Duration::from_millis(300),
+        ..QueueOptions::default()
+    };
+    let mut config = QueueConfig::from(QueueOptions::default());
+    config.queues.insert(
+        "ttl-dlq".into(),
+        QueueOptions {
+            dead_letter_on_expiration: true,
+            ..short
+        },
+    );
+    config.queues.insert(
+        "ttl-drop".into(),
+        QueueOptions {
+            dead_letter_on_expiration: false,
+            ..short
+        },
+    );
+    let store = Store::open(&dir.path().join("q.db"), config).unwrap();
+    // A message's own longer time-to-live is capped by its queue's default, as on Service Bus.
+    let long = |queue: &str| NewMessage {
+        time_to_live: Some(Duration::from_secs(3600)),
+        ..msg(queue, "t", "short-lived")
+    };
+    store
+        .send(vec![long("ttl-dlq"), long("ttl-drop"), long("plain")])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(store.sweep().await.unwrap().1, 2);
+    let dead = store.dead_letters("ttl-dlq", 10).await.unwrap();
+    assert_eq!(
+        dead.iter().map(|d| d.reason.as_str()).collect::<Vec<_>>(),
+        [TTL_REASON]
+    );
+    assert!(store.dead_letters("ttl-drop", 10).await.unwrap().is_empty());
+    let stats = store.stats(vec![]).await.unwrap();
+    let of = |name: &str| stats.iter().find(|s| s.name == name).unwrap().clone();
+    assert_eq!((of("ttl-drop").active, of("ttl-drop").expired), (0, 1));
+    assert_eq!((of("ttl-dlq").dead_lettered, of("ttl-dlq").expired), (1, 1));
+    assert_eq!((of("plain").active, of("plain").expired), (1, 0));
 }
