@@ -1,6 +1,7 @@
 // Scenarios run by Microsoft's JavaScript Service Bus SDK (@azure/service-bus, rhea underneath)
 // against the project's AMQP front end. Driven by crates/broker/tests/amqp_js_sdk.rs with
-// SB_CONNECTION_STRING and SB_QUEUE set and NODE_PATH pointing at the installed SDK.
+// SB_CONNECTION_STRING and SB_QUEUE set (SB_DEDUP_QUEUE: a queue with duplicate detection, its
+// window SB_DEDUP_WINDOW seconds) and NODE_PATH pointing at the installed SDK.
 // Usage: node js_sdk.cjs SCENARIO. Exit status 0 = the scenario held.
 "use strict";
 
@@ -93,6 +94,46 @@ const scenarios = {
         console.log("refused as expected:", e.code, e.message);
         return e.code === "UnauthorizedAccess";
       });
+    } finally {
+      await c.close();
+    }
+  },
+
+  // A MessageId seen within the window is accepted and dropped (single, batch, scheduled); after
+  // the window it is new again.
+  async duplicate_detection() {
+    const queue = process.env.SB_DEDUP_QUEUE;
+    const windowMs = Number(process.env.SB_DEDUP_WINDOW) * 1000;
+    const c = client();
+    try {
+      const sender = c.createSender(queue);
+      const started = Date.now();
+      await sender.sendMessages({ body: "first", messageId: "js-dup-1" });
+      const batch = await sender.createMessageBatch();
+      assert.ok(batch.tryAddMessage({ body: "dup in batch", messageId: "js-dup-1" }));
+      assert.ok(batch.tryAddMessage({ body: "other", messageId: "js-dup-2" }));
+      await sender.sendMessages(batch);
+      const at = new Date(Date.now() + 1000);
+      const kept = await sender.scheduleMessages({ body: "scheduled", messageId: "js-dup-3" }, at);
+      const dropped = await sender.scheduleMessages({ body: "scheduled twice", messageId: "js-dup-3" }, at);
+      assert.notEqual(kept[0].toString(), dropped[0].toString());
+      const receiver = c.createReceiver(queue);
+      const bodies = [];
+      const deadline = Date.now() + 10000;
+      while (bodies.length < 3 && Date.now() < deadline) {
+        for (const m of await receiver.receiveMessages(5, { maxWaitTimeInMs: 1000 })) {
+          bodies.push(m.body);
+          await receiver.completeMessage(m);
+        }
+      }
+      assert.deepEqual(bodies, ["first", "other", "scheduled"]);
+      await new Promise((r) => setTimeout(r, Math.max(0, started + windowMs + 200 - Date.now())));
+      await sender.sendMessages({ body: "after the window", messageId: "js-dup-1" });
+      const m = await receiveOne(receiver);
+      assert.equal(m.body, "after the window");
+      await receiver.completeMessage(m);
+      await receiver.close();
+      await sender.close();
     } finally {
       await c.close();
     }

@@ -55,3 +55,8 @@ async fn wrong_key_is_refused() {
 async fn unknown_queue_is_not_found() {
     scenario("unknown_queue").await;
 }
+
+#[tokio::test]
+async fn duplicate_detection_drops_a_message_id_seen_within_the_window() {
+    scenario("duplicate_detection").await;
+}
