@@ -37,7 +37,7 @@ pub struct Durable {
 /// The queue with duplicate detection every scenario may use, and its window: shorter than
 /// Service Bus's 20 s minimum, which the devhost enforces where queues are configured
 /// (`--sb-config`); the store itself takes any window.
-pub const DEDUP_QUEUE: (&str, Duration) = ("dedup", Duration::from_secs(3));
+pub const DEDUP_QUEUE: (&str, Duration) = ("dedup", Duration::from_secs(5));
 
 /// A queue that dead-letters expired messages (the others drop them).
 pub const EXPIRING_QUEUE: &str = "expiring";
