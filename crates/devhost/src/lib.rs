@@ -185,6 +185,12 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     };
 
     let namespace = Namespace::new(store, app.queues());
+    let history = telemetry::history::History::default();
+    let sampler = tokio::spawn(
+        history
+            .clone()
+            .sample_until(namespace.clone(), shutdown_rx.clone()),
+    );
     let amqp = match &opts.amqp {
         Some(amqp) => Some(start_amqp(amqp, &namespace, opts.queue).await?),
         None => None,
@@ -195,6 +201,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         namespace: namespace.clone(),
         base_url: base_url.clone(),
         capture: capture.clone(),
+        history,
         shutting_down: shutdown_rx.clone(),
     };
     let ingestion = axum::Router::new()
@@ -287,6 +294,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         let _ = tokio::time::timeout(app.function_timeout, d).await;
     }
     let _ = sweeper.await;
+    let _ = sampler.await;
     let _ = stop_handler_tx.send(true);
     let _ = supervisor.await;
     let _ = close_tx.send(true);
