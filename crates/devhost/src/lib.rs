@@ -11,6 +11,7 @@
 //! process and invocations), [`http_trigger`], [`service_bus_trigger`] and [`outputs`] (the
 //! bindings), over the local Service Bus of the `broker` crate; plus [`admin`] (operator
 //! endpoints) and [`telemetry`] (a local Application Insights). [`host::Host`] is what they share.
+//! [`servicebus`] serves the local Service Bus alone, for `func start` and users' own clients.
 
 pub mod admin;
 mod binding_data;
@@ -20,6 +21,7 @@ pub mod host;
 pub mod http_trigger;
 pub mod outputs;
 pub mod service_bus_trigger;
+pub mod servicebus;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -114,6 +116,9 @@ pub enum DevhostError {
     /// The handler kept failing (three errors in a row) and the devhost shut down, as the host does.
     #[error("{0}")]
     HandlerGaveUp(String),
+    /// `devhost servicebus` was given no queue to serve.
+    #[error("no queue to serve: name one or more with --queue NAME")]
+    NoQueues,
     /// The HTTP server stopped on its own, or its task panicked.
     #[error("the HTTP server stopped unexpectedly{0}")]
     ServerStopped(String),
@@ -308,7 +313,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
 }
 
 /// Serve AMQP over the namespace's durable store and print the connection string SDKs use.
-async fn start_amqp(
+pub(crate) async fn start_amqp(
     amqp: &AmqpOptions,
     namespace: &Namespace,
     queue: QueueOptions,
@@ -332,7 +337,7 @@ async fn start_amqp(
     Ok(server)
 }
 
-async fn signal() {
+pub(crate) async fn signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
