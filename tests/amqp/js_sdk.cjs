@@ -86,6 +86,170 @@ const scenarios = {
     }
   },
 
+  async max_delivery_count() {
+    // The queue's MaxDeliveryCount is 10: the 10th abandon dead-letters the message.
+    const c = client();
+    try {
+      const sender = c.createSender(QUEUE);
+      await sender.sendMessages({ body: "hopeless" });
+      await sender.close();
+      const receiver = c.createReceiver(QUEUE);
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const m = await receiveOne(receiver);
+        assert.equal(m.deliveryCount, attempt);
+        await receiver.abandonMessage(m);
+      }
+      assert.equal((await receiver.receiveMessages(1, { maxWaitTimeInMs: 1000 })).length, 0);
+      await receiver.close();
+      const dlq = c.createReceiver(QUEUE, { subQueueType: "deadLetter" });
+      const d = await receiveOne(dlq);
+      assert.equal(d.body, "hopeless");
+      assert.equal(d.deadLetterReason, "MaxDeliveryCountExceeded");
+      assert.equal(d.deadLetterSource, QUEUE);
+      await dlq.completeMessage(d);
+      await dlq.close();
+    } finally {
+      await c.close();
+    }
+  },
+
+  async peek_renew_defer() {
+    const c = client();
+    try {
+      const sender = c.createSender(QUEUE);
+      await sender.sendMessages([{ body: "one" }, { body: "two" }]);
+      await sender.close();
+      const receiver = c.createReceiver(QUEUE);
+      const peeked = await receiver.peekMessages(5);
+      assert.deepEqual(peeked.map((p) => p.body), ["one", "two"]);
+      assert.equal(peeked[0].lockToken, undefined, "a peeked message holds no lock");
+      const m = await receiveOne(receiver);
+      const before = m.lockedUntilUtc;
+      await new Promise((r) => setTimeout(r, 1100));
+      const renewed = await receiver.renewMessageLock(m);
+      assert.ok(renewed > before, `${renewed} > ${before}`);
+      await receiver.deferMessage(m);
+      const deferred = await receiver.receiveDeferredMessages([m.sequenceNumber]);
+      assert.deepEqual(deferred.map((d) => d.body), ["one"]);
+      await receiver.completeMessage(deferred[0]);
+      const rest = await receiveOne(receiver);
+      assert.equal(rest.body, "two");
+      await receiver.completeMessage(rest);
+      await receiver.close();
+    } finally {
+      await c.close();
+    }
+  },
+
+  async schedule_cancel() {
+    const c = client();
+    try {
+      const sender = c.createSender(QUEUE);
+      const at = new Date(Date.now() + 5000);
+      const [keep] = await sender.scheduleMessages({ body: "later" }, at);
+      const [drop] = await sender.scheduleMessages({ body: "never" }, at);
+      await sender.cancelScheduledMessages([drop]);
+      await sender.close();
+      const receiver = c.createReceiver(QUEUE);
+      assert.equal((await receiver.receiveMessages(1, { maxWaitTimeInMs: 1000 })).length, 0);
+      const m = await receiveOne(receiver, 15000);
+      assert.equal(m.body, "later");
+      assert.equal(m.sequenceNumber.toString(), keep.toString());
+      assert.ok(m.scheduledEnqueueTimeUtc instanceof Date);
+      await receiver.completeMessage(m);
+      assert.equal((await receiver.receiveMessages(1, { maxWaitTimeInMs: 3000 })).length, 0);
+      await receiver.close();
+    } finally {
+      await c.close();
+    }
+  },
+
+  async receive_and_delete() {
+    const c = client();
+    try {
+      const sender = c.createSender(QUEUE);
+      await sender.sendMessages({ body: "gone" });
+      await sender.close();
+      const once = c.createReceiver(QUEUE, { receiveMode: "receiveAndDelete" });
+      const m = await receiveOne(once);
+      assert.equal(m.body, "gone");
+      assert.equal(m.lockToken, undefined);
+      await once.close();
+      const receiver = c.createReceiver(QUEUE);
+      assert.equal((await receiver.receiveMessages(1, { maxWaitTimeInMs: 1000 })).length, 0);
+      await receiver.close();
+    } finally {
+      await c.close();
+    }
+  },
+
+  async subscribe_auto_completes() {
+    // The streaming receiver most JavaScript consumers use: each message is completed when the
+    // handler returns, and abandoned (redelivered) when it throws.
+    const c = client();
+    try {
+      const sender = c.createSender(QUEUE);
+      await sender.sendMessages([{ body: "ok-1" }, { body: "flaky" }, { body: "ok-2" }]);
+      await sender.close();
+      const receiver = c.createReceiver(QUEUE);
+      const seen = [];
+      let failedOnce = false;
+      await new Promise((resolve, reject) => {
+        const sub = receiver.subscribe(
+          {
+            async processMessage(m) {
+              if (m.body === "flaky" && !failedOnce) {
+                failedOnce = true;
+                throw new Error("transient");
+              }
+              seen.push(`${m.body}@${m.deliveryCount}`);
+              if (seen.length === 3) setImmediate(() => sub.close().then(resolve, reject));
+            },
+            async processError(args) {
+              if (args.error.message !== "transient") reject(args.error);
+            },
+          },
+          { maxConcurrentCalls: 1 },
+        );
+        setTimeout(() => reject(new Error(`timed out; seen ${seen}`)), 20000);
+      });
+      assert.deepEqual(seen.sort(), ["flaky@1", "ok-1@0", "ok-2@0"]);
+      // Every one was completed: nothing is left to receive.
+      assert.equal((await receiver.receiveMessages(1, { maxWaitTimeInMs: 1500 })).length, 0);
+      await receiver.close();
+    } finally {
+      await c.close();
+    }
+  },
+
+  async oversize() {
+    const c = client();
+    try {
+      const sender = c.createSender(QUEUE);
+      await assert.rejects(sender.sendMessages({ body: Buffer.alloc(300 * 1024, 120) }), (e) => {
+        console.log("refused as expected:", e.code, e.message);
+        return e.code === "MessageSizeExceeded" || /size/i.test(e.message);
+      });
+    } finally {
+      await c.close();
+    }
+  },
+
+  async session_receiver_refused() {
+    // The broker refuses the attach (null source, then detach naming sessions as unsupported);
+    // this SDK reads the null source first and reports it as a session it could not lock
+    // (MessageSession.createReceiver: "It may be locked by another receiver"), dropping the text.
+    const c = client();
+    try {
+      await assert.rejects(c.acceptSession(QUEUE, "s-1"), (e) => {
+        console.log("refused as expected:", e.code, e.message);
+        return e.code === "SessionCannotBeLocked" || /Sessions are not supported/.test(e.message);
+      });
+    } finally {
+      await c.close();
+    }
+  },
+
   async wrong_key() {
     const c = client(CONN.replace("SharedAccessKey=SAS_KEY_VALUE", "SharedAccessKey=nope"));
     try {

@@ -9,7 +9,7 @@ use bench::load::Oha;
 use bench::machine::Machine;
 use bench::process::Binaries;
 use bench::report::{Run, render};
-use bench::suite::{Context, Plan, e2e, hot_path, startup};
+use bench::suite::{Context, Plan, e2e, hot_path, messaging, startup};
 use bench::{criterion_report, targets};
 use clap::Parser;
 
@@ -79,11 +79,13 @@ fn run(cli: &Cli) -> Result<bool> {
     let hot = hot_path::run(&cx)?;
     eprintln!("bench: end to end through the devhost");
     let e2e = e2e::run(&cx)?;
+    eprintln!("bench: the local Service Bus, AMQP against REST");
+    let messaging = messaging::run(&cx)?;
     let micro = match &cli.criterion_dir {
         Some(dir) => criterion_report::read(dir)?,
         None => Vec::new(),
     };
-    let verdicts = targets::check(&hot, &e2e, &process);
+    let verdicts = targets::check(&hot, &e2e, &messaging, &process);
     let all_met = verdicts.iter().all(|v| v.met);
     let report = render(&Run {
         when: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -95,6 +97,7 @@ fn run(cli: &Cli) -> Result<bool> {
         hot,
         micro,
         e2e,
+        messaging,
         process,
         verdicts: verdicts.clone(),
     });

@@ -8,6 +8,7 @@ use crate::machine::Machine;
 use crate::suite::Plan;
 use crate::suite::e2e::EndToEnd;
 use crate::suite::hot_path::{HotPath, Pair};
+use crate::suite::messaging::Messaging;
 use crate::suite::startup::Process;
 use crate::targets::Verdict;
 
@@ -32,6 +33,8 @@ pub struct Run {
     pub micro: Vec<Estimate>,
     /// End to end.
     pub e2e: EndToEnd,
+    /// The local Service Bus's front ends.
+    pub messaging: Messaging,
     /// Process figures.
     pub process: Process,
     /// Targets.
@@ -276,10 +279,12 @@ pub fn render(run: &Run) -> String {
         )
     );
 
+    messaging_section(&mut out, &run.messaging);
+
     let pr = &run.process;
     let _ = writeln!(
         out,
-        "\n## 4. Process figures\n\nStart-to-first-answer is the time from `spawn` to the first \
+        "\n## 5. Process figures\n\nStart-to-first-answer is the time from `spawn` to the first \
          HTTP answer on `GET /` (the host's readiness probe), over {} starts: the part of a cold \
          start inside our control. Idle RSS is read from `/proc` one second after start.\n",
         pr.handler.ready_ms.len()
@@ -321,4 +326,57 @@ pub fn render(run: &Run) -> String {
         );
     }
     out
+}
+
+fn messaging_section(out: &mut String, m: &Messaging) {
+    let _ = writeln!(
+        out,
+        "\n## 4. The local Service Bus: AMQP 1.0 against the REST subset\n\n\
+         One release `devhost` serves both front ends over one durable store (fsync'd before \
+         every acknowledgement); ProcessJob is disabled so `jobs` has no other consumer. \
+         {} clients each send the README's sample submission ({} bytes) in a closed loop, every send \
+         waiting for the broker's accept; then {} clients peek-lock and complete until the \
+         broker counts every message of the phase completed. REST: `POST \
+         /servicebus/jobs/messages`, then `POST .../messages/head` and `DELETE` of its \
+         `Location`, over keep-alive HTTP/1.1 (reqwest). AMQP: fe2o3-amqp, one connection per \
+         client, SASL PLAIN, receivers in peek-lock (`rcv-settle-mode second`) with 50 credits.\n",
+        m.clients, m.body_bytes, m.clients
+    );
+    let _ = writeln!(
+        out,
+        "| front end | sent | sends/s | received + completed | receive+complete/s |\n| --- | ---: | ---: | ---: | ---: |"
+    );
+    for (name, r) in [
+        ("REST subset", &m.rest),
+        ("AMQP (Rust, fe2o3-amqp)", &m.amqp),
+    ] {
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {:.0} | {} | {:.0} |",
+            r.sent,
+            r.send_per_s(),
+            r.completed,
+            r.receive_per_s()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| **AMQP / REST** | | **{:.1}×** | | **{:.1}×** |",
+        m.send_ratio(),
+        m.receive_ratio()
+    );
+    match &m.python {
+        Ok(p) => {
+            let _ = writeln!(
+                out,
+                "\nMicrosoft's Python SDK (azure-servicebus, one client, {} messages a phase): \
+                 {:.0} sends/s one `send_messages` call each, {:.0} sends/s in \
+                 `create_message_batch` batches, {:.0} receive+completes/s.",
+                p.count, p.send_per_s, p.batch_send_per_s, p.receive_complete_per_s
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(out, "\nMicrosoft's Python SDK: {why}.");
+        }
+    }
 }

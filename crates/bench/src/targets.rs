@@ -2,6 +2,7 @@
 
 use crate::suite::e2e::EndToEnd;
 use crate::suite::hot_path::HotPath;
+use crate::suite::messaging::Messaging;
 use crate::suite::startup::Process;
 
 /// One target and how the run fared.
@@ -16,7 +17,12 @@ pub struct Verdict {
 }
 
 /// Every target, in the order the issue states them.
-pub fn check(hot: &HotPath, e2e: &EndToEnd, process: &Process) -> Vec<Verdict> {
+pub fn check(
+    hot: &HotPath,
+    e2e: &EndToEnd,
+    messaging: &Messaging,
+    process: &Process,
+) -> Vec<Verdict> {
     let v = |target, measured: String, met| Verdict {
         target,
         measured,
@@ -89,6 +95,37 @@ pub fn check(hot: &HotPath, e2e: &EndToEnd, process: &Process) -> Vec<Verdict> {
                     .unwrap_or_default()
             ),
             process.handler.size_mib < 15.0 && process.musl_size_mib.is_none_or(|m| m < 15.0),
+        ),
+        // Issue #15: AMQP against the REST subset, same devhost, store and run.
+        v(
+            "AMQP sends ≥ 3× the REST subset's",
+            format!(
+                "{:.1}× ({:.0} vs {:.0} msg/s)",
+                messaging.send_ratio(),
+                messaging.amqp.send_per_s(),
+                messaging.rest.send_per_s()
+            ),
+            messaging.send_ratio() >= 3.0,
+        ),
+        v(
+            "AMQP receive+complete ≥ 3× the REST subset's",
+            format!(
+                "{:.1}× ({:.0} vs {:.0} msg/s)",
+                messaging.receive_ratio(),
+                messaging.amqp.receive_per_s(),
+                messaging.rest.receive_per_s()
+            ),
+            messaging.receive_ratio() >= 3.0,
+        ),
+        v(
+            "AMQP ≥ 5,000 sends/s from a Rust client",
+            format!("{:.0} msg/s", messaging.amqp.send_per_s()),
+            messaging.amqp.send_per_s() >= 5_000.0,
+        ),
+        v(
+            "AMQP ≥ 3,000 receive+completes/s from a Rust client",
+            format!("{:.0} msg/s", messaging.amqp.receive_per_s()),
+            messaging.amqp.receive_per_s() >= 3_000.0,
         ),
     ]
 }

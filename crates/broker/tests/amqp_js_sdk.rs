@@ -60,3 +60,38 @@ async fn unknown_queue_is_not_found() {
 async fn duplicate_detection_drops_a_message_id_seen_within_the_window() {
     scenario("duplicate_detection").await;
 }
+
+#[tokio::test]
+async fn abandoned_ten_times_is_dead_lettered() {
+    scenario("max_delivery_count").await;
+}
+
+#[tokio::test]
+async fn peek_renew_lock_defer_and_receive_deferred() {
+    scenario("peek_renew_defer").await;
+}
+
+#[tokio::test]
+async fn schedule_and_cancel() {
+    scenario("schedule_cancel").await;
+}
+
+#[tokio::test]
+async fn receive_and_delete() {
+    scenario("receive_and_delete").await;
+}
+
+#[tokio::test]
+async fn subscribe_completes_and_redelivers_a_failed_message() {
+    scenario("subscribe_auto_completes").await;
+}
+
+#[tokio::test]
+async fn oversize_message_is_refused() {
+    scenario("oversize").await;
+}
+
+#[tokio::test]
+async fn a_session_receiver_is_refused() {
+    scenario("session_receiver_refused").await;
+}

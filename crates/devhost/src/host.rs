@@ -7,6 +7,7 @@ use broker::Namespace;
 use crate::config::App;
 use crate::handler::Invoker;
 use crate::telemetry::Capture;
+use crate::telemetry::history::History;
 
 /// The running host: the app it loaded, the handler it invokes, the local Service Bus its
 /// bindings use, and the telemetry it captures. Cheap to clone (the state of every route).
@@ -22,6 +23,8 @@ pub struct Host {
     pub base_url: String,
     /// Captured telemetry (the local Application Insights).
     pub capture: Capture,
+    /// Queue counts sampled over the last 15 minutes (the map's charts).
+    pub history: History,
     /// True once the devhost is shutting down: no new invocations.
     pub shutting_down: tokio::sync::watch::Receiver<bool>,
 }

@@ -11,6 +11,7 @@
 //! process and invocations), [`http_trigger`], [`service_bus_trigger`] and [`outputs`] (the
 //! bindings), over the local Service Bus of the `broker` crate; plus [`admin`] (operator
 //! endpoints) and [`telemetry`] (a local Application Insights). [`host::Host`] is what they share.
+//! [`servicebus`] serves the local Service Bus alone, for `func start` and users' own clients.
 
 pub mod admin;
 mod binding_data;
@@ -20,6 +21,7 @@ pub mod host;
 pub mod http_trigger;
 pub mod outputs;
 pub mod service_bus_trigger;
+pub mod servicebus;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -117,6 +119,9 @@ pub enum DevhostError {
     /// The handler kept failing (three errors in a row) and the devhost shut down, as the host does.
     #[error("{0}")]
     HandlerGaveUp(String),
+    /// `devhost servicebus` was given no queue to serve.
+    #[error("no queue to serve: name one or more with --queue NAME")]
+    NoQueues,
     /// The HTTP server stopped on its own, or its task panicked.
     #[error("the HTTP server stopped unexpectedly{0}")]
     ServerStopped(String),
@@ -134,14 +139,10 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         path: opts.data_dir.clone(),
         source,
     })?;
-    let queues = QueueConfig {
-        defaults: opts.queue,
-        queues: match &opts.sb_config {
-            Some(path) => config::sb_config::load(path, opts.queue)?,
-            None => Default::default(),
-        },
-    };
-    let store = Store::open(&opts.data_dir.join("queues.db"), queues)?;
+    let store = Store::open(
+        &opts.data_dir.join("queues.db"),
+        queue_config(opts.queue, opts.sb_config.as_deref())?,
+    )?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| DevhostError::Listen {
@@ -196,6 +197,12 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
 
     let declared: Vec<String> = store.configured().map(str::to_owned).collect();
     let namespace = Namespace::new(store, app.queues().into_iter().chain(declared));
+    let history = telemetry::history::History::default();
+    let sampler = tokio::spawn(
+        history
+            .clone()
+            .sample_until(namespace.clone(), shutdown_rx.clone()),
+    );
     let amqp = match &opts.amqp {
         Some(amqp) => Some(start_amqp(amqp, &namespace).await?),
         None => None,
@@ -206,6 +213,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         namespace: namespace.clone(),
         base_url: base_url.clone(),
         capture: capture.clone(),
+        history,
         shutting_down: shutdown_rx.clone(),
     };
     let ingestion = axum::Router::new()
@@ -298,6 +306,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         let _ = tokio::time::timeout(app.function_timeout, d).await;
     }
     let _ = sweeper.await;
+    let _ = sampler.await;
     let _ = stop_handler_tx.send(true);
     let _ = supervisor.await;
     let _ = close_tx.send(true);
@@ -310,8 +319,22 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     }
 }
 
+/// Every queue's options: `queue`, except those `sb_config` configures.
+pub(crate) fn queue_config(
+    queue: QueueOptions,
+    sb_config: Option<&std::path::Path>,
+) -> Result<QueueConfig, DevhostError> {
+    Ok(QueueConfig {
+        defaults: queue,
+        queues: match sb_config {
+            Some(path) => config::sb_config::load(path, queue)?,
+            None => Default::default(),
+        },
+    })
+}
+
 /// Serve AMQP over the namespace's durable store and print the connection string SDKs use.
-async fn start_amqp(
+pub(crate) async fn start_amqp(
     amqp: &AmqpOptions,
     namespace: &Namespace,
 ) -> Result<broker::amqp::Server, DevhostError> {
@@ -334,7 +357,7 @@ async fn start_amqp(
     Ok(server)
 }
 
-async fn signal() {
+pub(crate) async fn signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use broker::amqp::SasKey;
 use broker::store::QueueOptions;
 use clap::{Parser, Subcommand};
+use devhost::servicebus::{ServiceBusOptions, serve};
 use devhost::{AmqpOptions, StartOptions, run};
 use serde_json::Value;
 
@@ -34,48 +35,27 @@ enum Command {
         /// Port on 127.0.0.1.
         #[arg(long, default_value_t = 7071, env = "DEVHOST_PORT")]
         port: u16,
-        /// Where the durable queue store lives.
-        #[arg(long, default_value = ".devhost", env = "DEVHOST_DATA_DIR")]
-        data_dir: PathBuf,
-        /// Deliveries before a message is dead-lettered (Service Bus and Terraform default 10).
-        #[arg(long, default_value_t = 10, env = "DEVHOST_MAX_DELIVERY_COUNT", value_parser = clap::value_parser!(u32).range(1..=2000))]
-        max_delivery_count: u32,
-        /// PeekLock duration, 5 s to 5 min: PT1M, 00:01:00, 60s or 60 (Terraform default PT1M).
-        #[arg(long, alias = "lock-duration-secs", default_value = "PT1M", env = "DEVHOST_LOCK_DURATION", value_parser = lock_duration)]
-        lock_duration: Duration,
-        /// Default message time-to-live: P14D, 14d, 3600 (Terraform default P14D).
-        #[arg(long, visible_alias = "ttl", alias = "ttl-secs", default_value = "P14D", env = "DEVHOST_DEFAULT_MESSAGE_TTL", value_parser = message_ttl)]
-        default_message_ttl: Duration,
-        /// Dead-letter expired messages (else drop them), as Terraform's
-        /// dead_lettering_on_message_expiration (default true).
-        #[arg(long, default_value_t = true, env = "DEVHOST_DEAD_LETTER_ON_EXPIRATION", action = clap::ArgAction::Set)]
-        dead_letter_on_expiration: bool,
-        /// Duplicate detection: a MessageId accepted within this window is accepted and
-        /// dropped, 20 s to 7 days (PT10M, 10m, 600), or `off` (Terraform's
-        /// requires_duplicate_detection with duplicate_detection_history_time_window PT10M).
-        #[arg(long, default_value = "PT10M", env = "DEVHOST_DUPLICATE_DETECTION_WINDOW", value_parser = duplicate_window)]
-        duplicate_detection_window: Window,
-        /// Queues with their own properties, in the Service Bus emulator's `Config.json` format
-        /// (the five queue flags above are the defaults of every other queue).
-        #[arg(long, env = "DEVHOST_SB_CONFIG")]
-        sb_config: Option<PathBuf>,
+        #[command(flatten)]
+        broker: BrokerArgs,
         /// Telemetry envelopes kept in memory (oldest dropped first).
         #[arg(long, default_value_t = 200_000, env = "DEVHOST_TELEMETRY_CAPACITY", value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
         telemetry_capacity: u64,
-        /// AMQP port of the local Service Bus on 127.0.0.1 (what the Service Bus SDKs speak);
-        /// 0 turns it off.
-        #[arg(long, default_value_t = 5672, env = "DEVHOST_AMQP_PORT")]
-        amqp_port: u16,
-        /// SAS key name AMQP clients authenticate with (the emulator's default).
+    },
+    /// Serve the local Service Bus alone (AMQP and the REST subset, no function app): for
+    /// `func start` with the emulator connection string, and for your own SDK clients.
+    Servicebus {
+        /// A queue to serve (repeat for more; `--sb-config` adds its queues).
         #[arg(
-            long,
-            default_value = "RootManageSharedAccessKey",
-            env = "DEVHOST_SAS_KEY_NAME"
+            long = "queue",
+            value_name = "NAME",
+            required_unless_present = "sb_config"
         )]
-        sas_key_name: String,
-        /// SAS key AMQP clients sign their tokens with (the emulator's default).
-        #[arg(long, default_value = "SAS_KEY_VALUE", env = "DEVHOST_SAS_KEY")]
-        sas_key: String,
+        queues: Vec<String>,
+        /// Port of the REST subset on 127.0.0.1 (`SERVICEBUS_ENDPOINT=http://127.0.0.1:PORT/servicebus`).
+        #[arg(long, default_value_t = 7072, env = "DEVHOST_SERVICEBUS_PORT")]
+        port: u16,
+        #[command(flatten)]
+        broker: BrokerArgs,
     },
     /// The application map as text: edges with calls, failures and latency, plus metric totals,
     /// overall and per tenant.
@@ -88,6 +68,72 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+}
+
+/// The local Service Bus: its store, queue behaviour and AMQP listener (`start` and `servicebus`).
+#[derive(clap::Args)]
+struct BrokerArgs {
+    /// Where the durable queue store lives.
+    #[arg(long, default_value = ".devhost", env = "DEVHOST_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Deliveries before a message is dead-lettered (Service Bus and Terraform default 10).
+    #[arg(long, default_value_t = 10, env = "DEVHOST_MAX_DELIVERY_COUNT", value_parser = clap::value_parser!(u32).range(1..=2000))]
+    max_delivery_count: u32,
+    /// PeekLock duration, 5 s to 5 min: PT1M, 00:01:00, 60s or 60 (Terraform default PT1M).
+    #[arg(long, alias = "lock-duration-secs", default_value = "PT1M", env = "DEVHOST_LOCK_DURATION", value_parser = lock_duration)]
+    lock_duration: Duration,
+    /// Default message time-to-live: P14D, 14d, 3600 (Terraform default P14D).
+    #[arg(long, visible_alias = "ttl", alias = "ttl-secs", default_value = "P14D", env = "DEVHOST_DEFAULT_MESSAGE_TTL", value_parser = message_ttl)]
+    default_message_ttl: Duration,
+    /// Dead-letter expired messages (else drop them), as Terraform's
+    /// dead_lettering_on_message_expiration (default true).
+    #[arg(long, default_value_t = true, env = "DEVHOST_DEAD_LETTER_ON_EXPIRATION", action = clap::ArgAction::Set)]
+    dead_letter_on_expiration: bool,
+    /// Duplicate detection: a MessageId accepted within this window is accepted and
+    /// dropped, 20 s to 7 days (PT10M, 10m, 600), or `off` (Terraform's
+    /// requires_duplicate_detection with duplicate_detection_history_time_window PT10M).
+    #[arg(long, default_value = "PT10M", env = "DEVHOST_DUPLICATE_DETECTION_WINDOW", value_parser = duplicate_window)]
+    duplicate_detection_window: Window,
+    /// Queues with their own properties, in the Service Bus emulator's `Config.json` format
+    /// (the queue flags above are the defaults of every other queue).
+    #[arg(long, env = "DEVHOST_SB_CONFIG")]
+    sb_config: Option<PathBuf>,
+    /// AMQP port of the local Service Bus on 127.0.0.1 (what the Service Bus SDKs speak);
+    /// 0 turns it off.
+    #[arg(long, default_value_t = 5672, env = "DEVHOST_AMQP_PORT")]
+    amqp_port: u16,
+    /// SAS key name AMQP clients authenticate with (the emulator's default).
+    #[arg(
+        long,
+        default_value = "RootManageSharedAccessKey",
+        env = "DEVHOST_SAS_KEY_NAME"
+    )]
+    sas_key_name: String,
+    /// SAS key AMQP clients sign their tokens with (the emulator's default).
+    #[arg(long, default_value = "SAS_KEY_VALUE", env = "DEVHOST_SAS_KEY")]
+    sas_key: String,
+}
+
+impl BrokerArgs {
+    fn queue(&self) -> QueueOptions {
+        QueueOptions {
+            max_delivery_count: self.max_delivery_count,
+            lock_duration: self.lock_duration,
+            time_to_live: self.default_message_ttl,
+            dead_letter_on_expiration: self.dead_letter_on_expiration,
+            duplicate_detection: self.duplicate_detection_window.0,
+        }
+    }
+
+    fn amqp(&self) -> Option<AmqpOptions> {
+        (self.amqp_port != 0).then(|| AmqpOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], self.amqp_port)),
+            sas: SasKey {
+                name: self.sas_key_name.clone(),
+                key: self.sas_key.clone(),
+            },
+        })
+    }
 }
 
 #[derive(clap::Args)]
@@ -138,7 +184,11 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_ansi(terminal)
         .with_writer(std::io::stderr);
-    let _ = if json_logs && matches!(cli.command, Command::Start { .. }) {
+    let _ = if json_logs
+        && matches!(
+            cli.command,
+            Command::Start { .. } | Command::Servicebus { .. }
+        ) {
         builder.json().try_init()
     } else {
         builder.try_init()
@@ -164,40 +214,39 @@ async fn dispatch(command: Command) -> Result<(), String> {
         Command::Start {
             script_root,
             port,
-            data_dir,
-            max_delivery_count,
-            lock_duration,
-            default_message_ttl,
-            dead_letter_on_expiration,
-            duplicate_detection_window,
-            sb_config,
+            broker,
             telemetry_capacity,
-            amqp_port,
-            sas_key_name,
-            sas_key,
         } => {
             let options = StartOptions {
                 script_root,
                 listen: SocketAddr::from(([127, 0, 0, 1], port)),
-                data_dir,
-                queue: QueueOptions {
-                    max_delivery_count,
-                    lock_duration,
-                    time_to_live: default_message_ttl,
-                    dead_letter_on_expiration,
-                    duplicate_detection: duplicate_detection_window.0,
-                },
-                sb_config,
+                queue: broker.queue(),
+                amqp: broker.amqp(),
+                sb_config: broker.sb_config.clone(),
+                data_dir: broker.data_dir,
                 telemetry_capacity: usize::try_from(telemetry_capacity).unwrap_or(usize::MAX),
-                amqp: (amqp_port != 0).then(|| AmqpOptions {
-                    listen: SocketAddr::from(([127, 0, 0, 1], amqp_port)),
-                    sas: SasKey {
-                        name: sas_key_name,
-                        key: sas_key,
-                    },
-                }),
             };
             run(options).await.map_err(|e| e.to_string())
+        }
+        Command::Servicebus {
+            queues,
+            port,
+            broker,
+        } => {
+            let Some(amqp) = broker.amqp() else {
+                return Err(
+                    "--amqp-port 0: `devhost servicebus` serves AMQP; give it a port".into(),
+                );
+            };
+            let options = ServiceBusOptions {
+                listen: SocketAddr::from(([127, 0, 0, 1], port)),
+                queue: broker.queue(),
+                queues,
+                amqp,
+                sb_config: broker.sb_config.clone(),
+                data_dir: broker.data_dir,
+            };
+            serve(options).await.map_err(|e| e.to_string())
         }
         Command::Map { target } => {
             let v = call(&target, reqwest::Method::GET, "/map.json", None).await?;

@@ -143,7 +143,7 @@ struct Devhost {
 
 /// Run the three end-to-end scenarios, each on a fresh devhost and queue.
 pub fn run(cx: &Context) -> Result<EndToEnd> {
-    let app = stage_app(cx)?;
+    let app = stage_app(cx, "app", &[])?;
     let devhost = Devhost::start(cx, &app, "capacity")?;
     let capacity = capacity(cx, &devhost)?;
     devhost.stop(&app)?;
@@ -354,10 +354,11 @@ impl Devhost {
     }
 }
 
-/// Stage the function app for the devhost: `host.json`, `functions/`, `job-types/`, the release
-/// handler, and a `local.settings.json` with chaos off and no simulated work.
-fn stage_app(cx: &Context) -> Result<PathBuf> {
-    let app = cx.work.join("app");
+/// Stage the function app for the devhost in `folder` of the work folder: `host.json`,
+/// `functions/`, `job-types/`, the release handler, and a `local.settings.json` with chaos off, no
+/// simulated work and the `extra` settings.
+pub(super) fn stage_app(cx: &Context, folder: &str, extra: &[(&str, &str)]) -> Result<PathBuf> {
+    let app = cx.work.join(folder);
     if app.exists() {
         std::fs::remove_dir_all(&app)?;
     }
@@ -377,6 +378,7 @@ fn stage_app(cx: &Context) -> Result<PathBuf> {
     ]
     .into_iter()
     .chain(super::PROTECTION_LIFTED)
+    .chain(extra.iter().copied())
     {
         values.insert(k.to_owned(), json!(v));
     }

@@ -2,6 +2,7 @@
 
 pub mod e2e;
 pub mod hot_path;
+pub mod messaging;
 pub mod startup;
 
 use std::collections::BTreeMap;

@@ -31,6 +31,14 @@ impl<B: Backend> Conn<B> {
             .any(|g| g.expires > now && covers(&g.path, &path))
     }
 
+    /// The connection may use `entity`'s `$management` link: a token for the entity, or one for
+    /// `<entity>/$management` itself, the audience the JavaScript SDK puts for it
+    /// (@azure/service-bus `ManagementClient` constructor: `${endpoint}${entityPath}/$management`),
+    /// which Service Bus accepts.
+    pub(crate) fn authorized_management(&self, entity: &str) -> bool {
+        self.authorized(entity) || self.authorized(&format!("{entity}/$management"))
+    }
+
     /// Refuse an entity operation loudly.
     pub(crate) fn unauthorized(claim: &str, path: &str) -> Error {
         amqp_error(
@@ -66,14 +74,21 @@ impl<B: Backend> Conn<B> {
         let mut drop = Vec::new();
         for (channel, session) in &self.sessions {
             for (handle, link) in &session.links {
-                let path = match &link.kind {
+                let (path, covered) = match &link.kind {
                     Kind::CbsRequests | Kind::CbsResponses => continue,
-                    Kind::MgmtRequests(e)
-                    | Kind::MgmtResponses(e)
-                    | Kind::Receive { entity: e, .. } => e.to_string(),
-                    Kind::Send { queue, .. } => queue.clone(),
+                    Kind::MgmtRequests(e) | Kind::MgmtResponses(e) => {
+                        let path = e.to_string();
+                        let covered = self.authorized_management(&path);
+                        (path, covered)
+                    }
+                    Kind::Receive { entity: e, .. } => {
+                        let path = e.to_string();
+                        let covered = self.authorized(&path);
+                        (path, covered)
+                    }
+                    Kind::Send { queue, .. } => (queue.clone(), self.authorized(queue)),
                 };
-                if !self.authorized(&path) {
+                if !covered {
                     drop.push((*channel, *handle, path));
                 }
             }

@@ -146,7 +146,12 @@ impl<B: Backend> Conn<B> {
         } else {
             "Listen"
         };
-        if !self.authorized(entity_path) {
+        let covered = if management {
+            self.authorized_management(entity_path)
+        } else {
+            self.authorized(entity_path)
+        };
+        if !covered {
             return Err(Self::unauthorized(claim, entity_path));
         }
         let queue = self

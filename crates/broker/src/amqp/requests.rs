@@ -231,7 +231,7 @@ impl<B: Backend> Conn<B> {
         let parsed =
             message::parse(body).map_err(|e| amqp_error(AmqpError::DecodeError, e.to_string()))?;
         let operation = app_str(&parsed, "operation").unwrap_or_default();
-        let outcome = if self.authorized(&entity.to_string()) {
+        let outcome = if self.authorized_management(&entity.to_string()) {
             self.management(entity, &operation, parsed.value.as_ref())
                 .await
         } else {

@@ -67,6 +67,8 @@ pub struct AppMap {
     pub captured: usize,
     /// Envelopes dropped from the bounded capture.
     pub dropped: u64,
+    /// Time series of the last 15 minutes ([`super::charts`]); filled by the page.
+    pub charts: Vec<super::charts::Chart>,
 }
 
 fn base(item: &Value) -> &Value {
@@ -246,6 +248,7 @@ pub fn build(app: &App, items: &[Value], queues: Vec<QueueStats>, dropped: u64) 
         operations: operations.len(),
         captured: items.len(),
         dropped,
+        charts: Vec::new(),
     }
 }
 
@@ -256,27 +259,7 @@ mod tests {
     use serde_json::json;
     use std::time::Duration;
 
-    fn app() -> App {
-        let dir = tempfile::tempdir().unwrap();
-        let w = |rel: &str, text: &str| {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        };
-        w(
-            "host.json",
-            r#"{"version":"2.0","customHandler":{"description":{"defaultExecutablePath":"h"}}}"#,
-        );
-        w(
-            "IngestJob/function.json",
-            r#"{"bindings":[{"type":"httpTrigger","direction":"in","name":"req"},{"type":"http","direction":"out","name":"res"},{"type":"serviceBus","direction":"out","name":"job","queueName":"jobs"}]}"#,
-        );
-        w(
-            "ProcessJob/function.json",
-            r#"{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"msg","queueName":"jobs"}]}"#,
-        );
-        App::load(dir.path()).unwrap()
-    }
+    use crate::telemetry::test_app as app;
 
     #[test]
     fn edges_from_host_rows_and_metrics_from_the_handler() {

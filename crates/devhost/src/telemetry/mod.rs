@@ -7,8 +7,36 @@
 //! `RemoteDependency` per message an output binding sends, tagged `ai.cloud.roleInstance = devhost`.
 
 pub mod capture;
+pub mod charts;
+pub mod history;
 pub mod ingest;
 pub mod map;
 pub mod page;
 
 pub use capture::Capture;
+
+/// The app the telemetry unit tests read: `IngestJob` (HTTP, output to `jobs`) and `ProcessJob`
+/// (triggered by `jobs`).
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn test_app() -> crate::config::App {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |rel: &str, text: &str| {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    w(
+        "host.json",
+        r#"{"version":"2.0","customHandler":{"description":{"defaultExecutablePath":"h"}}}"#,
+    );
+    w(
+        "IngestJob/function.json",
+        r#"{"bindings":[{"type":"httpTrigger","direction":"in","name":"req"},{"type":"http","direction":"out","name":"res"},{"type":"serviceBus","direction":"out","name":"job","queueName":"jobs"}]}"#,
+    );
+    w(
+        "ProcessJob/function.json",
+        r#"{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"msg","queueName":"jobs"}]}"#,
+    );
+    crate::config::App::load(dir.path()).unwrap()
+}

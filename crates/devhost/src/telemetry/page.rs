@@ -11,6 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
+use super::charts;
 use super::map::{AppMap, build};
 use crate::host::Host;
 use broker::rest::Problem;
@@ -40,12 +41,15 @@ pub async fn current(host: &Host) -> Result<AppMap, Response> {
             )
             .into_response()
         })?;
-    Ok(build(
+    let items = host.capture.snapshot();
+    let mut map = build(&host.app, &items, stats, host.capture.dropped());
+    map.charts = charts::build(
         &host.app,
-        &host.capture.snapshot(),
-        stats,
-        host.capture.dropped(),
-    ))
+        &items,
+        &host.history.snapshot(),
+        chrono::Utc::now(),
+    );
+    Ok(map)
 }
 
 async fn json(State(host): State<Host>) -> Response {
@@ -349,11 +353,14 @@ h1{{font-size:20px;margin:0 0 4px}} h2{{font-size:15px;margin:28px 0 8px;color:#
 .node-label{{font-size:13px;font-weight:600;text-anchor:middle;fill:#1c2833}} .edge-label{{font-size:13px;text-anchor:middle;fill:#1c2833}}
 .edge-sub{{font-size:12px;text-anchor:middle;fill:#5d6d7e}} .edge-sub.warn{{fill:#b9770e;font-weight:600}}
 table{{border-collapse:collapse;background:#fff;min-width:560px;max-width:1200px}} td code{{word-break:break-all}} td,th{{border:1px solid #d5dbdb;padding:4px 10px;text-align:left}}
+.charts{{display:flex;flex-wrap:wrap;gap:12px;max-width:1200px}} svg.chart{{width:360px;max-width:100%}} .chart-title{{font-size:12px;font-weight:600;fill:#34495e}} .axis{{font-size:10px;fill:#5d6d7e}} .legend{{font-size:11px}}
 th{{background:#f2f4f4}} td.bad{{color:#c0392b;font-weight:700}} code{{font-size:12px}} button{{cursor:pointer}}
 </style></head><body>
 <h1>Application map</h1>
 <div class="sub">devhost · {} envelopes captured ({} dropped) · {} operations · refreshes every 5 s · <a href="/map.json">JSON</a> · <a href="/admin/telemetry">telemetry (JSON lines)</a></div>
 {svg}
+<h2>Last 15 minutes</h2>
+<div class="charts">{charts}</div>
 <h2>Queues</h2>
 <table><tr><th>queue</th><th>active</th><th>scheduled</th><th>locked</th><th>dead-lettered</th><th>completed</th><th>abandoned</th><th>enqueued</th></tr>{queues}</table>
 <h2>Custom metrics (handler)</h2>
@@ -364,6 +371,9 @@ th{{background:#f2f4f4}} td.bad{{color:#c0392b;font-weight:700}} code{{font-size
 {resubmit_all}
 <table><tr><th>#</th><th>message id</th><th>reason</th><th>deliveries</th><th>enqueued</th><th>body</th><th></th></tr>{letters}</table>
 </body></html>"##,
-        map.captured, map.dropped, map.operations
+        map.captured,
+        map.dropped,
+        map.operations,
+        charts = map.charts.iter().map(charts::svg).collect::<String>(),
     )
 }

@@ -1,0 +1,152 @@
+//! Nothing a real client was told is stored is lost when the devhost is killed: messages
+//! Microsoft's Python Service Bus SDK sent over AMQP survive `kill -9` of the devhost with every
+//! property, and a message the SDK held locked comes back to the next receiver after the restart,
+//! its delivery counted (Service Bus: a lock lost with its holder makes the message available
+//! again with the delivery count kept, "Message transfers, locks, and settlement",
+//! learn.microsoft.com/azure/service-bus-messaging/message-transfers-locks-settlement; the store
+//! releases on reopen the locks held at a crash, since their holders' links died with it).
+//!
+//! The SDK comes from `SB_PYTHON`, by default the virtual environment `.ci/run` creates.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{Devhost, free_port, pyhandler_root};
+use serde_json::Value;
+
+/// `pyh-out` is declared by the pyhandler's `Send` output; its trigger (`Receive`) is disabled so
+/// only the SDK reads it.
+const QUEUE: &str = "pyh-out";
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("SB_PYTHON") {
+        return p.into();
+    }
+    let p = PathBuf::from(std::env::var_os("HOME").unwrap())
+        .join(".cache/resilient-jobs/venv-sdk/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: install azure-servicebus==7.15.0 into it (as .ci/run does) or set SB_PYTHON",
+        p.display()
+    );
+    p
+}
+
+fn sdk(devhost: &Devhost, args: &[&str]) -> tokio::process::Command {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/amqp/durability.py");
+    let mut cmd = tokio::process::Command::new(python());
+    cmd.arg(script)
+        .args(args)
+        .env(
+            "SB_CONNECTION_STRING",
+            format!(
+                "Endpoint=sb://127.0.0.1:{};SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true",
+                devhost.amqp_port
+            ),
+        )
+        .env("SB_QUEUE", QUEUE)
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn run(devhost: &Devhost, args: &[&str]) -> String {
+    let out = sdk(devhost, args).output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "durability.py {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn start(root: &Path, data: &Path) -> Devhost {
+    Devhost::start_with(root, data, free_port(), &["--lock-duration", "PT5S"]).await
+}
+
+fn app(dir: &Path) -> PathBuf {
+    pyhandler_root(dir, &[("AzureWebJobs.Receive.Disabled", "true")])
+}
+
+#[tokio::test]
+async fn messages_sent_by_the_sdk_survive_kill_9_with_their_properties() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, data) = (app(dir.path()), dir.path().join("data"));
+    let devhost = start(&root, &data).await;
+    assert_eq!(run(&devhost, &["send", "20"]).await.trim(), "sent");
+    devhost.kill9();
+    drop(devhost);
+
+    let devhost = start(&root, &data).await;
+    let got: Vec<Value> = run(&devhost, &["drain", "20"])
+        .await
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut ids: Vec<&str> = got
+        .iter()
+        .map(|m| m["messageId"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let mut want: Vec<String> = (0..20).map(|i| format!("dur-{i}")).collect();
+    want.sort_unstable();
+    assert_eq!(ids, want);
+    for m in &got {
+        let n: u64 = m["messageId"].as_str().unwrap()[4..].parse().unwrap();
+        let body: Value = serde_json::from_str(m["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body, serde_json::json!({"n": n}), "{m}");
+        assert_eq!(m["contentType"], "application/json", "{m}");
+        assert_eq!(m["correlationId"], "kill-9", "{m}");
+        assert_eq!(m["properties"]["tag"], "durable", "{m}");
+        assert_eq!(m["properties"]["n"], n, "{m}");
+        assert_eq!(m["deliveryCount"], 0, "{m}");
+    }
+    let q = devhost.queue(QUEUE).await;
+    assert_eq!(
+        (
+            q["active"].as_u64(),
+            q["locked"].as_u64(),
+            q["completed"].as_u64()
+        ),
+        (Some(0), Some(0), Some(20)),
+        "{q}"
+    );
+}
+
+#[tokio::test]
+async fn a_message_locked_when_the_devhost_is_killed_comes_back_with_its_delivery_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, data) = (app(dir.path()), dir.path().join("data"));
+    let devhost = start(&root, &data).await;
+    assert_eq!(run(&devhost, &["send", "1"]).await.trim(), "sent");
+    let mut holder = sdk(&devhost, &["lock"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let stdout = holder.stdout.take().unwrap();
+    tokio::io::AsyncBufReadExt::read_line(&mut tokio::io::BufReader::new(stdout), &mut line)
+        .await
+        .unwrap();
+    assert_eq!(line.trim(), "dur-0");
+    assert_eq!(devhost.queue(QUEUE).await["locked"], 1);
+    devhost.kill9();
+    drop(devhost);
+    let _ = holder.kill().await;
+
+    let devhost = start(&root, &data).await;
+    let got: Value = serde_json::from_str(run(&devhost, &["drain", "1"]).await.trim()).unwrap();
+    assert_eq!(got["messageId"], "dur-0", "{got}");
+    assert_eq!(got["deliveryCount"], 1, "{got}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let q = devhost.queue(QUEUE).await;
+    assert_eq!(
+        (q["completed"].as_u64(), q["deadLettered"].as_u64()),
+        (Some(1), Some(0)),
+        "{q}"
+    );
+}

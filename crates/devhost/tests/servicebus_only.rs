@@ -1,0 +1,191 @@
+//! `devhost servicebus`: the local Service Bus alone (no function app), as `func start` and users'
+//! own clients use it: Microsoft's Python SDK over AMQP and the REST subset see one store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::free_port;
+
+struct Local {
+    child: Child,
+    rest: String,
+    amqp_port: u16,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start(data: &Path, queues: &[&str]) -> Local {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (port, amqp_port) = (free_port(), free_port());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_devhost"));
+    cmd.args(["servicebus", "--port", &port.to_string()])
+        .args(["--amqp-port", &amqp_port.to_string()])
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for q in queues {
+        cmd.args(["--queue", q]);
+    }
+    let local = Local {
+        child: cmd.spawn().unwrap(),
+        rest: format!("http://127.0.0.1:{port}/servicebus"),
+        amqp_port,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("{}/{}", local.rest, queues[0]))
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "devhost servicebus did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    local
+}
+
+fn python() -> PathBuf {
+    std::env::var_os("SB_PYTHON").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").unwrap())
+                .join(".cache/resilient-jobs/venv-sdk/bin/python")
+        },
+        PathBuf::from,
+    )
+}
+
+/// `tests/amqp/interop.py` against `queue`: (success, stdout, stderr).
+async fn sdk(local: &Local, queue: &str, args: &[&str]) -> (bool, String, String) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/amqp/interop.py");
+    let out = tokio::process::Command::new(python())
+        .arg(script)
+        .args(args)
+        .env(
+            "SB_CONNECTION_STRING",
+            format!(
+                "Endpoint=sb://127.0.0.1:{};SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true",
+                local.amqp_port
+            ),
+        )
+        .env("SB_QUEUE", queue)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn sdk_and_rest_share_the_queues_it_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = start(&dir.path().join("data"), &["jobs", "audit"]).await;
+    let http = reqwest::Client::new();
+
+    // SDK -> REST.
+    let (ok, out, err) = sdk(
+        &local,
+        "audit",
+        &[
+            "send",
+            "from-sdk",
+            "m-1",
+            "text/plain",
+            "c-1",
+            r#"{"who":"python"}"#,
+        ],
+    )
+    .await;
+    assert!(ok, "{out}\n{err}");
+    let locked = http
+        .post(format!("{}/audit/messages/head?timeout=5", local.rest))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(locked.status(), 201);
+    let location = locked.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(locked.headers()["who"], "\"python\"");
+    let props: serde_json::Value =
+        serde_json::from_str(locked.headers()["brokerproperties"].to_str().unwrap()).unwrap();
+    assert_eq!(props["MessageId"], "m-1");
+    assert_eq!(locked.text().await.unwrap(), "from-sdk");
+    assert_eq!(http.delete(location).send().await.unwrap().status(), 200);
+
+    // REST -> SDK.
+    let sent = http
+        .post(format!("{}/jobs/messages", local.rest))
+        .header("content-type", "application/json")
+        .header("BrokerProperties", r#"{"MessageId":"r-1"}"#)
+        .body(r#"{"from":"rest"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 201);
+    let (ok, out, err) = sdk(&local, "jobs", &["receive"]).await;
+    assert!(ok, "{out}\n{err}");
+    let got: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (got["messageId"].as_str(), got["deliveryCount"].as_u64()),
+        (Some("r-1"), Some(0))
+    );
+
+    // A queue it does not serve is not found, as in a namespace without it.
+    let (ok, _, err) = sdk(
+        &local,
+        "nosuch",
+        &["send", "x", "m", "text/plain", "c", "{}"],
+    )
+    .await;
+    assert!(!ok && err.contains("MessagingEntityNotFound"), "{err}");
+}
+
+#[tokio::test]
+async fn stops_cleanly_on_sigterm_and_keeps_what_it_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut local = start(&data, &["jobs"]).await;
+    let (ok, out, err) = sdk(
+        &local,
+        "jobs",
+        &["send", "kept", "k-1", "text/plain", "c", "{}"],
+    )
+    .await;
+    assert!(ok, "{out}\n{err}");
+    Command::new("kill")
+        .args(["-TERM", &local.child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = local.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+
+    let local = start(&data, &["jobs"]).await;
+    let (ok, out, err) = sdk(&local, "jobs", &["receive"]).await;
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("\"kept\""), "{out}");
+}
+
+#[test]
+fn without_a_queue_it_refuses_to_start() {
+    let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
+        .args(["servicebus", "--amqp-port", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--queue <NAME>"), "{err}");
+}
