@@ -11,9 +11,11 @@
 //! process and invocations), [`http_trigger`], [`service_bus_trigger`] and [`outputs`] (the
 //! bindings), over the local Service Bus of the `broker` crate; plus [`admin`] (operator
 //! endpoints) and [`telemetry`] (a local Application Insights). [`host::Host`] is what they share.
+//! [`cli`] is the `devhost` command line.
 
 pub mod admin;
 mod binding_data;
+pub mod cli;
 pub mod config;
 pub mod handler;
 pub mod host;

@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Devhost, SAMPLE_JOB, free_port, script_root};
+use common::{Devhost, SAMPLE_JOB, devhost_binary, free_port, repo_root, script_root};
 use serde_json::Value;
 
 #[test]
@@ -14,7 +14,7 @@ fn a_malformed_host_json_stops_start_up_naming_file_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let root = script_root(dir.path(), &[]);
     std::fs::write(root.join("host.json"), r#"{"version":"2.0","extensions":{"serviceBus":{"maxConcurrentCalls":"many"}},"customHandler":{"description":{"defaultExecutablePath":"handler"}}}"#).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
+    let out = Command::new(devhost_binary())
         .args(["start", "--port", &free_port().to_string(), "--script-root"])
         .arg(&root)
         .arg("--data-dir")
@@ -34,7 +34,7 @@ fn a_malformed_host_json_stops_start_up_naming_file_and_field() {
         r#"{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"msg"}]}"#,
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
+    let out = Command::new(devhost_binary())
         .args(["start", "--port", &free_port().to_string(), "--script-root"])
         .arg(&root)
         .output()
@@ -48,7 +48,7 @@ fn a_malformed_host_json_stops_start_up_naming_file_and_field() {
 }
 
 fn common_host_json() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../host.json")
+    repo_root().join("host.json")
 }
 
 #[tokio::test]
@@ -138,7 +138,7 @@ async fn deliveries_never_exceed_max_concurrent_calls() {
 async fn queue_work_is_jobctl_s_and_the_map_stays_the_devhost_s() {
     // `devhost queues` / `dlq` / `send` were removed: a clap error that points at jobctl.
     for removed in [&["queues"][..], &["dlq", "peek"], &["send", "{}"]] {
-        let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
+        let out = Command::new(devhost_binary())
             .args(removed)
             .output()
             .unwrap();
@@ -151,7 +151,7 @@ async fn queue_work_is_jobctl_s_and_the_map_stays_the_devhost_s() {
             "{stderr}"
         );
     }
-    let help = Command::new(env!("CARGO_BIN_EXE_devhost"))
+    let help = Command::new(devhost_binary())
         .arg("--help")
         .output()
         .unwrap();
@@ -164,7 +164,7 @@ async fn queue_work_is_jobctl_s_and_the_map_stays_the_devhost_s() {
     let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 2).await;
     assert_eq!(d.submit(SAMPLE_JOB).await.unwrap().0, 202);
     d.drained(1, Duration::from_secs(30)).await;
-    let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
+    let out = Command::new(devhost_binary())
         .args(["map", "--url", &d.url, "--json"])
         .output()
         .unwrap();
@@ -178,7 +178,7 @@ async fn queue_work_is_jobctl_s_and_the_map_stays_the_devhost_s() {
         map["edges"].as_array().is_some_and(|e| !e.is_empty()),
         "{map}"
     );
-    let table = Command::new(env!("CARGO_BIN_EXE_devhost"))
+    let table = Command::new(devhost_binary())
         .args(["map", "--url", &d.url])
         .output()
         .unwrap();
