@@ -7,7 +7,9 @@
 #[path = "amqp_common/mod.rs"]
 mod common;
 
-use common::fe2o3::{KEY, open, open_authorized, put_token, put_token_for, sas_token_for, start};
+use common::fe2o3::{
+    KEY, assert_refused, open, open_authorized, put_token, put_token_for, sas_token_for, start,
+};
 
 use std::time::Duration;
 
@@ -214,11 +216,7 @@ async fn links_are_detached_when_their_token_expires() {
     let late = sender
         .send(Message::builder().value("too late").build())
         .await;
-    let text = format!("{late:?}");
-    assert!(
-        late.is_err() && text.contains("ExpiredToken"),
-        "a send after the token expired must fail: {text}"
-    );
+    assert_refused(late.map(|_| ()), "ExpiredToken");
     let _ = connection.close().await;
     server.stop();
 }
@@ -226,26 +224,20 @@ async fn links_are_detached_when_their_token_expires() {
 #[tokio::test]
 async fn plain_sasl_checks_the_key() {
     let (server, url, _store) = start().await;
-    let good = SaslProfile::Plain {
-        username: "RootManageSharedAccessKey".into(),
-        password: KEY.into(),
+    let plain = |password: &str| {
+        Connection::builder()
+            .container_id("plain")
+            .sasl_profile(SaslProfile::Plain {
+                username: "RootManageSharedAccessKey".into(),
+                password: password.into(),
+            })
+            .open(url.as_str())
     };
-    let connection = Connection::builder()
-        .container_id("plain")
-        .sasl_profile(good)
-        .open(url.as_str())
-        .await;
-    connection.unwrap().close().await.unwrap();
-    let bad = SaslProfile::Plain {
-        username: "RootManageSharedAccessKey".into(),
-        password: "wrong".into(),
-    };
-    let refused = Connection::builder()
-        .container_id("plain")
-        .sasl_profile(bad)
-        .open(url.as_str())
-        .await;
-    assert!(refused.is_err(), "PLAIN with the wrong key must fail");
+    plain(KEY).await.unwrap().close().await.unwrap();
+    assert!(
+        plain("wrong").await.is_err(),
+        "PLAIN with the wrong key must fail"
+    );
     server.stop();
 }
 
@@ -258,11 +250,7 @@ async fn wrong_key_gets_401_and_no_access() {
         401
     );
     let refused = Sender::attach(&mut session, "sender", "jobs").await;
-    let text = format!("{refused:?}");
-    assert!(
-        refused.is_err() && text.contains("UnauthorizedAccess"),
-        "{text}"
-    );
+    assert_refused(refused.map(|_| ()), "UnauthorizedAccess");
     let _ = connection.close().await;
     server.stop();
 }
@@ -273,8 +261,7 @@ async fn unknown_queue_is_not_found() {
     let (mut connection, mut session) = open(&url, "nf").await;
     assert_eq!(put_token(&mut session, "sb://127.0.0.1/", KEY).await, 202);
     let refused = Receiver::attach(&mut session, "receiver", "nosuch").await;
-    let text = format!("{refused:?}");
-    assert!(refused.is_err() && text.contains("NotFound"), "{text}");
+    assert_refused(refused.map(|_| ()), "NotFound");
     let _ = connection.close().await;
     server.stop();
 }

@@ -26,17 +26,13 @@ async fn http_request_data_is_the_hosts() {
     let dir = tempfile::tempdir().unwrap();
     let root = pyhandler_root(dir.path(), &[("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT", "1000")]);
     let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
-    let echo: Value = d
-        .client
-        .post(format!("{}/api/Echo?a=1&a=2", d.url))
-        .header("host", "example.test:1234")
-        .json(&json!({"k": 1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let echo = d
+        .post_json(
+            "/api/Echo?a=1&a=2",
+            &[("host", "example.test:1234")],
+            &json!({"k": 1}),
+        )
+        .await;
     let req = &echo["data"]["req"];
     assert_eq!(req["Query"]["a"], "1,2", "repeated keys joined");
     assert_eq!(

@@ -6,7 +6,9 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Devhost, SAMPLE_JOB, devhost_binary, free_port, repo_root, script_root};
+use common::{
+    Devhost, SAMPLE_JOB, devhost_binary, devhost_start_fails, free_port, repo_root, script_root,
+};
 use serde_json::Value;
 
 #[test]
@@ -14,15 +16,8 @@ fn a_malformed_host_json_stops_start_up_naming_file_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let root = script_root(dir.path(), &[]);
     std::fs::write(root.join("host.json"), r#"{"version":"2.0","extensions":{"serviceBus":{"maxConcurrentCalls":"many"}},"customHandler":{"description":{"defaultExecutablePath":"handler"}}}"#).unwrap();
-    let out = Command::new(devhost_binary())
-        .args(["start", "--port", &free_port().to_string(), "--script-root"])
-        .arg(&root)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = devhost_start_fails(&root, &dir.path().join("data"));
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("host.json") && stderr.contains("extensions.serviceBus.maxConcurrentCalls"),
         "{stderr}"
@@ -34,13 +29,8 @@ fn a_malformed_host_json_stops_start_up_naming_file_and_field() {
         r#"{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"msg"}]}"#,
     )
     .unwrap();
-    let out = Command::new(devhost_binary())
-        .args(["start", "--port", &free_port().to_string(), "--script-root"])
-        .arg(&root)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = devhost_start_fails(&root, &dir.path().join("data"));
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("ProcessJob/function.json") && stderr.contains("bindings[0].queueName"),
         "{stderr}"

@@ -110,6 +110,15 @@ impl Devhost {
         res.await.unwrap().json().await.unwrap()
     }
 
+    /// POST `body` as JSON to a devhost path with `headers`; the answer as JSON.
+    pub async fn post_json(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> Value {
+        let mut req = self.client.post(format!("{}{path}", self.url)).json(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap().json().await.unwrap()
+    }
+
     /// The `/admin/queues` row of queue `name` (`null` when there is none).
     pub async fn queue(&self, name: &str) -> Value {
         let v: Value = self.get_json("/admin/queues").await;

@@ -49,6 +49,15 @@ pub async fn open_authorized(
     (connection, session)
 }
 
+/// `result` failed, and its error names `condition` (the AMQP error the front end sent).
+pub fn assert_refused<E: std::fmt::Debug>(result: Result<(), E>, condition: &str) {
+    let text = format!("{result:?}");
+    assert!(
+        result.is_err() && text.contains(condition),
+        "expected a refusal naming {condition}: {text}"
+    );
+}
+
 /// A SAS token for `audience` signed with `key`, valid for `seconds`.
 pub fn sas_token_for(key: &str, audience: &str, seconds: i64) -> String {
     let enc = |s: &str| {
