@@ -133,13 +133,12 @@ async fn queue_name_setting_resolves_and_disabled_functions_do_not_run() {
     let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
     assert_eq!(d.status("/api/Echo").await, 404, "a disabled HTTP function");
     let sent = d
-        .client
-        .post(format!("{}/api/Send", d.url))
-        .header("content-type", "application/json")
-        .body(r#"{"out": {"hello": 1}}"#)
-        .send()
-        .await
-        .unwrap();
+        .post(
+            "/api/Send",
+            Some("application/json"),
+            r#"{"out": {"hello": 1}}"#,
+        )
+        .await;
     assert_eq!(sent.status().as_u16(), 202);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

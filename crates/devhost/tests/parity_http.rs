@@ -60,21 +60,9 @@ async fn http_request_data_is_the_hosts() {
     assert!(echo["metadata"].get("k").is_none());
 
     // FUNCTIONS_REQUEST_BODY_SIZE_LIMIT (default 100 MiB): over it, 413 before the handler.
-    let over = d
-        .client
-        .post(format!("{}/api/Echo", d.url))
-        .body("x".repeat(1001))
-        .send()
-        .await
-        .unwrap();
+    let over = d.post("/api/Echo", None, "x".repeat(1001)).await;
     assert_eq!(over.status().as_u16(), 413);
-    let at = d
-        .client
-        .post(format!("{}/api/Echo", d.url))
-        .body("x".repeat(1000))
-        .send()
-        .await
-        .unwrap();
+    let at = d.post("/api/Echo", None, "x".repeat(1000)).await;
     assert_eq!(at.status().as_u16(), 200);
 }
 
@@ -113,13 +101,8 @@ async fn forwarding_sends_the_raw_request_for_http_only_functions() {
     );
     // A function with another output binding still gets an invocation request.
     let sent = d
-        .client
-        .post(format!("{}/api/Send", d.url))
-        .header("content-type", "application/json")
-        .body(r#"{"out": 1}"#)
-        .send()
-        .await
-        .unwrap();
+        .post("/api/Send", Some("application/json"), r#"{"out": 1}"#)
+        .await;
     assert_eq!(sent.status().as_u16(), 202);
     assert!(sent.headers().get("x-pyh-forwarded").is_none());
 }

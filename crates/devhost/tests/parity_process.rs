@@ -162,14 +162,7 @@ async fn a_handler_crash_under_load_dead_letters_nothing() {
         .map(|i| format!(r#"{{"pyhSleepMs": 300, "n": {i}}}"#))
         .collect();
     let body = format!(r#"{{"out": [{}]}}"#, messages.join(","));
-    let sent = d
-        .client
-        .post(format!("{}/api/Send", d.url))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let sent = d.post("/api/Send", Some("application/json"), body).await;
     assert_eq!(sent.status().as_u16(), 202);
     tokio::time::sleep(Duration::from_millis(150)).await;
     // Kill the handler with deliveries in flight (the crash itself answers nothing: 500).

@@ -57,31 +57,13 @@ async fn methods_and_routes_are_enforced_like_the_host() {
         404,
         "GET is not in the binding's methods: the route does not match"
     );
-    let unknown = d
-        .client
-        .post(format!("{}/api/Nope", d.url))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let unknown = d.post("/api/Nope", None, "{}").await;
     assert_eq!(unknown.status(), 404);
     let lower = d
-        .client
-        .post(format!("{}/api/ingestjob", d.url))
-        .header("content-type", "application/json")
-        .body(SAMPLE_JOB)
-        .send()
-        .await
-        .unwrap();
+        .post("/api/ingestjob", Some("application/json"), SAMPLE_JOB)
+        .await;
     assert_eq!(lower.status(), 202, "routes match case-insensitively");
-    let bad = d
-        .client
-        .post(format!("{}/api/IngestJob", d.url))
-        .header("content-type", "text/plain")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let bad = d.post("/api/IngestJob", Some("text/plain"), "x").await;
     assert_eq!(bad.status(), 415);
     assert_eq!(bad.headers()["content-type"], "application/problem+json");
     assert_eq!(

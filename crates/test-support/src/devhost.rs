@@ -81,13 +81,9 @@ impl Devhost {
 
     /// POST a job to `IngestJob`; the HTTP status and JSON body (`null` when not JSON).
     pub async fn submit(&self, job: &str) -> Result<(u16, Value), reqwest::Error> {
-        let res = self
-            .client
-            .post(format!("{}/api/IngestJob", self.url))
-            .header("content-type", "application/json")
-            .body(job.to_owned())
-            .send()
-            .await?;
+        let res = self.client.post(format!("{}/api/IngestJob", self.url));
+        let res = res.header("content-type", "application/json");
+        let res = res.body(job.to_owned()).send().await?;
         let status = res.status().as_u16();
         Ok((status, res.json().await.unwrap_or(Value::Null)))
     }
@@ -108,6 +104,20 @@ impl Devhost {
     pub async fn get_json(&self, path: &str) -> Value {
         let res = self.client.get(format!("{}{path}", self.url)).send();
         res.await.unwrap().json().await.unwrap()
+    }
+
+    /// POST `body` to a devhost path, with a `content-type` when given; the response.
+    pub async fn post(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<String>,
+    ) -> reqwest::Response {
+        let mut req = self.client.post(format!("{}{path}", self.url));
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        req.body(body.into()).send().await.unwrap()
     }
 
     /// POST `body` as JSON to a devhost path with `headers`; the answer as JSON.
