@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use chrono::{SubsecRound, Utc};
-use common::{Devhost, free_port, testhandler_binary};
+use common::{Devhost, LOCAL_CONNECTION_STRING, free_port, testhandler_binary};
 use serde_json::json;
 use servicebus::{Auth, OutgoingMessage, ServiceBusClient, ServiceBusError, dead_letter_path};
 
@@ -29,6 +29,9 @@ fn queue_only_root(dir: &Path) -> PathBuf {
     ]});
     std::fs::write(root.join("Send/function.json"), send.to_string()).unwrap();
     std::fs::copy(testhandler_binary(), root.join("testhandler")).unwrap();
+    let settings = json!({"IsEncrypted": false, "Values": {
+        "FUNCTIONS_WORKER_RUNTIME": "custom", "C": LOCAL_CONNECTION_STRING}});
+    std::fs::write(root.join("local.settings.json"), settings.to_string()).unwrap();
     root
 }
 

@@ -7,6 +7,11 @@ use serde_json::{Value, json};
 
 use crate::{binary, repo_root};
 
+/// A Service Bus connection string for the bindings' `connection` setting (the devhost serves every
+/// binding from its local Service Bus whatever the value).
+pub const LOCAL_CONNECTION_STRING: &str =
+    "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=devhost;SharedAccessKey=devhost";
+
 /// `dir/app` staged like `cargo xtask stage --local`: `host.json`, `IngestJob` and `ProcessJob`,
 /// the job types and the real handler binary, with `settings` added to `local.settings.json`
 /// (see [`write_settings`]).
@@ -35,11 +40,16 @@ pub fn script_root(dir: &Path, settings: &[(&str, &str)]) -> PathBuf {
 }
 
 /// Write the script root's `local.settings.json`: a custom-handler app logging JSON at `warn`,
-/// with the handler's ingest protection lifted (the load tests send thousands of requests from
+/// its bindings' `ServiceBusConnection` set, with the handler's ingest protection lifted (the load tests send thousands of requests from
 /// one client), then `settings`.
 pub fn write_settings(root: &Path, settings: &[(&str, &str)]) {
     let mut values = serde_json::Map::new();
     values.insert("FUNCTIONS_WORKER_RUNTIME".into(), json!("custom"));
+    // The bindings' `connection` must name a setting, as under the host (docs/PARITY.md).
+    values.insert(
+        "ServiceBusConnection".into(),
+        json!(LOCAL_CONNECTION_STRING),
+    );
     values.insert("LOG_FORMAT".into(), json!("json"));
     values.insert("RUST_LOG".into(), json!("warn"));
     for (k, v) in [

@@ -36,6 +36,18 @@ impl Devhost {
     /// Start with further `devhost start` flags, and wait until `/admin/queues` answers.
     /// `DEVHOST_TEST_LOGS=1` shows the devhost's and the handler's output.
     pub async fn start_with(root: &Path, data: &Path, port: u16, flags: &[&str]) -> Self {
+        Self::start_with_env(root, data, port, flags, &[]).await
+    }
+
+    /// [`Devhost::start_with`], with variables added to the devhost's own environment (the shell
+    /// `func start` would run in).
+    pub async fn start_with_env(
+        root: &Path,
+        data: &Path,
+        port: u16,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let show = std::env::var_os("DEVHOST_TEST_LOGS").is_some();
         let output = || {
@@ -49,6 +61,7 @@ impl Devhost {
         let child = start_command(root, data, port)
             .args(["--amqp-port", &amqp_port.to_string()])
             .args(flags)
+            .envs(env.iter().copied())
             .env("RUST_LOG", if show { "info" } else { "warn" })
             .stdout(output())
             .stderr(output())
@@ -224,6 +237,7 @@ fn start_command(root: &Path, data: &Path, port: u16) -> Command {
 /// Run `devhost start` on a script root that must fail to start: the exit status and stderr.
 pub fn devhost_start_fails(root: &Path, data: &Path) -> (Option<i32>, String) {
     let mut child = start_command(root, data, free_port())
+        .args(["--amqp-port", "0"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

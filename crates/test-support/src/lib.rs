@@ -21,7 +21,10 @@ pub mod samples;
 use std::net::TcpListener;
 use std::path::PathBuf;
 
-pub use app::{add_pyhandler_variant, edit_host_json, pyhandler_root, script_root, write_settings};
+pub use app::{
+    LOCAL_CONNECTION_STRING, add_pyhandler_variant, edit_host_json, pyhandler_root, script_root,
+    write_settings,
+};
 pub use devhost::{Devhost, assert_start_refused, devhost_start_fails};
 pub use handler::Handler;
 pub use invocation::{http_invocation, ingest_invocation, res, res_body, sb_invocation};

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 pub use test_support::app::set_host_json;
 pub use test_support::{
-    Devhost, add_pyhandler_variant, assert_start_refused, binary, devhost_start_fails,
-    edit_host_json, free_port, pyhandler_root, repo_root,
+    Devhost, LOCAL_CONNECTION_STRING, add_pyhandler_variant, assert_start_refused, binary,
+    devhost_start_fails, edit_host_json, free_port, pyhandler_root, repo_root,
 };
 
 /// The `testhandler` fixture (crates/testhandler), for behaviours the real handler cannot show.
