@@ -11,6 +11,7 @@ Usage: python python_sdk.py SCENARIO. Exit status 0 = the scenario held.
 """
 
 import datetime
+import os  # noqa: F401 (scenarios read their extra queues from the environment)
 import sys
 import time
 
