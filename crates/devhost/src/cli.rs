@@ -1,6 +1,6 @@
 //! The `devhost` command line: run a function app locally, and read its application map and
 //! telemetry. Queue and dead-letter work is `jobctl`'s (the same CLI against the devhost and a
-//! real namespace). The binary (src/main.rs) and the end-to-end tests' copy of it (crates/e2e)
+//! real namespace). The binary (src/bin/devhost.rs) and the end-to-end tests' copy of it (crates/e2e)
 //! both call [`main`].
 
 use std::net::SocketAddr;

@@ -1,5 +1,5 @@
 //! The custom-handler executable the Functions host starts (see `host.json`): settings, logging,
-//! telemetry, the async runtime, then the server until shutdown. The binary (src/main.rs) and
+//! telemetry, the async runtime, then the server until shutdown. The binary (src/bin/handler.rs) and
 //! the end-to-end tests' copy of it (crates/e2e) both call [`main`].
 
 use std::process::ExitCode;

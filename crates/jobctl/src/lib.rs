@@ -11,7 +11,7 @@
 //! jobctl --endpoint mybus dlq purge --yes
 //! ```
 //!
-//! The command line is [`cli`]; the binary (src/main.rs) and the end-to-end tests' copy of it
+//! The command line is [`cli`]; the binary (src/bin/jobctl.rs) and the end-to-end tests' copy of it
 //! (crates/e2e) both call [`main`].
 
 mod checkpoint;

@@ -1,4 +1,4 @@
-//! `e2e-devhost`: the `devhost` binary for this crate's tests (crates/devhost/src/main.rs).
+//! `e2e-devhost`: the `devhost` binary for this crate's tests (crates/devhost/src/bin/devhost.rs).
 
 use std::process::ExitCode;
 

@@ -1,4 +1,4 @@
-//! `e2e-handler`: the `handler` binary for this crate's tests (crates/handler/src/main.rs).
+//! `e2e-handler`: the `handler` binary for this crate's tests (crates/handler/src/bin/handler.rs).
 
 use std::process::ExitCode;
 

@@ -1,4 +1,4 @@
-//! `e2e-jobctl`: the `jobctl` binary for this crate's tests (crates/jobctl/src/main.rs).
+//! `e2e-jobctl`: the `jobctl` binary for this crate's tests (crates/jobctl/src/bin/jobctl.rs).
 
 use std::process::ExitCode;
 
