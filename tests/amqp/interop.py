@@ -1,9 +1,11 @@
 """One message through Microsoft's Python Service Bus SDK (azure-servicebus), for the tests that
 cross front ends (AMQP <-> REST, AMQP -> the devhost's ProcessJob). Driven by
-crates/broker/tests/amqp_rest_interop.rs and crates/devhost/tests/amqp.rs.
+crates/broker/tests/amqp_rest_interop.rs and crates/e2e/tests/amqp.rs.
 
   SB_CONNECTION_STRING  the emulator-style connection string (UseDevelopmentEmulator=true)
   SB_QUEUE              the queue
+
+(read by sdk_common.py).
 
 Usage:
   python interop.py send BODY MESSAGE_ID CONTENT_TYPE CORRELATION_ID PROPERTIES_JSON
@@ -11,13 +13,11 @@ Usage:
 """
 
 import json
-import os
 import sys
 
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
+from azure.servicebus import ServiceBusMessage
 
-CONN = os.environ["SB_CONNECTION_STRING"]
-QUEUE = os.environ["SB_QUEUE"]
+from sdk_common import QUEUE, client, receive_one
 
 
 def text(v):
@@ -25,7 +25,7 @@ def text(v):
 
 
 def main():
-    with ServiceBusClient.from_connection_string(CONN, retry_total=0) as c:
+    with client() as c:
         if sys.argv[1] == "send":
             body, message_id, content_type, correlation_id, props = sys.argv[2:7]
             with c.get_queue_sender(QUEUE) as sender:
@@ -41,9 +41,7 @@ def main():
             print("sent")
         else:
             with c.get_queue_receiver(QUEUE, max_wait_time=10) as receiver:
-                got = receiver.receive_messages(max_message_count=1, max_wait_time=10)
-                assert len(got) == 1, f"expected one message, got {len(got)}"
-                m = got[0]
+                m = receive_one(receiver, wait=10)
                 print(
                     json.dumps(
                         {

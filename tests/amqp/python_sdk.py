@@ -7,16 +7,17 @@ starts the server on loopback and passes:
   SB_DEDUP_QUEUE        an empty queue with duplicate detection, its window SB_DEDUP_WINDOW s
   SB_EXPIRING_QUEUE     an empty queue with DeadLetteringOnMessageExpiration (SB_QUEUE has not)
 
+(read by sdk_common.py, with the client and checks every scenario uses).
+
 Usage: python python_sdk.py SCENARIO. Exit status 0 = the scenario held.
 """
 
 import datetime
-import os
+import os  # noqa: F401 (scenarios read their extra queues from the environment)
 import sys
 import time
 
 from azure.servicebus import (
-    ServiceBusClient,
     ServiceBusMessage,
     ServiceBusReceiveMode,
     ServiceBusSubQueue,
@@ -28,24 +29,7 @@ from azure.servicebus.exceptions import (
     MessageSizeExceededError,
 )
 
-if os.environ.get("SB_DEBUG"):
-    import logging
-
-    logging.basicConfig(level=logging.DEBUG)
-
-CONN = os.environ["SB_CONNECTION_STRING"]
-QUEUE = os.environ["SB_QUEUE"]
-
-
-def client(conn=CONN):
-    # No retries: a refused operation must fail at once, not after back-off.
-    return ServiceBusClient.from_connection_string(conn, retry_total=0)
-
-
-def receive_one(receiver, wait=5):
-    got = receiver.receive_messages(max_message_count=1, max_wait_time=wait)
-    assert len(got) == 1, f"expected one message, got {len(got)}"
-    return got[0]
+from sdk_common import CONN, QUEUE, client, expect_refused, receive_one
 
 
 def send_receive_complete():
@@ -154,50 +138,44 @@ def max_delivery_count():
 
 def session_receiver_refused():
     # Sessions are not supported yet: a session receiver is refused loudly, naming them.
-    with client() as c:
-        try:
-            with c.get_queue_receiver(QUEUE, session_id="s-1") as receiver:
-                receiver.receive_messages(max_message_count=1, max_wait_time=1)
-        except ServiceBusError as e:
-            assert "Sessions are not supported" in str(e), str(e)
-            print("refused as expected:", e)
-            return
-    raise AssertionError("a session receiver was not refused")
+    def receive():
+        with client() as c, c.get_queue_receiver(QUEUE, session_id="s-1") as receiver:
+            receiver.receive_messages(max_message_count=1, max_wait_time=1)
+
+    def names_sessions(e):
+        assert "Sessions are not supported" in str(e), str(e)
+
+    expect_refused(ServiceBusError, "a session receiver", receive, names_sessions)
+
+
+def send_one(conn, queue, body):
+    def send():
+        with client(conn) as c, c.get_queue_sender(queue) as sender:
+            sender.send_messages(ServiceBusMessage(body))
+
+    return send
 
 
 def wrong_key():
     bad = CONN.replace("SharedAccessKey=SAS_KEY_VALUE", "SharedAccessKey=not-the-key")
     assert bad != CONN
-    with client(bad) as c:
-        try:
-            with c.get_queue_sender(QUEUE) as sender:
-                sender.send_messages(ServiceBusMessage("nope"))
-        except ServiceBusAuthenticationError as e:
-            print("refused as expected:", e)
-            return
-    raise AssertionError("a sender with the wrong key was not refused")
+    expect_refused(
+        ServiceBusAuthenticationError, "a sender with the wrong key", send_one(bad, QUEUE, "nope")
+    )
 
 
 def unknown_queue():
-    with client() as c:
-        try:
-            with c.get_queue_sender("nosuch") as sender:
-                sender.send_messages(ServiceBusMessage("nope"))
-        except MessagingEntityNotFoundError as e:
-            print("refused as expected:", e)
-            return
-    raise AssertionError("sending to an unknown queue was not refused")
+    expect_refused(
+        MessagingEntityNotFoundError,
+        "sending to an unknown queue",
+        send_one(CONN, "nosuch", "nope"),
+    )
 
 
 def oversize():
-    with client() as c:
-        with c.get_queue_sender(QUEUE) as sender:
-            try:
-                sender.send_messages(ServiceBusMessage(b"x" * (300 * 1024)))
-            except MessageSizeExceededError as e:
-                print("refused as expected:", e)
-                return
-    raise AssertionError("a 300 KB message was not refused")
+    expect_refused(
+        MessageSizeExceededError, "a 300 KB message", send_one(CONN, QUEUE, b"x" * (300 * 1024))
+    )
 
 
 def peek_renew_defer():

@@ -353,16 +353,16 @@ def test_deploy_targets_what_terraform_reports_and_smoke_tests_for_real():
     assert "exit 0" in smoke and "fail " in smoke
 
 
-def test_the_smoke_test_fails_loudly_when_the_app_never_answers(tmp_path):
-    """Run the script against fakes of az and curl: a 500 every time must end in a non-zero exit
-    naming the cause, never a silent pass."""
+def run_smoke_test(tmp_path, az, curl, **env):
+    """Run .github/scripts/smoke-test.sh in `tmp_path` with fake `az` and `curl` scripts (and a
+    `sleep` that returns at once) first on PATH, the deploy's variables, and `env`."""
     import os
     import subprocess
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "az").write_text("#!/bin/sh\necho fake-key\n")
-    (bin_dir / "curl").write_text("#!/bin/sh\necho '{\"title\":\"boom\"}' > response.json\nprintf 500\n")
+    (bin_dir / "az").write_text(az)
+    (bin_dir / "curl").write_text(curl)
     (bin_dir / "sleep").write_text("#!/bin/sh\nexit 0\n")
     for f in bin_dir.iterdir():
         f.chmod(0o755)
@@ -373,40 +373,34 @@ def test_the_smoke_test_fails_loudly_when_the_app_never_answers(tmp_path):
         "FUNCTION_APP": "app",
         "FUNCTION_HOST": "app.example",
         "APPINSIGHTS_APP_ID": "id",
-        "SMOKE_POST_ATTEMPTS": "3",
+        **env,
     }
-    run = subprocess.run(["bash", str(ROOT / ".github/scripts/smoke-test.sh")], cwd=tmp_path, env=env, capture_output=True, text=True)
+    script = str(ROOT / ".github/scripts/smoke-test.sh")
+    return subprocess.run(["bash", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+
+
+def test_the_smoke_test_fails_loudly_when_the_app_never_answers(tmp_path):
+    run = run_smoke_test(
+        tmp_path,
+        az="#!/bin/sh\necho fake-key\n",
+        curl="#!/bin/sh\necho '{\"title\":\"boom\"}' > response.json\nprintf 500\n",
+        SMOKE_POST_ATTEMPTS="3",
+    )
     assert run.returncode != 0
     assert "IngestJob never answered 202 (last HTTP 500" in run.stderr
 
 
 def test_the_smoke_test_waits_for_the_processed_job(tmp_path):
-    import os
-    import subprocess
-
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
     state = tmp_path / "polls"
-    (bin_dir / "az").write_text(
+    az = (
         "#!/bin/sh\ncase \"$*\" in\n"
         "  *'keys list'*) echo fake-key ;;\n"
         "  *'app-insights query'*) n=$(cat " + str(state) + " 2>/dev/null || echo 0); n=$((n+1)); echo $n > " + str(state) + ";"
         " if [ $n -ge 3 ]; then printf '1\\t1\\n'; else printf '0\\t1\\n'; fi ;;\n"
         "  *) ;;\nesac\n"
     )
-    (bin_dir / "curl").write_text("#!/bin/sh\necho '{\"jobId\":\"0193-abc\"}' > response.json\nprintf 202\n")
-    (bin_dir / "sleep").write_text("#!/bin/sh\nexit 0\n")
-    for f in bin_dir.iterdir():
-        f.chmod(0o755)
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}:{os.environ['PATH']}",
-        "RESOURCE_GROUP": "rg",
-        "FUNCTION_APP": "app",
-        "FUNCTION_HOST": "app.example",
-        "APPINSIGHTS_APP_ID": "id",
-    }
-    run = subprocess.run(["bash", str(ROOT / ".github/scripts/smoke-test.sh")], cwd=tmp_path, env=env, capture_output=True, text=True)
+    curl = "#!/bin/sh\necho '{\"jobId\":\"0193-abc\"}' > response.json\nprintf 202\n"
+    run = run_smoke_test(tmp_path, az=az, curl=curl)
     assert run.returncode == 0, run.stderr
     assert "job 0193-abc processed (failed attempts before success: 1)" in run.stdout
     assert state.read_text().strip() == "3", "it polled until the job showed up"

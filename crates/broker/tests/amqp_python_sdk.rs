@@ -11,12 +11,13 @@
 mod common;
 
 async fn scenario(name: &str) {
-    let python = common::tool(
-        "SB_PYTHON",
-        &common::cache("venv-sdk/bin/python"),
-        "python3 -m venv ~/.cache/resilient-jobs/venv-sdk && ~/.cache/resilient-jobs/venv-sdk/bin/pip install azure-servicebus==7.15.0",
-    );
-    common::run_scenario(&python, &[common::script("python_sdk.py")], &[], name).await;
+    common::run_scenario(
+        &common::python(),
+        &[common::script("python_sdk.py")],
+        &[],
+        name,
+    )
+    .await;
 }
 
 #[tokio::test]

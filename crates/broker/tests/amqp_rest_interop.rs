@@ -9,18 +9,12 @@
 #[path = "amqp_common/mod.rs"]
 mod common;
 
-use broker::amqp::{Config, SasKey, Server, connection_string};
 use broker::rest::{Rest, router};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 async fn python(conn: &str, args: &[&str]) -> String {
-    let python = common::tool(
-        "SB_PYTHON",
-        &common::cache("venv-sdk/bin/python"),
-        "python3 -m venv ~/.cache/resilient-jobs/venv-sdk && ~/.cache/resilient-jobs/venv-sdk/bin/pip install azure-servicebus==7.15.0",
-    );
-    let out = tokio::process::Command::new(python)
+    let out = tokio::process::Command::new(common::python())
         .arg(common::script("interop.py"))
         .args(args)
         .env("SB_CONNECTION_STRING", conn)
@@ -49,16 +43,8 @@ async fn amqp_to_rest_and_rest_to_amqp_keep_body_and_properties() {
         base_url: url.clone(),
     });
     tokio::spawn(async move { axum::serve(http, app).await });
-    let amqp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = Config {
-        sas: SasKey {
-            name: "RootManageSharedAccessKey".into(),
-            key: "SAS_KEY_VALUE".into(),
-        },
-        container_id: "interop-test".into(),
-    };
-    let conn = connection_string(amqp.local_addr().unwrap(), &config);
-    let server = Server::start(amqp, durable.backend.clone(), config).unwrap();
+    let (server, amqp) = common::serve(&durable, "interop-test").await;
+    let conn = common::sdk_connection_string(amqp);
     let client = reqwest::Client::new();
 
     // AMQP -> REST.

@@ -12,9 +12,11 @@
 //! bindings), over the local Service Bus of the `broker` crate; plus [`admin`] (operator
 //! endpoints) and [`telemetry`] (a local Application Insights). [`host::Host`] is what they share.
 //! [`servicebus`] serves the local Service Bus alone, for `func start` and users' own clients.
+//! [`cli`] is the `devhost` command line.
 
 pub mod admin;
 mod binding_data;
+pub mod cli;
 pub mod config;
 pub mod handler;
 pub mod host;

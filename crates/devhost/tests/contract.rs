@@ -89,13 +89,12 @@ async fn the_handler_is_started_invoked_and_answered_as_the_host_does() {
 
     // HTTP trigger: the first handler start crashes; the request waits for the restarted one.
     let res = d
-        .client
-        .post(format!("{}/api/Echo?x=1&code=secret", d.url))
-        .header("content-type", "application/json")
-        .body(r#"{"jobType":"t","n":2}"#)
-        .send()
-        .await
-        .unwrap();
+        .post(
+            "/api/Echo?x=1&code=secret",
+            Some("application/json"),
+            r#"{"jobType":"t","n":2}"#,
+        )
+        .await;
     assert_eq!(res.status(), 201, "Outputs.res.statusCode");
     assert_eq!(res.headers()["x-a"], "b", "Outputs.res.headers");
     assert_eq!(res.text().await.unwrap(), "made", "Outputs.res.body");
@@ -282,12 +281,12 @@ async fn invocations_timing_out_together_restart_the_handler_once() {
     let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 2).await;
     for i in 0..3 {
         let sent = d
-            .client
-            .post(format!("{}/admin/queues/slow/messages", d.url))
-            .body(format!("{{\"i\":{i}}}"))
-            .send()
-            .await
-            .unwrap();
+            .post(
+                "/admin/queues/slow/messages",
+                None,
+                format!("{{\"i\":{i}}}"),
+            )
+            .await;
         assert_eq!(sent.status(), 201);
     }
     // Each round of three concurrent deliveries times out together: one restart per round.

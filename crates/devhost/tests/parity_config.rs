@@ -9,66 +9,48 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Devhost, add_pyhandler_variant, devhost_start_fails, free_port, pyhandler_root};
+use common::{
+    Devhost, add_pyhandler_variant, assert_start_refused, free_port, pyhandler_root, set_host_json,
+};
 use serde_json::{Value, json};
-
-fn set_host_json(root: &Path, edit: impl FnOnce(&mut Value)) {
-    let path = root.join("host.json");
-    let mut host: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    edit(&mut host);
-    std::fs::write(path, host.to_string()).unwrap();
-}
 
 /// Stage a fresh copy, apply `edit`, and expect start-up to fail with every piece of `expected`.
 fn refused(values: &[(&str, &str)], edit: impl FnOnce(&Path), expected: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let root = pyhandler_root(dir.path(), values);
     edit(&root);
-    let (code, stderr) = devhost_start_fails(&root, &dir.path().join("data"));
-    assert_ne!(code, Some(0), "{stderr}");
-    for piece in expected {
-        assert!(stderr.contains(piece), "expected {piece:?} in: {stderr}");
-    }
+    assert_start_refused(&root, &dir.path().join("data"), expected);
+}
+
+/// [`refused`] with the app's default settings and an edit of `host.json`.
+fn host_json_refused(edit: impl FnOnce(&mut Value), expected: &[&str]) {
+    refused(&[], |r| set_host_json(r, edit), expected);
 }
 
 #[test]
 fn host_json_version_and_extension_bundle_are_checked_as_the_host_does() {
-    refused(
-        &[],
-        |r| {
-            set_host_json(r, |h| {
-                h.as_object_mut().unwrap().remove("version");
-            })
+    host_json_refused(
+        |h| {
+            h.as_object_mut().unwrap().remove("version");
         },
         &[
             "host.json",
             "The host.json file is missing the required 'version' property.",
         ],
     );
-    refused(
-        &[],
-        |r| set_host_json(r, |h| h["version"] = json!("3.0")),
+    host_json_refused(
+        |h| h["version"] = json!("3.0"),
         &["'3.0' is an invalid value for host.json 'version' property"],
     );
-    refused(
-        &[],
-        |r| {
-            set_host_json(r, |h| {
-                h["extensionBundle"]["version"] = json!("not-a-range")
-            })
-        },
+    host_json_refused(
+        |h| h["extensionBundle"]["version"] = json!("not-a-range"),
         &[
             "extensionBundle.version",
             "The value of version property in extensionBundle section of host.json file is invalid or missing.",
         ],
     );
-    refused(
-        &[],
-        |r| {
-            set_host_json(r, |h| {
-                h["extensionBundle"]["version"] = json!("[2.*, 3.0.0)")
-            })
-        },
+    host_json_refused(
+        |h| h["extensionBundle"]["version"] = json!("[2.*, 3.0.0)"),
         &["extensionBundle.version", "not supported by the devhost"],
     );
 }
@@ -109,9 +91,8 @@ fn function_timeout_bounds_follow_the_plan() {
         |r| set_host_json(r, |h| h["functionTimeout"] = json!("-1")),
         &["functionTimeout", "not allowed on Consumption"],
     );
-    refused(
-        &[],
-        |r| set_host_json(r, |h| h["functionTimeout"] = json!("00:00:00")),
+    host_json_refused(
+        |h| h["functionTimeout"] = json!("00:00:00"),
         &["FunctionTimeout must be greater than 00:00:01."],
     );
 }
@@ -122,8 +103,7 @@ async fn unbounded_function_timeout_starts_outside_consumption() {
     let root = pyhandler_root(dir.path(), &[]);
     set_host_json(&root, |h| h["functionTimeout"] = json!("-1"));
     let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
-    let res = d.client.get(format!("{}/api/Echo", d.url)).send().await;
-    assert_eq!(res.unwrap().status().as_u16(), 200);
+    assert_eq!(d.status("/api/Echo").await, 200);
 }
 
 #[tokio::test]
@@ -151,20 +131,14 @@ async fn queue_name_setting_resolves_and_disabled_functions_do_not_run() {
     );
     add_pyhandler_variant(&root, "ReceiveFromSetting");
     let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
-    let echo = d.client.get(format!("{}/api/Echo", d.url)).send().await;
-    assert_eq!(
-        echo.unwrap().status().as_u16(),
-        404,
-        "a disabled HTTP function"
-    );
+    assert_eq!(d.status("/api/Echo").await, 404, "a disabled HTTP function");
     let sent = d
-        .client
-        .post(format!("{}/api/Send", d.url))
-        .header("content-type", "application/json")
-        .body(r#"{"out": {"hello": 1}}"#)
-        .send()
-        .await
-        .unwrap();
+        .post(
+            "/api/Send",
+            Some("application/json"),
+            r#"{"out": {"hello": 1}}"#,
+        )
+        .await;
     assert_eq!(sent.status().as_u16(), 202);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -189,19 +163,7 @@ async fn route_prefix_may_be_empty_and_matches_ignoring_case() {
     let dir = tempfile::tempdir().unwrap();
     let root = pyhandler_root(dir.path(), &[]);
     let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
-    let status = |path: &'static str| {
-        let d = &d;
-        async move {
-            d.client
-                .get(format!("{}{path}", d.url))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
-    assert_eq!(status("/API/Echo").await, 200);
+    assert_eq!(d.status("/API/Echo").await, 200);
     drop(d);
     let dir = tempfile::tempdir().unwrap();
     let root = pyhandler_root(dir.path(), &[]);
@@ -209,21 +171,9 @@ async fn route_prefix_may_be_empty_and_matches_ignoring_case() {
         h["extensions"]["http"]["routePrefix"] = json!("")
     });
     let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
-    let status = |path: &'static str| {
-        let d = &d;
-        async move {
-            d.client
-                .get(format!("{}{path}", d.url))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
-    assert_eq!(status("/Echo").await, 200);
-    assert_eq!(status("//Echo").await, 404);
-    assert_eq!(status("/api/Echo").await, 404);
+    assert_eq!(d.status("/Echo").await, 200);
+    assert_eq!(d.status("//Echo").await, 404);
+    assert_eq!(d.status("/api/Echo").await, 404);
 }
 
 #[test]

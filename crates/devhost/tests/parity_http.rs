@@ -26,17 +26,13 @@ async fn http_request_data_is_the_hosts() {
     let dir = tempfile::tempdir().unwrap();
     let root = pyhandler_root(dir.path(), &[("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT", "1000")]);
     let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
-    let echo: Value = d
-        .client
-        .post(format!("{}/api/Echo?a=1&a=2", d.url))
-        .header("host", "example.test:1234")
-        .json(&json!({"k": 1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let echo = d
+        .post_json(
+            "/api/Echo?a=1&a=2",
+            &[("host", "example.test:1234")],
+            &json!({"k": 1}),
+        )
+        .await;
     let req = &echo["data"]["req"];
     assert_eq!(req["Query"]["a"], "1,2", "repeated keys joined");
     assert_eq!(
@@ -64,21 +60,9 @@ async fn http_request_data_is_the_hosts() {
     assert!(echo["metadata"].get("k").is_none());
 
     // FUNCTIONS_REQUEST_BODY_SIZE_LIMIT (default 100 MiB): over it, 413 before the handler.
-    let over = d
-        .client
-        .post(format!("{}/api/Echo", d.url))
-        .body("x".repeat(1001))
-        .send()
-        .await
-        .unwrap();
+    let over = d.post("/api/Echo", None, "x".repeat(1001)).await;
     assert_eq!(over.status().as_u16(), 413);
-    let at = d
-        .client
-        .post(format!("{}/api/Echo", d.url))
-        .body("x".repeat(1000))
-        .send()
-        .await
-        .unwrap();
+    let at = d.post("/api/Echo", None, "x".repeat(1000)).await;
     assert_eq!(at.status().as_u16(), 200);
 }
 
@@ -117,13 +101,8 @@ async fn forwarding_sends_the_raw_request_for_http_only_functions() {
     );
     // A function with another output binding still gets an invocation request.
     let sent = d
-        .client
-        .post(format!("{}/api/Send", d.url))
-        .header("content-type", "application/json")
-        .body(r#"{"out": 1}"#)
-        .send()
-        .await
-        .unwrap();
+        .post("/api/Send", Some("application/json"), r#"{"out": 1}"#)
+        .await;
     assert_eq!(sent.status().as_u16(), 202);
     assert!(sent.headers().get("x-pyh-forwarded").is_none());
 }

@@ -6,8 +6,17 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Devhost, devhost_start_fails, free_port, pyhandler_root};
+use common::{Devhost, assert_start_refused, free_port, pyhandler_root};
 use serde_json::Value;
+
+/// How often the pyhandler was started (its record of start events).
+fn starts(root: &std::path::Path) -> usize {
+    std::fs::read_to_string(root.join("pyh-records.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"event\": \"start\""))
+        .count()
+}
 
 fn is_guid(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
@@ -83,21 +92,16 @@ fn three_failed_starts_stop_the_devhost_with_the_hosts_message() {
     let dir = tempfile::tempdir().unwrap();
     let root = pyhandler_root(dir.path(), &[("PYH_EXIT_AT_START", "3")]);
     let started = Instant::now();
-    let (code, stderr) = devhost_start_fails(&root, &dir.path().join("data"));
-    assert_ne!(code, Some(0), "{stderr}");
-    assert!(
-        stderr.contains("Exceeded http worker restart retry count. Shutting down Functions Host"),
-        "{stderr}"
+    assert_start_refused(
+        &root,
+        &dir.path().join("data"),
+        &["Exceeded http worker restart retry count. Shutting down Functions Host"],
     );
     assert!(
         started.elapsed() < Duration::from_secs(25),
         "restarts are immediate"
     );
-    let starts = std::fs::read_to_string(root.join("pyh-records.jsonl"))
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains("\"event\": \"start\""))
-        .count();
+    let starts = starts(&root);
     assert_eq!(
         starts, 3,
         "two restarts, then the third error stops the host"
@@ -141,11 +145,7 @@ async fn exit_code_0_leaves_the_handler_down() {
         started.elapsed() < Duration::from_secs(10),
         "it fails at once: the host still routes to the dead worker"
     );
-    let starts = std::fs::read_to_string(root.join("pyh-records.jsonl"))
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains("\"event\": \"start\""))
-        .count();
+    let starts = starts(&root);
     assert_eq!(starts, 1, "not restarted");
 }
 
@@ -162,14 +162,7 @@ async fn a_handler_crash_under_load_dead_letters_nothing() {
         .map(|i| format!(r#"{{"pyhSleepMs": 300, "n": {i}}}"#))
         .collect();
     let body = format!(r#"{{"out": [{}]}}"#, messages.join(","));
-    let sent = d
-        .client
-        .post(format!("{}/api/Send", d.url))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let sent = d.post("/api/Send", Some("application/json"), body).await;
     assert_eq!(sent.status().as_u16(), 202);
     tokio::time::sleep(Duration::from_millis(150)).await;
     // Kill the handler with deliveries in flight (the crash itself answers nothing: 500).

@@ -246,16 +246,13 @@ async fn body_fields_shadow_trigger_metadata_as_the_host_converts_them() {
     assert_eq!(md["obj"], json!({"x": 1}));
     assert!(!md.contains_key("arr") && !md.contains_key("nul"));
     // The HTTP twin: a JSON request body's fields, converted the same way.
-    let echo: Value = d
-        .client
-        .post(format!("{}/api/Echo?q=1&q=2", d.url))
-        .json(&json!({"n": 2, "flag": true, "arr": [1]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let echo = d
+        .post_json(
+            "/api/Echo?q=1&q=2",
+            &[],
+            &json!({"n": 2, "flag": true, "arr": [1]}),
+        )
+        .await;
     let md = echo["metadata"].as_object().unwrap();
     assert_eq!(md["n"], json!("\"2\""));
     assert_eq!(md["flag"], json!("\"True\""));

@@ -1,15 +1,39 @@
 //! The devhost's Service Bus REST messaging subset through the real binary, driven by the
 //! project's own REST client (crates/servicebus): send with broker properties (scheduled time,
 //! MessageId, CorrelationId, custom properties), peek-lock, unlock and complete on the queue and on
-//! its `$DeadLetterQueue`. ProcessJob is left out of the script root so nothing else consumes the
-//! queue.
+//! its `$DeadLetterQueue`. The script root runs the `testhandler` fixture with one HTTP function
+//! whose output binding declares the queue `jobs`, and nothing that consumes it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use std::path::{Path, PathBuf};
+
 use chrono::{SubsecRound, Utc};
-use common::{Devhost, free_port, script_root};
+use common::{Devhost, LOCAL_CONNECTION_STRING, free_port, testhandler_binary};
+use serde_json::json;
 use servicebus::{Auth, OutgoingMessage, ServiceBusClient, ServiceBusError, dead_letter_path};
+
+/// `dir/app`: the testhandler with `Send` (HTTP in, Service Bus out to `jobs`), so that `jobs`
+/// exists and nothing receives from it.
+fn queue_only_root(dir: &Path) -> PathBuf {
+    let root = dir.join("app");
+    std::fs::create_dir_all(root.join("Send")).unwrap();
+    let host = json!({"version": "2.0",
+        "customHandler": {"description": {"defaultExecutablePath": "testhandler"}}});
+    std::fs::write(root.join("host.json"), host.to_string()).unwrap();
+    let send = json!({"bindings": [
+        {"type": "httpTrigger", "direction": "in", "name": "req", "methods": ["post"]},
+        {"type": "http", "direction": "out", "name": "res"},
+        {"type": "serviceBus", "direction": "out", "name": "job", "queueName": "jobs", "connection": "C"}
+    ]});
+    std::fs::write(root.join("Send/function.json"), send.to_string()).unwrap();
+    std::fs::copy(testhandler_binary(), root.join("testhandler")).unwrap();
+    let settings = json!({"IsEncrypted": false, "Values": {
+        "FUNCTIONS_WORKER_RUNTIME": "custom", "C": LOCAL_CONNECTION_STRING}});
+    std::fs::write(root.join("local.settings.json"), settings.to_string()).unwrap();
+    root
+}
 
 fn message(id: &str, body: &str) -> OutgoingMessage {
     let mut m = OutgoingMessage::new(body);
@@ -23,8 +47,7 @@ fn message(id: &str, body: &str) -> OutgoingMessage {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_peek_lock_unlock_complete_and_dead_letter_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let root = script_root(dir.path(), &[]);
-    std::fs::remove_dir_all(root.join("ProcessJob")).unwrap();
+    let root = queue_only_root(dir.path());
     let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 2).await;
     let sb = ServiceBusClient::new(&format!("{}/servicebus", d.url), Auth::None).unwrap();
 

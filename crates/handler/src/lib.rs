@@ -8,6 +8,8 @@
 //! * `ProcessJob` is triggered by that queue and runs the job type's work (a [`jobs::Job`], see
 //!   [`shipped_jobs`]) under a chaos layer that fails on purpose at the configured rate, so the
 //!   runtime's PeekLock, redelivery and dead-lettering are exercised.
+//!
+//! [`main`] is the executable (the `handler` binary is a call to it).
 
 pub mod invocation;
 pub mod job_types;
@@ -20,9 +22,11 @@ pub mod routes;
 pub mod server;
 pub mod settings;
 pub mod shipped_jobs;
+pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod work;
 
 pub use settings::Settings;
+pub use startup::main;
 pub use state::AppState;

@@ -31,14 +31,22 @@ pub enum JsonError {
         column: usize,
     },
     /// An object names the same member twice.
-    DuplicateMember {
-        /// JSON pointer of the repeated member.
-        pointer: String,
-        /// 1-based line of the second occurrence.
-        line: usize,
-        /// 1-based column (just after its name).
-        column: usize,
-    },
+    DuplicateMember(DuplicateMember),
+}
+
+/// Where an object names the same member twice; the one description of it that the submission
+/// error and the handler's rejection carry on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the member at {pointer} is given twice (line {line}, column {column}); each member may appear once"
+)]
+pub struct DuplicateMember {
+    /// JSON pointer of the repeated member.
+    pub pointer: String,
+    /// 1-based line of the second occurrence.
+    pub line: usize,
+    /// 1-based column (just after its name).
+    pub column: usize,
 }
 
 /// Parse `body` strictly (see the module docs).
@@ -51,11 +59,11 @@ pub fn parse(body: &[u8]) -> Result<Value, JsonError> {
     };
     let parsed = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
     parsed.map_err(|e| match duplicate.into_inner() {
-        Some(pointer) => JsonError::DuplicateMember {
+        Some(pointer) => JsonError::DuplicateMember(DuplicateMember {
             pointer,
             line: e.line(),
             column: e.column(),
-        },
+        }),
         None => JsonError::Syntax {
             message: e.to_string(),
             line: e.line(),
@@ -203,15 +211,15 @@ mod tests {
         let err = parse(br#"{"tenantId":"a","payload":{"x/y":1,"x/y":2}}"#).unwrap_err();
         assert_eq!(
             err,
-            JsonError::DuplicateMember {
+            JsonError::DuplicateMember(DuplicateMember {
                 pointer: "/payload/x~1y".into(),
                 line: 1,
                 column: 40
-            }
+            })
         );
         let err = parse(b"[{}, {\"a\":1,\n\"a\":1}]").unwrap_err();
         assert!(
-            matches!(&err, JsonError::DuplicateMember { pointer, line: 2, .. } if pointer == "/1/a"),
+            matches!(&err, JsonError::DuplicateMember(DuplicateMember { pointer, line: 2, .. }) if pointer == "/1/a"),
             "{err:?}"
         );
         // The same name in different objects is fine.

@@ -10,7 +10,7 @@ use jsonschema::Validator;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::json::JsonError;
+use crate::json::{DuplicateMember, JsonError};
 use crate::{JobTypeRegistry, Violation};
 
 /// The JSON Schema of a submission, as text.
@@ -49,17 +49,8 @@ pub enum SubmissionError {
         column: usize,
     },
     /// An object in the body names the same member twice.
-    #[error(
-        "the member at {pointer} is given twice (line {line}, column {column}); each member may appear once"
-    )]
-    DuplicateMember {
-        /// JSON pointer of the repeated member.
-        pointer: String,
-        /// 1-based line of the second occurrence.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-    },
+    #[error(transparent)]
+    DuplicateMember(DuplicateMember),
     /// The body is JSON but breaks the submission or job type schema.
     #[error("the job is invalid: {} violation(s)", .0.len())]
     Invalid(Vec<Violation>),
@@ -80,15 +71,7 @@ pub fn validate_submission(
             line,
             column,
         },
-        JsonError::DuplicateMember {
-            pointer,
-            line,
-            column,
-        } => SubmissionError::DuplicateMember {
-            pointer,
-            line,
-            column,
-        },
+        JsonError::DuplicateMember(at) => SubmissionError::DuplicateMember(at),
     })?;
     validate_value(value, registry)
 }
@@ -272,7 +255,7 @@ mod tests {
         let body = br#"{"jobType":"report","tenantId":"a","tenantId":"b","payload":{"rows":1}}"#;
         assert!(matches!(
             validate_submission(body, &registry()).unwrap_err(),
-            SubmissionError::DuplicateMember { pointer, .. } if pointer == "/tenantId"
+            SubmissionError::DuplicateMember(DuplicateMember { pointer, .. }) if pointer == "/tenantId"
         ));
     }
 

@@ -1,8 +1,12 @@
 //! Shared by the AMQP tests: the durable store with a fresh `jobs` queue behind a server on a
-//! random loopback port, and a runner for one SDK scenario script.
+//! random loopback port, a runner for one SDK scenario script, and ([`fe2o3`]) the Rust client's
+//! connections.
 
 #![allow(dead_code)]
 
+pub mod fe2o3;
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +82,39 @@ pub fn durable(queues: &[&str]) -> Durable {
     }
 }
 
+/// The server's configuration: the emulator's key name and key, and `container_id`.
+pub fn config(container_id: &str) -> Config {
+    Config {
+        sas: SasKey {
+            name: "RootManageSharedAccessKey".into(),
+            key: fe2o3::KEY.into(),
+        },
+        container_id: container_id.into(),
+    }
+}
+
+/// Serve `durable` over AMQP on a random loopback port; the server and its address.
+pub async fn serve(durable: &Durable, container_id: &str) -> (Server, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::start(listener, durable.backend.clone(), config(container_id)).unwrap();
+    (server, addr)
+}
+
+/// The connection string an SDK uses for a server at `addr` (`UseDevelopmentEmulator=true`).
+pub fn sdk_connection_string(addr: SocketAddr) -> String {
+    connection_string(addr, &config(""))
+}
+
+/// Microsoft's Python SDK: `SB_PYTHON`, else the virtual environment `.ci/run` creates.
+pub fn python() -> PathBuf {
+    tool(
+        "SB_PYTHON",
+        &cache("venv-sdk/bin/python"),
+        "python3 -m venv ~/.cache/resilient-jobs/venv-sdk && ~/.cache/resilient-jobs/venv-sdk/bin/pip install azure-servicebus==7.15.0",
+    )
+}
+
 /// A tool from an environment variable, else a default path that must exist.
 pub fn tool(var: &str, default: &Path, install: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(var) {
@@ -105,16 +142,8 @@ pub async fn run_scenario(program: &Path, args: &[PathBuf], envs: &[(&str, PathB
         .with_test_writer()
         .try_init();
     let durable = durable(&["jobs", DEDUP_QUEUE.0, EXPIRING_QUEUE]);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = Config {
-        sas: SasKey {
-            name: "RootManageSharedAccessKey".into(),
-            key: "SAS_KEY_VALUE".into(),
-        },
-        container_id: "amqp-test".into(),
-    };
-    let conn = connection_string(listener.local_addr().unwrap(), &config);
-    let server = Server::start(listener, durable.backend.clone(), config).unwrap();
+    let (server, addr) = serve(&durable, "amqp-test").await;
+    let conn = sdk_connection_string(addr);
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
         .arg(name)

@@ -101,11 +101,7 @@ impl<'a> Reader<'a> {
         expected: &str,
         parse: impl Fn(&str) -> Option<T>,
     ) -> Result<T, SettingsError> {
-        self.parse(setting, expected, parse)?
-            .ok_or(SettingsError::Missing {
-                name: setting.name,
-                hint: setting.about,
-            })
+        required(setting, self.parse(setting, expected, parse)?)
     }
 
     /// A number in `range`; `unit` names what it counts (`milliseconds`).
@@ -118,11 +114,7 @@ impl<'a> Reader<'a> {
     where
         T: FromStr + PartialOrd + Display,
     {
-        self.number_or_unset(setting, range, unit)?
-            .ok_or(SettingsError::Missing {
-                name: setting.name,
-                hint: setting.about,
-            })
+        required(setting, self.number_or_unset(setting, range, unit)?)
     }
 
     /// A number in `range`, or `None` when unset without a default.
@@ -156,4 +148,12 @@ impl<'a> Reader<'a> {
                 .map(|(_, value)| *value)
         })
     }
+}
+
+/// `value`, or the error that `setting` is missing (naming it, with what it is for).
+fn required<T>(setting: &Setting, value: Option<T>) -> Result<T, SettingsError> {
+    value.ok_or(SettingsError::Missing {
+        name: setting.name,
+        hint: setting.about,
+    })
 }

@@ -157,15 +157,7 @@ fn validate(body: &str, state: &AppState) -> Result<ValidatedJob, Rejection> {
         SubmissionError::MalformedJson { .. } => Rejection::MalformedJson {
             message: e.to_string(),
         },
-        SubmissionError::DuplicateMember {
-            pointer,
-            line,
-            column,
-        } => Rejection::DuplicateMember {
-            pointer,
-            line,
-            column,
-        },
+        SubmissionError::DuplicateMember(at) => Rejection::DuplicateMember(at),
         SubmissionError::Invalid(violations) => Rejection::Invalid { violations },
     })
 }

@@ -6,6 +6,7 @@
 //! test (below) for its row.
 
 use axum::http::StatusCode;
+use jobs::json::DuplicateMember;
 use jobs::{MAX_MESSAGE_BYTES, Violation};
 use thiserror::Error;
 use wire::HttpResponseData;
@@ -73,17 +74,8 @@ pub enum Rejection {
         message: String,
     },
     /// An object in the body names a member twice.
-    #[error(
-        "the member at {pointer} is given twice (line {line}, column {column}); each member may appear once"
-    )]
-    DuplicateMember {
-        /// JSON pointer of the repeated member.
-        pointer: String,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-    },
+    #[error(transparent)]
+    DuplicateMember(DuplicateMember),
     /// The job breaks the submission or its job type's schema.
     #[error("the job is invalid: {} violation(s)", violations.len())]
     Invalid {
@@ -176,7 +168,7 @@ impl Rejection {
             ),
             Self::InvalidUtf8 { .. } => kind("invalid-utf8", "Body is not UTF-8", S::BAD_REQUEST),
             Self::MalformedJson { .. } => kind("malformed-json", "Malformed JSON", S::BAD_REQUEST),
-            Self::DuplicateMember { .. } => {
+            Self::DuplicateMember(_) => {
                 kind("duplicate-member", "Duplicate JSON member", S::BAD_REQUEST)
             }
             Self::Invalid { .. } => kind("validation-failed", "The job is invalid", S::BAD_REQUEST),
@@ -268,11 +260,11 @@ mod tests {
             Rejection::MalformedJson {
                 message: "EOF while parsing at line 1 column 1".into(),
             },
-            Rejection::DuplicateMember {
+            Rejection::DuplicateMember(DuplicateMember {
                 pointer: "/tenantId".into(),
                 line: 1,
                 column: 30,
-            },
+            }),
             Rejection::Invalid {
                 violations: vec![Violation::new("/x", "unexpected property \"x\"")],
             },
@@ -308,7 +300,7 @@ mod tests {
                 | Rejection::InvalidCorrelationId
                 | Rejection::InvalidUtf8 { .. }
                 | Rejection::MalformedJson { .. }
-                | Rejection::DuplicateMember { .. }
+                | Rejection::DuplicateMember(_)
                 | Rejection::Invalid { .. }
                 | Rejection::RateLimited { .. }
                 | Rejection::Overloaded { .. }

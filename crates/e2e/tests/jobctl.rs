@@ -120,12 +120,8 @@ async fn peek_resubmit_and_purge_round_trip() {
 
     // Purge: refused without a terminal or --yes; deletes with --yes.
     let poison = d
-        .client
-        .post(format!("{}/servicebus/jobs/messages", d.url))
-        .body("not an envelope")
-        .send()
-        .await
-        .unwrap();
+        .post("/servicebus/jobs/messages", None, "not an envelope")
+        .await;
     assert_eq!(poison.status(), 201);
     d.drained(4, Duration::from_secs(30)).await;
     let (code, _, stderr) = jobctl(&d, &["dlq", "purge"]);

@@ -17,13 +17,8 @@ const THUMBNAIL: &str = r#"{"jobType":"thumbnail","tenantId":"contoso","payload"
 /// POST a job; status and `Retry-After`.
 async fn post(d: &Devhost, job: &str) -> (u16, Option<u64>, serde_json::Value) {
     let res = d
-        .client
-        .post(format!("{}/api/IngestJob", d.url))
-        .header("content-type", "application/json")
-        .body(job.to_owned())
-        .send()
-        .await
-        .unwrap();
+        .post("/api/IngestJob", Some("application/json"), job)
+        .await;
     let status = res.status().as_u16();
     let retry = res
         .headers()

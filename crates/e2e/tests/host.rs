@@ -6,7 +6,9 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Devhost, SAMPLE_JOB, free_port, script_root};
+use common::{
+    Devhost, SAMPLE_JOB, devhost_binary, devhost_start_fails, free_port, repo_root, script_root,
+};
 use serde_json::Value;
 
 #[test]
@@ -14,15 +16,8 @@ fn a_malformed_host_json_stops_start_up_naming_file_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let root = script_root(dir.path(), &[]);
     std::fs::write(root.join("host.json"), r#"{"version":"2.0","extensions":{"serviceBus":{"maxConcurrentCalls":"many"}},"customHandler":{"description":{"defaultExecutablePath":"handler"}}}"#).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
-        .args(["start", "--port", &free_port().to_string(), "--script-root"])
-        .arg(&root)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = devhost_start_fails(&root, &dir.path().join("data"));
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("host.json") && stderr.contains("extensions.serviceBus.maxConcurrentCalls"),
         "{stderr}"
@@ -34,13 +29,8 @@ fn a_malformed_host_json_stops_start_up_naming_file_and_field() {
         r#"{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"msg"}]}"#,
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
-        .args(["start", "--port", &free_port().to_string(), "--script-root"])
-        .arg(&root)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = devhost_start_fails(&root, &dir.path().join("data"));
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("ProcessJob/function.json") && stderr.contains("bindings[0].queueName"),
         "{stderr}"
@@ -48,7 +38,7 @@ fn a_malformed_host_json_stops_start_up_naming_file_and_field() {
 }
 
 fn common_host_json() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../host.json")
+    repo_root().join("host.json")
 }
 
 #[tokio::test]
@@ -67,31 +57,13 @@ async fn methods_and_routes_are_enforced_like_the_host() {
         404,
         "GET is not in the binding's methods: the route does not match"
     );
-    let unknown = d
-        .client
-        .post(format!("{}/api/Nope", d.url))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let unknown = d.post("/api/Nope", None, "{}").await;
     assert_eq!(unknown.status(), 404);
     let lower = d
-        .client
-        .post(format!("{}/api/ingestjob", d.url))
-        .header("content-type", "application/json")
-        .body(SAMPLE_JOB)
-        .send()
-        .await
-        .unwrap();
+        .post("/api/ingestjob", Some("application/json"), SAMPLE_JOB)
+        .await;
     assert_eq!(lower.status(), 202, "routes match case-insensitively");
-    let bad = d
-        .client
-        .post(format!("{}/api/IngestJob", d.url))
-        .header("content-type", "text/plain")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let bad = d.post("/api/IngestJob", Some("text/plain"), "x").await;
     assert_eq!(bad.status(), 415);
     assert_eq!(bad.headers()["content-type"], "application/problem+json");
     assert_eq!(
@@ -138,7 +110,7 @@ async fn deliveries_never_exceed_max_concurrent_calls() {
 async fn queue_work_is_jobctl_s_and_the_map_stays_the_devhost_s() {
     // `devhost queues` / `dlq` / `send` were removed: a clap error that points at jobctl.
     for removed in [&["queues"][..], &["dlq", "peek"], &["send", "{}"]] {
-        let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
+        let out = Command::new(devhost_binary())
             .args(removed)
             .output()
             .unwrap();
@@ -151,7 +123,7 @@ async fn queue_work_is_jobctl_s_and_the_map_stays_the_devhost_s() {
             "{stderr}"
         );
     }
-    let help = Command::new(env!("CARGO_BIN_EXE_devhost"))
+    let help = Command::new(devhost_binary())
         .arg("--help")
         .output()
         .unwrap();
@@ -164,7 +136,7 @@ async fn queue_work_is_jobctl_s_and_the_map_stays_the_devhost_s() {
     let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 2).await;
     assert_eq!(d.submit(SAMPLE_JOB).await.unwrap().0, 202);
     d.drained(1, Duration::from_secs(30)).await;
-    let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
+    let out = Command::new(devhost_binary())
         .args(["map", "--url", &d.url, "--json"])
         .output()
         .unwrap();
@@ -178,7 +150,7 @@ async fn queue_work_is_jobctl_s_and_the_map_stays_the_devhost_s() {
         map["edges"].as_array().is_some_and(|e| !e.is_empty()),
         "{map}"
     );
-    let table = Command::new(env!("CARGO_BIN_EXE_devhost"))
+    let table = Command::new(devhost_binary())
         .args(["map", "--url", &d.url])
         .output()
         .unwrap();

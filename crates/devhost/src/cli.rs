@@ -1,16 +1,18 @@
-//! `devhost`: run a function app locally, and read its application map and telemetry. Queue and
-//! dead-letter work is `jobctl`'s (the same CLI against the devhost and a real namespace).
+//! The `devhost` command line: run a function app locally, and read its application map and
+//! telemetry. Queue and dead-letter work is `jobctl`'s (the same CLI against the devhost and a
+//! real namespace). The binary (src/bin/devhost.rs) and the end-to-end tests' copy of it (crates/e2e)
+//! both call [`main`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::{AmqpOptions, StartOptions, run};
 use broker::amqp::SasKey;
 use broker::store::QueueOptions;
 use clap::{Parser, Subcommand};
-use devhost::servicebus::{ServiceBusOptions, serve};
-use devhost::{AmqpOptions, StartOptions, run};
+use crate::servicebus::{ServiceBusOptions, serve};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -146,10 +148,6 @@ struct Target {
     json: bool,
 }
 
-/// mimalloc instead of the C library's allocator: the devhost moves a lot of short-lived JSON.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Where queue and dead-letter work went (`devhost queues`, `dlq` and `send` were removed).
 const JOBCTL_POINTER: &str =
     "Queue counts and dead letters: jobctl, the operator CLI (README \"Operator CLI\"):
@@ -160,7 +158,8 @@ A raw message: curl -X POST http://127.0.0.1:7071/servicebus/jobs/messages -d '.
 /// Subcommands earlier versions had, now `jobctl`'s.
 const REMOVED: [&str; 3] = ["queues", "dlq", "send"];
 
-fn main() -> ExitCode {
+/// Parse the command line and run it; the process exit code.
+pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -300,7 +299,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
 
 /// `--lock-duration`: Service Bus accepts 5 seconds to 5 minutes.
 fn lock_duration(text: &str) -> Result<Duration, String> {
-    let d = devhost::config::parse_duration(text)?;
+    let d = crate::config::parse_duration(text)?;
     if (Duration::from_secs(5)..=Duration::from_secs(300)).contains(&d) {
         Ok(d)
     } else {
@@ -319,7 +318,7 @@ fn duplicate_window(text: &str) -> Result<Window, String> {
     if text.trim().eq_ignore_ascii_case("off") {
         return Ok(Window(None));
     }
-    let d = devhost::config::parse_duration(text)?;
+    let d = crate::config::parse_duration(text)?;
     if (Duration::from_secs(20)..=Duration::from_secs(7 * 24 * 3600)).contains(&d) {
         Ok(Window(Some(d)))
     } else {
@@ -331,7 +330,7 @@ fn duplicate_window(text: &str) -> Result<Window, String> {
 
 /// `--default-message-ttl`: at least one second.
 fn message_ttl(text: &str) -> Result<Duration, String> {
-    let d = devhost::config::parse_duration(text)?;
+    let d = crate::config::parse_duration(text)?;
     if d >= Duration::from_secs(1) {
         Ok(d)
     } else {

@@ -1,28 +1,4 @@
-//! `jobctl`: the operator CLI for the job pipeline's Service Bus queue, over the Service Bus REST
-//! API (crates/servicebus). Works against a real namespace (Microsoft Entra ID: managed identity
-//! in Azure, Azure CLI / azd sign-in on a workstation) and against the devhost (plain `http`
-//! on loopback, no token).
-//!
-//! ```text
-//! jobctl --endpoint mybus queues
-//! jobctl --endpoint http://127.0.0.1:7071/servicebus dlq peek --max 20
-//! jobctl --endpoint mybus dlq summary --since 24h
-//! jobctl --endpoint mybus dlq resubmit --reason MaxDeliveryCountExceeded --job-type report --rate 20/s
-//! jobctl --endpoint mybus dlq purge --yes
-//! ```
-
-mod checkpoint;
-mod dlq;
-mod endpoint;
-mod error;
-mod output;
-mod plan;
-mod progress;
-mod redrive;
-mod scan;
-mod selection;
-mod stop;
-mod summary;
+//! The `jobctl` command line: arguments, dispatch to the operations, output and exit code.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;
@@ -34,6 +10,7 @@ use crate::error::{CliError, EXIT_CODES};
 use crate::output::QueueRow;
 use crate::selection::{Selection, parse_time};
 use crate::stop::Stop;
+use crate::{dlq, endpoint, output, progress, redrive, summary};
 
 /// Operate the job pipeline's queue and its dead letters.
 #[derive(Debug, Parser)]
@@ -194,8 +171,9 @@ impl ResubmitArgs {
     }
 }
 
+/// Parse the command line and run it; the process exit code.
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+pub async fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let fail = |e: &CliError| {

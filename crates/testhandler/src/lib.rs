@@ -9,6 +9,9 @@
 //!   `TESTHANDLER_DELAY_MS_{Function}` (default 0).
 //! * `TESTHANDLER_FAIL_FIRST_START=<path>`: if `<path>` does not exist, create it and exit with
 //!   status 3 before listening (a handler that crashes on its first start).
+//!
+//! A library with one entry, [`main`]: the devhost's tests run it as their `testhandler` binary
+//! (crates/devhost/fixtures/testhandler.rs), which Cargo builds for them.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -70,8 +73,9 @@ async fn invoke(Path(function): Path<String>, headers: HeaderMap, body: Bytes) -
     (status, [(header::CONTENT_TYPE, "application/json")], reply).into_response()
 }
 
+/// The executable: record the start, then serve on `FUNCTIONS_CUSTOMHANDLER_PORT` until killed.
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+pub async fn main() -> ExitCode {
     let env: Map<String, Value> = std::env::vars()
         .filter(|(k, _)| {
             k.starts_with("FUNCTIONS_") || k.starts_with("TESTHANDLER_") || k == "MY_SETTING"

@@ -11,7 +11,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{Devhost, free_port, script_root};
+use common::{Devhost, free_port, repo_root, sample_envelope, script_root};
 
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("SB_PYTHON") {
@@ -32,22 +32,12 @@ async fn a_job_sent_by_the_python_sdk_over_amqp_is_processed() {
     let dir = tempfile::tempdir().unwrap();
     let root = script_root(dir.path(), &[("CHAOS_FAILURE_RATE", "0")]);
     let devhost = Devhost::start(&root, &dir.path().join("data"), free_port(), 5).await;
-    let envelope = serde_json::json!({
-        "envelopeVersion": 1,
-        "jobId": "01938f3e-7c1a-7000-8000-000000000001",
-        "correlationId": "amqp-test",
-        "tenantId": "contoso",
-        "jobType": "report",
-        "jobVersion": 1,
-        "payload": {"reportName": "daily-sales", "rows": 100},
-        "submittedAt": "2026-12-01T17:00:00.000Z",
-        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-    });
+    let envelope = sample_envelope("01938f3e-7c1a-7000-8000-000000000001", "amqp-test");
     let conn = format!(
         "Endpoint=sb://127.0.0.1:{};SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true",
         devhost.amqp_port
     );
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/amqp/interop.py");
+    let script = repo_root().join("tests/amqp/interop.py");
     let out = tokio::process::Command::new(python())
         .arg(script)
         .args([

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Devhost, free_port, script_root};
+use common::{Devhost, devhost_binary, free_port, script_root};
 use serde_json::{Value, json};
 use servicebus::{Auth, OutgoingMessage, ServiceBusClient};
 
@@ -110,7 +110,7 @@ async fn a_message_id_within_the_window_is_dropped_across_a_restart_and_accepted
 fn refused(dir: &Path, root: &Path, props: Value) -> (Option<i32>, String) {
     let file = dir.join("Config.json");
     std::fs::write(&file, config(props).to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
+    let out = Command::new(devhost_binary())
         .args(["start", "--script-root"])
         .arg(root)
         .arg("--data-dir")

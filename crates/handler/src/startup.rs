@@ -1,17 +1,15 @@
-//! `handler`: the custom-handler executable the Functions host starts (see `host.json`).
+//! The custom-handler executable the Functions host starts (see `host.json`): settings, logging,
+//! telemetry, the async runtime, then the server until shutdown. The binary (src/bin/handler.rs) and
+//! the end-to-end tests' copy of it (crates/e2e) both call [`main`].
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use handler::telemetry::Telemetry;
-use handler::{Settings, logging, server};
+use crate::telemetry::Telemetry;
+use crate::{Settings, logging, server};
 
-/// mimalloc instead of the C library's allocator: the handler is allocation-heavy (JSON in, JSON
-/// out) and the deployed binary is static musl, whose allocator is slow under concurrency.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn main() -> ExitCode {
+/// Start, serve until shutdown, stop; the process exit code (2: configuration or start-up).
+pub fn main() -> ExitCode {
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
