@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::servicebus::{ServiceBusOptions, serve};
 use crate::{AmqpOptions, StartOptions, run};
 use broker::amqp::SasKey;
 use broker::store::QueueOptions;
 use clap::{Parser, Subcommand};
-use crate::servicebus::{ServiceBusOptions, serve};
 use serde_json::Value;
 
 #[derive(Parser)]
