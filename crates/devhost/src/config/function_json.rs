@@ -170,6 +170,27 @@ pub fn load_all(
                 resolve_setting_names(&need("queueName")?, settings)
                     .map_err(|problem| field(format!("bindings[{i}].queueName"), &problem))
             };
+            // `ServiceBusTriggerAttributeBindingProvider.TryCreateAsync` resolves `%setting%` in
+            // `connection`; the client factory then needs the setting itself ([`connection`]).
+            let connection = || -> Result<(), ConfigError> {
+                let at = format!("bindings[{i}].connection");
+                let named = match b.get("connection") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) if !s.trim().is_empty() => Some(
+                        resolve_setting_names(s, settings).map_err(|p| field(at.clone(), &p))?,
+                    ),
+                    Some(_) => {
+                        return Err(field(at, "must name an app setting (a non-empty string)"));
+                    }
+                };
+                let resolved = super::connection::resolve(named.as_deref(), settings)
+                    .map_err(|p| field(at, &p))?;
+                info!(
+                    "{}: bindings[{i}] uses the {resolved}; the devhost's local Service Bus serves it",
+                    path.display()
+                );
+                Ok(())
+            };
             let binding = match (
                 kind.to_ascii_lowercase().as_str(),
                 direction.to_ascii_lowercase().as_str(),
@@ -204,14 +225,16 @@ pub fn load_all(
                     }
                 }
                 ("http", "out") => Binding::HttpOut { name },
-                ("servicebustrigger", "in") => Binding::ServiceBusTrigger {
-                    name,
-                    queue: queue()?,
-                },
-                ("servicebus", "out") => Binding::ServiceBusOut {
-                    name,
-                    queue: queue()?,
-                },
+                ("servicebustrigger", "in") => {
+                    let queue = queue()?;
+                    connection()?;
+                    Binding::ServiceBusTrigger { name, queue }
+                }
+                ("servicebus", "out") => {
+                    let queue = queue()?;
+                    connection()?;
+                    Binding::ServiceBusOut { name, queue }
+                }
                 _ => {
                     return Err(field(
                         format!("bindings[{i}].type"),

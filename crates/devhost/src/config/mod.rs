@@ -4,9 +4,11 @@
 //!
 //! A malformed file stops start-up with an error naming the file and the field.
 
+pub mod connection;
 pub mod duration;
 pub mod function_json;
 pub mod host_json;
+mod host_keys;
 
 #[cfg(test)]
 mod tests;
@@ -70,7 +72,9 @@ pub struct App {
     pub route_prefix: String,
     /// `customHandler.enableForwardingHttpRequest`: HTTP-only functions get the raw request.
     pub forward_http: bool,
-    /// `local.settings.json` `Values`, passed to the handler as environment.
+    /// The app settings as `func start` makes them: `local.settings.json` `Values`, where the
+    /// devhost's own environment does not already set the name ([`shell_wins`]). Passed to the
+    /// handler as environment.
     pub settings: BTreeMap<String, String>,
 }
 
@@ -81,7 +85,9 @@ impl App {
             path: root.to_path_buf(),
             source,
         })?;
-        let settings = load_settings(&root.join("local.settings.json"))?;
+        let settings = shell_wins(load_settings(&root.join("local.settings.json"))?, |k| {
+            std::env::var(k).ok()
+        });
         let host = host_json::load(root, &settings)?;
         let functions = function_json::load_all(root, &settings)?;
         Ok(Self {
@@ -112,6 +118,33 @@ impl App {
     }
 }
 
+/// `CT Actions/HostActions/StartHostAction.UpdateEnvironmentVariables` (Azure Functions Core
+/// Tools): a `Values` entry is put into the environment only when the environment does not
+/// already hold a non-empty value for it ("Skipping 'X' from local settings as it's already defined
+/// in current environment variables."); and .NET's `Environment.SetEnvironmentVariable` with an
+/// empty value sets nothing, so an empty entry is no setting at all.
+pub fn shell_wins(
+    values: BTreeMap<String, String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (k, v) in values {
+        match env(&k).filter(|e| !e.is_empty()) {
+            Some(shell) => {
+                tracing::warn!(
+                    "Skipping '{k}' from local settings as it's already defined in current environment variables."
+                );
+                out.insert(k, shell);
+            }
+            None if v.is_empty() => {}
+            None => {
+                out.insert(k, v);
+            }
+        }
+    }
+    out
+}
+
 fn load_settings(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
     if !path.is_file() {
         return Ok(BTreeMap::new());
@@ -130,7 +163,8 @@ fn load_settings(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
         let text = match v {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
+            // Core Tools reads `Values` as strings with Newtonsoft, which writes a bool as .NET does.
+            Value::Bool(b) => if *b { "True" } else { "False" }.to_owned(),
             _ => {
                 return Err(ConfigError::Field {
                     path: path.to_path_buf(),

@@ -275,6 +275,10 @@ mod tests {
             "ProcessJob/function.json",
             r#"{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"msg","queueName":"jobs"}]}"#,
         );
+        w(
+            "local.settings.json",
+            r#"{"Values":{"AzureWebJobsServiceBus":"Endpoint=sb://127.0.0.1/"}}"#,
+        );
         App::load(dir.path()).unwrap()
     }
 

@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+/// A Service Bus connection string for the bindings' `connection` setting (the devhost serves every
+/// binding from its local Service Bus whatever the value).
+pub const LOCAL_CONNECTION_STRING: &str =
+    "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=devhost;SharedAccessKey=devhost";
+
 pub const SAMPLE_JOB: &str = r#"{"jobType":"report","version":1,"tenantId":"contoso","payload":{"reportName":"daily-sales","rows":100}}"#;
 
 fn repo_root() -> PathBuf {
@@ -112,6 +117,11 @@ pub fn script_root(dir: &Path, settings: &[(&str, &str)]) -> PathBuf {
 pub fn write_settings(root: &Path, settings: &[(&str, &str)]) {
     let mut values = serde_json::Map::new();
     values.insert("FUNCTIONS_WORKER_RUNTIME".into(), json!("custom"));
+    // The bindings' `connection` must name a setting, as under the host (docs/PARITY.md).
+    values.insert(
+        "ServiceBusConnection".into(),
+        json!(LOCAL_CONNECTION_STRING),
+    );
     values.insert("LOG_FORMAT".into(), json!("json"));
     values.insert("RUST_LOG".into(), json!("warn"));
     // The handler's ingest protection would refuse the load tests' thousands of requests from one
@@ -169,6 +179,18 @@ impl Devhost {
     /// Start with further `devhost start` flags. `DEVHOST_TEST_LOGS=1` shows the devhost's and
     /// the handler's output.
     pub async fn start_with(root: &Path, data: &Path, port: u16, flags: &[&str]) -> Self {
+        Self::start_with_env(root, data, port, flags, &[]).await
+    }
+
+    /// [`Devhost::start_with`], with variables added to the devhost's own environment (the shell
+    /// `func start` would run in).
+    pub async fn start_with_env(
+        root: &Path,
+        data: &Path,
+        port: u16,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let show = std::env::var_os("DEVHOST_TEST_LOGS").is_some();
         let output = || {
@@ -187,6 +209,7 @@ impl Devhost {
             .args(["--port", &port.to_string()])
             .args(["--amqp-port", &amqp_port.to_string()])
             .args(flags)
+            .envs(env.iter().copied())
             .env("RUST_LOG", if show { "info" } else { "warn" })
             .stdout(output())
             .stderr(output())
@@ -383,6 +406,7 @@ pub fn devhost_start_fails(root: &Path, data: &Path) -> (Option<i32>, String) {
         .arg("--data-dir")
         .arg(data)
         .args(["--port", &free_port().to_string()])
+        .args(["--amqp-port", "0"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
