@@ -53,6 +53,9 @@ pub struct StartOptions {
     pub telemetry_capacity: usize,
     /// The AMQP listener of the local Service Bus (what the official SDKs speak); `None` for none.
     pub amqp: Option<AmqpOptions>,
+    /// Enforce `authLevel` with function keys from `<data_dir>/secrets`, as
+    /// `func start --enableAuth` does.
+    pub enable_auth: bool,
 }
 
 /// The AMQP 1.0 listener (`broker::amqp`): plain TCP, as Microsoft's emulator with
@@ -108,6 +111,12 @@ pub enum DevhostError {
         /// Why.
         source: std::io::Error,
     },
+    /// The function keys could not be loaded (`--enable-auth`).
+    #[error(transparent)]
+    Keys(#[from] http_trigger::auth::KeysError),
+    /// `--enable-auth` with a function whose `authLevel` the devhost cannot enforce.
+    #[error("{0}")]
+    Auth(String),
     /// The HTTP server failed.
     #[error("the HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
@@ -132,6 +141,11 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         source,
     })?;
     let store = Store::open(&opts.data_dir.join("queues.db"), opts.queue)?;
+    let keys = if opts.enable_auth {
+        Some(Arc::new(load_keys(&app, &opts.data_dir)?))
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| DevhostError::Listen {
@@ -196,6 +210,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         base_url: base_url.clone(),
         capture: capture.clone(),
         shutting_down: shutdown_rx.clone(),
+        keys: keys.clone(),
     };
     let ingestion = axum::Router::new()
         .route("/v2/track", axum::routing::post(telemetry::ingest::track))
@@ -223,7 +238,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     for f in &app.functions {
         match f.http_trigger() {
             Some((_, methods, route)) => info!(
-                "  {}: [{}] {base_url}/{}{}",
+                "  {}: [{}] {base_url}/{}{}{}",
                 f.name,
                 methods.join(","),
                 if app.route_prefix.is_empty() {
@@ -231,7 +246,10 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
                 } else {
                     format!("{}/", app.route_prefix)
                 },
-                route.unwrap_or(&f.name)
+                route.unwrap_or(&f.name),
+                keys.as_deref()
+                    .map(|k| key_query(k, f.auth_level()))
+                    .unwrap_or_default()
             ),
             None => info!(
                 "  {}: serviceBusTrigger on {}",
@@ -296,6 +314,45 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     match server.await {
         Ok(served) => served.map_err(DevhostError::Serve),
         Err(e) => Err(DevhostError::ServerStopped(format!(": {e}"))),
+    }
+}
+
+/// `--enable-auth`: the app's keys, printed at start-up as `func start --enableAuth` prints them.
+fn load_keys(
+    app: &App,
+    data_dir: &std::path::Path,
+) -> Result<http_trigger::auth::Keys, DevhostError> {
+    if let Some(f) = app
+        .functions
+        .iter()
+        .find(|f| f.auth_level() == Some(config::AuthLevel::User))
+    {
+        return Err(DevhostError::Auth(format!(
+            "{}/function.json: authLevel \"user\" (App Service Authentication) is not supported by the devhost with --enable-auth (see docs/PARITY.md)",
+            f.name
+        )));
+    }
+    let keys = http_trigger::auth::Keys::load_or_create(&data_dir.join("secrets"), &app.functions)?;
+    info!(
+        "function keys enforced (--enable-auth), from {}: master key {}, default function key {}",
+        keys.dir.display(),
+        keys.master(),
+        keys.default_function_key().unwrap_or("(none)")
+    );
+    Ok(keys)
+}
+
+/// `?code=<key>` for a function's URL at start-up (the key its `authLevel` needs).
+fn key_query(keys: &http_trigger::auth::Keys, level: Option<config::AuthLevel>) -> String {
+    match level {
+        Some(config::AuthLevel::Function) => keys
+            .default_function_key()
+            .map(|k| format!("?code={k}"))
+            .unwrap_or_default(),
+        Some(config::AuthLevel::Admin | config::AuthLevel::System) => {
+            format!("?code={}", keys.master())
+        }
+        _ => String::new(),
     }
 }
 

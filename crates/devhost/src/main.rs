@@ -67,6 +67,11 @@ enum Command {
         /// SAS key AMQP clients sign their tokens with (the emulator's default).
         #[arg(long, default_value = "SAS_KEY_VALUE", env = "DEVHOST_SAS_KEY")]
         sas_key: String,
+        /// Enforce each HTTP function's authLevel with function keys, as `func start
+        /// --enableAuth` does: `x-functions-key` header or `code` query parameter; keys in
+        /// <data-dir>/secrets (the host's file format), created and printed on first start.
+        #[arg(long, env = "DEVHOST_ENABLE_AUTH")]
+        enable_auth: bool,
     },
     /// The application map as text: edges with calls, failures and latency, plus metric totals,
     /// overall and per tenant.
@@ -164,6 +169,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
             amqp_port,
             sas_key_name,
             sas_key,
+            enable_auth,
         } => {
             let options = StartOptions {
                 script_root,
@@ -183,6 +189,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
                         key: sas_key,
                     },
                 }),
+                enable_auth,
             };
             run(options).await.map_err(|e| e.to_string())
         }

@@ -127,3 +127,99 @@ async fn forwarding_sends_the_raw_request_for_http_only_functions() {
     assert_eq!(sent.status().as_u16(), 202);
     assert!(sent.headers().get("x-pyh-forwarded").is_none());
 }
+
+/// `GET {url}/api/{path}` with an optional `x-functions-key`; the status.
+async fn status_with_key(d: &Devhost, path: &str, header_key: Option<&str>) -> u16 {
+    let mut req = d.client.get(format!("{}/api/{path}", d.url));
+    if let Some(k) = header_key {
+        req = req.header("x-functions-key", k);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn keys_are_enforced_only_with_enable_auth_as_under_func_start() {
+    // Without the flag (`func start` without --enableAuth): a function-level function is open.
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    std::fs::create_dir_all(root.join("Admin")).unwrap();
+    std::fs::write(
+        root.join("Admin/function.json"),
+        json!({"bindings": [
+            {"type": "httpTrigger", "direction": "in", "name": "req", "authLevel": "Admin"},
+            {"type": "http", "direction": "out", "name": "res"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let d = Devhost::start_with(&root, &data, free_port(), &[]).await;
+    assert_eq!(status_with_key(&d, "Keyed", None).await, 200);
+    assert_eq!(status_with_key(&d, "Admin", None).await, 200);
+    drop(d);
+
+    // The function's own key, in the host's file format, next to the generated host keys.
+    std::fs::create_dir_all(data.join("secrets")).unwrap();
+    std::fs::write(
+        data.join("secrets/keyed.json"),
+        r#"{"keys": [{"name": "own", "value": "keyed-own-key", "encrypted": false}]}"#,
+    )
+    .unwrap();
+    let d = Devhost::start_with(&root, &data, free_port(), &["--enable-auth"]).await;
+    let secrets: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("secrets/host.json")).unwrap())
+            .unwrap();
+    let master = secrets["masterKey"]["value"].as_str().unwrap();
+    let default = secrets["functionKeys"][0]["value"].as_str().unwrap();
+    assert_eq!(secrets["functionKeys"][0]["name"], "default");
+
+    // `authLevel` missing = `function`.
+    let res = d
+        .client
+        .get(format!("{}/api/Keyed", d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    assert_eq!(status_with_key(&d, "Keyed", Some(default)).await, 200);
+    assert_eq!(status_with_key(&d, "Keyed", Some(master)).await, 200);
+    assert_eq!(
+        status_with_key(&d, "Keyed", Some("keyed-own-key")).await,
+        200
+    );
+    assert_eq!(status_with_key(&d, "Keyed", Some("nope")).await, 401);
+    assert_eq!(
+        status_with_key(&d, &format!("Keyed?code={default}"), None).await,
+        200
+    );
+    // The header wins over `code`.
+    assert_eq!(
+        status_with_key(&d, &format!("Keyed?code={default}"), Some("nope")).await,
+        401
+    );
+    // `admin` needs the master key; a function's own key is for that function only.
+    assert_eq!(status_with_key(&d, "Admin", Some(default)).await, 401);
+    assert_eq!(
+        status_with_key(&d, "Admin", Some("keyed-own-key")).await,
+        401
+    );
+    assert_eq!(status_with_key(&d, "Admin", Some(master)).await, 200);
+    // `anonymous` needs nothing; `code` is never bound into Metadata.
+    let echo: Value = d
+        .client
+        .get(format!("{}/api/Echo?code={default}", d.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(echo["metadata"].get("code").is_none(), "{echo}");
+    drop(d);
+
+    // A second start keeps the keys.
+    let _d = Devhost::start_with(&root, &data, free_port(), &["--enable-auth"]).await;
+    let again: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("secrets/host.json")).unwrap())
+            .unwrap();
+    assert_eq!(again["masterKey"]["value"], master);
+}

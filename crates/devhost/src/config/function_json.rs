@@ -20,6 +20,8 @@ pub enum Binding {
         methods: Vec<String>,
         /// Route template; default the function name.
         route: Option<String>,
+        /// `authLevel` (default `function`, as `HttpTriggerAttribute`).
+        auth_level: AuthLevel,
     },
     /// `http` (out).
     HttpOut {
@@ -42,6 +44,38 @@ pub enum Binding {
     },
 }
 
+/// An HTTP trigger's `authLevel` (EXT `HttpTriggerAttribute.AuthLevel`, default `Function`): which
+/// key a request needs when keys are enforced (`devhost start --enable-auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AuthLevel {
+    /// No key.
+    Anonymous,
+    /// A function key (the host's or this function's) or the master key.
+    Function,
+    /// A system key or the master key.
+    System,
+    /// The master key.
+    Admin,
+    /// An App Service Authentication (EasyAuth) user: refused under `--enable-auth`.
+    User,
+}
+
+impl AuthLevel {
+    fn parse(text: Option<&str>) -> Result<Self, String> {
+        match text.map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(Self::Function),
+            Some("anonymous") => Ok(Self::Anonymous),
+            Some("function") => Ok(Self::Function),
+            Some("system") => Ok(Self::System),
+            Some("admin") => Ok(Self::Admin),
+            Some("user") => Ok(Self::User),
+            Some(other) => Err(format!(
+                "'{other}' is not an authorization level (anonymous, function, admin, system, user)"
+            )),
+        }
+    }
+}
+
 /// A function: its folder name and bindings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Function {
@@ -59,7 +93,16 @@ impl Function {
                 name,
                 methods,
                 route,
+                ..
             } => Some((name.as_str(), methods.as_slice(), route.as_deref())),
+            _ => None,
+        })
+    }
+
+    /// The HTTP trigger's `authLevel`, if it has one.
+    pub fn auth_level(&self) -> Option<AuthLevel> {
+        self.bindings.iter().find_map(|b| match b {
+            Binding::HttpTrigger { auth_level, .. } => Some(*auth_level),
             _ => None,
         })
     }
@@ -218,10 +261,13 @@ pub fn load_all(
                     let route = text("route");
                     crate::http_trigger::route::Template::parse(route.as_deref().unwrap_or(""))
                         .map_err(|problem| field(format!("bindings[{i}].route"), &problem))?;
+                    let auth_level = AuthLevel::parse(text("authLevel").as_deref())
+                        .map_err(|problem| field(format!("bindings[{i}].authLevel"), &problem))?;
                     Binding::HttpTrigger {
                         name,
                         methods,
                         route,
+                        auth_level,
                     }
                 }
                 ("http", "out") => Binding::HttpOut { name },

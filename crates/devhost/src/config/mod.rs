@@ -21,7 +21,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 pub use duration::{parse_duration, parse_timespan};
-pub use function_json::{Binding, Function};
+pub use function_json::{AuthLevel, Binding, Function};
 pub use host_json::{HandlerProcess, ServiceBusOptions};
 
 /// A configuration error, naming the file and the field at fault.

@@ -5,6 +5,7 @@
 //! before the client gets `Outputs.res`, so a 202 means the message is on disk. A failed invocation
 //! is a 500 to the client.
 
+pub mod auth;
 mod invocation;
 mod response;
 pub mod route;
@@ -50,6 +51,13 @@ pub async fn serve(
         .into_response();
     }
 
+    if let (Some(keys), Some(level)) = (&host.keys, function.auth_level())
+        && let Err(why) = keys.authorize(&function.name, level, &headers, uri.query())
+    {
+        // `AuthenticationLevelHandler` + the host's authorization policy: 401 (the host's body is
+        // empty; the devhost says why, as for its other errors).
+        return Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", why).into_response();
+    }
     let started = std::time::Instant::now();
     let headers = forwarded_for(headers, peer);
     if host.app.forward_http && function.is_http_in_and_out() {
