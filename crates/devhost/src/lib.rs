@@ -68,21 +68,34 @@ pub struct AmqpOptions {
     pub sas: broker::amqp::SasKey,
 }
 
-/// The handler's environment: the app settings, plus (unless they name their own) an Application
-/// Insights connection string pointing at the devhost's ingestion endpoint, a short metric
-/// export interval so the local map fills in seconds, and `SERVICEBUS_ENDPOINT` pointing at the
-/// devhost's Service Bus REST subset (entity runtime information, send, peek-lock).
+/// The handler's environment: the app settings, plus (unless they or the devhost's own environment
+/// name their own) an Application Insights connection string pointing at the devhost's ingestion
+/// endpoint, a short metric export interval so the local map fills in seconds, and
+/// `SERVICEBUS_ENDPOINT` pointing at the devhost's Service Bus REST subset (entity runtime
+/// information, send, peek-lock).
 pub fn handler_env(
     settings: &std::collections::BTreeMap<String, String>,
     base_url: &str,
 ) -> std::collections::BTreeMap<String, String> {
     let mut env = settings.clone();
-    env.entry("APPLICATIONINSIGHTS_CONNECTION_STRING".into())
-        .or_insert_with(|| format!("InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint={base_url}"));
-    env.entry("OTEL_METRIC_EXPORT_INTERVAL".into())
-        .or_insert_with(|| "5000".into());
-    env.entry("SERVICEBUS_ENDPOINT".into())
-        .or_insert_with(|| format!("{base_url}{}", broker::rest::PREFIX));
+    let defaults = [
+        (
+            "APPLICATIONINSIGHTS_CONNECTION_STRING",
+            format!(
+                "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint={base_url}"
+            ),
+        ),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "5000".to_owned()),
+        (
+            "SERVICEBUS_ENDPOINT",
+            format!("{base_url}{}", broker::rest::PREFIX),
+        ),
+    ];
+    for (name, value) in defaults {
+        if !env.contains_key(name) && std::env::var_os(name).is_none() {
+            env.insert(name.to_owned(), value);
+        }
+    }
     env
 }
 
@@ -164,13 +177,16 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     // The handler stops last, once in-flight deliveries have settled (as the host drains
     // invocations before it stops the worker).
     let (stop_handler_tx, stop_handler_rx) = watch::channel(false);
-    let capture = telemetry::Capture::new(opts.telemetry_capacity);
-    let (handler, supervisor) = supervisor::spawn(
-        app.handler.clone(),
-        handler_env(&app.settings, &base_url),
-        app.root.clone(),
-        stop_handler_rx,
+    let env = handler_env(&app.settings, &base_url);
+    // The host's own rows carry the app's role name and instrumentation key.
+    let mut seen: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    seen.extend(env.clone());
+    let capture = telemetry::Capture::with_identity(
+        opts.telemetry_capacity,
+        telemetry::HostIdentity::from_settings(&seen),
     );
+    let (handler, supervisor) =
+        supervisor::spawn(app.handler.clone(), env, app.root.clone(), stop_handler_rx);
     let invoker = Invoker::new(handler, app.function_timeout);
 
     let mut dispatchers = Vec::new();

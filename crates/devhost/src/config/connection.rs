@@ -25,6 +25,8 @@ pub enum Connection {
     ConnectionString {
         /// The configuration key it was found under.
         setting: String,
+        /// Its `Endpoint` (`sb://<namespace>/`), empty when it has none.
+        endpoint: String,
     },
     /// An identity-based connection to a namespace.
     Identity {
@@ -35,10 +37,21 @@ pub enum Connection {
     },
 }
 
+impl Connection {
+    /// The namespace endpoint, `sb://<namespace>/` (what Application Insights puts in a Service Bus
+    /// dependency's target).
+    pub fn endpoint(&self) -> String {
+        match self {
+            Self::ConnectionString { endpoint, .. } => endpoint.clone(),
+            Self::Identity { namespace, .. } => format!("sb://{namespace}/"),
+        }
+    }
+}
+
 impl std::fmt::Display for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::ConnectionString { setting } => write!(f, "connection string in {setting}"),
+            Self::ConnectionString { setting, .. } => write!(f, "connection string in {setting}"),
             Self::Identity { setting, namespace } => {
                 write!(f, "identity connection {setting} to {namespace}")
             }
@@ -94,9 +107,24 @@ fn resolve_in(
             "Service Bus account connection string '{name}' does not exist. Make sure that it is a defined App Setting."
         ));
     };
-    if found.value.is_some_and(|v| !v.trim().is_empty()) {
+    if let Some(value) = found.value.filter(|v| !v.trim().is_empty()) {
+        let endpoint = value
+            .split(';')
+            .find_map(|part| {
+                let (k, v) = part.split_once('=')?;
+                k.trim().eq_ignore_ascii_case("Endpoint").then(|| {
+                    let v = v.trim();
+                    if v.ends_with('/') {
+                        v.to_owned()
+                    } else {
+                        format!("{v}/")
+                    }
+                })
+            })
+            .unwrap_or_default();
         return Ok(Connection::ConnectionString {
             setting: found.key.replace(':', "__"),
+            endpoint,
         });
     }
     match found

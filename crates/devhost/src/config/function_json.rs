@@ -34,6 +34,8 @@ pub enum Binding {
         name: String,
         /// Queue name.
         queue: String,
+        /// The `connection`'s namespace endpoint (`sb://<namespace>/`; telemetry only).
+        endpoint: String,
     },
     /// `serviceBus` (out).
     ServiceBusOut {
@@ -41,6 +43,8 @@ pub enum Binding {
         name: String,
         /// Queue name.
         queue: String,
+        /// The `connection`'s namespace endpoint (`sb://<namespace>/`; telemetry only).
+        endpoint: String,
     },
 }
 
@@ -110,7 +114,7 @@ impl Function {
     /// The Service Bus trigger binding, if any: `(binding name, queue)`.
     pub fn service_bus_trigger(&self) -> Option<(&str, &str)> {
         self.bindings.iter().find_map(|b| match b {
-            Binding::ServiceBusTrigger { name, queue } => Some((name.as_str(), queue.as_str())),
+            Binding::ServiceBusTrigger { name, queue, .. } => Some((name.as_str(), queue.as_str())),
             _ => None,
         })
     }
@@ -118,9 +122,25 @@ impl Function {
     /// Service Bus output bindings: `(binding name, queue)`.
     pub fn service_bus_outputs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.bindings.iter().filter_map(|b| match b {
-            Binding::ServiceBusOut { name, queue } => Some((name.as_str(), queue.as_str())),
+            Binding::ServiceBusOut { name, queue, .. } => Some((name.as_str(), queue.as_str())),
             _ => None,
         })
+    }
+
+    /// The namespace endpoint of the Service Bus binding named `binding` (empty if unknown).
+    pub fn service_bus_endpoint(&self, binding: &str) -> &str {
+        self.bindings
+            .iter()
+            .find_map(|b| match b {
+                Binding::ServiceBusTrigger { name, endpoint, .. }
+                | Binding::ServiceBusOut { name, endpoint, .. }
+                    if name == binding =>
+                {
+                    Some(endpoint.as_str())
+                }
+                _ => None,
+            })
+            .unwrap_or_default()
     }
 
     /// Whether an output binding is named `$return` (then `ReturnValue` is bound to it).
@@ -215,7 +235,7 @@ pub fn load_all(
             };
             // `ServiceBusTriggerAttributeBindingProvider.TryCreateAsync` resolves `%setting%` in
             // `connection`; the client factory then needs the setting itself ([`connection`]).
-            let connection = || -> Result<(), ConfigError> {
+            let connection = || -> Result<String, ConfigError> {
                 let at = format!("bindings[{i}].connection");
                 let named = match b.get("connection") {
                     None | Some(Value::Null) => None,
@@ -232,7 +252,7 @@ pub fn load_all(
                     "{}: bindings[{i}] uses the {resolved}; the devhost's local Service Bus serves it",
                     path.display()
                 );
-                Ok(())
+                Ok(resolved.endpoint())
             };
             let binding = match (
                 kind.to_ascii_lowercase().as_str(),
@@ -273,13 +293,21 @@ pub fn load_all(
                 ("http", "out") => Binding::HttpOut { name },
                 ("servicebustrigger", "in") => {
                     let queue = queue()?;
-                    connection()?;
-                    Binding::ServiceBusTrigger { name, queue }
+                    let endpoint = connection()?;
+                    Binding::ServiceBusTrigger {
+                        name,
+                        queue,
+                        endpoint,
+                    }
                 }
                 ("servicebus", "out") => {
                     let queue = queue()?;
-                    connection()?;
-                    Binding::ServiceBusOut { name, queue }
+                    let endpoint = connection()?;
+                    Binding::ServiceBusOut {
+                        name,
+                        queue,
+                        endpoint,
+                    }
                 }
                 _ => {
                     return Err(field(

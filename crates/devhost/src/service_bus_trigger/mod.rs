@@ -17,6 +17,8 @@ use tracing::{debug, error, warn};
 use crate::config::Function;
 use crate::handler::{InvokeError, Invoker};
 use crate::outputs;
+use crate::telemetry::Operation;
+use crate::telemetry::operation::DIAGNOSTIC_ID;
 use broker::store::{Abandoned, Delivery, Store};
 
 /// Everything a dispatcher needs.
@@ -98,6 +100,13 @@ pub async fn run(function: Function, dispatch: Dispatch, mut shutdown: watch::Re
 
 async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delivery: Delivery) {
     let request = service_bus_invocation(&function.name, binding, &delivery);
+    // The request row continues the message's `Diagnostic-Id` (the sender's `Message` span).
+    let op = Operation::continue_from(
+        delivery
+            .properties
+            .get(DIAGNOSTIC_ID)
+            .and_then(serde_json::Value::as_str),
+    );
     let lock = delivery.lock();
     let started = std::time::Instant::now();
     let result = {
@@ -113,15 +122,20 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
         Err(InvokeError::Failed { status, .. }) => *status,
         Err(_) => 500,
     };
-    dispatch
-        .capture
-        .host_request(&function.name, started.elapsed(), status, result.is_ok());
+    dispatch.capture.host_request(
+        &function.name,
+        &op,
+        started.elapsed(),
+        status,
+        result.is_ok(),
+    );
     let failure = match result {
         Ok(mut invoked) => {
             invoked
                 .reply
                 .bind_return_value(function.has_return_binding());
-            match outputs::route(function, &invoked, &dispatch.store, &dispatch.capture).await {
+            match outputs::route(function, &invoked, &op, &dispatch.store, &dispatch.capture).await
+            {
                 Ok(_) => None,
                 Err(e) => Some(format!("output binding failed: {e}")),
             }
