@@ -17,6 +17,7 @@ mod binding_data;
 pub mod config;
 pub mod handler;
 pub mod host;
+pub mod http_server;
 pub mod http_trigger;
 pub mod outputs;
 pub mod service_bus_trigger;
@@ -32,7 +33,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::config::{App, ConfigError};
-use crate::handler::{Invoker, stopped, supervisor};
+use crate::handler::{Invoker, supervisor};
 use crate::host::Host;
 use broker::Namespace;
 use broker::rest::Rest;
@@ -277,15 +278,8 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     // Shutdown order: stop taking work (new HTTP invocations get 503, dispatchers stop
     // receiving), let in-flight deliveries settle, stop the handler (which may still flush its
     // telemetry to the ingestion endpoint), and only then close the listener.
-    let (close_tx, mut close_rx) = watch::channel(false);
-    let mut server = tokio::spawn(
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stopped(&mut close_rx).await })
-        .into_future(),
-    );
+    let (close_tx, close_rx) = watch::channel(false);
+    let mut server = tokio::spawn(http_server::serve(listener, router, close_rx));
     let mut supervisor = supervisor;
     tokio::select! {
         () = signal() => {}

@@ -223,3 +223,54 @@ async fn keys_are_enforced_only_with_enable_auth_as_under_func_start() {
             .unwrap();
     assert_eq!(again["masterKey"]["value"], master);
 }
+
+#[tokio::test]
+async fn kestrel_limits_apply_to_the_front_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
+    let get = |target: &str, extra: &str| {
+        format!("GET {target} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n")
+    };
+    // `MaxRequestLineSize` 8 KiB: 414.
+    let long = format!("/api/Echo?q={}", "a".repeat(8_200));
+    assert_eq!(raw(&d.url, &get(&long, "")).0, 414);
+    let fits = format!("/api/Echo?q={}", "a".repeat(7_000));
+    assert_eq!(raw(&d.url, &get(&fits, "")).0, 200);
+    // `MaxRequestHeadersTotalSize` 32 KiB and `MaxRequestHeaderCount` 100: 431.
+    let big = format!("X-Big: {}\r\n", "b".repeat(33 * 1024));
+    assert_eq!(raw(&d.url, &get("/api/Echo", &big)).0, 431);
+    let many: String = (0..101).map(|i| format!("X-H{i}: v\r\n")).collect();
+    assert_eq!(raw(&d.url, &get("/api/Echo", &many)).0, 431);
+    let some: String = (0..90).map(|i| format!("X-H{i}: v\r\n")).collect();
+    assert_eq!(raw(&d.url, &get("/api/Echo", &some)).0, 200);
+
+    // `RequestHeadersTimeout` 30 s: a connection that never completes its headers, and one that
+    // sends nothing, are closed (not before 25 s; no upper speed target beyond "closed").
+    let addr = d.url.trim_start_matches("http://").to_owned();
+    let started = std::time::Instant::now();
+    let waits: Vec<_> = ["GET /api/Echo HTTP/1.1\r\nHost: x\r\n", ""]
+        .into_iter()
+        .map(|partial| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(std::time::Duration::from_secs(90)))
+                    .unwrap();
+                s.write_all(partial.as_bytes()).unwrap();
+                let mut buf = Vec::new();
+                // EOF (or a reset) is the close.
+                let _ = s.read_to_end(&mut buf);
+                started.elapsed()
+            })
+        })
+        .collect();
+    for w in waits {
+        let after = w.join().unwrap();
+        assert!(
+            after >= std::time::Duration::from_secs(25)
+                && after < std::time::Duration::from_secs(85),
+            "closed after {after:?}"
+        );
+    }
+}

@@ -266,3 +266,46 @@ async fn options_without_local_effect_are_accepted() {
     let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
     round_trip(&d).await;
 }
+
+#[tokio::test]
+async fn data_type_binary_sends_the_body_as_base64_without_body_fields() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    add_pyhandler_variant(&root, "ReceiveBinary");
+    let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
+    let body = r#"{"MessageId": "shadow", "a": 1}"#;
+    let sent = d
+        .client
+        .post(format!("{}/admin/queues/pyh-bin/messages", d.url))
+        .header("content-type", "application/json")
+        .header("x-message-id", "m-bin")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(sent.status().is_success(), "{}", sent.status());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let record = loop {
+        let rows = d
+            .get_json("/api/Recorded?event=invocation&function=ReceiveBinary")
+            .await;
+        if let Some(r) = rows.as_array().unwrap().first() {
+            break r.clone();
+        }
+        assert!(Instant::now() < deadline, "ReceiveBinary never ran");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        record["data"]["msg"],
+        base64::engine::general_purpose::STANDARD.encode(body),
+        "{record}"
+    );
+    let metadata = &record["metadata"];
+    assert_eq!(
+        metadata["MessageId"], "\"m-bin\"",
+        "no body field shadows it"
+    );
+    assert!(metadata.get("a").is_none(), "{metadata}");
+    assert_eq!(metadata["DeliveryCount"], "1");
+}

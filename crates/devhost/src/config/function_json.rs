@@ -36,6 +36,8 @@ pub enum Binding {
         queue: String,
         /// The `connection`'s namespace endpoint (`sb://<namespace>/`; telemetry only).
         endpoint: String,
+        /// `dataType: binary`: the body arrives as base64 of its bytes, not double-encoded text.
+        binary: bool,
     },
     /// `serviceBus` (out).
     ServiceBusOut {
@@ -125,6 +127,13 @@ impl Function {
             Binding::ServiceBusOut { name, queue, .. } => Some((name.as_str(), queue.as_str())),
             _ => None,
         })
+    }
+
+    /// Whether the Service Bus trigger has `dataType: binary`.
+    pub fn service_bus_binary(&self) -> bool {
+        self.bindings
+            .iter()
+            .any(|b| matches!(b, Binding::ServiceBusTrigger { binary: true, .. }))
     }
 
     /// The namespace endpoint of the Service Bus binding named `binding` (empty if unknown).
@@ -294,10 +303,16 @@ pub fn load_all(
                 ("servicebustrigger", "in") => {
                     let queue = queue()?;
                     let endpoint = connection()?;
+                    let binary = b
+                        .as_object()
+                        .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("dataType")))
+                        .and_then(|(_, v)| v.as_str())
+                        .is_some_and(|t| t.eq_ignore_ascii_case("binary"));
                     Binding::ServiceBusTrigger {
                         name,
                         queue,
                         endpoint,
+                        binary,
                     }
                 }
                 ("servicebus", "out") => {
@@ -438,8 +453,9 @@ fn refuse_unsupported(binding: &Value, kind: &str) -> Result<(), (&'static str, 
             }
             if let Some(t) = get("dataType").and_then(Value::as_str)
                 && !t.eq_ignore_ascii_case("string")
+                && !t.eq_ignore_ascii_case("binary")
             {
-                return refuse("dataType", &format!("\"{t}\" (only the default, string)"));
+                return refuse("dataType", &format!("\"{t}\" (string and binary only)"));
             }
             if get("autoCompleteMessages").and_then(Value::as_bool) == Some(false) {
                 return refuse(

@@ -99,7 +99,12 @@ pub async fn run(function: Function, dispatch: Dispatch, mut shutdown: watch::Re
 }
 
 async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delivery: Delivery) {
-    let request = service_bus_invocation(&function.name, binding, &delivery);
+    let request = service_bus_invocation(
+        &function.name,
+        binding,
+        &delivery,
+        function.service_bus_binary(),
+    );
     // The request row continues the message's `Diagnostic-Id` (the sender's `Message` span).
     let op = Operation::continue_from(
         delivery
