@@ -202,6 +202,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
             max_concurrent_calls: app.service_bus.max_concurrent_calls,
             max_auto_lock_renewal: app.service_bus.max_auto_lock_renewal,
             auto_complete_messages: app.service_bus.auto_complete_messages,
+            max_message_batch_size: app.service_bus.max_message_batch_size,
             capture: capture.clone(),
         };
         dispatchers.push(tokio::spawn(service_bus_trigger::run(

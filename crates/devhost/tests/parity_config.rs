@@ -76,7 +76,6 @@ fn host_json_version_and_extension_bundle_are_checked_as_the_host_does() {
 #[test]
 fn trigger_options_the_devhost_lacks_are_refused_naming_the_key() {
     for (variant, key) in [
-        ("ReceiveBatch", "cardinality"),
         ("ReceiveSessions", "isSessionsEnabled"),
         ("ReceiveNoAutoComplete", "autoCompleteMessages"),
         ("Unknown", "type"),

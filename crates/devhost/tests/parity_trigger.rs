@@ -309,3 +309,117 @@ async fn data_type_binary_sends_the_body_as_base64_without_body_fields() {
     assert!(metadata.get("a").is_none(), "{metadata}");
     assert_eq!(metadata["DeliveryCount"], "1");
 }
+
+#[tokio::test]
+async fn cardinality_many_delivers_batches_with_array_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    add_pyhandler_variant(&root, "ReceiveBatch");
+    edit_json(&root.join("host.json"), |h| {
+        h["extensions"]["serviceBus"] = json!({"maxMessageBatchSize": 3});
+    });
+    // `Send` sends its five messages in one go (one local transaction), so they wait together.
+    edit_json(&root.join("Send/function.json"), |f| {
+        f["bindings"][2]["queueName"] = json!("pyh-batch");
+    });
+    let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
+    let out: Vec<Value> = (0..5).map(|i| json!({"i": i})).collect();
+    let sent = d
+        .client
+        .post(format!("{}/api/Send", d.url))
+        .header("content-type", "application/json")
+        .body(json!({"out": out}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status().as_u16(), 202);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let batches = loop {
+        let rows = d
+            .get_json("/api/Recorded?event=invocation&function=ReceiveBatch")
+            .await;
+        let rows = rows.as_array().unwrap().clone();
+        let received: usize = rows
+            .iter()
+            .map(|r| {
+                let bodies: Vec<String> =
+                    serde_json::from_str(r["data"]["msg"].as_str().unwrap()).unwrap();
+                bodies.len()
+            })
+            .sum();
+        if received >= 5 {
+            break rows;
+        }
+        assert!(Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // maxMessageBatchSize 3: a batch of 3, then 2, in queue order.
+    assert_eq!(batches.len(), 2, "{batches:?}");
+    let first = &batches[0];
+    let bodies: Vec<String> = serde_json::from_str(first["data"]["msg"].as_str().unwrap()).unwrap();
+    // Bodies as the output binding wrote them (indented JSON), not double-encoded.
+    let expected: Vec<String> = (0..3).map(|i| format!("{{\n  \"i\": {i}\n}}")).collect();
+    assert_eq!(bodies, expected);
+    let metadata = &first["metadata"];
+    let ids: Vec<String> =
+        serde_json::from_str(metadata["MessageIdArray"].as_str().unwrap()).unwrap();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(
+        metadata["ContentTypeArray"],
+        r#"["text/plain","text/plain","text/plain"]"#
+    );
+    assert_eq!(metadata["DeliveryCountArray"], "[1,1,1]");
+    let seqs: Vec<i64> =
+        serde_json::from_str(metadata["SequenceNumberArray"].as_str().unwrap()).unwrap();
+    assert_eq!(seqs.len(), 3);
+    assert!(metadata.get("MessageId").is_none() && metadata.get("i").is_none());
+    assert_eq!(batches[1]["metadata"]["DeliveryCountArray"], "[1,1]");
+    // Every message completed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let q = d.queue("pyh-batch").await;
+        if q["completed"] == 5 && q["active"] == 0 && q["locked"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{q}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(d);
+
+    // A failed batch abandons every message: redelivered together, dead-lettered together.
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    add_pyhandler_variant(&root, "ReceiveBatch");
+    edit_json(&root.join("Send/function.json"), |f| {
+        f["bindings"][2]["queueName"] = json!("pyh-batch");
+    });
+    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 2).await;
+    let sent = d
+        .client
+        .post(format!("{}/api/Send", d.url))
+        .header("content-type", "application/json")
+        .body(r#"{"out": [{"pyhFail": true}, {"x": 1}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status().as_u16(), 202);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let q = d.queue("pyh-batch").await;
+        if q["deadLettered"] == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{q}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rows = d
+        .get_json("/api/Recorded?event=invocation&function=ReceiveBatch")
+        .await;
+    let counts: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["metadata"]["DeliveryCountArray"].as_str().unwrap())
+        .collect();
+    assert_eq!(counts, ["[1,1]", "[2,2]"]);
+}

@@ -38,6 +38,8 @@ pub enum Binding {
         endpoint: String,
         /// `dataType: binary`: the body arrives as base64 of its bytes, not double-encoded text.
         binary: bool,
+        /// `cardinality: many`: batches of messages per invocation.
+        many: bool,
     },
     /// `serviceBus` (out).
     ServiceBusOut {
@@ -127,6 +129,13 @@ impl Function {
             Binding::ServiceBusOut { name, queue, .. } => Some((name.as_str(), queue.as_str())),
             _ => None,
         })
+    }
+
+    /// Whether the Service Bus trigger has `cardinality: many`.
+    pub fn service_bus_batch(&self) -> bool {
+        self.bindings
+            .iter()
+            .any(|b| matches!(b, Binding::ServiceBusTrigger { many: true, .. }))
     }
 
     /// Whether the Service Bus trigger has `dataType: binary`.
@@ -303,16 +312,18 @@ pub fn load_all(
                 ("servicebustrigger", "in") => {
                     let queue = queue()?;
                     let endpoint = connection()?;
-                    let binary = b
-                        .as_object()
-                        .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("dataType")))
-                        .and_then(|(_, v)| v.as_str())
-                        .is_some_and(|t| t.eq_ignore_ascii_case("binary"));
+                    let option = |key: &str, value: &str| {
+                        b.as_object()
+                            .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))
+                            .and_then(|(_, v)| v.as_str())
+                            .is_some_and(|t| t.eq_ignore_ascii_case(value))
+                    };
                     Binding::ServiceBusTrigger {
                         name,
                         queue,
                         endpoint,
-                        binary,
+                        binary: option("dataType", "binary"),
+                        many: option("cardinality", "many"),
                     }
                 }
                 ("servicebus", "out") => {
@@ -443,13 +454,12 @@ fn refuse_unsupported(binding: &Value, kind: &str) -> Result<(), (&'static str, 
                     "a session-enabled trigger (ServiceBusSessionProcessor)",
                 );
             }
-            if let Some(c) = get("cardinality").and_then(Value::as_str)
-                && c.eq_ignore_ascii_case("many")
+            if let Some(c) = get("cardinality")
+                && !c.as_str().is_some_and(|c| {
+                    c.eq_ignore_ascii_case("one") || c.eq_ignore_ascii_case("many")
+                })
             {
-                return refuse(
-                    "cardinality",
-                    "\"many\" (batch delivery with the *Array metadata)",
-                );
+                return refuse("cardinality", &format!("{c} (one or many only)"));
             }
             if let Some(t) = get("dataType").and_then(Value::as_str)
                 && !t.eq_ignore_ascii_case("string")

@@ -88,6 +88,9 @@ pub struct ServiceBusOptions {
     /// `maxAutoLockRenewalDuration` (default 5 minutes): how long the runtime keeps renewing the
     /// lock of a message whose invocation is still running.
     pub max_auto_lock_renewal: Duration,
+    /// `maxMessageBatchSize` (default 1000): the most messages a `cardinality: many` invocation
+    /// gets.
+    pub max_message_batch_size: usize,
 }
 
 /// What `host.json` says.
@@ -199,6 +202,19 @@ pub fn load(root: &Path, settings: &BTreeMap<String, String>) -> Result<HostJson
                 )
             })?,
     };
+    let max_message_batch_size = match get(sb, "maxMessageBatchSize") {
+        None => 1000,
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=100_000).contains(n))
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| {
+                field(
+                    "extensions.serviceBus.maxMessageBatchSize",
+                    "must be an integer from 1 to 100000",
+                )
+            })?,
+    };
     let auto_complete_messages = match get(sb, "autoCompleteMessages") {
         None => true,
         Some(v) => v.as_bool().ok_or_else(|| {
@@ -254,6 +270,7 @@ pub fn load(root: &Path, settings: &BTreeMap<String, String>) -> Result<HostJson
             max_concurrent_calls,
             auto_complete_messages,
             max_auto_lock_renewal,
+            max_message_batch_size,
         },
         function_timeout,
         route_prefix,

@@ -56,8 +56,8 @@ const DESCRIPTION: &[(&str, Key)] = &[
 
 const NO_CLIENT: &str = "it configures the client's connection to Service Bus, and the devhost's bindings use its local Service Bus in-process";
 const NO_SESSIONS: &str = "it applies to session-enabled triggers, which the devhost refuses";
-const NO_BATCHES: &str =
-    "it applies to batch triggers (cardinality many), which the devhost refuses";
+const NO_BATCH_WAIT: &str =
+    "it applies only with minMessageBatchSize above 1, which the devhost refuses";
 
 /// SB `Config/ServiceBusOptions` (extension 5.x), as bound from `extensions.serviceBus`.
 const SERVICE_BUS: &[(&str, Key)] = &[
@@ -76,9 +76,15 @@ const SERVICE_BUS: &[(&str, Key)] = &[
     ("maxConcurrentSessions", Key::NoEffect(NO_SESSIONS)),
     ("maxConcurrentCallsPerSession", Key::NoEffect(NO_SESSIONS)),
     ("sessionIdleTimeout", Key::NoEffect(NO_SESSIONS)),
-    ("maxMessageBatchSize", Key::NoEffect(NO_BATCHES)),
-    ("minMessageBatchSize", Key::NoEffect(NO_BATCHES)),
-    ("maxBatchWaitTime", Key::NoEffect(NO_BATCHES)),
+    ("maxMessageBatchSize", Key::Honoured),
+    (
+        "minMessageBatchSize",
+        Key::OnlyDefault(
+            "1",
+            "waiting for a minimum batch (minMessageBatchSize above 1)",
+        ),
+    ),
+    ("maxBatchWaitTime", Key::NoEffect(NO_BATCH_WAIT)),
     (
         "enableCrossEntityTransactions",
         Key::NoEffect(
