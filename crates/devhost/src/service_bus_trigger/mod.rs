@@ -3,6 +3,7 @@
 //! with at most `maxConcurrentCalls` invocations in flight per function, as the runtime does.
 //! While an invocation runs its lock is renewed, as the runtime's auto-renewal does, for up to
 //! `maxAutoLockRenewalDuration`; after that the lock may lapse and the message be redelivered.
+//! A `cardinality: many` trigger gets batches instead (`batch.rs`).
 
 mod batch;
 mod invocation;
