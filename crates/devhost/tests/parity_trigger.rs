@@ -92,17 +92,20 @@ async fn connection_must_name_a_setting_as_the_extension_resolves_it() {
         &root,
         &["Service Bus account connection string 'ServiceBus' does not exist."],
     );
-    // An empty value is no setting (Core Tools sets no variable for it); a section without
-    // `fullyQualifiedNamespace` is the extension's other error.
+    // An empty value exists (Core Tools sets an empty variable) but is no connection string, and
+    // neither is a section without `fullyQualifiedNamespace`: the extension's other error.
     connection(&root, Some("PyhServiceBus"));
     values(&root, |v| {
         v.insert("PyhServiceBus".into(), json!(""));
     });
     refused(
         &root,
-        &["Service Bus account connection string 'PyhServiceBus' does not exist."],
+        &[
+            "Connection should have an 'fullyQualifiedNamespace' property or be a string representing a connection string.",
+        ],
     );
     values(&root, |v| {
+        v.remove("PyhServiceBus");
         v.insert("PyhServiceBus__clientId".into(), json!("c1"));
     });
     refused(

@@ -90,6 +90,7 @@ impl App {
         });
         let host = host_json::load(root, &settings)?;
         let functions = function_json::load_all(root, &settings)?;
+        warn_if_func_start_needs_storage(&functions, &settings);
         Ok(Self {
             root: root.to_path_buf(),
             handler: host.handler,
@@ -118,11 +119,11 @@ impl App {
     }
 }
 
-/// `CT Actions/HostActions/StartHostAction.UpdateEnvironmentVariables` (Azure Functions Core
-/// Tools): a `Values` entry is put into the environment only when the environment does not
-/// already hold a non-empty value for it ("Skipping 'X' from local settings as it's already defined
-/// in current environment variables."); and .NET's `Environment.SetEnvironmentVariable` with an
-/// empty value sets nothing, so an empty entry is no setting at all.
+/// `CT src/Cli/func/Actions/HostActions/StartHostAction.UpdateEnvironmentVariables` (Azure
+/// Functions Core Tools @3ee97a63): a `Values` entry is put into the environment only when the
+/// environment does not already hold a non-empty value for it ("Skipping 'X' from local settings as
+/// it's already defined in current environment variables."); an empty entry is set as an empty
+/// variable (`EnvironmentNativeMethods.SetEnvironmentVariable`), so it exists, with no value.
 pub fn shell_wins(
     values: BTreeMap<String, String>,
     env: impl Fn(&str) -> Option<String>,
@@ -136,13 +137,34 @@ pub fn shell_wins(
                 );
                 out.insert(k, shell);
             }
-            None if v.is_empty() => {}
             None => {
                 out.insert(k, v);
             }
         }
     }
     out
+}
+
+/// `CT src/Cli/func/Actions/HostActions/StartHostAction.CheckNonOptionalSettings`: `func start`
+/// refuses to start when `AzureWebJobsStorage` is blank (and no `AzureWebJobsStorage__...`
+/// section exists) while a trigger other than `httpTrigger` (or Kafka, RabbitMQ, ...) is present.
+/// The devhost needs no storage, so it only warns, with Core Tools' words.
+fn warn_if_func_start_needs_storage(functions: &[Function], settings: &BTreeMap<String, String>) {
+    let needs_storage = functions.iter().any(|f| f.service_bus_trigger().is_some());
+    let has_storage = settings
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .chain(std::env::vars())
+        .any(|(k, v)| {
+            let k = k.replace("__", ":").to_ascii_lowercase();
+            (k == "azurewebjobsstorage" && !v.trim().is_empty())
+                || k.starts_with("azurewebjobsstorage:")
+        });
+    if needs_storage && !has_storage {
+        tracing::warn!(
+            "Missing value for AzureWebJobsStorage in local.settings.json. This is required for all triggers other than httptrigger, kafkatrigger, rabbitmqtrigger (and a few more). `func start` refuses to start without it; the devhost needs no storage and carries on (see docs/PARITY.md)"
+        );
+    }
 }
 
 fn load_settings(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {

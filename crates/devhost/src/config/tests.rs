@@ -42,9 +42,10 @@ fn loads_a_script_root() {
     assert_eq!(app.route_prefix, "api");
     assert_eq!(app.settings.get("N").map(String::as_str), Some("3"));
     assert_eq!(app.settings.get("B").map(String::as_str), Some("True"));
-    assert!(
-        !app.settings.contains_key("EMPTY"),
-        "an empty value sets nothing"
+    assert_eq!(
+        app.settings.get("EMPTY").map(String::as_str),
+        Some(""),
+        "an empty value is an empty variable"
     );
     assert_eq!(app.functions[0].http_trigger().unwrap().1, ["POST"]);
     assert_eq!(
@@ -173,5 +174,5 @@ fn the_shell_environment_beats_local_settings() {
     let out = shell_wins(values, env);
     assert_eq!(out["A"], "shell");
     assert_eq!(out["B"], "file", "an empty shell variable does not count");
-    assert!(!out.contains_key("C"));
+    assert_eq!(out["C"], "", "an empty value is kept, empty");
 }
