@@ -42,6 +42,11 @@ enum Command {
         /// Telemetry envelopes kept in memory (oldest dropped first).
         #[arg(long, default_value_t = 200_000, env = "DEVHOST_TELEMETRY_CAPACITY", value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
         telemetry_capacity: u64,
+        /// Enforce each HTTP function's authLevel with function keys, as `func start
+        /// --enableAuth` does: `x-functions-key` header or `code` query parameter; keys in
+        /// <data-dir>/secrets (the host's file format), created and printed on first start.
+        #[arg(long, env = "DEVHOST_ENABLE_AUTH")]
+        enable_auth: bool,
     },
     /// Serve the local Service Bus alone (AMQP and the REST subset, no function app): for
     /// `func start` with the emulator connection string, and for your own SDK clients.
@@ -215,6 +220,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
             port,
             broker,
             telemetry_capacity,
+            enable_auth,
         } => {
             let options = StartOptions {
                 script_root,
@@ -224,6 +230,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
                 sb_config: broker.sb_config.clone(),
                 data_dir: broker.data_dir,
                 telemetry_capacity: usize::try_from(telemetry_capacity).unwrap_or(usize::MAX),
+                enable_auth,
             };
             run(options).await.map_err(|e| e.to_string())
         }

@@ -27,4 +27,6 @@ pub struct Host {
     pub history: History,
     /// True once the devhost is shutting down: no new invocations.
     pub shutting_down: tokio::sync::watch::Receiver<bool>,
+    /// The function keys, when enforced (`devhost start --enable-auth`).
+    pub keys: Option<Arc<crate::http_trigger::auth::Keys>>,
 }

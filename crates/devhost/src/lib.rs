@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod handler;
 pub mod host;
+pub mod http_server;
 pub mod http_trigger;
 pub mod outputs;
 pub mod service_bus_trigger;
@@ -36,7 +37,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::config::{App, ConfigError};
-use crate::handler::{Invoker, stopped, supervisor};
+use crate::handler::{Invoker, supervisor};
 use crate::host::Host;
 use broker::Namespace;
 use broker::rest::Rest;
@@ -60,6 +61,9 @@ pub struct StartOptions {
     pub telemetry_capacity: usize,
     /// The AMQP listener of the local Service Bus (what the official SDKs speak); `None` for none.
     pub amqp: Option<AmqpOptions>,
+    /// Enforce `authLevel` with function keys from `<data_dir>/secrets`, as
+    /// `func start --enableAuth` does.
+    pub enable_auth: bool,
 }
 
 /// The AMQP 1.0 listener (`broker::amqp`): plain TCP, as Microsoft's emulator with
@@ -72,21 +76,34 @@ pub struct AmqpOptions {
     pub sas: broker::amqp::SasKey,
 }
 
-/// The handler's environment: the app settings, plus (unless they name their own) an Application
-/// Insights connection string pointing at the devhost's ingestion endpoint, a short metric
-/// export interval so the local map fills in seconds, and `SERVICEBUS_ENDPOINT` pointing at the
-/// devhost's Service Bus REST subset (entity runtime information, send, peek-lock).
+/// The handler's environment: the app settings, plus (unless they or the devhost's own environment
+/// name their own) an Application Insights connection string pointing at the devhost's ingestion
+/// endpoint, a short metric export interval so the local map fills in seconds, and
+/// `SERVICEBUS_ENDPOINT` pointing at the devhost's Service Bus REST subset (entity runtime
+/// information, send, peek-lock).
 pub fn handler_env(
     settings: &std::collections::BTreeMap<String, String>,
     base_url: &str,
 ) -> std::collections::BTreeMap<String, String> {
     let mut env = settings.clone();
-    env.entry("APPLICATIONINSIGHTS_CONNECTION_STRING".into())
-        .or_insert_with(|| format!("InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint={base_url}"));
-    env.entry("OTEL_METRIC_EXPORT_INTERVAL".into())
-        .or_insert_with(|| "5000".into());
-    env.entry("SERVICEBUS_ENDPOINT".into())
-        .or_insert_with(|| format!("{base_url}{}", broker::rest::PREFIX));
+    let defaults = [
+        (
+            "APPLICATIONINSIGHTS_CONNECTION_STRING",
+            format!(
+                "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint={base_url}"
+            ),
+        ),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "5000".to_owned()),
+        (
+            "SERVICEBUS_ENDPOINT",
+            format!("{base_url}{}", broker::rest::PREFIX),
+        ),
+    ];
+    for (name, value) in defaults {
+        if !env.contains_key(name) && std::env::var_os(name).is_none() {
+            env.insert(name.to_owned(), value);
+        }
+    }
     env
 }
 
@@ -115,6 +132,12 @@ pub enum DevhostError {
         /// Why.
         source: std::io::Error,
     },
+    /// The function keys could not be loaded (`--enable-auth`).
+    #[error(transparent)]
+    Keys(#[from] http_trigger::auth::KeysError),
+    /// `--enable-auth` with a function whose `authLevel` the devhost cannot enforce.
+    #[error("{0}")]
+    Auth(String),
     /// The HTTP server failed.
     #[error("the HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
@@ -145,6 +168,11 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         &opts.data_dir.join("queues.db"),
         queue_config(opts.queue, opts.sb_config.as_deref())?,
     )?;
+    let keys = if opts.enable_auth {
+        Some(Arc::new(load_keys(&app, &opts.data_dir)?))
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| DevhostError::Listen {
@@ -163,13 +191,16 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     // The handler stops last, once in-flight deliveries have settled (as the host drains
     // invocations before it stops the worker).
     let (stop_handler_tx, stop_handler_rx) = watch::channel(false);
-    let capture = telemetry::Capture::new(opts.telemetry_capacity);
-    let (handler, supervisor) = supervisor::spawn(
-        app.handler.clone(),
-        handler_env(&app.settings, &base_url),
-        app.root.clone(),
-        stop_handler_rx,
+    let env = handler_env(&app.settings, &base_url);
+    // The host's own rows carry the app's role name and instrumentation key.
+    let mut seen: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    seen.extend(env.clone());
+    let capture = telemetry::Capture::with_identity(
+        opts.telemetry_capacity,
+        telemetry::HostIdentity::from_settings(&seen),
     );
+    let (handler, supervisor) =
+        supervisor::spawn(app.handler.clone(), env, app.root.clone(), stop_handler_rx);
     let invoker = Invoker::new(handler, app.function_timeout);
 
     let mut dispatchers = Vec::new();
@@ -184,6 +215,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
             max_concurrent_calls: app.service_bus.max_concurrent_calls,
             max_auto_lock_renewal: app.service_bus.max_auto_lock_renewal,
             auto_complete_messages: app.service_bus.auto_complete_messages,
+            max_message_batch_size: app.service_bus.max_message_batch_size,
             capture: capture.clone(),
         };
         dispatchers.push(tokio::spawn(service_bus_trigger::run(
@@ -217,6 +249,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         capture: capture.clone(),
         history,
         shutting_down: shutdown_rx.clone(),
+        keys: keys.clone(),
     };
     let ingestion = axum::Router::new()
         .route("/v2/track", axum::routing::post(telemetry::ingest::track))
@@ -244,7 +277,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     for f in &app.functions {
         match f.http_trigger() {
             Some((_, methods, route)) => info!(
-                "  {}: [{}] {base_url}/{}{}",
+                "  {}: [{}] {base_url}/{}{}{}",
                 f.name,
                 methods.join(","),
                 if app.route_prefix.is_empty() {
@@ -252,7 +285,10 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
                 } else {
                     format!("{}/", app.route_prefix)
                 },
-                route.unwrap_or(&f.name)
+                route.unwrap_or(&f.name),
+                keys.as_deref()
+                    .map(|k| key_query(k, f.auth_level()))
+                    .unwrap_or_default()
             ),
             None => info!(
                 "  {}: serviceBusTrigger on {}",
@@ -264,15 +300,8 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     // Shutdown order: stop taking work (new HTTP invocations get 503, dispatchers stop
     // receiving), let in-flight deliveries settle, stop the handler (which may still flush its
     // telemetry to the ingestion endpoint), and only then close the listener.
-    let (close_tx, mut close_rx) = watch::channel(false);
-    let mut server = tokio::spawn(
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stopped(&mut close_rx).await })
-        .into_future(),
-    );
+    let (close_tx, close_rx) = watch::channel(false);
+    let mut server = tokio::spawn(http_server::serve(listener, router, close_rx));
     let mut supervisor = supervisor;
     tokio::select! {
         () = signal() => {}
@@ -333,6 +362,45 @@ pub(crate) fn queue_config(
             None => Default::default(),
         },
     })
+}
+
+/// `--enable-auth`: the app's keys, printed at start-up as `func start --enableAuth` prints them.
+fn load_keys(
+    app: &App,
+    data_dir: &std::path::Path,
+) -> Result<http_trigger::auth::Keys, DevhostError> {
+    if let Some(f) = app
+        .functions
+        .iter()
+        .find(|f| f.auth_level() == Some(config::AuthLevel::User))
+    {
+        return Err(DevhostError::Auth(format!(
+            "{}/function.json: authLevel \"user\" (App Service Authentication) is not supported by the devhost with --enable-auth (see docs/PARITY.md)",
+            f.name
+        )));
+    }
+    let keys = http_trigger::auth::Keys::load_or_create(&data_dir.join("secrets"), &app.functions)?;
+    info!(
+        "function keys enforced (--enable-auth), from {}: master key {}, default function key {}",
+        keys.dir.display(),
+        keys.master(),
+        keys.default_function_key().unwrap_or("(none)")
+    );
+    Ok(keys)
+}
+
+/// `?code=<key>` for a function's URL at start-up (the key its `authLevel` needs).
+fn key_query(keys: &http_trigger::auth::Keys, level: Option<config::AuthLevel>) -> String {
+    match level {
+        Some(config::AuthLevel::Function) => keys
+            .default_function_key()
+            .map(|k| format!("?code={k}"))
+            .unwrap_or_default(),
+        Some(config::AuthLevel::Admin | config::AuthLevel::System) => {
+            format!("?code={}", keys.master())
+        }
+        _ => String::new(),
+    }
 }
 
 /// Serve AMQP over the namespace's durable store and print the connection string SDKs use.

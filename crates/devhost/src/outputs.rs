@@ -15,7 +15,8 @@ use wire::{OutputError, service_bus_output_bodies};
 
 use crate::config::Function;
 use crate::handler::Invoked;
-use crate::telemetry::Capture;
+use crate::telemetry::operation::DIAGNOSTIC_ID;
+use crate::telemetry::{Capture, Operation};
 use broker::store::{NewMessage, Store, StoreError};
 
 /// The application property naming the invocation that sent a message.
@@ -39,14 +40,18 @@ pub enum OutputsError {
 }
 
 /// Send every `serviceBus` output value of the invocation to its binding's queue, durably (waking
-/// the dispatchers), and record one host dependency per message. Returns how many were sent.
+/// the dispatchers), and record the host's dependency rows for each message. Each message carries
+/// a `Diagnostic-Id` in the invocation's operation `op` (see [`crate::telemetry::operation`]).
+/// Returns how many were sent.
 pub async fn route(
     function: &Function,
     invoked: &Invoked,
+    op: &Operation,
     store: &Store,
     capture: &Capture,
 ) -> Result<usize, OutputsError> {
     let mut messages = Vec::new();
+    let mut spans = Vec::new();
     for (binding, queue) in function.service_bus_outputs() {
         let Some(value) = invoked.reply.output(binding) else {
             continue;
@@ -55,12 +60,16 @@ pub async fn route(
             binding: binding.to_owned(),
             source,
         })?;
+        let target = format!("{}{queue}", function.service_bus_endpoint(binding));
         for body in bodies {
             let mut properties = Map::new();
             properties.insert(
                 PARENT_ID_PROPERTY.to_owned(),
                 Value::String(invoked.invocation_id.clone()),
             );
+            let (traceparent, span) = op.child();
+            properties.insert(DIAGNOSTIC_ID.to_owned(), Value::String(traceparent));
+            spans.push((queue.to_owned(), target.clone(), span));
             messages.push(NewMessage {
                 queue: queue.to_owned(),
                 body,
@@ -72,10 +81,9 @@ pub async fn route(
     }
     let count = messages.len();
     if count > 0 {
-        let queues: Vec<String> = messages.iter().map(|m| m.queue.clone()).collect();
         store.send(messages).await?;
-        for queue in queues {
-            capture.host_send(&function.name, &queue, 1);
+        for (queue, target, span) in spans {
+            capture.host_message(&function.name, op, &queue, &target, &span);
         }
     }
     Ok(count)

@@ -62,6 +62,7 @@ fn fixture_root(dir: &Path) -> (PathBuf, PathBuf) {
         &root.join("local.settings.json"),
         &json!({"IsEncrypted": false, "Values": {
             "FUNCTIONS_WORKER_RUNTIME": "custom",
+            "C": common::LOCAL_CONNECTION_STRING,
             "MY_SETTING": "fast",
             "TESTHANDLER_RECORD": record,
             "TESTHANDLER_REPLY_Echo": ECHO_REPLY,
@@ -276,7 +277,7 @@ async fn invocations_timing_out_together_restart_the_handler_once() {
     std::fs::copy(testhandler_binary(), root.join("testhandler")).unwrap();
     write(
         &root.join("local.settings.json"),
-        &json!({"Values": {"TESTHANDLER_RECORD": record, "TESTHANDLER_DELAY_MS_Slow": "30000"}}),
+        &json!({"Values": {"C": common::LOCAL_CONNECTION_STRING, "TESTHANDLER_RECORD": record, "TESTHANDLER_DELAY_MS_Slow": "30000"}}),
     );
     let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 2).await;
     for i in 0..3 {

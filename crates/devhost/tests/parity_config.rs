@@ -58,8 +58,6 @@ fn host_json_version_and_extension_bundle_are_checked_as_the_host_does() {
 #[test]
 fn trigger_options_the_devhost_lacks_are_refused_naming_the_key() {
     for (variant, key) in [
-        ("ReceiveBatch", "cardinality"),
-        ("ReceiveBinary", "dataType"),
         ("ReceiveSessions", "isSessionsEnabled"),
         ("ReceiveNoAutoComplete", "autoCompleteMessages"),
         ("Unknown", "type"),
@@ -74,6 +72,26 @@ fn trigger_options_the_devhost_lacks_are_refused_naming_the_key() {
             ],
         );
     }
+}
+
+#[test]
+fn data_type_stream_is_refused() {
+    refused(
+        &[],
+        |r| {
+            add_pyhandler_variant(r, "ReceiveBinary");
+            let path = r.join("ReceiveBinary/function.json");
+            let mut f: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            f["bindings"][0]["dataType"] = json!("stream");
+            std::fs::write(path, f.to_string()).unwrap();
+        },
+        &[
+            "ReceiveBinary/function.json",
+            "bindings[0].dataType",
+            "not supported by the devhost",
+        ],
+    );
 }
 
 #[test]

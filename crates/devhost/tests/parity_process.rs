@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Devhost, assert_start_refused, free_port, pyhandler_root};
+use common::{Devhost, assert_start_refused, devhost_start_fails, free_port, pyhandler_root};
 use serde_json::Value;
 
 /// How often the pyhandler was started (its record of start events).
@@ -206,4 +206,66 @@ async fn a_handler_crash_under_load_dead_letters_nothing() {
         .unwrap()
         .len();
     assert_eq!(starts, 2, "the handler was restarted once");
+}
+
+#[tokio::test]
+async fn the_shell_environment_beats_local_settings_as_under_func_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(
+        dir.path(),
+        &[
+            ("PYH_FROM_FILE", "file"),
+            ("PYH_EMPTY_IN_SHELL", "file"),
+            ("PYH_EMPTY_IN_FILE", ""),
+        ],
+    );
+    let d = common::Devhost::start_with_env(
+        &root,
+        &dir.path().join("data"),
+        free_port(),
+        &[],
+        &[
+            ("PYH_TAG", "from-shell"),
+            ("PYH_EMPTY_IN_SHELL", ""),
+            ("PYH_ONLY_IN_SHELL", "shell"),
+        ],
+    )
+    .await;
+    let env = env_of(&d).await;
+    let vars = &env["env"];
+    assert_eq!(vars["PYH_TAG"], "from-shell", "the shell wins");
+    assert_eq!(vars["PYH_FROM_FILE"], "file");
+    assert_eq!(
+        vars["PYH_EMPTY_IN_SHELL"], "file",
+        "an empty shell variable does not count"
+    );
+    assert_eq!(
+        vars["PYH_EMPTY_IN_FILE"], "",
+        "an empty value is an empty variable: {vars}"
+    );
+    assert_eq!(vars["PYH_ONLY_IN_SHELL"], "shell");
+    // `%PYH_TAG%` in host.json's arguments expands from the same environment.
+    assert_eq!(env["argv"][2], "from-shell");
+}
+
+#[test]
+fn initialization_timeout_bounds_each_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[("PYH_START_DELAY_S", "5")]);
+    let path = root.join("host.json");
+    let mut host: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    host["customHandler"]["initializationTimeout"] = serde_json::json!("00:00:01");
+    std::fs::write(&path, host.to_string()).unwrap();
+    let started = Instant::now();
+    let (code, stderr) = devhost_start_fails(&root, &dir.path().join("data"));
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("customHandler.initializationTimeout")
+            && stderr.contains("Exceeded http worker restart retry count"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "three starts of 1 s each, not 30 s each"
+    );
 }

@@ -371,6 +371,11 @@ pub(super) fn stage_app(cx: &Context, folder: &str, extra: &[(&str, &str)]) -> R
     let mut values = serde_json::Map::new();
     for (k, v) in [
         ("FUNCTIONS_WORKER_RUNTIME", "custom"),
+        // The bindings' `connection` (the devhost refuses a setting that does not exist).
+        (
+            "ServiceBusConnection",
+            "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=devhost;SharedAccessKey=devhost",
+        ),
         ("CHAOS_FAILURE_RATE", "0"),
         ("PROCESSING_DELAY_MS", "0"),
         ("JOB_TYPES_DIR", "job-types"),

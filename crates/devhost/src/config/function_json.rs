@@ -20,6 +20,8 @@ pub enum Binding {
         methods: Vec<String>,
         /// Route template; default the function name.
         route: Option<String>,
+        /// `authLevel` (default `function`, as `HttpTriggerAttribute`).
+        auth_level: AuthLevel,
     },
     /// `http` (out).
     HttpOut {
@@ -32,6 +34,12 @@ pub enum Binding {
         name: String,
         /// Queue name.
         queue: String,
+        /// The `connection`'s namespace endpoint (`sb://<namespace>/`; telemetry only).
+        endpoint: String,
+        /// `dataType: binary`: the body arrives as base64 of its bytes, not double-encoded text.
+        binary: bool,
+        /// `cardinality: many`: batches of messages per invocation.
+        many: bool,
     },
     /// `serviceBus` (out).
     ServiceBusOut {
@@ -39,7 +47,41 @@ pub enum Binding {
         name: String,
         /// Queue name.
         queue: String,
+        /// The `connection`'s namespace endpoint (`sb://<namespace>/`; telemetry only).
+        endpoint: String,
     },
+}
+
+/// An HTTP trigger's `authLevel` (EXT `HttpTriggerAttribute.AuthLevel`, default `Function`): which
+/// key a request needs when keys are enforced (`devhost start --enable-auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AuthLevel {
+    /// No key.
+    Anonymous,
+    /// A function key (the host's or this function's) or the master key.
+    Function,
+    /// A system key or the master key.
+    System,
+    /// The master key.
+    Admin,
+    /// An App Service Authentication (EasyAuth) user: refused under `--enable-auth`.
+    User,
+}
+
+impl AuthLevel {
+    fn parse(text: Option<&str>) -> Result<Self, String> {
+        match text.map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(Self::Function),
+            Some("anonymous") => Ok(Self::Anonymous),
+            Some("function") => Ok(Self::Function),
+            Some("system") => Ok(Self::System),
+            Some("admin") => Ok(Self::Admin),
+            Some("user") => Ok(Self::User),
+            Some(other) => Err(format!(
+                "'{other}' is not an authorization level (anonymous, function, admin, system, user)"
+            )),
+        }
+    }
 }
 
 /// A function: its folder name and bindings.
@@ -59,7 +101,16 @@ impl Function {
                 name,
                 methods,
                 route,
+                ..
             } => Some((name.as_str(), methods.as_slice(), route.as_deref())),
+            _ => None,
+        })
+    }
+
+    /// The HTTP trigger's `authLevel`, if it has one.
+    pub fn auth_level(&self) -> Option<AuthLevel> {
+        self.bindings.iter().find_map(|b| match b {
+            Binding::HttpTrigger { auth_level, .. } => Some(*auth_level),
             _ => None,
         })
     }
@@ -67,7 +118,7 @@ impl Function {
     /// The Service Bus trigger binding, if any: `(binding name, queue)`.
     pub fn service_bus_trigger(&self) -> Option<(&str, &str)> {
         self.bindings.iter().find_map(|b| match b {
-            Binding::ServiceBusTrigger { name, queue } => Some((name.as_str(), queue.as_str())),
+            Binding::ServiceBusTrigger { name, queue, .. } => Some((name.as_str(), queue.as_str())),
             _ => None,
         })
     }
@@ -75,9 +126,39 @@ impl Function {
     /// Service Bus output bindings: `(binding name, queue)`.
     pub fn service_bus_outputs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.bindings.iter().filter_map(|b| match b {
-            Binding::ServiceBusOut { name, queue } => Some((name.as_str(), queue.as_str())),
+            Binding::ServiceBusOut { name, queue, .. } => Some((name.as_str(), queue.as_str())),
             _ => None,
         })
+    }
+
+    /// Whether the Service Bus trigger has `cardinality: many`.
+    pub fn service_bus_batch(&self) -> bool {
+        self.bindings
+            .iter()
+            .any(|b| matches!(b, Binding::ServiceBusTrigger { many: true, .. }))
+    }
+
+    /// Whether the Service Bus trigger has `dataType: binary`.
+    pub fn service_bus_binary(&self) -> bool {
+        self.bindings
+            .iter()
+            .any(|b| matches!(b, Binding::ServiceBusTrigger { binary: true, .. }))
+    }
+
+    /// The namespace endpoint of the Service Bus binding named `binding` (empty if unknown).
+    pub fn service_bus_endpoint(&self, binding: &str) -> &str {
+        self.bindings
+            .iter()
+            .find_map(|b| match b {
+                Binding::ServiceBusTrigger { name, endpoint, .. }
+                | Binding::ServiceBusOut { name, endpoint, .. }
+                    if name == binding =>
+                {
+                    Some(endpoint.as_str())
+                }
+                _ => None,
+            })
+            .unwrap_or_default()
     }
 
     /// Whether an output binding is named `$return` (then `ReturnValue` is bound to it).
@@ -170,6 +251,27 @@ pub fn load_all(
                 resolve_setting_names(&need("queueName")?, settings)
                     .map_err(|problem| field(format!("bindings[{i}].queueName"), &problem))
             };
+            // `ServiceBusTriggerAttributeBindingProvider.TryCreateAsync` resolves `%setting%` in
+            // `connection`; the client factory then needs the setting itself ([`connection`]).
+            let connection = || -> Result<String, ConfigError> {
+                let at = format!("bindings[{i}].connection");
+                let named = match b.get("connection") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) if !s.trim().is_empty() => Some(
+                        resolve_setting_names(s, settings).map_err(|p| field(at.clone(), &p))?,
+                    ),
+                    Some(_) => {
+                        return Err(field(at, "must name an app setting (a non-empty string)"));
+                    }
+                };
+                let resolved = super::connection::resolve(named.as_deref(), settings)
+                    .map_err(|p| field(at, &p))?;
+                info!(
+                    "{}: bindings[{i}] uses the {resolved}; the devhost's local Service Bus serves it",
+                    path.display()
+                );
+                Ok(resolved.endpoint())
+            };
             let binding = match (
                 kind.to_ascii_lowercase().as_str(),
                 direction.to_ascii_lowercase().as_str(),
@@ -197,21 +299,42 @@ pub fn load_all(
                     let route = text("route");
                     crate::http_trigger::route::Template::parse(route.as_deref().unwrap_or(""))
                         .map_err(|problem| field(format!("bindings[{i}].route"), &problem))?;
+                    let auth_level = AuthLevel::parse(text("authLevel").as_deref())
+                        .map_err(|problem| field(format!("bindings[{i}].authLevel"), &problem))?;
                     Binding::HttpTrigger {
                         name,
                         methods,
                         route,
+                        auth_level,
                     }
                 }
                 ("http", "out") => Binding::HttpOut { name },
-                ("servicebustrigger", "in") => Binding::ServiceBusTrigger {
-                    name,
-                    queue: queue()?,
-                },
-                ("servicebus", "out") => Binding::ServiceBusOut {
-                    name,
-                    queue: queue()?,
-                },
+                ("servicebustrigger", "in") => {
+                    let queue = queue()?;
+                    let endpoint = connection()?;
+                    let option = |key: &str, value: &str| {
+                        b.as_object()
+                            .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))
+                            .and_then(|(_, v)| v.as_str())
+                            .is_some_and(|t| t.eq_ignore_ascii_case(value))
+                    };
+                    Binding::ServiceBusTrigger {
+                        name,
+                        queue,
+                        endpoint,
+                        binary: option("dataType", "binary"),
+                        many: option("cardinality", "many"),
+                    }
+                }
+                ("servicebus", "out") => {
+                    let queue = queue()?;
+                    let endpoint = connection()?;
+                    Binding::ServiceBusOut {
+                        name,
+                        queue,
+                        endpoint,
+                    }
+                }
                 _ => {
                     return Err(field(
                         format!("bindings[{i}].type"),
@@ -331,18 +454,18 @@ fn refuse_unsupported(binding: &Value, kind: &str) -> Result<(), (&'static str, 
                     "a session-enabled trigger (ServiceBusSessionProcessor)",
                 );
             }
-            if let Some(c) = get("cardinality").and_then(Value::as_str)
-                && c.eq_ignore_ascii_case("many")
+            if let Some(c) = get("cardinality")
+                && !c.as_str().is_some_and(|c| {
+                    c.eq_ignore_ascii_case("one") || c.eq_ignore_ascii_case("many")
+                })
             {
-                return refuse(
-                    "cardinality",
-                    "\"many\" (batch delivery with the *Array metadata)",
-                );
+                return refuse("cardinality", &format!("{c} (one or many only)"));
             }
             if let Some(t) = get("dataType").and_then(Value::as_str)
                 && !t.eq_ignore_ascii_case("string")
+                && !t.eq_ignore_ascii_case("binary")
             {
-                return refuse("dataType", &format!("\"{t}\" (only the default, string)"));
+                return refuse("dataType", &format!("\"{t}\" (string and binary only)"));
             }
             if get("autoCompleteMessages").and_then(Value::as_bool) == Some(false) {
                 return refuse(

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::duration::parse_timespan;
+use super::host_keys::{self, get};
 use super::{ConfigError, expand, read_json};
 
 /// The custom handler process description (`host.json` `customHandler.description`).
@@ -19,6 +20,9 @@ pub struct HandlerProcess {
     pub arguments: Vec<String>,
     /// Working directory (default: the script root).
     pub working_directory: PathBuf,
+    /// `customHandler.initializationTimeout` (`HttpWorkerOptions.InitializationTimeout`, default
+    /// 30 s): how long a start may take to answer `GET /`.
+    pub initialization_timeout: Duration,
 }
 
 impl HandlerProcess {
@@ -75,8 +79,7 @@ fn strip_placeholders(text: &str) -> String {
 /// `host.json` `extensions.serviceBus` settings the devhost honours.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceBusOptions {
-    /// `maxConcurrentCalls` per Service Bus-triggered function (default 16, as the host's default
-    /// on one core is 16 x cores).
+    /// `maxConcurrentCalls` per Service Bus-triggered function (default [`default_max_concurrent_calls`]).
     pub max_concurrent_calls: usize,
     /// `autoCompleteMessages` (default true). Custom handlers cannot settle messages themselves,
     /// so with `false` nothing ever completes or abandons a message: its lock lapses and it is
@@ -85,6 +88,9 @@ pub struct ServiceBusOptions {
     /// `maxAutoLockRenewalDuration` (default 5 minutes): how long the runtime keeps renewing the
     /// lock of a message whose invocation is still running.
     pub max_auto_lock_renewal: Duration,
+    /// `maxMessageBatchSize` (default 1000): the most messages a `cardinality: many` invocation
+    /// gets.
+    pub max_message_batch_size: usize,
 }
 
 /// What `host.json` says.
@@ -116,9 +122,10 @@ pub fn load(root: &Path, settings: &BTreeMap<String, String>) -> Result<HostJson
     if let Some(bundle) = host.get("extensionBundle") {
         check_extension_bundle(bundle).map_err(|(key, problem)| field(key, &problem))?;
     }
+    host_keys::check(&host).map_err(|(key, problem)| field(&key, &problem))?;
 
-    let desc = host
-        .pointer("/customHandler/description")
+    let custom = host.get("customHandler");
+    let desc = get(custom, "description")
         .and_then(Value::as_object)
         .ok_or_else(|| {
             field(
@@ -166,9 +173,24 @@ pub fn load(root: &Path, settings: &BTreeMap<String, String>) -> Result<HostJson
         _ => root.to_path_buf(),
     };
 
-    let sb = host.pointer("/extensions/serviceBus");
-    let max_concurrent_calls = match sb.and_then(|s| s.get("maxConcurrentCalls")) {
-        None => 16,
+    let initialization_timeout = match get(custom, "initializationTimeout") {
+        None | Some(Value::Null) => Duration::from_secs(30),
+        Some(v) => v
+            .as_str()
+            .and_then(parse_timespan)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                field(
+                    "customHandler.initializationTimeout",
+                    "must be a positive timespan like \"00:00:30\"",
+                )
+            })?,
+    };
+    let consumption =
+        setting(settings, "WEBSITE_SKU").is_some_and(|sku| sku.eq_ignore_ascii_case("Dynamic"));
+    let sb = get(host.get("extensions"), "serviceBus");
+    let max_concurrent_calls = match get(sb, "maxConcurrentCalls") {
+        None => default_max_concurrent_calls(consumption),
         Some(v) => v
             .as_u64()
             .filter(|n| (1..=10_000).contains(n))
@@ -180,7 +202,20 @@ pub fn load(root: &Path, settings: &BTreeMap<String, String>) -> Result<HostJson
                 )
             })?,
     };
-    let auto_complete_messages = match sb.and_then(|s| s.get("autoCompleteMessages")) {
+    let max_message_batch_size = match get(sb, "maxMessageBatchSize") {
+        None => 1000,
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=100_000).contains(n))
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| {
+                field(
+                    "extensions.serviceBus.maxMessageBatchSize",
+                    "must be an integer from 1 to 100000",
+                )
+            })?,
+    };
+    let auto_complete_messages = match get(sb, "autoCompleteMessages") {
         None => true,
         Some(v) => v.as_bool().ok_or_else(|| {
             field(
@@ -189,18 +224,23 @@ pub fn load(root: &Path, settings: &BTreeMap<String, String>) -> Result<HostJson
             )
         })?,
     };
-    let max_auto_lock_renewal = match sb.and_then(|s| s.get("maxAutoLockRenewalDuration")) {
+    let max_auto_lock_renewal = match get(sb, "maxAutoLockRenewalDuration") {
         None => Duration::from_secs(300),
+        // `ServiceBusOptions.MaxAutoLockRenewalDuration`: `Timeout.InfiniteTimeSpan`, written
+        // `-00:00:00.0010000` in host.json, renews for as long as the invocation runs.
+        Some(Value::String(t))
+            if t.trim().starts_with('-')
+                && parse_timespan(&t.trim()[1..]) == Some(Duration::from_millis(1)) =>
+        {
+            Duration::from_secs(100 * 365 * 86_400)
+        }
         Some(v) => v.as_str().and_then(parse_timespan).ok_or_else(|| {
             field(
                 "extensions.serviceBus.maxAutoLockRenewalDuration",
-                "must be a timespan like \"00:05:00\"",
+                "must be a timespan like \"00:05:00\" (or -00:00:00.0010000: no limit)",
             )
         })?,
     };
-    let consumption = settings
-        .get("WEBSITE_SKU")
-        .is_some_and(|sku| sku.eq_ignore_ascii_case("Dynamic"));
     let function_timeout = function_timeout(host.get("functionTimeout"), consumption)
         .map_err(|problem| field("functionTimeout", &problem))?;
     let forward_http = match host.pointer("/customHandler/enableForwardingHttpRequest") {
@@ -224,16 +264,38 @@ pub fn load(root: &Path, settings: &BTreeMap<String, String>) -> Result<HostJson
             executable,
             arguments,
             working_directory,
+            initialization_timeout,
         },
         service_bus: ServiceBusOptions {
             max_concurrent_calls,
             auto_complete_messages,
             max_auto_lock_renewal,
+            max_message_batch_size,
         },
         function_timeout,
         route_prefix,
         forward_http,
     })
+}
+
+/// An app setting (names ignore case) or, failing that, an environment variable.
+fn setting(settings: &BTreeMap<String, String>, name: &str) -> Option<String> {
+    settings
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var(name).ok())
+}
+
+/// SB `Config/ServiceBusOptions.MaxConcurrentCalls` default: 16 x `Utility.GetProcessorCount()`,
+/// which is 1 on Consumption (`WEBSITE_SKU` `Dynamic`) and `Environment.ProcessorCount` elsewhere.
+pub fn default_max_concurrent_calls(consumption: bool) -> usize {
+    let processors = if consumption {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    };
+    16 * processors
 }
 
 /// `H Config/HostJsonFileConfigurationSource.InitializeHostConfig`: `version` is required and must
@@ -411,6 +473,7 @@ mod checks {
                 "50% off 60%x".into(),
             ],
             working_directory: ".".into(),
+            initialization_timeout: Duration::from_secs(30),
         };
         assert_eq!(
             p.arguments_for(7, "id"),

@@ -4,9 +4,11 @@
 //!
 //! A malformed file stops start-up with an error naming the file and the field.
 
+pub mod connection;
 pub mod duration;
 pub mod function_json;
 pub mod host_json;
+mod host_keys;
 pub mod sb_config;
 
 #[cfg(test)]
@@ -20,7 +22,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 pub use duration::{parse_duration, parse_timespan};
-pub use function_json::{Binding, Function};
+pub use function_json::{AuthLevel, Binding, Function};
 pub use host_json::{HandlerProcess, ServiceBusOptions};
 
 /// A configuration error, naming the file and the field at fault.
@@ -71,7 +73,9 @@ pub struct App {
     pub route_prefix: String,
     /// `customHandler.enableForwardingHttpRequest`: HTTP-only functions get the raw request.
     pub forward_http: bool,
-    /// `local.settings.json` `Values`, passed to the handler as environment.
+    /// The app settings as `func start` makes them: `local.settings.json` `Values`, where the
+    /// devhost's own environment does not already set the name ([`shell_wins`]). Passed to the
+    /// handler as environment.
     pub settings: BTreeMap<String, String>,
 }
 
@@ -82,9 +86,12 @@ impl App {
             path: root.to_path_buf(),
             source,
         })?;
-        let settings = load_settings(&root.join("local.settings.json"))?;
+        let settings = shell_wins(load_settings(&root.join("local.settings.json"))?, |k| {
+            std::env::var(k).ok()
+        });
         let host = host_json::load(root, &settings)?;
         let functions = function_json::load_all(root, &settings)?;
+        warn_if_func_start_needs_storage(&functions, &settings);
         Ok(Self {
             root: root.to_path_buf(),
             handler: host.handler,
@@ -113,6 +120,54 @@ impl App {
     }
 }
 
+/// `CT src/Cli/func/Actions/HostActions/StartHostAction.UpdateEnvironmentVariables` (Azure
+/// Functions Core Tools @3ee97a63): a `Values` entry is put into the environment only when the
+/// environment does not already hold a non-empty value for it ("Skipping 'X' from local settings as
+/// it's already defined in current environment variables."); an empty entry is set as an empty
+/// variable (`EnvironmentNativeMethods.SetEnvironmentVariable`), so it exists, with no value.
+pub fn shell_wins(
+    values: BTreeMap<String, String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (k, v) in values {
+        match env(&k).filter(|e| !e.is_empty()) {
+            Some(shell) => {
+                tracing::warn!(
+                    "Skipping '{k}' from local settings as it's already defined in current environment variables."
+                );
+                out.insert(k, shell);
+            }
+            None => {
+                out.insert(k, v);
+            }
+        }
+    }
+    out
+}
+
+/// `CT src/Cli/func/Actions/HostActions/StartHostAction.CheckNonOptionalSettings`: `func start`
+/// refuses to start when `AzureWebJobsStorage` is blank (and no `AzureWebJobsStorage__...`
+/// section exists) while a trigger other than `httpTrigger` (or Kafka, RabbitMQ, ...) is present.
+/// The devhost needs no storage, so it only warns, with Core Tools' words.
+fn warn_if_func_start_needs_storage(functions: &[Function], settings: &BTreeMap<String, String>) {
+    let needs_storage = functions.iter().any(|f| f.service_bus_trigger().is_some());
+    let has_storage = settings
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .chain(std::env::vars())
+        .any(|(k, v)| {
+            let k = k.replace("__", ":").to_ascii_lowercase();
+            (k == "azurewebjobsstorage" && !v.trim().is_empty())
+                || k.starts_with("azurewebjobsstorage:")
+        });
+    if needs_storage && !has_storage {
+        tracing::warn!(
+            "Missing value for AzureWebJobsStorage in local.settings.json. This is required for all triggers other than httptrigger, kafkatrigger, rabbitmqtrigger (and a few more). `func start` refuses to start without it; the devhost needs no storage and carries on (see docs/PARITY.md)"
+        );
+    }
+}
+
 fn load_settings(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
     if !path.is_file() {
         return Ok(BTreeMap::new());
@@ -131,7 +186,8 @@ fn load_settings(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
         let text = match v {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
+            // Core Tools reads `Values` as strings with Newtonsoft, which writes a bool as .NET does.
+            Value::Bool(b) => if *b { "True" } else { "False" }.to_owned(),
             _ => {
                 return Err(ConfigError::Field {
                     path: path.to_path_buf(),

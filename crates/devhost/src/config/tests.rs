@@ -27,7 +27,7 @@ fn loads_a_script_root() {
     write(
         dir.path(),
         "local.settings.json",
-        r#"{"Values":{"MODE":"fast","N":3}}"#,
+        r#"{"Values":{"MODE":"fast","N":3,"B":true,"EMPTY":"","C":"Endpoint=sb://127.0.0.1/"}}"#,
     );
     let app = App::load(dir.path()).unwrap();
     assert_eq!(app.handler.executable, dir.path().join("handler"));
@@ -41,6 +41,12 @@ fn loads_a_script_root() {
     assert_eq!(app.function_timeout, Duration::from_secs(90));
     assert_eq!(app.route_prefix, "api");
     assert_eq!(app.settings.get("N").map(String::as_str), Some("3"));
+    assert_eq!(app.settings.get("B").map(String::as_str), Some("True"));
+    assert_eq!(
+        app.settings.get("EMPTY").map(String::as_str),
+        Some(""),
+        "an empty value is an empty variable"
+    );
     assert_eq!(app.functions[0].http_trigger().unwrap().1, ["POST"]);
     assert_eq!(
         app.functions[0].service_bus_outputs().collect::<Vec<_>>(),
@@ -150,4 +156,23 @@ fn timespans_and_expansion() {
         expand("x%A%y%UNKNOWN_DEVHOST_VAR%z", &s),
         "x1y%UNKNOWN_DEVHOST_VAR%z"
     );
+}
+
+#[test]
+fn the_shell_environment_beats_local_settings() {
+    let values: BTreeMap<String, String> = [
+        ("A".to_owned(), "file".to_owned()),
+        ("B".to_owned(), "file".to_owned()),
+        ("C".to_owned(), String::new()),
+    ]
+    .into();
+    let env = |k: &str| match k {
+        "A" => Some("shell".to_owned()),
+        "B" => Some(String::new()),
+        _ => None,
+    };
+    let out = shell_wins(values, env);
+    assert_eq!(out["A"], "shell");
+    assert_eq!(out["B"], "file", "an empty shell variable does not count");
+    assert_eq!(out["C"], "", "an empty value is kept, empty");
 }

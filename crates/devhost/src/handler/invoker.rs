@@ -72,7 +72,7 @@ impl Invoker {
             // invocation arriving while the worker restarts waits up to
             // (errors before shutdown + 1) x the start timeout = 120 s (a Service Bus message's
             // lock is renewed meanwhile), then fails.
-            .worker(super::supervisor::STARTUP_TIMEOUT * 4)
+            .worker(self.handler.restart_wait())
             .await
             .ok_or(InvokeError::Unavailable)?;
         let base = &worker.url;
@@ -152,7 +152,7 @@ impl Invoker {
     ) -> Result<reqwest::Response, InvokeError> {
         let worker = self
             .handler
-            .worker(super::supervisor::STARTUP_TIMEOUT * 4)
+            .worker(self.handler.restart_wait())
             .await
             .ok_or(InvokeError::Unavailable)?;
         let client = reqwest::Client::builder()

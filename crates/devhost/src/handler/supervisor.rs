@@ -6,7 +6,8 @@
 //! * environment: every app setting, `FUNCTIONS_CUSTOMHANDLER_PORT` and `FUNCTIONS_HTTPWORKER_PORT`
 //!   (one port, chosen once and reused by every restart), `FUNCTIONS_CUSTOMHANDLER_WORKER_ID` and
 //!   `FUNCTIONS_HTTPWORKER_ID` (a new GUID per start), `FUNCTIONS_APP_ROOT_PATH`;
-//! * readiness: `GET /` every 25 ms, any answer (even 404) means ready, for up to 30 s;
+//! * readiness: `GET /` every 25 ms, any answer (even 404) means ready, for up to
+//!   `customHandler.initializationTimeout` (default 30 s);
 //! * exit code 0: not restarted (the host raises no event: the worker stays down and invocations
 //!   fail); exit code 200: restarted at once, not counted; any other exit or a start that times
 //!   out is an error: restarted at once, and the third error, each within 30 minutes of the
@@ -30,7 +31,8 @@ use tracing::{error, info, warn};
 
 use crate::config::HandlerProcess;
 
-/// How long the handler has to start answering (`HttpWorkerOptions.InitializationTimeout`).
+/// How long the handler has to start answering by default (`HttpWorkerOptions.InitializationTimeout`;
+/// `customHandler.initializationTimeout` sets it: [`HandlerProcess::initialization_timeout`]).
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// An error more than this after the previous one starts the count again.
 const ERROR_WINDOW: Duration = Duration::from_secs(30 * 60);
@@ -57,9 +59,17 @@ pub struct Handler {
     ready: watch::Receiver<Option<Worker>>,
     restart: Arc<Notify>,
     restart_generation: Arc<AtomicU64>,
+    restart_wait: Duration,
 }
 
 impl Handler {
+    /// How long an invocation waits for a restarting handler:
+    /// `WorkerFunctionInvoker.DelayUntilFunctionDispatcherInitializedOrShutdown` waits
+    /// (errors before shutdown + 1) x the initialization timeout (120 s by default).
+    pub fn restart_wait(&self) -> Duration {
+        self.restart_wait
+    }
+
     /// The current worker, waiting up to `wait` for one to be (re)started.
     pub async fn worker(&self, wait: Duration) -> Option<Worker> {
         let mut rx = self.ready.clone();
@@ -95,6 +105,8 @@ pub fn spawn(
         ready,
         restart: restart.clone(),
         restart_generation: restart_generation.clone(),
+        restart_wait: process.initialization_timeout
+            * u32::try_from(ERRORS_BEFORE_SHUTDOWN + 1).unwrap_or(4),
     };
     let task = tokio::spawn(async move {
         let port = free_port()?;
@@ -214,7 +226,7 @@ async fn start(
         .timeout(Duration::from_secs(2))
         .build()
         .map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    let deadline = Instant::now() + process.initialization_timeout;
     loop {
         if client.get(&url).send().await.is_ok() {
             return Ok((child, url));
@@ -225,8 +237,8 @@ async fn start(
         if Instant::now() > deadline {
             stop(&mut child).await;
             return Err(format!(
-                "did not answer GET / on port {port} within {} s",
-                STARTUP_TIMEOUT.as_secs()
+                "did not answer GET / on port {port} within {:?} (customHandler.initializationTimeout)",
+                process.initialization_timeout
             ));
         }
         tokio::time::sleep(PROBE_INTERVAL).await;

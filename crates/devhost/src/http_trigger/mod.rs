@@ -5,6 +5,7 @@
 //! before the client gets `Outputs.res`, so a 202 means the message is on disk. A failed invocation
 //! is a 500 to the client.
 
+pub mod auth;
 mod invocation;
 mod response;
 pub mod route;
@@ -24,6 +25,7 @@ use broker::rest::Problem;
 use crate::config::Function;
 use crate::host::Host;
 use crate::outputs;
+use crate::telemetry::Operation;
 
 /// Serve one request under the route prefix.
 pub async fn serve(
@@ -50,22 +52,31 @@ pub async fn serve(
         .into_response();
     }
 
+    if let (Some(keys), Some(level)) = (&host.keys, function.auth_level())
+        && let Err(why) = keys.authorize(&function.name, level, &headers, uri.query())
+    {
+        // `AuthenticationLevelHandler` + the host's authorization policy: 401 (the host's body is
+        // empty; the devhost says why, as for its other errors).
+        return Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", why).into_response();
+    }
     let started = std::time::Instant::now();
+    // The request row continues the client's W3C trace context (ASP.NET Core's request activity).
+    let op = Operation::continue_from(headers.get("traceparent").and_then(|v| v.to_str().ok()));
     let headers = forwarded_for(headers, peer);
     if host.app.forward_http && function.is_http_in_and_out() {
         let response = forward(&host, &method, &uri, &headers, &body).await;
         let status = response.status().as_u16();
         host.capture
-            .host_request(&function.name, started.elapsed(), status, status < 500);
+            .host_request(&function.name, &op, started.elapsed(), status, status < 500);
         return response;
     }
     let response = invoke_http(
-        &host, function, binding, params, &method, &uri, &headers, &body,
+        &host, function, binding, params, &op, &method, &uri, &headers, &body,
     )
     .await;
     let status = response.status().as_u16();
     host.capture
-        .host_request(&function.name, started.elapsed(), status, status < 500);
+        .host_request(&function.name, &op, started.elapsed(), status, status < 500);
     response
 }
 
@@ -76,6 +87,7 @@ async fn invoke_http(
     function: &Function,
     binding: &str,
     params: route::RouteValues,
+    op: &Operation,
     method: &Method,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
@@ -155,7 +167,14 @@ async fn invoke_http(
     invoked
         .reply
         .bind_return_value(function.has_return_binding());
-    if let Err(e) = outputs::route(function, &invoked, host.namespace.store(), &host.capture).await
+    if let Err(e) = outputs::route(
+        function,
+        &invoked,
+        op,
+        host.namespace.store(),
+        &host.capture,
+    )
+    .await
     {
         error!(function = %function.name, "output binding failed: {e}");
         return Problem::new(

@@ -19,17 +19,21 @@ fn host_date_offset(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
 }
 
-/// The invocation the host builds for a Service Bus trigger (`dataType` string) bound as `binding`.
+/// The invocation the host builds for a Service Bus trigger bound as `binding`.
 ///
-/// The body is double-encoded and the metadata scalars string-encoded (see the `wire` crate). Then,
-/// as `WorkerFunctionInvoker.TransformInput` -> `Utility.ApplyBindingData` do, a JSON object
-/// body's top-level members **overwrite** the trigger's binding data, names compared ignoring case
-/// (the trigger's spelling stays), converted by [`body_field_metadata_value`] (arrays and nulls
-/// skipped); keys ending in `trigger` are left out.
+/// With `dataType` string (the default) the body is double-encoded and the metadata scalars
+/// string-encoded (see the `wire` crate). Then, as `WorkerFunctionInvoker.TransformInput` ->
+/// `Utility.ApplyBindingData` do, a JSON object body's top-level members **overwrite** the
+/// trigger's binding data, names compared ignoring case (the trigger's spelling stays), converted
+/// by [`body_field_metadata_value`] (arrays and nulls skipped); keys ending in `trigger` are left
+/// out. With `binary` (`dataType: binary`: the trigger value is `byte[]`) the body is sent as the
+/// base64 of its bytes (`ScriptInvocationContextExtensions.GetHttpScriptInvocationContextValue`)
+/// and, not being a JSON string, adds no fields to the binding data.
 pub fn service_bus_invocation(
     function: &str,
     binding: &str,
     delivery: &Delivery,
+    binary: bool,
 ) -> InvocationRequest {
     let metadata_in = ServiceBusMetadata {
         message_id: Some(delivery.message_id.clone()),
@@ -53,7 +57,9 @@ pub fn service_bus_invocation(
             metadata.insert(key.to_owned(), Value::Null);
         }
     }
-    if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&delivery.body) {
+    if binary {
+        // No body fields: `ApplyBindingData` reads only a string trigger value.
+    } else if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&delivery.body) {
         for (k, v) in fields {
             if let Some(converted) = body_field_metadata_value(&v) {
                 insert_ignoring_case(&mut metadata, k, converted);
@@ -67,7 +73,13 @@ pub fn service_bus_invocation(
         metadata: metadata_in,
     };
     let mut data = Map::new();
-    data.insert(binding.to_owned(), message.data_value());
+    let value = if binary {
+        use base64::Engine as _;
+        Value::String(base64::engine::general_purpose::STANDARD.encode(delivery.body.as_bytes()))
+    } else {
+        message.data_value()
+    };
+    data.insert(binding.to_owned(), value);
     InvocationRequest { data, metadata }
 }
 
@@ -121,7 +133,7 @@ mod tests {
             lock_token: "lt".into(),
             locked_until: chrono::Utc::now(),
         };
-        let inv = service_bus_invocation("ProcessJob", "msg", &delivery);
+        let inv = service_bus_invocation("ProcessJob", "msg", &delivery, false);
         assert_eq!(
             inv.metadata["DeliveryCount"],
             json!("\"99\""),

@@ -3,9 +3,12 @@
 //! with at most `maxConcurrentCalls` invocations in flight per function, as the runtime does.
 //! While an invocation runs its lock is renewed, as the runtime's auto-renewal does, for up to
 //! `maxAutoLockRenewalDuration`; after that the lock may lapse and the message be redelivered.
+//! A `cardinality: many` trigger gets batches instead (`batch.rs`).
 
+mod batch;
 mod invocation;
 
+pub use batch::batch_invocation;
 pub use invocation::service_bus_invocation;
 
 use std::sync::Arc;
@@ -17,6 +20,8 @@ use tracing::{debug, error, warn};
 use crate::config::Function;
 use crate::handler::{InvokeError, Invoker};
 use crate::outputs;
+use crate::telemetry::Operation;
+use crate::telemetry::operation::DIAGNOSTIC_ID;
 use broker::store::{Abandoned, Delivery, Store};
 
 /// Everything a dispatcher needs.
@@ -32,6 +37,8 @@ pub struct Dispatch {
     pub max_auto_lock_renewal: Duration,
     /// `autoCompleteMessages`: settle after the invocation (complete or abandon), or leave it.
     pub auto_complete_messages: bool,
+    /// `maxMessageBatchSize` (`cardinality: many`).
+    pub max_message_batch_size: usize,
     /// Captured telemetry (the host's request rows).
     pub capture: crate::telemetry::Capture,
 }
@@ -45,6 +52,9 @@ pub async fn run(function: Function, dispatch: Dispatch, mut shutdown: watch::Re
         return;
     };
     let function = Arc::new(function);
+    if function.service_bus_batch() {
+        return run_batches(&function, &dispatch, &binding, &queue, shutdown).await;
+    }
     let permits = Arc::new(Semaphore::new(dispatch.max_concurrent_calls));
     loop {
         if *shutdown.borrow() {
@@ -97,7 +107,19 @@ pub async fn run(function: Function, dispatch: Dispatch, mut shutdown: watch::Re
 }
 
 async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delivery: Delivery) {
-    let request = service_bus_invocation(&function.name, binding, &delivery);
+    let request = service_bus_invocation(
+        &function.name,
+        binding,
+        &delivery,
+        function.service_bus_binary(),
+    );
+    // The request row continues the message's `Diagnostic-Id` (the sender's `Message` span).
+    let op = Operation::continue_from(
+        delivery
+            .properties
+            .get(DIAGNOSTIC_ID)
+            .and_then(serde_json::Value::as_str),
+    );
     let lock = delivery.lock();
     let started = std::time::Instant::now();
     let result = {
@@ -113,15 +135,20 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
         Err(InvokeError::Failed { status, .. }) => *status,
         Err(_) => 500,
     };
-    dispatch
-        .capture
-        .host_request(&function.name, started.elapsed(), status, result.is_ok());
+    dispatch.capture.host_request(
+        &function.name,
+        &op,
+        started.elapsed(),
+        status,
+        result.is_ok(),
+    );
     let failure = match result {
         Ok(mut invoked) => {
             invoked
                 .reply
                 .bind_return_value(function.has_return_binding());
-            match outputs::route(function, &invoked, &dispatch.store, &dispatch.capture).await {
+            match outputs::route(function, &invoked, &op, &dispatch.store, &dispatch.capture).await
+            {
                 Ok(_) => None,
                 Err(e) => Some(format!("output binding failed: {e}")),
             }
@@ -149,6 +176,112 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
             }
             Err(e) => error!(message_id = %delivery.message_id, "abandon failed: {e}"),
         },
+    }
+}
+
+/// `cardinality: many`: one batch at a time, up to `maxMessageBatchSize` of the messages available
+/// ([`batch`]).
+async fn run_batches(
+    function: &Function,
+    dispatch: &Dispatch,
+    binding: &str,
+    queue: &str,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    while !*shutdown.borrow() {
+        let wake = dispatch.store.arrivals().notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        let deliveries = match dispatch
+            .store
+            .receive(queue, dispatch.max_message_batch_size)
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                error!("receive from {queue} failed: {e}");
+                Vec::new()
+            }
+        };
+        if deliveries.is_empty() {
+            tokio::select! {
+                () = wake => {}
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        deliver_batch(function, dispatch, binding, deliveries).await;
+    }
+}
+
+/// Invoke once for the batch, then complete every message on success or abandon every one on
+/// failure. No lock renewal, as the extension does none for batches.
+async fn deliver_batch(
+    function: &Function,
+    dispatch: &Dispatch,
+    binding: &str,
+    deliveries: Vec<Delivery>,
+) {
+    let request = batch_invocation(
+        &function.name,
+        binding,
+        &deliveries,
+        function.service_bus_binary(),
+    );
+    // The processor's activity links every message; one link is its parent, several are links
+    // only (a new operation).
+    let op = Operation::continue_from(match deliveries.as_slice() {
+        [one] => one
+            .properties
+            .get(DIAGNOSTIC_ID)
+            .and_then(serde_json::Value::as_str),
+        _ => None,
+    });
+    let started = std::time::Instant::now();
+    let result = dispatch.invoker.invoke(&function.name, &request).await;
+    let status = match &result {
+        Ok(_) => 200,
+        Err(InvokeError::Failed { status, .. }) => *status,
+        Err(_) => 500,
+    };
+    dispatch.capture.host_request(
+        &function.name,
+        &op,
+        started.elapsed(),
+        status,
+        result.is_ok(),
+    );
+    let failure = match result {
+        Ok(mut invoked) => {
+            invoked
+                .reply
+                .bind_return_value(function.has_return_binding());
+            outputs::route(function, &invoked, &op, &dispatch.store, &dispatch.capture)
+                .await
+                .err()
+                .map(|e| format!("output binding failed: {e}"))
+        }
+        Err(e) => Some(e.to_string()),
+    };
+    if !dispatch.auto_complete_messages {
+        return;
+    }
+    for delivery in &deliveries {
+        let lock = delivery.lock();
+        let settled = match &failure {
+            None => dispatch.store.complete(&lock).await.map(|()| None),
+            Some(reason) => dispatch.store.abandon(&lock, reason).await.map(Some),
+        };
+        match settled {
+            Ok(Some(Abandoned::DeadLettered)) => {
+                warn!(function = %function.name, message_id = %delivery.message_id, "batch invocation failed on the last delivery, message dead-lettered");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                error!(message_id = %delivery.message_id, "settling a batch message failed: {e}")
+            }
+        }
     }
 }
 

@@ -8,6 +8,8 @@ use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::operation::{HostIdentity, Operation};
+
 /// Role instance the devhost's own (host-side) telemetry carries.
 pub const HOST_INSTANCE: &str = "devhost";
 
@@ -20,6 +22,7 @@ pub const HOST_INSTANCE: &str = "devhost";
 pub struct Capture {
     inner: Arc<Mutex<Inner>>,
     capacity: usize,
+    identity: Arc<HostIdentity>,
 }
 
 #[derive(Debug, Default)]
@@ -31,9 +34,15 @@ struct Inner {
 impl Capture {
     /// A capture keeping at most `capacity` envelopes.
     pub fn new(capacity: usize) -> Self {
+        Self::with_identity(capacity, HostIdentity::default())
+    }
+
+    /// A capture whose host rows carry the app's role name and instrumentation key.
+    pub fn with_identity(capacity: usize, identity: HostIdentity) -> Self {
         Self {
             inner: Arc::default(),
             capacity: capacity.max(1),
+            identity: Arc::new(identity),
         }
     }
 
@@ -98,11 +107,18 @@ impl Capture {
         out
     }
 
-    /// Record the host's own `Request` for one invocation.
-    pub fn host_request(&self, function: &str, duration: Duration, status: u16, success: bool) {
+    /// Record the host's own `Request` for one invocation, in `op`.
+    pub fn host_request(
+        &self,
+        function: &str,
+        op: &Operation,
+        duration: Duration,
+        status: u16,
+        success: bool,
+    ) {
         let base = RequestData {
             ver: 2,
-            id: short_id(),
+            id: op.request_id.clone(),
             name: function,
             duration: breeze_duration(duration),
             response_code: status.to_string(),
@@ -110,40 +126,90 @@ impl Capture {
             properties: HostProperties {
                 source: "host",
                 function: None,
+                queue: None,
             },
         };
-        self.extend_raw(envelope("Request", "RequestData", &base));
+        let tags = self.tags(op, op.parent_id.as_deref(), function);
+        self.extend_raw(envelope(
+            "Request",
+            "RequestData",
+            &self.identity.ikey,
+            tags,
+            &base,
+        ));
     }
 
-    /// Record the host's own `RemoteDependency` for messages an output binding sent to `queue`.
-    pub fn host_send(&self, function: &str, queue: &str, count: usize) {
-        let name = format!("{queue} send");
-        let items: Vec<_> = (0..count)
-            .filter_map(|_| {
+    /// Record what the Service Bus SDK reports to Application Insights for one message an output
+    /// binding sent to `queue` at `target` (`<endpoint>/<queue>`), in the invocation's `op`: the
+    /// message's `Message` span `span` (`Queue Message | Azure Service Bus`, its id the message's
+    /// `Diagnostic-Id`) and the `ServiceBusSender.Send` call (`Azure Service Bus`), both children
+    /// of the invocation's request (names and types as Application Insights'
+    /// `AzureSdkDiagnosticsEventHandler` derives them from the SDK's activities).
+    pub fn host_message(
+        &self,
+        function: &str,
+        op: &Operation,
+        queue: &str,
+        target: &str,
+        span: &str,
+    ) {
+        let rows = [
+            (
+                "Message",
+                "Queue Message | Azure Service Bus",
+                span.to_owned(),
+            ),
+            (
+                "ServiceBusSender.Send",
+                "Azure Service Bus",
+                super::operation::span_id(),
+            ),
+        ];
+        let items: Vec<_> = rows
+            .iter()
+            .filter_map(|(name, kind, id)| {
                 let base = DependencyData {
                     ver: 2,
-                    id: short_id(),
-                    name: &name,
-                    kind: "Azure Service Bus",
-                    target: queue,
+                    id: id.clone(),
+                    name,
+                    kind,
+                    target,
                     duration: "00:00:00.000",
                     success: true,
                     properties: HostProperties {
                         source: "host",
                         function: Some(function),
+                        queue: Some(queue),
                     },
                 };
-                envelope("RemoteDependency", "RemoteDependencyData", &base)
+                let tags = self.tags(op, Some(&op.request_id), function);
+                envelope(
+                    "RemoteDependency",
+                    "RemoteDependencyData",
+                    &self.identity.ikey,
+                    tags,
+                    &base,
+                )
             })
             .collect();
         self.extend_raw(items);
     }
-}
 
-fn short_id() -> String {
-    let mut id = uuid::Uuid::new_v4().simple().to_string();
-    id.truncate(16);
-    id
+    /// A host row's tags: the app's role, the operation and the row's parent span.
+    fn tags<'a>(
+        &'a self,
+        op: &'a Operation,
+        parent: Option<&'a str>,
+        function: &'a str,
+    ) -> Tags<'a> {
+        Tags {
+            role: &self.identity.role,
+            instance: HOST_INSTANCE,
+            operation_id: &op.trace_id,
+            operation_parent: parent,
+            operation_name: function,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -151,6 +217,8 @@ struct HostProperties<'a> {
     source: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     function: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -171,7 +239,7 @@ struct DependencyData<'a> {
     id: String,
     name: &'a str,
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: &'a str,
     target: &'a str,
     duration: &'static str,
     success: bool,
@@ -183,17 +251,26 @@ struct Envelope<'a, B> {
     name: String,
     time: String,
     #[serde(rename = "iKey")]
-    ikey: &'static str,
-    tags: Tags,
+    ikey: &'a str,
+    tags: Tags<'a>,
     data: Data<'a, B>,
 }
 
 #[derive(Serialize)]
-struct Tags {
+struct Tags<'a> {
     #[serde(rename = "ai.cloud.role")]
-    role: &'static str,
+    role: &'a str,
     #[serde(rename = "ai.cloud.roleInstance")]
     instance: &'static str,
+    #[serde(rename = "ai.operation.id")]
+    operation_id: &'a str,
+    #[serde(
+        rename = "ai.operation.parentId",
+        skip_serializing_if = "Option::is_none"
+    )]
+    operation_parent: Option<&'a str>,
+    #[serde(rename = "ai.operation.name")]
+    operation_name: &'a str,
 }
 
 #[derive(Serialize)]
@@ -205,15 +282,18 @@ struct Data<'a, B> {
 }
 
 /// One host-side Breeze envelope as JSON text.
-fn envelope<B: Serialize>(kind: &str, base_type: &'static str, base: &B) -> Option<Box<RawValue>> {
+fn envelope<B: Serialize>(
+    kind: &str,
+    base_type: &'static str,
+    ikey: &str,
+    tags: Tags<'_>,
+    base: &B,
+) -> Option<Box<RawValue>> {
     let envelope = Envelope {
         name: format!("Microsoft.ApplicationInsights.{kind}"),
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        ikey: "devhost",
-        tags: Tags {
-            role: "devhost",
-            instance: HOST_INSTANCE,
-        },
+        ikey,
+        tags,
         data: Data {
             base_type,
             base_data: base,
@@ -251,27 +331,48 @@ mod tests {
 
     #[test]
     fn host_envelopes_have_the_breeze_shape() {
-        let c = Capture::new(10);
-        c.host_request("IngestJob", Duration::from_millis(3), 200, true);
-        c.host_send("IngestJob", "jobs", 2);
+        let c = Capture::with_identity(
+            10,
+            HostIdentity {
+                role: "app".into(),
+                ikey: "key".into(),
+            },
+        );
+        let op = Operation::continue_from(Some(
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ));
+        c.host_request("IngestJob", &op, Duration::from_millis(3), 200, true);
+        let (_, span) = op.child();
+        c.host_message("IngestJob", &op, "jobs", "sb://ns/jobs", &span);
         let items = c.snapshot();
         assert_eq!(items.len(), 3);
         assert_eq!(items[0]["name"], "Microsoft.ApplicationInsights.Request");
+        assert_eq!(items[0]["iKey"], "key");
         assert_eq!(items[0]["data"]["baseType"], "RequestData");
         assert_eq!(items[0]["data"]["baseData"]["duration"], "00:00:00.003000");
         assert_eq!(items[0]["data"]["baseData"]["responseCode"], "200");
-        assert_eq!(items[0]["tags"]["ai.cloud.role"], "devhost");
-        assert_eq!(
-            items[0]["data"]["baseData"]["id"].as_str().map(str::len),
-            Some(16)
-        );
+        assert_eq!(items[0]["data"]["baseData"]["id"], op.request_id.as_str());
+        let tags = &items[0]["tags"];
+        assert_eq!(tags["ai.cloud.role"], "app");
+        assert_eq!(tags["ai.operation.id"], "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(tags["ai.operation.parentId"], "b7ad6b7169203331");
+        assert_eq!(tags["ai.operation.name"], "IngestJob");
+        let message = &items[1]["data"]["baseData"];
         assert_eq!(items[1]["data"]["baseType"], "RemoteDependencyData");
-        assert_eq!(items[1]["data"]["baseData"]["type"], "Azure Service Bus");
-        assert_eq!(items[1]["data"]["baseData"]["name"], "jobs send");
+        assert_eq!(message["type"], "Queue Message | Azure Service Bus");
+        assert_eq!(message["name"], "Message");
+        assert_eq!(message["id"], span.as_str());
+        assert_eq!(message["target"], "sb://ns/jobs");
+        assert_eq!(message["properties"]["function"], "IngestJob");
         assert_eq!(
-            items[1]["data"]["baseData"]["properties"]["function"],
-            "IngestJob"
+            items[1]["tags"]["ai.operation.parentId"],
+            op.request_id.as_str()
         );
+        assert_eq!(
+            items[2]["data"]["baseData"]["name"],
+            "ServiceBusSender.Send"
+        );
+        assert_eq!(items[2]["data"]["baseData"]["type"], "Azure Service Bus");
         assert_eq!(c.to_jsonl().lines().count(), 3);
     }
 

@@ -160,7 +160,8 @@ pub fn build(app: &App, items: &[Value], queues: Vec<QueueStats>, dropped: u64) 
                 .copied()
                 .filter(|i| {
                     kind(i) == "RemoteDependencyData"
-                        && base(i)["target"] == queue
+                        && base(i)["name"] == "Message"
+                        && base(i)["properties"]["queue"] == queue
                         && base(i)["properties"]["function"] == f.name.as_str()
                 })
                 .collect();
@@ -264,12 +265,13 @@ mod tests {
     #[test]
     fn edges_from_host_rows_and_metrics_from_the_handler() {
         let c = Capture::new(100);
+        let op = crate::telemetry::Operation::continue_from(None);
         for ms in [10, 20, 30, 40] {
-            c.host_request("IngestJob", Duration::from_millis(ms), 202, true);
+            c.host_request("IngestJob", &op, Duration::from_millis(ms), 202, true);
+            c.host_message("IngestJob", &op, "jobs", "sb://ns/jobs", &op.child().1);
         }
-        c.host_send("IngestJob", "jobs", 4);
-        c.host_request("ProcessJob", Duration::from_millis(5), 200, true);
-        c.host_request("ProcessJob", Duration::from_millis(7), 500, false);
+        c.host_request("ProcessJob", &op, Duration::from_millis(5), 200, true);
+        c.host_request("ProcessJob", &op, Duration::from_millis(7), 500, false);
         c.extend([json!({"data": {"baseType": "MetricData", "baseData": {"metrics": [{"name": "JobIngestionStart", "value": 4.0}]}},
                         "tags": {"ai.operation.id": "op1"}})]);
         let tenant_metric = |tenant: &str, name: &str, value: f64| {

@@ -3,17 +3,21 @@
 //!
 //! The devhost points the handler's `APPLICATIONINSIGHTS_CONNECTION_STRING` at itself (unless the
 //! app settings name a real one), so the production exporter path runs unchanged. Like the real
-//! host, the devhost also records its own telemetry: one `Request` per invocation and one
-//! `RemoteDependency` per message an output binding sends, tagged `ai.cloud.roleInstance = devhost`.
+//! host, the devhost also records its own telemetry: one `Request` per invocation and, per message an
+//! output binding sends, the `Message` and `ServiceBusSender.Send` dependencies, with the app's role
+//! and the operation the host would continue ([`operation`]); tagged
+//! `ai.cloud.roleInstance = devhost`.
 
 pub mod capture;
 pub mod charts;
 pub mod history;
 pub mod ingest;
 pub mod map;
+pub mod operation;
 pub mod page;
 
 pub use capture::Capture;
+pub use operation::{HostIdentity, Operation};
 
 /// The app the telemetry unit tests read: `IngestJob` (HTTP, output to `jobs`) and `ProcessJob`
 /// (triggered by `jobs`).
@@ -37,6 +41,10 @@ pub(crate) fn test_app() -> crate::config::App {
     w(
         "ProcessJob/function.json",
         r#"{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"msg","queueName":"jobs"}]}"#,
+    );
+    w(
+        "local.settings.json",
+        r#"{"Values":{"AzureWebJobsServiceBus":"Endpoint=sb://127.0.0.1/"}}"#,
     );
     crate::config::App::load(dir.path()).unwrap()
 }
