@@ -1,6 +1,7 @@
 //! `jobctl job <jobId>` through the real binaries: a job that failed twice, was rescheduled,
 //! dead-lettered, resubmitted and completed shows exactly that timeline; bad input gets its own
-//! exit code (a malformed id 2, an unknown id 6, an unreachable telemetry endpoint 7).
+//! exit code (a malformed id 2, an unknown id 6, an unreachable telemetry endpoint 7); the 202
+//! carries no `Location` (there is no status monitor to poll).
 //!
 //! The pipeline runs twice over one durable queue: first on a devhost whose handler always
 //! fails (chaos rate 1), then on one whose handler never does. Both handlers export their
@@ -79,6 +80,13 @@ async fn a_jobs_timeline_shows_failures_reschedule_dead_letter_resubmission_and_
         .await
         .unwrap();
     assert_eq!(res.status(), 202);
+    // The 202 names the job in its body and offers no status monitor to poll (README).
+    assert!(
+        res.headers().get("location").is_none(),
+        "{:?}",
+        res.headers()
+    );
+    assert!(res.headers().get("retry-after").is_none());
     let body: Value = res.json().await.unwrap();
     let job_id = body["jobId"].as_str().unwrap().to_owned();
     // Attempt 1 fails and is rescheduled; attempt 2 (the last) fails on delivery 1 and, failing
