@@ -23,7 +23,8 @@ pub struct Resubmission {
 }
 
 /// The resubmission marks of a delivery: the application properties when present (looked up
-/// ignoring case), else a MessageId ending in `/r<digits>`.
+/// ignoring case), else a MessageId ending in `/r<digits>` on a message that is not a backoff
+/// copy (no `attempt` property).
 pub fn resubmission(metadata: &ServiceBusMetadata) -> Option<Resubmission> {
     let property = |name: &str| {
         metadata
@@ -36,6 +37,11 @@ pub fn resubmission(metadata: &ServiceBusMetadata) -> Option<Resubmission> {
     let from = property(RESUBMITTED_FROM);
     let mut sequence = property(RESUBMITTED_FROM_SEQUENCE).and_then(|s| s.parse().ok());
     if from.is_none() && sequence.is_none() {
+        // A backoff copy (it carries `attempt`, crates/handler `retry::scheduler`) is never a
+        // resubmission, whatever its MessageId looks like.
+        if property("attempt").is_some() {
+            return None;
+        }
         let id = metadata.message_id.as_deref()?;
         let (head, tail) = id.rsplit_once("/r")?;
         if head.is_empty() || tail.is_empty() || !tail.bytes().all(|b| b.is_ascii_digit()) {
@@ -80,11 +86,11 @@ mod tests {
             })
         );
         for plain in ["088f0b", "j:2", "report/r", "/r5", "x/rx"] {
-            assert_eq!(
-                resubmission(&meta(plain, json!({"attempt": "2"}))),
-                None,
-                "{plain}"
-            );
+            assert_eq!(resubmission(&meta(plain, json!({}))), None, "{plain}");
+        }
+        // A backoff copy whose id carries a resubmission suffix is still a backoff copy.
+        for copy in ["j/r9:2", "j:2/r9"] {
+            assert_eq!(resubmission(&meta(copy, json!({"attempt": "2"}))), None);
         }
     }
 }
