@@ -36,6 +36,6 @@ output "application_insights_name" {
 }
 
 output "application_insights_app_id" {
-  description = "Application Insights application id (az monitor app-insights query --app)."
+  description = "Application Insights application id: `jobctl --app-id` (or APPLICATIONINSIGHTS_APP_ID), `az monitor app-insights query --app`."
   value       = azurerm_application_insights.main.app_id
 }

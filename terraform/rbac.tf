@@ -63,3 +63,17 @@ resource "azurerm_role_assignment" "telemetry_publisher" {
   principal_id         = azurerm_function_app_flex_consumption.main.identity[0].principal_id
   principal_type       = "ServicePrincipal"
 }
+
+# Reading telemetry: `jobctl job` / `jobctl audit` query Application Insights through its query
+# API (api.applicationinsights.io), which Microsoft's "Application Insights API access with
+# Microsoft Entra authentication" grants with the "Reader" role on the Application Insights
+# resource. Granted here, on this resource only, to whoever var.telemetry_readers names
+# (operators, an on-call group), each typed as given: the function app itself never reads
+# telemetry.
+resource "azurerm_role_assignment" "telemetry_reader" {
+  for_each             = var.telemetry_readers
+  scope                = azurerm_application_insights.main.id
+  role_definition_name = "Reader"
+  principal_id         = each.key
+  principal_type       = each.value
+}

@@ -26,3 +26,7 @@ zone_redundant = false
 queue_manage_rights = true
 
 ingest_p95_alert_ms = 1000
+
+# Who may read telemetry (`jobctl job`, `jobctl audit`): Entra ID object id => User, Group or
+# ServicePrincipal; each gets "Reader" on the Application Insights resource.
+telemetry_readers = {}

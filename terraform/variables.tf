@@ -191,3 +191,17 @@ variable "queue_manage_rights" {
   type        = bool
   default     = true
 }
+
+variable "telemetry_readers" {
+  description = "Who may read the app's telemetry (`jobctl job`, `jobctl audit`, the Logs blade): Entra ID object id => principal type (User, Group or ServicePrincipal). Each gets 'Reader' on the Application Insights resource (see rbac.tf)."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for id, type in var.telemetry_readers :
+      can(regex("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", id)) && contains(["User", "Group", "ServicePrincipal"], type)
+    ])
+    error_message = "telemetry_readers: each key must be an Entra ID object id (a GUID) and each value User, Group or ServicePrincipal."
+  }
+}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from test_infra import ROOT, TF, load_tf, norm, resources, strip
+from test_infra import ROOT, TF, load_tf, norm, resources, strip, variable_default
 import tfeval
 
 DEPLOY_MD = ROOT / "docs" / "DEPLOY.md"
@@ -175,7 +175,9 @@ def test_service_bus_roles_are_exact_and_never_redundant(tf):
     roles = resources(tf, "azurerm_role_assignment")
     bus = {k: r for k, r in roles.items() if r["role_definition_name"].startswith("Azure Service Bus")}
     for key, r in roles.items():
-        assert r.get("principal_type") == "ServicePrincipal", f"{key} has no principal_type"
+        # The app's own roles are typed as its service principal; readers as the variable says.
+        want = "each.value" if key == "telemetry_reader" else "ServicePrincipal"
+        assert strip(r.get("principal_type")) == want, f"{key} has no principal_type"
     for key, r in bus.items():
         assert strip(r["scope"]) == "azurerm_servicebus_queue.jobs.id", f"{key} is not scoped to the queue"
     counts = {k: tfeval.expression(r.get("count", 1)) for k, r in bus.items()}
@@ -193,6 +195,38 @@ def test_service_bus_roles_are_exact_and_never_redundant(tf):
     for reason in ("target-based scaling", "backoff", "backpressure", "trigger"):
         assert reason in rbac, f"rbac.tf does not record why ({reason})"
     assert "queue_manage_rights" in DEPLOY_MD.read_text()
+
+
+# 6b. Telemetry readers -----------------------------------------------------------------------
+
+
+def test_telemetry_readers_get_reader_on_application_insights_only(tf):
+    """`jobctl job` / `jobctl audit` query api.applicationinsights.io: "Reader" on the resource
+    (Microsoft Learn, "Application Insights API access with Microsoft Entra authentication")."""
+    r = resources(tf, "azurerm_role_assignment")["telemetry_reader"]
+    assert r["role_definition_name"] == "Reader"
+    assert strip(r["scope"]) == "azurerm_application_insights.main.id", "never the resource group"
+    assert strip(r["for_each"]) == "var.telemetry_readers"
+    assert (strip(r["principal_id"]), strip(r["principal_type"])) == ("each.key", "each.value")
+    assert variable_default(tf, "telemetry_readers") == {}
+    assert "telemetry_readers" in (ROOT / "docs" / "OPERATIONS.md").read_text()
+    assert 'Reader' in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "readers",
+    [
+        {"not-a-guid": "User"},
+        {"00000000-0000-0000-0000-000000000001": "Everyone"},
+    ],
+)
+def test_the_reader_variable_rejects_what_azure_would(readers):
+    assert tfeval.rejected(TF, ["telemetry_readers"], {"telemetry_readers": readers}), f"{readers} was accepted"
+
+
+def test_the_reader_variable_accepts_object_ids_with_their_type():
+    ok = {"00000000-0000-0000-0000-000000000001": "Group", "00000000-0000-0000-0000-0000000000AB": "User"}
+    assert not tfeval.rejected(TF, ["telemetry_readers"], {"telemetry_readers": ok})
 
 
 # Small truths ---------------------------------------------------------------------------------

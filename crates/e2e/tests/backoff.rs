@@ -113,12 +113,15 @@ async fn observed_retry_delays_follow_the_schedule_within_jitter_bounds() {
         sb.complete(&m).await.unwrap();
     }
 
-    // Metrics: two reschedules per job, and the per-tenant audit still reconciles per message
-    // (a rescheduled attempt completes its message; each copy is received once).
+    // Metrics: two reschedules per job, and the per-job audit counts jobs, not messages: each
+    // job received once (not once per copy), never completed, failed on four attempts
+    // (three copies, the last delivered twice), rescheduled twice and dead-lettered once.
     let wanted = [
         ("JobRetryScheduled", JOBS * 2),
-        ("TenantJobReceived", JOBS * 3),
-        ("TenantJobCompleted", JOBS * 2),
+        ("TenantJobReceived", JOBS),
+        ("TenantJobCompleted", 0),
+        ("TenantJobAttemptFailed", JOBS * 4),
+        ("TenantJobRescheduled", JOBS * 2),
         ("TenantJobDeadLettered", JOBS),
     ];
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -38,7 +38,7 @@ async fn exported_telemetry_reconciles_and_the_map_renders() {
             ("CHAOS_FAILURE_RATE", "0.5"),
             ("CHAOS_SEED", "424242"),
             ("PROCESSING_DELAY_MS", "0"),
-            // Broker redelivery: the counts below are per message; backoff has its own tests.
+            // Broker redelivery (one message per job); backoff has its own tests.
             ("RETRY_BACKOFF", "off"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
             ("WEBSITE_SITE_NAME", "Func-Jobs-Local"),
@@ -79,7 +79,7 @@ async fn exported_telemetry_reconciles_and_the_map_renders() {
         ("JobSuccess", completed as f64),
         ("TenantJobReceived", JOBS as f64),
         ("TenantJobCompleted", completed as f64),
-        ("TenantJobFailed", abandoned as f64),
+        ("TenantJobAttemptFailed", abandoned as f64),
         ("TenantJobDeadLettered", dead as f64),
     ]
     .into_iter()
@@ -111,7 +111,8 @@ async fn exported_telemetry_reconciles_and_the_map_renders() {
         "exactly the expected metric names and counts"
     );
 
-    // Per-tenant audit: every job received once, and each ends completed or dead-lettered.
+    // Per-tenant audit: every job received once, and each ends completed or dead-lettered (the
+    // exact reconciliation through crashes and resubmission is tests/audit.rs).
     let tenants: BTreeMap<String, BTreeMap<String, f64>> =
         serde_json::from_value(map(&d).await["tenants"].clone()).unwrap();
     assert_eq!(

@@ -17,6 +17,7 @@ pub mod logging;
 pub mod namespace;
 pub mod problem;
 pub mod protect;
+pub mod resubmission;
 pub mod retry;
 pub mod routes;
 pub mod server;

@@ -10,7 +10,7 @@ use crate::error::{CliError, EXIT_CODES};
 use crate::output::QueueRow;
 use crate::selection::{Selection, parse_time};
 use crate::stop::Stop;
-use crate::{dlq, endpoint, output, progress, redrive, summary};
+use crate::{audit, dlq, endpoint, output, progress, redrive, summary, telemetry, timeline};
 
 /// Operate the job pipeline's queue and its dead letters.
 #[derive(Debug, Parser)]
@@ -26,6 +26,8 @@ struct Cli {
     /// JSON output for scripts instead of tables (and no progress bar).
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,6 +42,41 @@ enum Command {
     /// Dead-letter subqueue operations.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// A job's timeline: ingest, each attempt (delivery count, outcome, latency), each
+    /// reschedule with its delay, dead-lettering with the reason, resubmissions, completion.
+    /// From Application Insights (--app-id) or the devhost (--devhost).
+    #[command(after_help = EXIT_CODES)]
+    Job {
+        /// The job id (the `jobId` of the 202 answer).
+        job_id: String,
+    },
+    /// The per-job audit per tenant and job type: jobs received, completed, dead-lettered and in
+    /// flight (each job once, by its latest life), resubmissions, failed attempts, reschedules.
+    #[command(after_help = EXIT_CODES)]
+    Audit,
+}
+
+/// Where `job` and `audit` read telemetry: Application Insights (`--app-id`), or the devhost
+/// (`--devhost`, or the devhost that `--endpoint http://.../servicebus` names).
+#[derive(Debug, Args, Default)]
+struct TelemetryArgs {
+    /// The Application ID of the Application Insights resource (its API Access blade, or
+    /// `az monitor app-insights component show --query appId`; Terraform output
+    /// `application_insights_app_id`). Needs the Reader role on the resource.
+    #[arg(
+        long,
+        env = "APPLICATIONINSIGHTS_APP_ID",
+        global = true,
+        value_name = "ID"
+    )]
+    app_id: Option<String>,
+    /// The query API (another cloud's, or a test server).
+    #[arg(long, env = "APPLICATIONINSIGHTS_QUERY_ENDPOINT", global = true, value_name = "URL",
+          default_value = telemetry::query::DEFAULT_ENDPOINT)]
+    query_endpoint: String,
+    /// The devhost whose captured telemetry to read (`http://127.0.0.1:7071`).
+    #[arg(long, env = "DEVHOST_URL", global = true, value_name = "URL")]
+    devhost: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,6 +240,37 @@ fn print(text: &str) {
 type Outcome = (String, Option<CliError>);
 
 async fn run(cli: &Cli) -> Result<Outcome, CliError> {
+    let render = |json: String, text: String| if cli.json { json } else { text };
+    match &cli.command {
+        Command::Job { job_id } => {
+            let job_id = job_id.trim().to_ascii_lowercase();
+            if !timeline::valid_job_id(&job_id) {
+                return Err(CliError::Usage(format!(
+                    "{job_id:?} is not a job id: expected the UUID IngestJob answered as jobId (01936c1e-7b2a-7c3d-9e4f-0123456789ab)"
+                )));
+            }
+            let source = telemetry_source(cli)?;
+            let rows = source.job(&job_id).await?;
+            if rows.is_empty() {
+                return Err(CliError::UnknownJob(format!(
+                    "no telemetry of job {job_id} in {} (an unknown id, a job not yet processed, or one older than the query window {})",
+                    source.describe(),
+                    telemetry::query::TIMESPAN
+                )));
+            }
+            let t = timeline::timeline(&job_id, &rows);
+            return Ok((render(output::json(&t), timeline::render(&t)), None));
+        }
+        Command::Audit => {
+            let source = telemetry_source(cli)?;
+            let a = audit::audit(&source.attempts().await?);
+            return Ok((
+                render(output::json(&a), audit::render(&a, &source.describe())),
+                None,
+            ));
+        }
+        _ => {}
+    }
     let endpoint = cli.endpoint.as_deref().ok_or_else(|| {
         CliError::Usage(
             "no namespace: pass --endpoint <namespace|URL> or set SERVICEBUS_ENDPOINT".into(),
@@ -210,8 +278,8 @@ async fn run(cli: &Cli) -> Result<Outcome, CliError> {
     })?;
     let client = endpoint::client(endpoint)?;
     let queue = cli.queue.as_str();
-    let render = |json: String, text: String| if cli.json { json } else { text };
     match &cli.command {
+        Command::Job { .. } | Command::Audit => unreachable!("answered above"),
         Command::Queues { names } => {
             let names = if names.is_empty() {
                 vec![queue.to_owned()]
@@ -276,6 +344,44 @@ async fn run(cli: &Cli) -> Result<Outcome, CliError> {
                 None,
             ))
         }
+    }
+}
+
+/// The telemetry store `job` and `audit` read: Application Insights when `--app-id` is given,
+/// else the devhost (`--devhost`, or the one an `http://.../servicebus` `--endpoint` names).
+fn telemetry_source(cli: &Cli) -> Result<telemetry::Source, CliError> {
+    let t = &cli.telemetry;
+    if let Some(app_id) = &t.app_id {
+        let auth = if std::env::var_os("IDENTITY_ENDPOINT").is_some() {
+            servicebus::Auth::managed_identity(std::env::var("AZURE_CLIENT_ID").ok())?
+        } else {
+            servicebus::Auth::developer_tools()?
+        };
+        let credential = match auth {
+            servicebus::Auth::Entra(c) => Some(c),
+            servicebus::Auth::None => None,
+        };
+        let client =
+            telemetry::query::QueryClient::new(&t.query_endpoint, app_id.trim(), credential)?;
+        return Ok(telemetry::Source::AppInsights(client));
+    }
+    let devhost = t.devhost.clone().or_else(|| {
+        cli.endpoint
+            .as_deref()
+            .filter(|e| e.starts_with("http://"))
+            .map(|e| {
+                e.trim_end_matches('/')
+                    .trim_end_matches("/servicebus")
+                    .to_owned()
+            })
+    });
+    match devhost {
+        Some(url) => Ok(telemetry::Source::Devhost(
+            telemetry::devhost::DevhostTelemetry::new(&url)?,
+        )),
+        None => Err(CliError::Usage(
+            "no telemetry store: pass --app-id <Application ID> (Application Insights) or --devhost <URL> (local), or set APPLICATIONINSIGHTS_APP_ID".into(),
+        )),
     }
 }
 

@@ -9,16 +9,20 @@
 //! jobctl --endpoint mybus dlq summary --since 24h
 //! jobctl --endpoint mybus dlq resubmit --reason MaxDeliveryCountExceeded --job-type report --rate 20/s
 //! jobctl --endpoint mybus dlq purge --yes
+//! jobctl --app-id <Application ID> job 01936c1e-7b2a-7c3d-9e4f-0123456789ab
+//! jobctl --devhost http://127.0.0.1:7071 audit
 //! ```
 //!
 //! The command line is [`cli`]; the binary (src/bin/jobctl.rs) and the end-to-end tests' copy of it
 //! (crates/e2e) both call [`main`].
 
+mod audit;
 mod checkpoint;
 pub mod cli;
 mod dlq;
 mod endpoint;
 mod error;
+mod lives;
 mod output;
 mod plan;
 mod progress;
@@ -27,5 +31,7 @@ mod scan;
 mod selection;
 mod stop;
 mod summary;
+mod telemetry;
+mod timeline;
 
 pub use cli::main;

@@ -366,6 +366,7 @@ th{{background:#f2f4f4}} td.bad{{color:#c0392b;font-weight:700}} code{{font-size
 <h2>Custom metrics (handler)</h2>
 <table><tr><th>metric</th><th>total</th></tr>{metrics}</table>
 <h2>Per tenant (metrics with a <code>tenantId</code> dimension)</h2>
+<p>The handler's per-job audit counters count jobs, not messages: a job is received once, however often it was redelivered or rescheduled. Exact figures per tenant and job type: <code>jobctl --devhost URL audit</code>.</p>
 {tenants}
 <h2>Dead letters</h2>
 {resubmit_all}

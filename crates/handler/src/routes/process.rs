@@ -25,9 +25,10 @@ use wire::{InvocationResponse, ServiceBusMessage};
 
 use crate::invocation::{Completed, Failure, Invocation};
 use crate::problem::Problem;
+use crate::resubmission::resubmission;
 use crate::retry::ScheduleError;
 use crate::state::AppState;
-use crate::telemetry::{FailureKind, TenantAudit};
+use crate::telemetry::{AttemptEnd, FailureKind, JobAudit};
 
 /// The trigger `Metadata` keys this handler relies on. The host lets a JSON body's top-level
 /// members overwrite same-named metadata, ignoring case (`Utility.ApplyBindingData`), so none of
@@ -57,7 +58,8 @@ pub async fn handle(
         .await
 }
 
-/// Process one delivery of one message, recording its span and metrics.
+/// Process one delivery of one message, recording its span and metrics. The telemetry is
+/// exported before the answer (see [`crate::telemetry::Flusher`]).
 pub async fn process(
     state: &AppState,
     message: &ServiceBusMessage,
@@ -66,12 +68,14 @@ pub async fn process(
     let started = Instant::now();
     let delivery = message.metadata.delivery_count.unwrap_or(1);
     let message_id = message.metadata.message_id.as_deref().unwrap_or("-");
+    let resubmitted = resubmission(&message.metadata);
     let parsed = JobEnvelope::parse(&message.body);
     let envelope = parsed.as_ref().ok();
     let trace = envelope.and_then(JobEnvelope::trace_context);
     let span = state
         .telemetry()
         .process_span(invocation_id, message_id, delivery, trace.as_ref());
+    span.resubmission(resubmitted.as_ref());
 
     let outcome = attempt(
         state,
@@ -81,16 +85,18 @@ pub async fn process(
     .await;
     let job_type = envelope.map_or("unknown", |e| e.job_type.as_str());
     let tenant_id = envelope.map_or("unknown", |e| e.tenant_id.as_str());
+    let copy = envelope.map_or(1, JobEnvelope::attempt);
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let metrics = state.telemetry().metrics();
+    let audit = |end: AttemptEnd, failure: Option<FailureKind>| {
+        let audit = JobAudit::of(copy, resubmitted.is_some(), end);
+        metrics.job_audit(tenant_id, job_type, audit, failure);
+    };
     let (kind, detail) = match outcome {
         Ok(envelope) => {
-            metrics.tenant_audit(
-                tenant_id,
-                TenantAudit::of(delivery, state.max_delivery_count(), true),
-            );
+            audit(AttemptEnd::Completed, None);
             metrics.attempt(job_type, delivery, None, latency_ms);
-            span.finish(Some(envelope), None);
+            span.finish(Some(envelope), None, AttemptEnd::Completed);
             // In `Logs` below; on the console only at debug (see `ingest`).
             debug!(job_id = %envelope.job_id, job_type, tenant_id = %envelope.tenant_id, delivery_count = delivery, attempt = envelope.attempt(), latency_ms, "job completed");
             let mut response = InvocationResponse::default();
@@ -103,12 +109,12 @@ pub async fn process(
                 envelope.correlation_id,
                 envelope.attempt()
             ));
+            state.telemetry().flush().await;
             return Ok(response.into());
         }
         Err(failure) => failure,
     };
     metrics.attempt(job_type, delivery, Some(kind), latency_ms);
-    span.finish(envelope, Some((kind.as_str(), detail.clone())));
 
     // Backoff mode: a transient failure is rescheduled, and the original completed.
     let transient = matches!(kind, FailureKind::Simulated | FailureKind::Transient);
@@ -118,8 +124,14 @@ pub async fn process(
             .await
         {
             Ok(scheduled) => {
-                metrics.tenant_audit(tenant_id, TenantAudit::rescheduled(delivery));
+                audit(AttemptEnd::Rescheduled, Some(kind));
                 metrics.retry_scheduled(job_type, scheduled.attempt);
+                span.rescheduled(&scheduled);
+                span.finish(
+                    Some(envelope),
+                    Some((kind.as_str(), detail.clone())),
+                    AttemptEnd::Rescheduled,
+                );
                 info!(job_id = %envelope.job_id, attempt = scheduled.attempt, delay_ms = scheduled.delay.as_millis() as u64, scheduled_for = %scheduled.at, message_id = %scheduled.message_id, "transient failure: job rescheduled with backoff");
                 let mut response = InvocationResponse::default();
                 response.log(format!(
@@ -129,6 +141,7 @@ pub async fn process(
                     scheduled.at.to_rfc3339(),
                     scheduled.delay.as_millis()
                 ));
+                state.telemetry().flush().await;
                 return Ok(response.into());
             }
             Err(ScheduleError::Off) => {}
@@ -141,9 +154,10 @@ pub async fn process(
         }
     }
 
-    let audit = TenantAudit::of(delivery, state.max_delivery_count(), false);
-    metrics.tenant_audit(tenant_id, audit);
-    if audit.dead_lettered {
+    let end = AttemptEnd::failed(delivery, state.max_delivery_count());
+    audit(end, Some(kind));
+    span.finish(envelope, Some((kind.as_str(), detail.clone())), end);
+    if end == AttemptEnd::DeadLettered {
         warn!(
             tenant_id,
             delivery_count = delivery,
@@ -159,7 +173,7 @@ pub async fn process(
             detail.clone(),
         ))
     };
-    Err(match kind {
+    let failure = match kind {
         FailureKind::Simulated => problem("simulated-crash", "Simulated transient failure"),
         FailureKind::Transient => problem("transient-failure", "Transient failure"),
         FailureKind::Exhausted => problem("attempts-exhausted", "Retry attempts exhausted"),
@@ -173,7 +187,9 @@ pub async fn process(
             problem("permanent-failure", "Permanent failure")
         }
         FailureKind::Poison | FailureKind::Validation => poison(message_id, delivery, &detail),
-    })
+    };
+    state.telemetry().flush().await;
+    Err(failure)
 }
 
 /// The attempt itself: checks, then the job type's work (chaos layered on). Answers the envelope

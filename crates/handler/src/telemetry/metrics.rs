@@ -9,22 +9,33 @@
 //! | `JobSuccess` | counter | `jobType` |
 //! | `JobFailure` | counter | `jobType`, `failureKind` |
 //! | `JobRetryScheduled` | counter | `jobType`, `attempt` (of the scheduled copy) |
-//! | `TenantJobReceived` | counter | `tenantId` |
-//! | `TenantJobCompleted` | counter | `tenantId` |
-//! | `TenantJobFailed` | counter | `tenantId` |
-//! | `TenantJobDeadLettered` | counter | `tenantId` |
+//! | `TenantJobReceived` | counter | `tenantId`, `jobType` |
+//! | `TenantJobResubmitted` | counter | `tenantId`, `jobType` |
+//! | `TenantJobCompleted` | counter | `tenantId`, `jobType` |
+//! | `TenantJobAttemptFailed` | counter | `tenantId`, `jobType`, `failureKind` |
+//! | `TenantJobRescheduled` | counter | `tenantId`, `jobType` |
+//! | `TenantJobDeadLettered` | counter | `tenantId`, `jobType` |
 //!
-//! The per-tenant audit counters follow one rule so that, once the queue is idle, received =
-//! completed + dead-lettered for every tenant: `TenantJobReceived` counts a message once, on its
-//! first delivery; `TenantJobCompleted` the attempt that completed it; `TenantJobFailed` every
-//! failed attempt; `TenantJobDeadLettered` the failed attempt on the queue's last allowed delivery
-//! (`DeliveryCount >= MaxDeliveryCount`), whatever the failure (chaos or poison): the broker
-//! dead-letters the message when that attempt is abandoned. A message whose envelope cannot be
-//! read is counted under tenant `unknown`.
+//! The per-tenant audit counts **jobs**, not messages ([`JobAudit`]). A job's messages are its
+//! first message and the backoff copies of later attempts; a resubmission from the dead-letter
+//! queue starts a new *life* of the same job at attempt 1. Each counter moves at one point:
 //!
-//! In backoff mode a transiently failed attempt that was rescheduled completes its message (the
-//! runtime completes it; a new message carries the next attempt): it counts as failed **and**
-//! completed, and the copy is received again, so the rule holds per message.
+//! * `TenantJobReceived` (or `TenantJobResubmitted` for a resubmitted copy) once per life, when
+//!   the life's first message leaves the queue (completed, rescheduled or dead-lettered). Not on
+//!   delivery 1: a handler crash during delivery 1 would lose the count, and the redelivery
+//!   (delivery 2) could not tell. A redelivered attempt moves nothing but `TenantJobAttemptFailed`;
+//! * `TenantJobCompleted` once, on the attempt whose work completed;
+//! * `TenantJobAttemptFailed` on every failed attempt the handler answered (a crash answers
+//!   nothing: the host's `requests` row shows it), `TenantJobRescheduled` on each reschedule;
+//! * `TenantJobDeadLettered` once per life, on the failed last allowed delivery
+//!   (`DeliveryCount >= MaxDeliveryCount`): the broker dead-letters the message when the host
+//!   abandons it.
+//!
+//! So once the queue is idle, per tenant and job type: received = completed + (dead-lettered -
+//! resubmitted) + in flight, where in flight are lives waiting on a scheduled backoff copy.
+//! ProcessJob exports the counters before it answers ([`super::Flusher`]), so a `kill -9` of the
+//! handler loses nothing the host settled. A message whose envelope cannot be read is counted
+//! under tenant and job type `unknown`.
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter};
@@ -71,43 +82,82 @@ pub struct JobMetrics {
     failure: Counter<u64>,
     retry_scheduled: Counter<u64>,
     tenant_received: Counter<u64>,
+    tenant_resubmitted: Counter<u64>,
     tenant_completed: Counter<u64>,
-    tenant_failed: Counter<u64>,
+    tenant_attempt_failed: Counter<u64>,
+    tenant_rescheduled: Counter<u64>,
     tenant_dead_lettered: Counter<u64>,
 }
 
-/// What one processing attempt means for its tenant's audit counters.
+/// How a processing attempt ended, as the host will settle its message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TenantAudit {
-    /// First delivery: the message is received.
-    pub received: bool,
-    /// The attempt completed the job.
-    pub completed: bool,
-    /// The attempt failed.
-    pub failed: bool,
-    /// The attempt failed on the last allowed delivery: the broker dead-letters the message.
-    pub dead_lettered: bool,
+pub enum AttemptEnd {
+    /// The work completed: the host completes the message.
+    Completed,
+    /// Failed transiently and a backoff copy was sent: the host completes this message.
+    Rescheduled,
+    /// Failed, with deliveries left: the host abandons it and the broker redelivers it.
+    Redelivered,
+    /// Failed on the last allowed delivery: the host abandons it and the broker dead-letters it.
+    DeadLettered,
 }
 
-impl TenantAudit {
-    /// The audit of a failed attempt that was rescheduled (backoff mode): failed, and its message
-    /// completed.
-    pub fn rescheduled(delivery: u32) -> Self {
-        Self {
-            received: delivery <= 1,
-            completed: true,
-            failed: true,
-            dead_lettered: false,
+impl AttemptEnd {
+    /// A failed attempt on `delivery` (1-based) of a queue allowing `max_delivery_count`, left
+    /// to the broker.
+    pub fn failed(delivery: u32, max_delivery_count: u32) -> Self {
+        if delivery >= max_delivery_count {
+            Self::DeadLettered
+        } else {
+            Self::Redelivered
         }
     }
 
-    /// The audit of an attempt on `delivery` (1-based) of a queue allowing `max_delivery_count`.
-    pub fn of(delivery: u32, max_delivery_count: u32, succeeded: bool) -> Self {
+    /// The `job.end` span attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Rescheduled => "rescheduled",
+            Self::Redelivered => "redelivered",
+            Self::DeadLettered => "deadLettered",
+        }
+    }
+
+    /// Whether the message leaves the queue.
+    pub fn settles(self) -> bool {
+        !matches!(self, Self::Redelivered)
+    }
+}
+
+/// What one processing attempt means for the per-job audit counters (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JobAudit {
+    /// The job's first message left the queue: the job is received.
+    pub received: bool,
+    /// A resubmitted copy's first message left the queue: the job is resubmitted.
+    pub resubmitted: bool,
+    /// The job's work completed.
+    pub completed: bool,
+    /// The attempt failed.
+    pub attempt_failed: bool,
+    /// The job was rescheduled with backoff.
+    pub rescheduled: bool,
+    /// The job was dead-lettered.
+    pub dead_lettered: bool,
+}
+
+impl JobAudit {
+    /// The audit of an attempt of copy `attempt` (1-based) of a job that ended as `end`;
+    /// `resubmitted`: the life is a resubmission from the dead-letter queue.
+    pub fn of(attempt: u32, resubmitted: bool, end: AttemptEnd) -> Self {
+        let first_message_settles = attempt <= 1 && end.settles();
         Self {
-            received: delivery <= 1,
-            completed: succeeded,
-            failed: !succeeded,
-            dead_lettered: !succeeded && delivery >= max_delivery_count,
+            received: first_message_settles && !resubmitted,
+            resubmitted: first_message_settles && resubmitted,
+            completed: end == AttemptEnd::Completed,
+            attempt_failed: end != AttemptEnd::Completed,
+            rescheduled: end == AttemptEnd::Rescheduled,
+            dead_lettered: end == AttemptEnd::DeadLettered,
         }
     }
 }
@@ -149,21 +199,27 @@ impl JobMetrics {
                 .build(),
             tenant_received: meter
                 .u64_counter("TenantJobReceived")
-                .with_description("Messages ProcessJob received (first delivery), by tenant")
+                .with_description("Jobs received (once per job, when its first message left the queue), by tenant and job type")
+                .build(),
+            tenant_resubmitted: meter
+                .u64_counter("TenantJobResubmitted")
+                .with_description("Jobs resubmitted from the dead-letter queue (once per resubmission), by tenant and job type")
                 .build(),
             tenant_completed: meter
                 .u64_counter("TenantJobCompleted")
-                .with_description("Jobs ProcessJob completed, by tenant")
+                .with_description("Jobs whose work completed, by tenant and job type")
                 .build(),
-            tenant_failed: meter
-                .u64_counter("TenantJobFailed")
-                .with_description("Processing attempts that failed, by tenant")
+            tenant_attempt_failed: meter
+                .u64_counter("TenantJobAttemptFailed")
+                .with_description("Processing attempts that failed, by tenant, job type and failure kind")
+                .build(),
+            tenant_rescheduled: meter
+                .u64_counter("TenantJobRescheduled")
+                .with_description("Jobs rescheduled with backoff after a transient failure, by tenant and job type")
                 .build(),
             tenant_dead_lettered: meter
                 .u64_counter("TenantJobDeadLettered")
-                .with_description(
-                    "Jobs whose last allowed delivery failed (dead-lettered), by tenant",
-                )
+                .with_description("Jobs whose last allowed delivery failed (dead-lettered), by tenant and job type")
                 .build(),
         }
     }
@@ -212,18 +268,35 @@ impl JobMetrics {
         );
     }
 
-    /// The per-tenant audit counters of one processing attempt.
-    pub fn tenant_audit(&self, tenant_id: &str, audit: TenantAudit) {
-        let tenant = [KeyValue::new("tenantId", tenant_id.to_owned())];
+    /// The per-job audit counters of one processing attempt; `failure` is its kind when it
+    /// failed.
+    pub fn job_audit(
+        &self,
+        tenant_id: &str,
+        job_type: &str,
+        audit: JobAudit,
+        failure: Option<FailureKind>,
+    ) {
+        let dims = [
+            KeyValue::new("tenantId", tenant_id.to_owned()),
+            KeyValue::new("jobType", job_type.to_owned()),
+        ];
         for (counter, hit) in [
             (&self.tenant_received, audit.received),
+            (&self.tenant_resubmitted, audit.resubmitted),
             (&self.tenant_completed, audit.completed),
-            (&self.tenant_failed, audit.failed),
+            (&self.tenant_rescheduled, audit.rescheduled),
             (&self.tenant_dead_lettered, audit.dead_lettered),
         ] {
             if hit {
-                counter.add(1, &tenant);
+                counter.add(1, &dims);
             }
+        }
+        if audit.attempt_failed {
+            let kind = failure.map_or("unknown", FailureKind::as_str);
+            let [tenant, job_type] = dims;
+            self.tenant_attempt_failed
+                .add(1, &[tenant, job_type, KeyValue::new("failureKind", kind)]);
         }
     }
 
@@ -258,24 +331,36 @@ impl JobMetrics {
 mod tests {
     use super::*;
 
+    fn flags(a: JobAudit) -> [bool; 6] {
+        [
+            a.received,
+            a.resubmitted,
+            a.completed,
+            a.attempt_failed,
+            a.rescheduled,
+            a.dead_lettered,
+        ]
+    }
+
     #[test]
-    fn audit_rule() {
-        let a = TenantAudit::of(1, 5, true);
-        assert_eq!(
-            (a.received, a.completed, a.failed, a.dead_lettered),
-            (true, true, false, false)
-        );
-        let a = TenantAudit::of(3, 5, false);
-        assert_eq!(
-            (a.received, a.completed, a.failed, a.dead_lettered),
-            (false, false, true, false)
-        );
-        let a = TenantAudit::of(5, 5, false);
-        assert_eq!(
-            (a.received, a.completed, a.failed, a.dead_lettered),
-            (false, false, true, true)
-        );
-        let a = TenantAudit::of(1, 1, false);
-        assert_eq!((a.received, a.dead_lettered), (true, true));
+    fn a_job_is_received_once_when_its_first_message_leaves_the_queue() {
+        use AttemptEnd::*;
+        let t = true;
+        let f = false;
+        // Attempt 1: a redelivered failure counts only the failed attempt; whichever delivery
+        // settles the first message counts the job received.
+        assert_eq!(flags(JobAudit::of(1, f, Redelivered)), [f, f, f, t, f, f]);
+        assert_eq!(flags(JobAudit::of(1, f, Completed)), [t, f, t, f, f, f]);
+        assert_eq!(flags(JobAudit::of(1, f, Rescheduled)), [t, f, f, t, t, f]);
+        assert_eq!(flags(JobAudit::of(1, f, DeadLettered)), [t, f, f, t, f, t]);
+        // Later attempts (backoff copies) never count the job again.
+        assert_eq!(flags(JobAudit::of(2, f, Completed)), [f, f, t, f, f, f]);
+        assert_eq!(flags(JobAudit::of(3, f, DeadLettered)), [f, f, f, t, f, t]);
+        // A resubmitted copy counts a resubmission instead.
+        assert_eq!(flags(JobAudit::of(1, t, Completed)), [f, t, t, f, f, f]);
+        assert_eq!(flags(JobAudit::of(1, t, Redelivered)), [f, f, f, t, f, f]);
+        assert_eq!(AttemptEnd::failed(4, 5), Redelivered);
+        assert_eq!(AttemptEnd::failed(5, 5), DeadLettered);
+        assert_eq!(AttemptEnd::failed(1, 1), DeadLettered);
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod auth;
 mod connection;
+mod flush;
 pub mod metrics;
 mod spans;
 
@@ -27,7 +28,8 @@ use tracing::{info, warn};
 
 pub use auth::{AuthStringError, IngestionAuth, IngestionClient};
 pub use connection::{ConnectionString, ConnectionStringError};
-pub use metrics::{FailureKind, JobMetrics, TenantAudit};
+pub use flush::Flusher;
+pub use metrics::{AttemptEnd, FailureKind, JobAudit, JobMetrics};
 pub use spans::{IngestSpan, ProcessSpan};
 
 /// Instrumentation scope name of the handler's spans and metrics.
@@ -89,12 +91,18 @@ pub struct Telemetry {
 pub struct Instruments {
     tracer: opentelemetry_sdk::trace::SdkTracer,
     metrics: JobMetrics,
+    flusher: Flusher,
 }
 
 impl Instruments {
     /// The metric catalogue.
     pub fn metrics(&self) -> &JobMetrics {
         &self.metrics
+    }
+
+    /// Export what was recorded so far before answering (see [`Flusher`]).
+    pub async fn flush(&self) {
+        self.flusher.flush().await;
     }
 }
 
@@ -160,7 +168,12 @@ impl Telemetry {
         }
         let tracer_provider = tracer_builder.build();
         let meter_provider = meter_builder.build();
+        let flusher = match ingestion {
+            Ingestion::Off => Flusher::off(),
+            _ => Flusher::new(tracer_provider.clone(), meter_provider.clone()),
+        };
         let instruments = Instruments {
+            flusher,
             tracer: tracer_provider.tracer(SCOPE),
             metrics: JobMetrics::new(&opentelemetry::metrics::MeterProvider::meter(
                 &meter_provider,

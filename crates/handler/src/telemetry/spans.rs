@@ -19,6 +19,9 @@ use opentelemetry_sdk::trace::SdkTracer;
 use jobs::{JobEnvelope, TraceContext};
 
 use super::Instruments;
+use super::metrics::AttemptEnd;
+use crate::resubmission::Resubmission;
+use crate::retry::Scheduled;
 
 /// Name of the queue the envelope goes to (the `job` output binding's `queueName`).
 const QUEUE: &str = "jobs";
@@ -131,11 +134,61 @@ impl IngestSpan {
 }
 
 impl ProcessSpan {
-    /// End the span: `failure` carries the failure kind and reason when the attempt failed.
-    pub fn finish(self, envelope: Option<&JobEnvelope>, failure: Option<(&str, String)>) {
+    /// Note that the delivered message is a resubmitted copy of a dead letter.
+    pub fn resubmission(&self, resubmission: Option<&Resubmission>) {
+        let Some(r) = resubmission else {
+            return;
+        };
+        let span = self.cx.span();
+        span.set_attribute(KeyValue::new("job.resubmitted", true));
+        if let Some(from) = &r.from {
+            span.set_attribute(KeyValue::new("job.resubmitted_from", from.clone()));
+        }
+        if let Some(seq) = r.sequence {
+            span.set_attribute(KeyValue::new("job.resubmitted_from_sequence", seq));
+        }
+    }
+
+    /// Note the backoff copy sent for the next attempt.
+    pub fn rescheduled(&self, scheduled: &Scheduled) {
+        let span = self.cx.span();
+        span.set_attributes([
+            KeyValue::new("job.retry.attempt", i64::from(scheduled.attempt)),
+            KeyValue::new(
+                "job.retry.delay_ms",
+                i64::try_from(scheduled.delay.as_millis()).unwrap_or(i64::MAX),
+            ),
+            KeyValue::new(
+                "job.retry.scheduled_for",
+                scheduled
+                    .at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ),
+            KeyValue::new("job.retry.message_id", scheduled.message_id.clone()),
+        ]);
+    }
+
+    /// End the span: `failure` carries the failure kind and reason when the attempt failed;
+    /// `end` is how the host settles the message (`job.end`), with the dead-letter reason the
+    /// broker gives when it dead-letters it.
+    pub fn finish(
+        self,
+        envelope: Option<&JobEnvelope>,
+        failure: Option<(&str, String)>,
+        end: AttemptEnd,
+    ) {
         let span = self.cx.span();
         if let Some(envelope) = envelope {
             span.set_attributes(job_attributes(envelope));
+            span.set_attribute(KeyValue::new("job.attempt", i64::from(envelope.attempt())));
+        }
+        span.set_attribute(KeyValue::new("job.end", end.as_str()));
+        if end == AttemptEnd::DeadLettered {
+            // Service Bus's reason for a message abandoned on its last allowed delivery.
+            span.set_attribute(KeyValue::new(
+                "job.dead_letter_reason",
+                "MaxDeliveryCountExceeded",
+            ));
         }
         match failure {
             None => {
@@ -145,6 +198,8 @@ impl ProcessSpan {
             Some((kind, reason)) => {
                 span.set_attribute(KeyValue::new("http.response.status_code", 500));
                 span.set_attribute(KeyValue::new("job.failure_kind", kind.to_owned()));
+                // The exporter drops a status description: the reason goes in an attribute too.
+                span.set_attribute(KeyValue::new("job.failure_reason", reason.clone()));
                 span.set_status(Status::error(reason));
             }
         }

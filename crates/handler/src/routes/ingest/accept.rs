@@ -197,7 +197,15 @@ struct AcceptedBody<'a> {
     submitted_at: String,
 }
 
-/// `202 Accepted`, pointing at the job.
+/// `202 Accepted`, naming the job in the body.
+///
+/// No `Location`: in the asynchronous request-reply pattern (Azure Architecture Center,
+/// "Asynchronous Request-Reply pattern"; RFC 9110 section 15.3.3) a 202's `Location` is a status
+/// monitor the client polls, and clients do poll it on their own (Logic Apps' HTTP action, the
+/// Azure SDKs' long-running-operation pollers). This handler is stateless and keeps no status:
+/// a job's fate is in its telemetry (`jobctl job <jobId>`, Application Insights), which a status
+/// endpoint could only read minutes late, so it would answer "queued" for jobs long done. A
+/// header no client can dereference would be worse than none (README, "The API").
 fn accepted(envelope: &JobEnvelope) -> Result<HttpResponseData, Rejection> {
     let body = serde_json::to_string(&AcceptedBody {
         job_id: &envelope.job_id,
@@ -211,7 +219,6 @@ fn accepted(envelope: &JobEnvelope) -> Result<HttpResponseData, Rejection> {
     })
     .map_err(|e| Rejection::Internal(e.to_string()))?;
     Ok(HttpResponseData::new(202, "application/json", body)
-        .with_header("Location", format!("urn:uuid:{}", envelope.job_id))
         .with_header(CORRELATION_HEADER, envelope.correlation_id.clone())
         .with_header("traceparent", envelope.traceparent.clone()))
 }
