@@ -2,7 +2,7 @@
 //!
 //! A rejection's detail is its `Display` text (next to each variant); [`Rejection::kind`] is the
 //! one place that gives each variant its problem type, title, status and headers. A new rejection
-//! is a new variant: the compiler then asks for its arm there, and the README's problem table
+//! is a new variant: the compiler then asks for its arm there, and docs/API.md's problem table
 //! test (below) for its row.
 
 use axum::http::StatusCode;
@@ -240,7 +240,7 @@ mod tests {
     use std::time::Duration;
 
     /// One of every variant. The `match` has no wildcard: a new variant does not compile until it
-    /// is added here, and so reaches the README check below.
+    /// is added here, and so reaches the docs/API.md check below.
     fn every_variant() -> Vec<Rejection> {
         let all = vec![
             Rejection::MethodNotAllowed {
@@ -369,13 +369,13 @@ mod tests {
         );
     }
 
-    /// The README's problem table: `(status, type)` of each row.
+    /// docs/API.md's problem table: `(status, type)` of each row.
     fn readme_rows() -> std::collections::BTreeSet<(u16, String)> {
-        let readme = include_str!("../../../../../README.md");
+        let readme = include_str!("../../../../../docs/API.md");
         let section = readme
-            .split("### `POST /api/IngestJob`")
+            .split("## `POST /api/IngestJob`")
             .nth(1)
-            .expect("README documents IngestJob");
+            .expect("docs/API.md documents IngestJob");
         section
             .lines()
             .skip_while(|l| !l.starts_with("| status | problem `type` |"))
