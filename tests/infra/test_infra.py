@@ -99,7 +99,7 @@ def test_every_queue_name_is_a_terraform_queue(tf, bindings):
 
 
 def test_queue_settings_match_the_devhost_defaults(tf):
-    main_rs = (ROOT / "crates/devhost/src/main.rs").read_text()
+    main_rs = (ROOT / "crates/devhost/src/cli.rs").read_text()
 
     def devhost_default(flag):
         m = re.search(rf"default_value(?:_t)? = \"?([^\",]+)\"?,\s*env = \"DEVHOST_{flag}\"", main_rs)
