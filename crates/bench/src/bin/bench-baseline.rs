@@ -107,7 +107,6 @@ async fn ingest(Json(req): Json<RawInvocationRequest>) -> Result<Response, Statu
     })
     .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
     let res = HttpResponseData::new(202, "application/json", body)
-        .with_header("Location", format!("urn:uuid:{job_id}"))
         .with_header("x-correlation-id", correlation_id)
         .with_header("traceparent", traceparent);
     let line = format!(
