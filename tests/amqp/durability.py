@@ -11,22 +11,16 @@ Usage:
 """
 
 import json
-import os
 import sys
 import time
 
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
+from azure.servicebus import ServiceBusMessage
 
-CONN = os.environ["SB_CONNECTION_STRING"]
-QUEUE = os.environ["SB_QUEUE"]
-
-
-def text(v):
-    return v.decode() if isinstance(v, bytes) else v
+from sdk_common import QUEUE, client, message_json
 
 
 def main():
-    with ServiceBusClient.from_connection_string(CONN, retry_total=0) as c:
+    with client() as c:
         if sys.argv[1] == "send":
             count = int(sys.argv[2])
             with c.get_queue_sender(QUEUE) as sender:
@@ -57,22 +51,7 @@ def main():
                     got = receiver.receive_messages(max_message_count=count - seen, max_wait_time=30)
                     assert got, f"only {seen} of {count} messages arrived"
                     for m in got:
-                        print(
-                            json.dumps(
-                                {
-                                    "body": str(m),
-                                    "messageId": m.message_id,
-                                    "contentType": m.content_type,
-                                    "correlationId": m.correlation_id,
-                                    "deliveryCount": m.delivery_count,
-                                    "properties": {
-                                        text(k): text(v)
-                                        for k, v in (m.application_properties or {}).items()
-                                    },
-                                }
-                            ),
-                            flush=True,
-                        )
+                        print(message_json(m), flush=True)
                         receiver.complete_message(m)
                     seen += len(got)
 

@@ -17,11 +17,8 @@ import sys
 
 from azure.servicebus import ServiceBusMessage
 
-from sdk_common import QUEUE, client, receive_one
+from sdk_common import QUEUE, client, message_json, receive_one
 
-
-def text(v):
-    return v.decode() if isinstance(v, bytes) else v
 
 
 def main():
@@ -42,21 +39,7 @@ def main():
         else:
             with c.get_queue_receiver(QUEUE, max_wait_time=10) as receiver:
                 m = receive_one(receiver, wait=10)
-                print(
-                    json.dumps(
-                        {
-                            "body": str(m),
-                            "messageId": m.message_id,
-                            "contentType": m.content_type,
-                            "correlationId": m.correlation_id,
-                            "deliveryCount": m.delivery_count,
-                            "properties": {
-                                text(k): text(v)
-                                for k, v in (m.application_properties or {}).items()
-                            },
-                        }
-                    )
-                )
+                print(message_json(m))
                 receiver.complete_message(m)
 
 

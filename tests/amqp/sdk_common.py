@@ -1,4 +1,4 @@
-"""What the Python SDK scripts share (python_sdk.py, interop.py): the queue and connection string
+"""What the Python SDK scripts share (python_sdk.py, interop.py, durability.py): the queue and connection string
 the Rust test passes, a client that does not retry, and the checks every scenario uses.
 
   SB_CONNECTION_STRING  the emulator-style connection string (UseDevelopmentEmulator=true)
@@ -6,6 +6,7 @@ the Rust test passes, a client that does not retry, and the checks every scenari
   SB_DEBUG              set: the SDK's debug log on stderr
 """
 
+import json
 import os
 
 from azure.servicebus import ServiceBusClient
@@ -41,3 +42,22 @@ def expect_refused(error, what, action, check=None):
         print("refused as expected:", e)
         return
     raise AssertionError(f"{what} was not refused")
+
+
+def text(v):
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def message_json(m):
+    """A received message as the Rust tests read it: body, ids, content type, delivery count and
+    custom properties, one JSON line."""
+    return json.dumps(
+        {
+            "body": str(m),
+            "messageId": m.message_id,
+            "contentType": m.content_type,
+            "correlationId": m.correlation_id,
+            "deliveryCount": m.delivery_count,
+            "properties": {text(k): text(v) for k, v in (m.application_properties or {}).items()},
+        }
+    )
