@@ -17,36 +17,20 @@ use std::time::Duration;
 
 use common::{Devhost, free_port, pyhandler_root};
 use serde_json::Value;
+use test_support::sdk;
 
 /// `pyh-out` is declared by the pyhandler's `Send` output; its trigger (`Receive`) is disabled so
 /// only the SDK reads it.
 const QUEUE: &str = "pyh-out";
 
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("SB_PYTHON") {
-        return p.into();
-    }
-    let p = PathBuf::from(std::env::var_os("HOME").unwrap())
-        .join(".cache/resilient-jobs/venv-sdk/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: install azure-servicebus==7.15.0 into it (as .ci/run does) or set SB_PYTHON",
-        p.display()
-    );
-    p
-}
-
 fn sdk(devhost: &Devhost, args: &[&str]) -> tokio::process::Command {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/amqp/durability.py");
-    let mut cmd = tokio::process::Command::new(python());
+    let mut cmd = tokio::process::Command::new(sdk::python());
     cmd.arg(script)
         .args(args)
         .env(
             "SB_CONNECTION_STRING",
-            format!(
-                "Endpoint=sb://127.0.0.1:{};SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true",
-                devhost.amqp_port
-            ),
+            sdk::connection_string(devhost.amqp_port),
         )
         .env("SB_QUEUE", QUEUE)
         .kill_on_drop(true);

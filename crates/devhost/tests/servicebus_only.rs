@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::free_port;
+use test_support::sdk;
 
 struct Local {
     child: Child,
@@ -56,28 +57,15 @@ async fn start(data: &Path, queues: &[&str]) -> Local {
     local
 }
 
-fn python() -> PathBuf {
-    std::env::var_os("SB_PYTHON").map_or_else(
-        || {
-            PathBuf::from(std::env::var_os("HOME").unwrap())
-                .join(".cache/resilient-jobs/venv-sdk/bin/python")
-        },
-        PathBuf::from,
-    )
-}
-
 /// `tests/amqp/interop.py` against `queue`: (success, stdout, stderr).
 async fn sdk(local: &Local, queue: &str, args: &[&str]) -> (bool, String, String) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/amqp/interop.py");
-    let out = tokio::process::Command::new(python())
+    let out = tokio::process::Command::new(sdk::python())
         .arg(script)
         .args(args)
         .env(
             "SB_CONNECTION_STRING",
-            format!(
-                "Endpoint=sb://127.0.0.1:{};SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true",
-                local.amqp_port
-            ),
+            sdk::connection_string(local.amqp_port),
         )
         .env("SB_QUEUE", queue)
         .kill_on_drop(true)

@@ -8,24 +8,10 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{Devhost, free_port, repo_root, sample_envelope, script_root};
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("SB_PYTHON") {
-        return p.into();
-    }
-    let p = PathBuf::from(std::env::var_os("HOME").unwrap())
-        .join(".cache/resilient-jobs/venv-sdk/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: install azure-servicebus==7.15.0 into it (as .ci/run does) or set SB_PYTHON",
-        p.display()
-    );
-    p
-}
+use test_support::sdk;
 
 #[tokio::test]
 async fn a_job_sent_by_the_python_sdk_over_amqp_is_processed() {
@@ -33,12 +19,9 @@ async fn a_job_sent_by_the_python_sdk_over_amqp_is_processed() {
     let root = script_root(dir.path(), &[("CHAOS_FAILURE_RATE", "0")]);
     let devhost = Devhost::start(&root, &dir.path().join("data"), free_port(), 5).await;
     let envelope = sample_envelope("01938f3e-7c1a-7000-8000-000000000001", "amqp-test");
-    let conn = format!(
-        "Endpoint=sb://127.0.0.1:{};SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true",
-        devhost.amqp_port
-    );
+    let conn = sdk::connection_string(devhost.amqp_port);
     let script = repo_root().join("tests/amqp/interop.py");
-    let out = tokio::process::Command::new(python())
+    let out = tokio::process::Command::new(sdk::python())
         .arg(script)
         .args([
             "send",

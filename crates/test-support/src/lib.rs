@@ -17,6 +17,7 @@ pub mod devhost;
 pub mod handler;
 pub mod invocation;
 pub mod samples;
+pub mod sdk;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
