@@ -230,34 +230,8 @@ fn max_rate(cx: &Context, devhost: &Devhost) -> Result<Vec<Step>> {
 
 impl Devhost {
     fn start(cx: &Context, app: &Path, name: &str) -> Result<Self> {
-        let data = cx.work.join(format!("devhost-{name}"));
-        if data.exists() {
-            std::fs::remove_dir_all(&data)?;
-        }
-        let port = free_port()?;
-        let args: Vec<String> = [
-            "start",
-            "--script-root",
-            &app.display().to_string(),
-            "--port",
-            &port.to_string(),
-            "--data-dir",
-            &data.display().to_string(),
-            // The pipeline does not use AMQP; benches may run devhosts side by side.
-            "--amqp-port",
-            "0",
-        ]
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-        let server = Server::start(
-            &cx.bins.devhost,
-            &args,
-            &std::collections::BTreeMap::new(),
-            port,
-            Some(&cx.work.join(format!("devhost-{name}.log"))),
-            Duration::from_secs(90),
-        )?;
+        // The pipeline does not use AMQP; benches may run devhosts side by side.
+        let server = start_devhost(cx, app, name, 0)?;
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;
@@ -352,6 +326,43 @@ impl Devhost {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Start the release devhost on `app` with a fresh data folder `devhost-<name>` and log
+/// `devhost-<name>.log` in the work folder, AMQP on `amqp_port` (0: off), and wait until it answers.
+pub(super) fn start_devhost(
+    cx: &Context,
+    app: &Path,
+    name: &str,
+    amqp_port: u16,
+) -> Result<Server> {
+    let data = cx.work.join(format!("devhost-{name}"));
+    if data.exists() {
+        std::fs::remove_dir_all(&data)?;
+    }
+    let port = free_port()?;
+    let args: Vec<String> = [
+        "start",
+        "--script-root",
+        &app.display().to_string(),
+        "--port",
+        &port.to_string(),
+        "--data-dir",
+        &data.display().to_string(),
+        "--amqp-port",
+        &amqp_port.to_string(),
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    Server::start(
+        &cx.bins.devhost,
+        &args,
+        &std::collections::BTreeMap::new(),
+        port,
+        Some(&cx.work.join(format!("devhost-{name}.log"))),
+        Duration::from_secs(90),
+    )
 }
 
 /// Stage the function app for the devhost in `folder` of the work folder: `host.json`,

@@ -25,7 +25,7 @@ use fe2o3_amqp::{Connection, Receiver, Sender, Session};
 use serde::Deserialize;
 
 use super::Context;
-use super::e2e::stage_app;
+use super::e2e::{stage_app, start_devhost};
 use crate::fixtures::SAMPLE_JOB;
 use crate::process::{Server, free_port};
 
@@ -150,33 +150,8 @@ struct Counts {
 
 impl Devhost {
     fn start(cx: &Context, app: &Path) -> Result<Self> {
-        let data = cx.work.join("devhost-messaging");
-        if data.exists() {
-            std::fs::remove_dir_all(&data)?;
-        }
-        let (port, amqp_port) = (free_port()?, free_port()?);
-        let args: Vec<String> = [
-            "start",
-            "--script-root",
-            &app.display().to_string(),
-            "--port",
-            &port.to_string(),
-            "--data-dir",
-            &data.display().to_string(),
-            "--amqp-port",
-            &amqp_port.to_string(),
-        ]
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-        let server = Server::start(
-            &cx.bins.devhost,
-            &args,
-            &std::collections::BTreeMap::new(),
-            port,
-            Some(&cx.work.join("devhost-messaging.log")),
-            Duration::from_secs(90),
-        )?;
+        let amqp_port = free_port()?;
+        let server = start_devhost(cx, app, "messaging", amqp_port)?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", amqp_port)).is_err() {
             ensure!(
