@@ -255,18 +255,12 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         .route("/v2/track", axum::routing::post(telemetry::ingest::track))
         .route("/v2.1/track", axum::routing::post(telemetry::ingest::track))
         .with_state(capture);
-    let body_limit = app
-        .settings
-        .get("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT")
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(104_857_600);
+    let body_limit = http_trigger::body_limit(&app.settings);
     let router = admin::router()
         .merge(telemetry::page::router())
         .fallback(http_trigger::serve)
         .with_state(host)
-        // Kestrel's `MaxRequestBodySize` as the host sets it (`H WebJobs.Script.WebHost/Program.
-        // CreateWebHostBuilder`: 100 MiB), overridden by `FUNCTIONS_REQUEST_BODY_SIZE_LIMIT`
-        // (`Middleware/HttpRequestBodySizeMiddleware`).
+        // Kestrel's `MaxRequestBodySize` (see `http_trigger::body_limit`).
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .merge(broker::rest::router(Rest {
             namespace,

@@ -120,3 +120,80 @@ async fn host_rows_carry_the_apps_role_and_continue_the_operation() {
         "{echo}"
     );
 }
+
+/// The value of `name` among `[[name, value], ...]` request headers (ignoring case).
+fn header_of(headers: &Value, name: &str) -> Option<String> {
+    headers.as_array()?.iter().find_map(|kv| {
+        kv[0]
+            .as_str()?
+            .eq_ignore_ascii_case(name)
+            .then(|| kv[1].as_str().unwrap().to_owned())
+    })
+}
+
+/// `00-<trace>-<span>-<flags>` split into trace and span.
+fn trace_and_span(traceparent: &str) -> (String, String) {
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{traceparent}");
+    assert_eq!(parts[0], "00");
+    assert_eq!((parts[1].len(), parts[2].len()), (32, 16), "{traceparent}");
+    (parts[1].to_owned(), parts[2].to_owned())
+}
+
+#[tokio::test]
+async fn invocation_requests_carry_the_operations_trace_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
+    let sent = d
+        .client
+        .post(format!("{}/api/Send", d.url))
+        .header("content-type", "application/json")
+        .header("traceparent", format!("00-{TRACE}-{SPAN}-01"))
+        .header("tracestate", "congo=t61rcWkgMzE")
+        .body(r#"{"out": {"a": 1}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status().as_u16(), 202);
+
+    // The HTTP invocation: a child span of the client's trace, its tracestate kept; the client's
+    // own headers stay in `Data.req.Headers`.
+    let recorded = d
+        .get_json("/api/Recorded?event=invocation&function=Send")
+        .await;
+    let send = &recorded[0];
+    let headers = &send["requestHeaders"];
+    let (trace, span) = trace_and_span(&header_of(headers, "traceparent").unwrap());
+    assert_eq!(trace, TRACE);
+    assert_ne!(span, SPAN, "the outgoing request is a span of its own");
+    assert_eq!(
+        header_of(headers, "tracestate").as_deref(),
+        Some("congo=t61rcWkgMzE")
+    );
+    assert_eq!(
+        send["data"]["req"]["Headers"]["Traceparent"][0],
+        format!("00-{TRACE}-{SPAN}-01")
+    );
+
+    // The Service Bus invocation continues the message's trace.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let receive = loop {
+        let r = d
+            .get_json("/api/Recorded?event=invocation&function=Receive")
+            .await;
+        if let Some(r) = r.as_array().unwrap().first() {
+            break r.clone();
+        }
+        assert!(Instant::now() < deadline, "no Receive yet");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (trace, _) = trace_and_span(&header_of(&receive["requestHeaders"], "traceparent").unwrap());
+    assert_eq!(trace, TRACE);
+    assert!(header_of(&receive["requestHeaders"], "tracestate").is_none());
+
+    // Without a client traceparent: a new trace, still sent.
+    let echo: Value = d.get_json("/api/Echo").await;
+    let (trace, _) = trace_and_span(&header_of(&echo["requestHeaders"], "traceparent").unwrap());
+    assert_ne!(trace, TRACE);
+}

@@ -11,6 +11,7 @@ use wire::InvocationRequest;
 
 use super::reply::Reply;
 use super::supervisor::Handler;
+use crate::telemetry::Operation;
 
 /// The host version the devhost reports (`X-Azure-Functions-HostVersion`).
 pub const HOST_VERSION: &str = "4.1040.0-devhost";
@@ -60,11 +61,13 @@ impl Invoker {
         }
     }
 
-    /// `POST {handler}/{function}` with the invocation; a timeout restarts the handler.
+    /// `POST {handler}/{function}` with the invocation, in `op`'s trace; a timeout restarts the
+    /// handler.
     pub async fn invoke(
         &self,
         function: &str,
         request: &InvocationRequest,
+        op: &Operation,
     ) -> Result<Invoked, InvokeError> {
         let worker = self
             .handler
@@ -82,7 +85,8 @@ impl Invoker {
             .post(format!("{base}/{function}"))
             .header("X-Azure-Functions-InvocationId", &invocation_id)
             .header("X-Azure-Functions-HostVersion", HOST_VERSION)
-            .header("User-Agent", format!("Azure-Functions-Host/{HOST_VERSION}"))
+            .header("User-Agent", format!("Azure-Functions-Host/{HOST_VERSION}"));
+        let call = trace_headers(call, op, &reqwest::header::HeaderMap::new())
             .json(request)
             .send();
         let exchange = async {
@@ -149,6 +153,7 @@ impl Invoker {
         path_and_query: &str,
         headers: &axum::http::HeaderMap,
         body: Vec<u8>,
+        op: &Operation,
     ) -> Result<reqwest::Response, InvokeError> {
         let worker = self
             .handler
@@ -170,6 +175,7 @@ impl Invoker {
             .header("X-Azure-Functions-InvocationId", &invocation_id)
             .header("X-Azure-Functions-HostVersion", HOST_VERSION)
             .header("User-Agent", format!("Azure-Functions-Host/{HOST_VERSION}"));
+        call = trace_headers(call, op, headers);
         if !body.is_empty() {
             call = call.body(body);
         }
@@ -191,6 +197,28 @@ pub struct Invoked {
     pub invocation_id: String,
     /// The answer, as the host reads it.
     pub reply: Reply,
+}
+
+/// The trace context .NET's `HttpClient` adds to the host's requests to the handler
+/// (`System.Net.Http` `DiagnosticsHandler`, part of the `HttpClientHandler` that
+/// `H Workers/Http/DefaultHttpWorkerService.CreateHttpClient` builds): with Application Insights on
+/// (always, locally: the devhost is the ingestion endpoint) the outgoing request is a child span of
+/// the invocation's operation, `traceparent` its W3C id and `tracestate` the operation's; a
+/// `traceparent` or `tracestate` already on the request (a forwarded client's) is never replaced.
+fn trace_headers(
+    mut call: reqwest::RequestBuilder,
+    op: &Operation,
+    already: &axum::http::HeaderMap,
+) -> reqwest::RequestBuilder {
+    if !already.contains_key("traceparent") {
+        call = call.header("traceparent", op.child().0);
+    }
+    if let Some(state) = &op.trace_state
+        && !already.contains_key("tracestate")
+    {
+        call = call.header("tracestate", state);
+    }
+    call
 }
 
 /// `Metadata.sys`.

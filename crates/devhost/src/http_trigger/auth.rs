@@ -154,55 +154,69 @@ impl Keys {
     }
 
     /// Whether the request's key (if any) allows `function` at `required`; `Err` says why not.
+    /// `Ok` carries the key's level and name when the request presented a key of this app, even
+    /// for an `anonymous` function (the host authenticates any request that presents one).
     pub fn authorize(
         &self,
         function: &str,
         required: AuthLevel,
         headers: &HeaderMap,
         query: Option<&str>,
-    ) -> Result<(), &'static str> {
+    ) -> Result<Option<(AuthLevel, String)>, &'static str> {
+        let key = presented_key(headers, query);
+        let matched = key.as_deref().and_then(|k| self.level_of(function, k));
         if required == AuthLevel::Anonymous {
-            return Ok(());
+            return Ok(matched);
         }
-        let key = match headers.get("x-functions-key") {
-            Some(v) => v.to_str().ok().map(str::to_owned),
-            None => query.and_then(|q| {
-                q.split('&').find_map(|pair| {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    (super::decode(k) == "code").then(|| super::decode(v))
-                })
-            }),
-        }
-        .filter(|k| !k.is_empty());
-        let Some(key) = key else {
+        if key.is_none() {
             return Err(
                 "no key: send it in the x-functions-key header or the code query parameter",
             );
-        };
-        let level = self.level_of(function, &key);
-        if level.is_some_and(|l| rank(l) >= rank(required)) {
-            Ok(())
-        } else {
-            Err("the key does not grant this function's authLevel")
+        }
+        match matched {
+            Some((level, name)) if rank(level) >= rank(required) => Ok(Some((level, name))),
+            _ => Err("the key does not grant this function's authLevel"),
         }
     }
 
-    fn level_of(&self, function: &str, key: &str) -> Option<AuthLevel> {
-        let has = |keys: &[Key]| keys.iter().any(|k| same(&k.value, key));
+    fn level_of(&self, function: &str, key: &str) -> Option<(AuthLevel, String)> {
+        let find = |keys: &[Key]| {
+            keys.iter()
+                .find(|k| same(&k.value, key))
+                .map(|k| k.name.clone())
+        };
         if same(&self.master.value, key) {
-            return Some(AuthLevel::Admin);
+            // `ScriptConstants.DefaultMasterKeyName`.
+            return Some((AuthLevel::Admin, "master".to_owned()));
         }
-        if has(&self.system) {
-            return Some(AuthLevel::System);
+        if let Some(name) = find(&self.system) {
+            return Some((AuthLevel::System, name));
+        }
+        if let Some(name) = find(&self.host_function) {
+            return Some((AuthLevel::Function, name));
         }
         let lower = function.to_lowercase();
-        let own = self
-            .per_function
+        self.per_function
             .iter()
             .find(|(f, _)| *f == lower)
-            .is_some_and(|(_, keys)| has(keys));
-        (own || has(&self.host_function)).then_some(AuthLevel::Function)
+            .and_then(|(_, keys)| find(keys))
+            .map(|name| (AuthLevel::Function, name))
     }
+}
+
+/// The key a request presents: the `x-functions-key` header's value when the header is there (it
+/// wins), else the `code` query parameter's first value; an empty value is no key.
+pub fn presented_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    match headers.get("x-functions-key") {
+        Some(v) => v.to_str().ok().map(str::to_owned),
+        None => query.and_then(|q| {
+            q.split('&').find_map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (super::decode(k) == "code").then(|| super::decode(v))
+            })
+        }),
+    }
+    .filter(|k| !k.is_empty())
 }
 
 /// `AuthorizationLevel` order: Anonymous < Function < System < Admin.

@@ -26,6 +26,8 @@ pub struct IncomingHttp {
     pub body: Vec<u8>,
     /// Route values (`None`: an optional parameter that did not match).
     pub params: super::route::RouteValues,
+    /// The claims identities (`Data.<req>.Identities`, see `identities`).
+    pub identities: Value,
 }
 
 /// The invocation the host builds for an HTTP trigger bound as `binding`.
@@ -57,7 +59,7 @@ pub fn http_invocation(function: &str, binding: &str, req: &IncomingHttp) -> Inv
         query: req.query.clone(),
         headers: req.headers.clone(),
         params: BTreeMap::new(),
-        identities: json!([]),
+        identities: req.identities.clone(),
         body: body.clone(),
     };
     // The HTTP extension's `GetRequestBindingDataAsync` (azure-webjobs-sdk-extensions): body
@@ -146,6 +148,7 @@ mod tests {
             .into(),
             body: br#"{"jobType":"report","n":2}"#.to_vec(),
             params: Default::default(),
+            identities: json!([]),
         };
         let inv = http_invocation("IngestJob", "req", &req);
         let data = inv.http_trigger("req").unwrap();

@@ -6,6 +6,7 @@
 //! is a 500 to the client.
 
 pub mod auth;
+mod identities;
 mod invocation;
 mod response;
 pub mod route;
@@ -34,7 +35,7 @@ pub async fn serve(
     method: Method,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let path = uri.path();
     let Some(route) = strip_route_prefix(path, &host.app.route_prefix) else {
@@ -42,6 +43,10 @@ pub async fn serve(
     };
     let Some((function, binding, params)) = find(&host.app.functions, route, &method) else {
         return not_found(path);
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return body_failed(&host, &rejection),
     };
     if *host.shutting_down.borrow() {
         return Problem::new(
@@ -52,47 +57,76 @@ pub async fn serve(
         .into_response();
     }
 
-    if let (Some(keys), Some(level)) = (&host.keys, function.auth_level())
-        && let Err(why) = keys.authorize(&function.name, level, &headers, uri.query())
-    {
-        // `AuthenticationLevelHandler` + the host's authorization policy: 401 (the host's body is
-        // empty; the devhost says why, as for its other errors).
-        return Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", why).into_response();
-    }
+    let level = function
+        .auth_level()
+        .unwrap_or(crate::config::AuthLevel::Function);
+    let identities = if !identities::authenticated(level, &headers, uri.query()) {
+        identities::anonymous()
+    } else if let Some(keys) = &host.keys {
+        match keys.authorize(&function.name, level, &headers, uri.query()) {
+            Ok(Some((level, name))) => identities::key(level, &name),
+            Ok(None) => identities::anonymous(),
+            // `AuthenticationLevelHandler` + the host's authorization policy: 401 (the host's
+            // body is empty; the devhost says why, as for its other errors).
+            Err(why) => {
+                return Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", why).into_response();
+            }
+        }
+    } else {
+        identities::func_start_admin()
+    };
     let started = std::time::Instant::now();
     // The request row continues the client's W3C trace context (ASP.NET Core's request activity).
-    let op = Operation::continue_from(headers.get("traceparent").and_then(|v| v.to_str().ok()));
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let op = Operation::continue_from(header("traceparent")).with_trace_state(header("tracestate"));
     let headers = forwarded_for(headers, peer);
     if host.app.forward_http && function.is_http_in_and_out() {
-        let response = forward(&host, &method, &uri, &headers, &body).await;
+        let response = forward(&host, &op, &method, &uri, &headers, &body).await;
         let status = response.status().as_u16();
         host.capture
             .host_request(&function.name, &op, started.elapsed(), status, status < 500);
         return response;
     }
-    let response = invoke_http(
-        &host, function, binding, params, &op, &method, &uri, &headers, &body,
-    )
-    .await;
+    let request = Request {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
+        identities,
+    };
+    let response = invoke_http(&host, function, binding, params, &op, &request).await;
     let status = response.status().as_u16();
     host.capture
         .host_request(&function.name, &op, started.elapsed(), status, status < 500);
     response
 }
 
+/// One client request, as the invocation needs it.
+struct Request<'a> {
+    method: &'a Method,
+    uri: &'a axum::http::Uri,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+    /// `Data.<req>.Identities`.
+    identities: serde_json::Value,
+}
+
 /// Invoke an HTTP-triggered function for one request and turn its outputs into the response.
-#[allow(clippy::too_many_arguments)]
 async fn invoke_http(
     host: &Host,
     function: &Function,
     binding: &str,
     params: route::RouteValues,
     op: &Operation,
-    method: &Method,
-    uri: &axum::http::Uri,
-    headers: &HeaderMap,
-    body: &Bytes,
+    request: &Request<'_>,
 ) -> Response {
+    let Request {
+        method,
+        uri,
+        headers,
+        body,
+        ..
+    } = *request;
     let mut header_map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in headers {
         header_map
@@ -150,9 +184,10 @@ async fn invoke_http(
             Vec::new()
         },
         params,
+        identities: request.identities.clone(),
     };
     let request = http_invocation(&function.name, binding, &incoming);
-    let mut invoked = match host.invoker.invoke(&function.name, &request).await {
+    let mut invoked = match host.invoker.invoke(&function.name, &request, op).await {
         Ok(r) => r,
         Err(e) => {
             warn!(function = %function.name, "invocation failed: {e}");
@@ -201,6 +236,7 @@ async fn invoke_http(
 /// `enableForwardingHttpRequest`: the raw request to the handler, its raw answer to the client.
 async fn forward(
     host: &Host,
+    op: &Operation,
     method: &Method,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
@@ -222,7 +258,7 @@ async fn forward(
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
     let answer = match host
         .invoker
-        .forward(method, path_and_query, headers, body)
+        .forward(method, path_and_query, headers, body, op)
         .await
     {
         Ok(answer) => answer,
@@ -300,6 +336,43 @@ fn find<'a>(
         let allowed = methods.is_empty() || methods.iter().any(|m| m == method.as_str());
         allowed.then_some((f, binding, values))
     })
+}
+
+/// Kestrel's `MaxRequestBodySize` as the host sets it (`H WebJobs.Script.WebHost/Program.
+/// CreateWebHostBuilder`: 100 MiB), overridden by the app setting
+/// `FUNCTIONS_REQUEST_BODY_SIZE_LIMIT` (`Middleware/HttpRequestBodySizeMiddleware`).
+pub fn body_limit(settings: &BTreeMap<String, String>) -> usize {
+    settings
+        .get("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(104_857_600)
+}
+
+/// A body that could not be read. Over the limit, Kestrel's read throws `BadHttpRequestException`
+/// (413) while the host binds `req`, so the invocation fails and `ExceptionMiddleware` answers
+/// **500** (Azure/azure-functions-host#10519: "Exception binding parameter 'req' ... Request body
+/// too large"), and Kestrel closes the connection (`DisableKeepAlive`). The body rate's cut is
+/// answered by the server itself (`http_server::body_rate`).
+fn body_failed(host: &Host, rejection: &axum::extract::rejection::BytesRejection) -> Response {
+    let detail = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "Exception binding parameter 'req': Request body too large. The max request body size is {} bytes.",
+            body_limit(&host.app.settings)
+        )
+    } else {
+        format!("Exception binding parameter 'req': {rejection}")
+    };
+    let mut response = Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Function invocation failed",
+        detail,
+    )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    );
+    response
 }
 
 fn not_found(path: &str) -> Response {

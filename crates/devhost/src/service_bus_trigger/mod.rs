@@ -123,7 +123,7 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
     let lock = delivery.lock();
     let started = std::time::Instant::now();
     let result = {
-        let invocation = dispatch.invoker.invoke(&function.name, &request);
+        let invocation = dispatch.invoker.invoke(&function.name, &request, &op);
         tokio::pin!(invocation);
         tokio::select! {
             r = &mut invocation => r,
@@ -239,7 +239,7 @@ async fn deliver_batch(
         _ => None,
     });
     let started = std::time::Instant::now();
-    let result = dispatch.invoker.invoke(&function.name, &request).await;
+    let result = dispatch.invoker.invoke(&function.name, &request, &op).await;
     let status = match &result {
         Ok(_) => 200,
         Err(InvokeError::Failed { status, .. }) => *status,

@@ -27,6 +27,8 @@ pub struct Operation {
     pub parent_id: Option<String>,
     /// The request row's own id (16 hex digits).
     pub request_id: String,
+    /// The W3C `tracestate` continued with the trace, if any.
+    pub trace_state: Option<String>,
 }
 
 impl Operation {
@@ -37,13 +39,28 @@ impl Operation {
                 trace_id: trace,
                 parent_id: Some(span),
                 request_id: span_id(),
+                trace_state: None,
             },
             None => Self {
                 trace_id: uuid::Uuid::new_v4().simple().to_string(),
                 parent_id: None,
                 request_id: span_id(),
+                trace_state: None,
             },
         }
+    }
+
+    /// Keep `tracestate` with a continued trace (ASP.NET Core's request activity reads it with a
+    /// valid `traceparent`).
+    #[must_use]
+    pub fn with_trace_state(mut self, trace_state: Option<&str>) -> Self {
+        if self.parent_id.is_some() {
+            self.trace_state = trace_state
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned);
+        }
+        self
     }
 
     /// A child span's `traceparent` in this operation, and the child's id.
