@@ -29,4 +29,6 @@ pub struct Host {
     pub shutting_down: tokio::sync::watch::Receiver<bool>,
     /// The function keys, when enforced (`devhost start --enable-auth`).
     pub keys: Option<Arc<crate::http_trigger::auth::Keys>>,
+    /// `extensions.http.maxConcurrentRequests` / `maxOutstandingRequests`.
+    pub throttle: crate::http_trigger::throttle::Throttle,
 }

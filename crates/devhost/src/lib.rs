@@ -250,6 +250,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
         history,
         shutting_down: shutdown_rx.clone(),
         keys: keys.clone(),
+        throttle: http_trigger::throttle::Throttle::new(&app.http),
     };
     let ingestion = axum::Router::new()
         .route("/v2/track", axum::routing::post(telemetry::ingest::track))

@@ -347,3 +347,89 @@ async fn identities_are_the_claims_the_host_authenticates() {
     let anon_with_key = identities(&d, "Echo", Some(default)).await;
     assert_eq!(claims(&anon_with_key), key_claims("Function", "default"));
 }
+
+#[tokio::test]
+async fn http_throttles_and_custom_headers_are_the_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    common::set_host_json(&root, |host| {
+        host["extensions"]["http"] = json!({
+            "maxConcurrentRequests": 1, "maxOutstandingRequests": 2,
+            "customHeaders": {"X-Pyh-Custom": "yes", "Content-Type": "text/x-not-used"}
+        });
+    });
+    let data = dir.path().join("data");
+    let d = Devhost::start_with(&root, &data, free_port(), &[]).await;
+    // Four requests of 1.5 s at once: one runs, one waits (2 outstanding), two get 429.
+    let started = std::time::Instant::now();
+    let calls: Vec<_> = (0..4u64)
+        .map(|i| {
+            let req = d
+                .client
+                .get(format!("{}/api/Echo?i={i}", d.url))
+                .header("x-pyh-delay-ms", "1500");
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(200 * i)).await;
+                req.send().await.unwrap()
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.unwrap());
+    }
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses, [200, 200, 429, 429]);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(3),
+        "one at a time"
+    );
+    for r in &answers[2..] {
+        assert_eq!(r.headers()["x-function-scaleout"], "1");
+        assert!(r.headers().get("x-pyh-custom").is_none());
+    }
+    for r in &answers[..2] {
+        assert_eq!(r.headers()["x-pyh-custom"], "yes");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/json",
+            "the function's wins"
+        );
+    }
+    let recorded = d
+        .get_json("/api/Recorded?event=invocation&function=Echo")
+        .await;
+    assert!(
+        recorded
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["inFlight"] == 1),
+        "{recorded}"
+    );
+    drop(d);
+
+    // Dynamic throttles (performance counters) are refused; so is an unknown key.
+    common::set_host_json(&root, |host| {
+        host["extensions"]["http"] = json!({"dynamicThrottlesEnabled": true});
+    });
+    common::assert_start_refused(
+        &root,
+        &data,
+        &[
+            "extensions.http.dynamicThrottlesEnabled",
+            "not supported by the devhost",
+        ],
+    );
+    common::set_host_json(&root, |host| {
+        host["extensions"]["http"] = json!({"maxOutstandingRequest": 5});
+    });
+    common::assert_start_refused(
+        &root,
+        &data,
+        &[
+            "extensions.http.maxOutstandingRequest",
+            "not supported by the devhost",
+        ],
+    );
+}

@@ -106,6 +106,8 @@ pub struct HostJson {
     pub route_prefix: String,
     /// `customHandler.enableForwardingHttpRequest` (default false).
     pub forward_http: bool,
+    /// `extensions.http` throttles and headers.
+    pub http: super::http_options::HttpOptions,
 }
 
 /// Read `{root}/host.json`, expanding `%SETTING%` in the handler description from `settings`.
@@ -275,6 +277,7 @@ pub fn load(root: &Path, settings: &BTreeMap<String, String>) -> Result<HostJson
         function_timeout,
         route_prefix,
         forward_http,
+        http: super::http_options::parse(&host).map_err(|(key, problem)| field(&key, &problem))?,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The `host.json` sections whose keys the devhost checks one by one: `customHandler` (the host's
-//! `HttpWorkerOptions`), `customHandler.description` (`HttpWorkerDescription`) and
-//! `extensions.serviceBus` (the Service Bus extension's `ServiceBusOptions`). Each key is honoured,
+//! `HttpWorkerOptions`), `customHandler.description` (`HttpWorkerDescription`),
+//! `extensions.serviceBus` (the Service Bus extension's `ServiceBusOptions`) and `extensions.http`
+//! (the HTTP extension's `HttpOptions` with the host's `customHeaders` and `hsts`). Each key is honoured,
 //! accepted with a start-up warning saying it has no effect locally, or refused naming it. The host
 //! binds these sections with the .NET configuration binder, which ignores case and unknown keys;
 //! the devhost also ignores case but refuses unknown keys (a typo would otherwise pass silently).
@@ -97,7 +98,29 @@ const SERVICE_BUS: &[(&str, Key)] = &[
     ),
 ];
 
-/// Check the three sections; `(field, problem)` for the first key refused.
+/// EXT `Config/HttpOptions` (`extensions.http`), plus the host's `customHeaders` and `hsts`
+/// (H `Config/ConfigurationSectionNames`).
+const HTTP: &[(&str, Key)] = &[
+    ("routePrefix", Key::Honoured),
+    ("maxConcurrentRequests", Key::Honoured),
+    ("maxOutstandingRequests", Key::Honoured),
+    (
+        "dynamicThrottlesEnabled",
+        Key::OnlyDefault(
+            "false",
+            "rejecting requests when the host's performance counters are over their thresholds (dynamicThrottlesEnabled)",
+        ),
+    ),
+    ("customHeaders", Key::Honoured),
+    (
+        "hsts",
+        Key::NoEffect(
+            "ASP.NET Core's HSTS middleware adds its header to HTTPS responses only, and the devhost serves HTTP, as func start does",
+        ),
+    ),
+];
+
+/// Check the four sections; `(field, problem)` for the first key refused.
 pub(super) fn check(host: &Value) -> Result<(), (String, String)> {
     let custom = host.get("customHandler");
     section(custom, "customHandler", CUSTOM_HANDLER)?;
@@ -111,6 +134,7 @@ pub(super) fn check(host: &Value) -> Result<(), (String, String)> {
         "extensions.serviceBus",
         SERVICE_BUS,
     )?;
+    section(get(host.get("extensions"), "http"), "extensions.http", HTTP)?;
     // SDK `ConcurrencyOptions.DynamicConcurrencyEnabled`: the extension then ignores
     // `maxConcurrentCalls` and adjusts concurrency itself (SB `ServiceBusOptions.MaxConcurrentCalls`).
     if get(get(Some(host), "concurrency"), "dynamicConcurrencyEnabled").and_then(Value::as_bool)

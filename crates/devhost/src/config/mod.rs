@@ -9,6 +9,7 @@ pub mod duration;
 pub mod function_json;
 pub mod host_json;
 mod host_keys;
+pub mod http_options;
 pub mod sb_config;
 
 #[cfg(test)]
@@ -73,6 +74,8 @@ pub struct App {
     pub route_prefix: String,
     /// `customHandler.enableForwardingHttpRequest`: HTTP-only functions get the raw request.
     pub forward_http: bool,
+    /// `extensions.http` throttles and custom headers.
+    pub http: http_options::HttpOptions,
     /// The app settings as `func start` makes them: `local.settings.json` `Values`, where the
     /// devhost's own environment does not already set the name ([`shell_wins`]). Passed to the
     /// handler as environment.
@@ -100,6 +103,7 @@ impl App {
             function_timeout: host.function_timeout,
             route_prefix: host.route_prefix,
             forward_http: host.forward_http,
+            http: host.http,
             settings,
         })
     }

@@ -10,6 +10,7 @@ mod identities;
 mod invocation;
 mod response;
 pub mod route;
+pub mod throttle;
 
 pub use invocation::{IncomingHttp, http_invocation};
 
@@ -28,12 +29,39 @@ use crate::host::Host;
 use crate::outputs;
 use crate::telemetry::Operation;
 
-/// Serve one request under the route prefix.
+/// Serve one request under the route prefix, after the host's request queue
+/// (`extensions.http` throttles) and with its `customHeaders`.
 pub async fn serve(
     State(host): State<Host>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     method: Method,
     OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let _place = match host.throttle.enter().await {
+        Ok(place) => place,
+        Err(rejected) => return rejected,
+    };
+    let mut response = serve_queued(&host, peer, method, uri, headers, body).await;
+    // H `Middleware/CustomHttpHeadersMiddleware`: `TryAdd`, so the function's own value wins.
+    for (name, value) in &host.app.http.custom_headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) && !response.headers().contains_key(&name)
+        {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+async fn serve_queued(
+    host: &Host,
+    peer: std::net::SocketAddr,
+    method: Method,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
