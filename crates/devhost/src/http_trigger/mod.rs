@@ -74,7 +74,7 @@ async fn serve_queued(
     };
     let body = match body {
         Ok(body) => body,
-        Err(rejection) => return body_failed(&host, &rejection),
+        Err(rejection) => return body_failed(host, &rejection),
     };
     if *host.shutting_down.borrow() {
         return Problem::new(
@@ -109,7 +109,7 @@ async fn serve_queued(
     let op = Operation::continue_from(header("traceparent")).with_trace_state(header("tracestate"));
     let headers = forwarded_for(headers, peer);
     if host.app.forward_http && function.is_http_in_and_out() {
-        let response = forward(&host, &op, &method, &uri, &headers, &body).await;
+        let response = forward(host, &op, &method, &uri, &headers, &body).await;
         let status = response.status().as_u16();
         host.capture
             .host_request(&function.name, &op, started.elapsed(), status, status < 500);
@@ -122,7 +122,7 @@ async fn serve_queued(
         body: &body,
         identities,
     };
-    let response = invoke_http(&host, function, binding, params, &op, &request).await;
+    let response = invoke_http(host, function, binding, params, &op, &request).await;
     let status = response.status().as_u16();
     host.capture
         .host_request(&function.name, &op, started.elapsed(), status, status < 500);
