@@ -145,11 +145,16 @@ async fn queue_name_setting_resolves_and_disabled_functions_do_not_run() {
             ("pyh_queue", "pyh-out"),
             ("AzureWebJobs.Receive.Disabled", "true"),
             ("AzureWebJobs_Echo_Disabled", "True"),
+            ("AzureWebJobs.Keyed.Disabled", "true"),
         ],
     );
     add_pyhandler_variant(&root, "ReceiveFromSetting");
     let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
     assert_eq!(d.status("/api/Echo").await, 404, "a disabled HTTP function");
+    // ... but to the Admin level, which `func start` gives every authenticated request: one with
+    // a key, or to a function that is not anonymous.
+    assert_eq!(d.status("/api/Echo?code=any").await, 200);
+    assert_eq!(d.status("/api/Keyed").await, 200);
     let sent = d
         .post(
             "/api/Send",

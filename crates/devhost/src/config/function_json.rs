@@ -91,6 +91,9 @@ pub struct Function {
     pub name: String,
     /// Bindings in file order.
     pub bindings: Vec<Binding>,
+    /// Disabled by `AzureWebJobs.<Name>.Disabled`. Only an HTTP function is loaded disabled (its
+    /// route answers 404 but to the Admin level); a disabled trigger of another kind is not loaded.
+    pub disabled: bool,
 }
 
 impl Function {
@@ -358,11 +361,24 @@ pub fn load_all(
         if triggers != 1 {
             return Err(field("bindings".into(), "must contain exactly one trigger"));
         }
-        if is_disabled(&name, settings) {
+        let disabled = is_disabled(&name, settings);
+        let http = bindings
+            .iter()
+            .any(|b| matches!(b, Binding::HttpTrigger { .. }));
+        if disabled && !http {
             info!("function {name} is disabled by the app setting AzureWebJobs.{name}.Disabled");
             continue;
         }
-        functions.push(Function { name, bindings });
+        if disabled {
+            info!(
+                "function {name} is disabled by the app setting AzureWebJobs.{name}.Disabled: it answers 404 except to requests with the Admin level (as under func start: any request to a non-anonymous function, or with a key)"
+            );
+        }
+        functions.push(Function {
+            name,
+            bindings,
+            disabled,
+        });
     }
     if functions.is_empty() {
         return Err(ConfigError::Field {
@@ -378,7 +394,9 @@ pub fn load_all(
 
 /// `SDK Listeners/HostListenerFactory.IsDisabled`: the app setting (or environment variable)
 /// `AzureWebJobs.<Name>.Disabled` or `AzureWebJobs_<Name>_Disabled` set to `true` (or `1`)
-/// disables a function: its trigger does not listen and its HTTP route answers 404.
+/// disables a function: its trigger does not listen and its HTTP route answers 404 unless the
+/// request has the Admin level (`H WebJobs.Script.WebHost/Middleware/FunctionInvocationMiddleware.
+/// GetResultAsync`).
 fn is_disabled(name: &str, settings: &BTreeMap<String, String>) -> bool {
     [
         format!("AzureWebJobs.{name}.Disabled"),

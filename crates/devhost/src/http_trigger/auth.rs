@@ -285,6 +285,7 @@ mod tests {
         let f = Function {
             name: "Keyed".into(),
             bindings: Vec::new(),
+            disabled: false,
         };
         std::fs::write(
             dir.path().join("keyed.json"),

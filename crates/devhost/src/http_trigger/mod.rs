@@ -24,7 +24,7 @@ use tracing::{error, warn};
 
 use broker::rest::Problem;
 
-use crate::config::Function;
+use crate::config::{AuthLevel, Function};
 use crate::host::Host;
 use crate::outputs;
 use crate::telemetry::Operation;
@@ -85,15 +85,14 @@ async fn serve_queued(
         .into_response();
     }
 
-    let level = function
-        .auth_level()
-        .unwrap_or(crate::config::AuthLevel::Function);
-    let identities = if !identities::authenticated(level, &headers, uri.query()) {
-        identities::anonymous()
+    let level = function.auth_level().unwrap_or(AuthLevel::Function);
+    // The identities and whether they carry the Admin level.
+    let (identities, admin) = if !identities::authenticated(level, &headers, uri.query()) {
+        (identities::anonymous(), false)
     } else if let Some(keys) = &host.keys {
         match keys.authorize(&function.name, level, &headers, uri.query()) {
-            Ok(Some((level, name))) => identities::key(level, &name),
-            Ok(None) => identities::anonymous(),
+            Ok(Some((level, name))) => (identities::key(level, &name), level == AuthLevel::Admin),
+            Ok(None) => (identities::anonymous(), false),
             // `AuthenticationLevelHandler` + the host's authorization policy: 401 (the host's
             // body is empty; the devhost says why, as for its other errors).
             Err(why) => {
@@ -101,8 +100,12 @@ async fn serve_queued(
             }
         }
     } else {
-        identities::func_start_admin()
+        (identities::func_start_admin(), true)
     };
+    // `FunctionInvocationMiddleware.GetResultAsync`: a disabled function is 404 but to Admin.
+    if function.disabled && !admin {
+        return not_found(path);
+    }
     let started = std::time::Instant::now();
     // The request row continues the client's W3C trace context (ASP.NET Core's request activity).
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
