@@ -269,3 +269,29 @@ fn initialization_timeout_bounds_each_start() {
         "three starts of 1 s each, not 30 s each"
     );
 }
+
+#[tokio::test]
+async fn stopping_the_devhost_sends_the_handler_sigterm_where_the_host_kills_it() {
+    // The host's `WorkerProcess.Dispose` kills the handler outright; the devhost, which documents
+    // the difference, sends SIGTERM first (SIGKILL after 10 s), so a handler's drain and flush run
+    // locally: the pyhandler records the signal.
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[]);
+    let mut d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
+    assert_eq!(d.status("/api/Echo").await, 200);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &d.child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while d.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the devhost did not stop");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let records = std::fs::read_to_string(root.join("pyh-records.jsonl")).unwrap();
+    assert!(
+        records
+            .lines()
+            .any(|l| l.contains("\"event\": \"signal\"") && l.contains("SIGTERM")),
+        "{records}"
+    );
+}
