@@ -212,7 +212,10 @@ pub fn presented_key(headers: &HeaderMap, query: Option<&str>) -> Option<String>
         None => query.and_then(|q| {
             q.split('&').find_map(|pair| {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (super::decode(k) == "code").then(|| super::decode(v))
+                // ASP.NET's query collection ignores case (`?CODE=` works).
+                super::decode(k)
+                    .eq_ignore_ascii_case("code")
+                    .then(|| super::decode(v))
             })
         }),
     }
@@ -312,6 +315,11 @@ mod tests {
             Some(&format!("a=1&code={default}"))
         ));
         assert!(ok(AuthLevel::Function, &h("own-key"), None));
+        assert!(ok(
+            AuthLevel::Function,
+            &none,
+            Some(&format!("CODE={default}"))
+        ));
         assert!(
             keys.authorize("Other", AuthLevel::Function, &h("own-key"), None)
                 .is_err()

@@ -39,8 +39,10 @@ pub fn authenticated(level: AuthLevel, headers: &HeaderMap, query: Option<&str>)
         || headers.contains_key("x-ms-client-principal")
         || headers.contains_key("x-functions-key")
         || query.is_some_and(|q| {
-            q.split('&')
-                .any(|pair| super::decode(pair.split_once('=').map_or(pair, |(k, _)| k)) == "code")
+            q.split('&').any(|pair| {
+                super::decode(pair.split_once('=').map_or(pair, |(k, _)| k))
+                    .eq_ignore_ascii_case("code")
+            })
         })
 }
 
