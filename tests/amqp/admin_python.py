@@ -151,6 +151,7 @@ def unsupported():
 def durable_create():
     a = admin()
     a.create_queue("kept", max_delivery_count=6, max_message_size_in_kilobytes=2048)
+    a.create_queue("sized", max_message_size_in_kilobytes=1024)  # for the REST size check
     with client() as c:
         with c.get_queue_sender("kept") as sender:
             sender.send_messages(ServiceBusMessage("survives"))
