@@ -121,7 +121,7 @@ pub fn apply(
                 e.max_size_mb = number(
                     p,
                     f,
-                    |n| n >= 1024 && n <= 81_920 && n % 1024 == 0,
+                    |n| (1024..=81_920).contains(&n) && n % 1024 == 0,
                     "it must be a multiple of 1024 from 1024 to 81920 (Standard: up to 5120)",
                 )?;
             }
