@@ -21,7 +21,7 @@ const COUNTS: &str = "http://schemas.microsoft.com/netservices/2011/06/servicebu
 /// One child element of a `QueueDescription`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
-    /// Its text (entities resolved, trimmed).
+    /// Its text (entities resolved, surrounding white space trimmed).
     pub text: String,
     /// Whether it has child elements (`AuthorizationRules`, `CountDetails`).
     pub nested: bool,
@@ -43,7 +43,6 @@ fn is(ns: &ResolveResult<'_>, uri: &str) -> bool {
 /// The `QueueDescription` properties of an Atom `entry` (in document order, by local name).
 pub fn parse_queue_description(body: &str) -> Result<Vec<(String, Field)>, BadXml> {
     let mut reader = NsReader::from_str(body);
-    reader.config_mut().trim_text(true);
     let mut depth = 0usize;
     // Depth at which the QueueDescription element opened, once seen.
     let mut description: Option<usize> = None;
@@ -89,6 +88,11 @@ pub fn parse_queue_description(body: &str) -> Result<Vec<(String, Field)>, BadXm
                 if description == Some(depth) {
                     return Ok(fields);
                 }
+                if let (Some(at), Some((_, f))) = (description, fields.last_mut())
+                    && depth == at + 1
+                {
+                    f.text = f.text.trim().to_owned();
+                }
             }
             Event::Text(t) => push_text(
                 &mut fields,
@@ -127,7 +131,7 @@ fn push_text(fields: &mut [(String, Field)], description: Option<usize>, depth: 
     if let (Some(at), Some((_, f))) = (description, fields.last_mut())
         && depth == at + 2
     {
-        f.text.push_str(text.trim());
+        f.text.push_str(text);
     }
 }
 

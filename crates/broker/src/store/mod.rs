@@ -29,7 +29,8 @@
 //! (send, schedule, cancel a scheduled message), `settle.rs` (peek-lock receive, complete,
 //! abandon, renew a lock), `dead_letter.rs` (dead-letter on the receiver's word, listing,
 //! resubmit, peek-lock on the dead-letter subqueue), `counts.rs` and `maintenance.rs` (lock and
-//! time-to-live expiry, recovery at open).
+//! time-to-live expiry, recovery at open), `entities.rs` (queues created, updated and deleted
+//! through the administration API, and the queue options the writer runs with).
 //!
 //! Adding an operation is one such method and nothing else: `self.call(move |cx| ...).await`
 //! runs the closure on the writer thread with the batch's transaction (`cx.tx`), the queue
