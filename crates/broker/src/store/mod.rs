@@ -56,6 +56,8 @@ mod writer;
 #[cfg(test)]
 mod amqp_tests;
 #[cfg(test)]
+mod entities_tests;
+#[cfg(test)]
 mod queue_options_tests;
 #[cfg(test)]
 mod tests;
