@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, repo_root};
+use common::{Devhost, free_port, pyhandler_root, repo_root};
 use test_support::sdk;
 
 /// The queue the devhost declares.
@@ -78,25 +78,27 @@ fn node_modules() -> PathBuf {
 
 /// Run one scenario of the Python or the JavaScript suite against `local`.
 async fn scenario(local: &Local, js: bool, name: &str) {
+    scenario_at(local.amqp_port, &local.ca, DECLARED, js, name).await;
+}
+
+/// Run one scenario against the AMQP port `amqp_port`, trusting `ca`, with `queue` declared.
+async fn scenario_at(amqp_port: u16, ca: &Path, queue: &str, js: bool, name: &str) {
     let dir = repo_root().join("tests/amqp");
     let mut cmd = if js {
         let mut c = tokio::process::Command::new("node");
         c.arg(dir.join("admin_js.cjs"))
             .env("NODE_PATH", node_modules())
-            .env("NODE_EXTRA_CA_CERTS", &local.ca);
+            .env("NODE_EXTRA_CA_CERTS", ca);
         c
     } else {
         let mut c = tokio::process::Command::new(sdk::python());
         c.arg(dir.join("admin_python.py"))
-            .env("REQUESTS_CA_BUNDLE", &local.ca);
+            .env("REQUESTS_CA_BUNDLE", ca);
         c
     };
     cmd.arg(name)
-        .env(
-            "SB_CONNECTION_STRING",
-            sdk::connection_string(local.amqp_port),
-        )
-        .env("SB_QUEUE", DECLARED)
+        .env("SB_CONNECTION_STRING", sdk::connection_string(amqp_port))
+        .env("SB_QUEUE", queue)
         .kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
         .await
@@ -192,4 +194,17 @@ async fn a_created_queue_is_durable_and_rest_enforces_its_message_size() {
 
     let local = start(&data).await;
     scenario(&local, false, "durable_check").await;
+}
+
+/// `devhost start` serves the same API on its AMQP port; a queue a function binding names
+/// (`pyh-out`, the pyhandler's `Send` output) is declared: shown, never updated or deleted.
+#[tokio::test]
+async fn devhost_start_serves_it_and_keeps_the_queues_its_bindings_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[("AzureWebJobs.Receive.Disabled", "true")]);
+    let data = dir.path().join("data");
+    let devhost = Devhost::start_with(&root, &data, free_port(), &[]).await;
+    let ca = data.join("admin-tls/admin-cert.pem");
+    scenario_at(devhost.amqp_port, &ca, "pyh-out", false, "conflict").await;
+    scenario_at(devhost.amqp_port, &ca, "pyh-out", true, "conflict").await;
 }
