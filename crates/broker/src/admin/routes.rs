@@ -146,11 +146,15 @@ fn valid_name(name: &str) -> bool {
 /// A queue's description: its entity, or (declared and configured queues) its options with
 /// Service Bus's defaults for the rest, created when the broker started.
 fn description(admin: &Admin, name: &str) -> EntityDescription {
-    admin.namespace.store().entity(name).unwrap_or_else(|| {
-        let mut e = EntityDescription::with_options(admin.namespace.store().options(name));
+    let store = admin.namespace.store();
+    let mut e = store.entity(name).unwrap_or_else(|| {
+        let mut e = EntityDescription::with_options(store.options(name));
         (e.created_at, e.updated_at) = (admin.started, admin.started);
         e
-    })
+    });
+    // What the queue runs with (a configured queue's options win over a stored entity's).
+    e.options = store.options(name);
+    e
 }
 
 fn render(
