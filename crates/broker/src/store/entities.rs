@@ -227,8 +227,13 @@ impl Store {
 
     /// The largest message `queue` takes, in bytes (`MaxMessageSizeInKilobytes`).
     pub fn max_message_bytes(&self, queue: &str) -> usize {
-        let kb = self
-            .entity(queue)
+        let map = self
+            .entities
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let kb = map
+            .get(queue)
             .map_or(STANDARD_MAX_MESSAGE_SIZE_KB, |e| e.max_message_size_kb);
         kb as usize * 1024
     }
