@@ -112,6 +112,9 @@ const scenarios = {
     await a.createQueue("js-twice");
     await refused("a second create", a.createQueue("js-twice"), (e) => e.code === "MessageEntityAlreadyExistsError");
     await refused("delete of a declared queue", a.deleteQueue(QUEUE), (e) => e.statusCode === 409);
+    const declared = await a.getQueue(QUEUE);
+    declared.maxDeliveryCount = 3;
+    await refused("update of a declared queue", a.updateQueue(declared), (e) => e.statusCode === 409);
     await a.deleteQueue("js-twice");
   },
 
