@@ -96,7 +96,7 @@ pub struct EntityRuntime {
     pub last_enqueued: Option<DateTime<Utc>>,
 }
 
-/// Why an entity operation was refused.
+/// What a create or update of an entity came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntityChange {
     /// Done.
