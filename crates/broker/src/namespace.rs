@@ -5,8 +5,9 @@ use std::sync::Arc;
 use crate::store::{QueueStats, Store, StoreError};
 
 /// The queues a broker serves: those declared up front (as a namespace's queues are created
-/// before anyone uses them; the host stand-in declares every queue its functions bind), plus any
-/// the store holds, or held, messages of. Cheap to clone.
+/// before anyone uses them; the host stand-in declares every queue its functions bind), those
+/// created through the administration API (the store's entities), plus any the store holds, or
+/// held, messages of. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Namespace {
     store: Store,
@@ -35,16 +36,33 @@ impl Namespace {
         &self.declared
     }
 
-    /// Whether `queue` exists: declared, or known to the store.
+    /// Whether `queue` is declared up front (it cannot be deleted while it is served).
+    pub fn is_declared(&self, queue: &str) -> bool {
+        self.declared.iter().any(|q| q == queue)
+    }
+
+    /// Whether `queue` exists: declared, created, or known to the store.
     pub async fn exists(&self, queue: &str) -> Result<bool, StoreError> {
-        if self.declared.iter().any(|q| q == queue) {
+        if self.is_declared(queue) || self.store.entity(queue).is_some() {
             return Ok(true);
         }
         self.store.has_seen(queue).await
     }
 
+    /// Every queue that exists, sorted.
+    pub async fn queues(&self) -> Result<Vec<String>, StoreError> {
+        let mut all = self.declared.to_vec();
+        all.extend(self.store.entity_names());
+        all.extend(self.store.known_queues().await?);
+        all.sort();
+        all.dedup();
+        Ok(all)
+    }
+
     /// Counts for every queue that exists, sorted by name.
     pub async fn stats(&self) -> Result<Vec<QueueStats>, StoreError> {
-        self.store.stats(self.declared.to_vec()).await
+        let mut queues = self.declared.to_vec();
+        queues.extend(self.store.entity_names());
+        self.store.stats(queues).await
     }
 }

@@ -116,6 +116,9 @@ pub enum DevhostError {
     /// The queue store failed to open.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The administration API's certificate could not be made.
+    #[error(transparent)]
+    AdminTls(#[from] broker::admin::TlsError),
     /// The data directory could not be created.
     #[error("cannot create {path}: {source}")]
     DataDir {
@@ -238,7 +241,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
             .sample_until(namespace.clone(), shutdown_rx.clone()),
     );
     let amqp = match &opts.amqp {
-        Some(amqp) => Some(start_amqp(amqp, &namespace).await?),
+        Some(amqp) => Some(start_amqp(amqp, &namespace, &opts.data_dir).await?),
         None => None,
     };
     let host = Host {
@@ -402,6 +405,7 @@ fn key_query(keys: &http_trigger::auth::Keys, level: Option<config::AuthLevel>) 
 pub(crate) async fn start_amqp(
     amqp: &AmqpOptions,
     namespace: &Namespace,
+    data_dir: &std::path::Path,
 ) -> Result<broker::amqp::Server, DevhostError> {
     let listen_error = |source| DevhostError::Listen {
         addr: amqp.listen,
@@ -417,8 +421,22 @@ pub(crate) async fn start_amqp(
     let addr = listener.local_addr().map_err(listen_error)?;
     let connection_string = broker::amqp::connection_string(addr, &config);
     let backend = Arc::new(broker::amqp::DurableBackend::new(namespace.clone()));
-    let server = broker::amqp::Server::start(listener, backend, config).map_err(listen_error)?;
+    // The SDKs' administration clients call `https://` on this same port (broker::admin).
+    let tls = broker::admin::Tls::load_or_create(&data_dir.join("admin-tls"))?;
+    let admin = broker::admin::Admin {
+        namespace: namespace.clone(),
+        sas: config.sas.clone(),
+        name: "devhost".into(),
+        started: chrono::Utc::now(),
+    };
+    let https = broker::admin::Https::new(admin, tls);
+    let ca = https.ca_file().display().to_string();
+    let server = broker::amqp::Server::start_with_admin(listener, backend, config, https)
+        .map_err(listen_error)?;
     info!("Service Bus over AMQP on {addr}: {connection_string}");
+    info!(
+        "Service Bus administration API (ServiceBusAdministrationClient) on https://{addr}; trust its certificate authority {ca}: REQUESTS_CA_BUNDLE={ca} (Python) or NODE_EXTRA_CA_CERTS={ca} (Node)"
+    );
     Ok(server)
 }
 

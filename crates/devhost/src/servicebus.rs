@@ -60,7 +60,7 @@ pub async fn serve(opts: ServiceBusOptions) -> Result<(), DevhostError> {
     };
     let configured: Vec<String> = store.configured().map(str::to_owned).collect();
     let namespace = Namespace::new(store, opts.queues.into_iter().chain(configured));
-    let amqp = start_amqp(&opts.amqp, &namespace).await?;
+    let amqp = start_amqp(&opts.amqp, &namespace, &opts.data_dir).await?;
     let router = broker::rest::router(Rest {
         namespace: namespace.clone(),
         base_url: base_url.clone(),

@@ -28,17 +28,12 @@ const TICK: Duration = Duration::from_millis(250);
 #[derive(Debug, Clone)]
 pub struct DurableBackend {
     namespace: Namespace,
-    max_message_size_kb: u32,
 }
 
 impl DurableBackend {
     /// Serve `namespace`; each queue has the options its store was opened with.
     pub fn new(namespace: Namespace) -> Self {
-        Self {
-            namespace,
-            // Service Bus Standard tier.
-            max_message_size_kb: 256,
-        }
+        Self { namespace }
     }
 
     async fn exists(&self, queue: &str) -> Result<(), BackendError> {
@@ -139,7 +134,12 @@ impl Backend for DurableBackend {
             default_message_time_to_live: options.time_to_live,
             dead_lettering_on_message_expiration: options.dead_letter_on_expiration,
             requires_session: false,
-            max_message_size_kb: self.max_message_size_kb,
+            // The queue's `MaxMessageSizeInKilobytes` (256, Standard tier, unless it was created
+            // with another through the administration API).
+            max_message_size_kb: u32::try_from(
+                self.namespace.store().max_message_bytes(name) / 1024,
+            )
+            .unwrap_or(u32::MAX),
         })
     }
 

@@ -4,7 +4,8 @@
 //! The connection, session and link state machines are our own, over the performative and
 //! message types of `fe2o3-amqp-types` and the `serde_amqp` codec (why: /work/notes/amqp.md §2).
 //! Storage is behind [`Backend`]. Plain TCP only, meant for loopback, as Microsoft's emulator
-//! (`UseDevelopmentEmulator=true` makes the SDKs skip TLS).
+//! (`UseDevelopmentEmulator=true` makes the SDKs skip TLS); a connection that opens with a TLS
+//! handshake is the SDKs' administration client, served by [`crate::admin`].
 
 mod auth;
 pub mod backend;

@@ -63,8 +63,11 @@ pub struct Grant {
     pub expires: DateTime<Utc>,
 }
 
-/// The path part of an audience or address (`sb://host:port/a/b` -> `a/b`), lower-cased.
+/// The path part of an audience or address (`sb://host:port/a/b` -> `a/b`), lower-cased; a
+/// query is not part of it (the JavaScript SDK's administration client signs each request URL,
+/// `?api-version=...` included: `@azure/service-bus` `util/sasServiceClientCredentials.js`).
 pub fn audience_path(uri: &str) -> String {
+    let uri = uri.split('?').next().unwrap_or(uri);
     let rest = match uri.find("://") {
         Some(i) => {
             let after = &uri[i + 3..];
@@ -174,6 +177,15 @@ mod tests {
             verify(&key(), &token("SAS_KEY_VALUE", aud, later), other, now),
             Err(TokenError::Audience { .. })
         ));
+        let signed_with_query = "https://127.0.0.1:5672/jobs?api-version=2021-05";
+        let url = "https://127.0.0.1:5672/jobs";
+        let grant = verify(
+            &key(),
+            &token("SAS_KEY_VALUE", signed_with_query, later),
+            url,
+            now,
+        );
+        assert_eq!(grant.unwrap().path, "jobs");
         let ns = "sb://localhost:5672/";
         assert_eq!(
             verify(&key(), &token("SAS_KEY_VALUE", ns, later), aud, now)

@@ -1,4 +1,6 @@
-//! The listener: one task per accepted connection.
+//! The listener: one task per accepted connection. With the administration API
+//! ([`Server::start_with_admin`]), a connection that opens with a TLS handshake is handed to it
+//! (the SDKs' administration clients call `https://` on the AMQP port).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -6,6 +8,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::admin::Https;
 use crate::amqp::backend::Backend;
 use crate::amqp::connection::{self, Config};
 
@@ -31,6 +34,25 @@ impl Server {
         backend: Arc<B>,
         config: Config,
     ) -> std::io::Result<Self> {
+        Self::serve(listener, backend, config, None)
+    }
+
+    /// Serve AMQP on `listener` with `backend`, and the administration API to TLS clients.
+    pub fn start_with_admin<B: Backend>(
+        listener: TcpListener,
+        backend: Arc<B>,
+        config: Config,
+        admin: Https,
+    ) -> std::io::Result<Self> {
+        Self::serve(listener, backend, config, Some(Arc::new(admin)))
+    }
+
+    fn serve<B: Backend>(
+        listener: TcpListener,
+        backend: Arc<B>,
+        config: Config,
+        admin: Option<Arc<Https>>,
+    ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let config = Arc::new(config);
         let task = tokio::spawn(async move {
@@ -42,8 +64,15 @@ impl Server {
                         continue;
                     }
                 };
-                let (backend, config) = (backend.clone(), config.clone());
+                let (backend, config, admin) = (backend.clone(), config.clone(), admin.clone());
                 tokio::spawn(async move {
+                    if let Some(admin) = admin {
+                        let mut first = [0u8; 1];
+                        if matches!(stream.peek(&mut first).await, Ok(1) if Https::is_tls(first[0]))
+                        {
+                            return admin.serve(stream).await;
+                        }
+                    }
                     match connection::run(stream, backend, config).await {
                         Ok(()) => tracing::debug!(%peer, "AMQP connection closed"),
                         Err(e) => tracing::info!(%peer, error = %e, "AMQP connection ended"),

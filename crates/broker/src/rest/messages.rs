@@ -81,9 +81,11 @@ fn bad_request(detail: impl Into<String>) -> Response {
 }
 
 /// The largest message a Standard-tier queue takes, payload and properties together (Microsoft's
-/// "Service Bus quotas": "Maximum message size ... 256 KB for Standard tier"); the AMQP front end
-/// enforces the same on the encoded message. A batch send is held to it as a whole.
-pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// "Service Bus quotas": "Maximum message size ... 256 KB for Standard tier"): every queue's
+/// limit unless it was created with its own `MaxMessageSizeInKilobytes`
+/// ([`crate::store::Store::max_message_bytes`]); the AMQP front end enforces the same on the
+/// encoded message. A batch send is held to it as a whole.
+pub const MAX_MESSAGE_BYTES: usize = crate::store::STANDARD_MAX_MESSAGE_SIZE_KB as usize * 1024;
 
 /// The content type of a batch send.
 const BATCH: &str = "application/vnd.microsoft.servicebus.json";
@@ -238,12 +240,16 @@ async fn send(
             })
             .map(|(name, value)| name.as_str().len() + value.len())
             .sum::<usize>();
-    if size > MAX_MESSAGE_BYTES {
+    // The queue's `MaxMessageSizeInKilobytes`: 256 KB (Standard tier) unless the queue was
+    // created with another through the administration API.
+    let limit = rest.namespace.store().max_message_bytes(&queue);
+    if size > limit {
         return Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "Message too large",
             format!(
-                "the message is {size} bytes with its properties; a Standard-tier queue takes at most {MAX_MESSAGE_BYTES} (256 KB)"
+                "the message is {size} bytes with its properties; queue {queue} takes at most {limit} ({} KB, its MaxMessageSizeInKilobytes)",
+                limit / 1024
             ),
         )
         .into_response();

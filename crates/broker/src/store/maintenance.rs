@@ -78,7 +78,7 @@ impl Store {
 /// delivery counts as abandoned), as no holder can settle it any more.
 pub(super) fn recover(writer: &mut Writer) -> Result<(), StoreError> {
     let tx = writer.conn.transaction()?;
-    let expired = expire_locks(&tx, &writer.options, true)?;
+    let expired = expire_locks(&tx, &writer.options.current(), true)?;
     tx.commit()?;
     if expired > 0 {
         tracing::warn!(

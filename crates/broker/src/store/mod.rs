@@ -29,7 +29,8 @@
 //! (send, schedule, cancel a scheduled message), `settle.rs` (peek-lock receive, complete,
 //! abandon, renew a lock), `dead_letter.rs` (dead-letter on the receiver's word, listing,
 //! resubmit, peek-lock on the dead-letter subqueue), `counts.rs` and `maintenance.rs` (lock and
-//! time-to-live expiry, recovery at open).
+//! time-to-live expiry, recovery at open), `entities.rs` (queues created, updated and deleted
+//! through the administration API, and the queue options the writer runs with).
 //!
 //! Adding an operation is one such method and nothing else: `self.call(move |cx| ...).await`
 //! runs the closure on the writer thread with the batch's transaction (`cx.tx`), the queue
@@ -42,6 +43,7 @@ mod amqp;
 mod counts;
 mod dead_letter;
 mod duplicates;
+mod entities;
 mod error;
 mod maintenance;
 mod model;
@@ -54,6 +56,8 @@ mod writer;
 #[cfg(test)]
 mod amqp_tests;
 #[cfg(test)]
+mod entities_tests;
+#[cfg(test)]
 mod queue_options_tests;
 #[cfg(test)]
 mod tests;
@@ -65,6 +69,7 @@ use rusqlite::Connection;
 use tokio::sync::{Notify, oneshot};
 
 pub use amqp::{Raw, RawMessage, Take};
+pub use entities::{EntityChange, EntityDescription, EntityRuntime, STANDARD_MAX_MESSAGE_SIZE_KB};
 pub use error::StoreError;
 pub use model::{
     Abandoned, DeadLetter, Delivery, LockRef, MAX_DELIVERY_REASON, NewMessage, QueueConfig,
@@ -80,22 +85,27 @@ use writer::{Ctx, Job, Writer};
 pub struct Store {
     jobs: mpsc::Sender<Job>,
     arrivals: Arc<Notify>,
-    options: Arc<QueueConfig>,
+    options: Arc<entities::LiveConfig>,
+    entities: Arc<entities::Registry>,
+    configured: Arc<[String]>,
 }
 
 impl Store {
     /// Open (or create) the store at `path` with every queue's options (one [`QueueOptions`]
     /// for all, or a [`QueueConfig`]), release locks held at a crash, start the writer.
     pub fn open(path: &Path, options: impl Into<QueueConfig>) -> Result<Self, StoreError> {
-        let options = Arc::new(options.into());
+        let mut config: QueueConfig = options.into();
+        let configured: Arc<[String]> = config.queues.keys().cloned().collect();
         let opened = Connection::open(path).and_then(|conn| {
             schema::prepare(&conn)?;
-            Ok(conn)
+            let registry = entities::load(&conn, &mut config)?;
+            Ok((conn, registry))
         });
-        let conn = opened.map_err(|source| StoreError::Open {
+        let (conn, registry) = opened.map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
         })?;
+        let options = Arc::new(entities::LiveConfig::new(config));
         let mut writer = Writer {
             conn,
             options: options.clone(),
@@ -111,17 +121,19 @@ impl Store {
             jobs,
             arrivals: Arc::new(Notify::new()),
             options,
+            entities: Arc::new(registry),
+            configured,
         })
     }
 
     /// The options of `queue`.
     pub fn options(&self, queue: &str) -> QueueOptions {
-        self.options.of(queue)
+        self.options.current().of(queue)
     }
 
-    /// The queues configured with their own options, sorted.
+    /// The queues configured with their own options at open (not the created entities), sorted.
     pub fn configured(&self) -> impl Iterator<Item = &str> {
-        self.options.queues.keys().map(String::as_str)
+        self.configured.iter().map(String::as_str)
     }
 
     /// Notified (`notify_waiters`) whenever messages may have become available: after a send, a

@@ -12,6 +12,7 @@ use std::sync::{Arc, mpsc};
 use rusqlite::{Connection, Transaction};
 use tokio::sync::oneshot;
 
+use super::entities::LiveConfig;
 use super::error::StoreError;
 use super::model::QueueConfig;
 use crate::latency::CompletionLatency;
@@ -67,7 +68,7 @@ where
 /// The connection and what operations run with.
 pub(super) struct Writer {
     pub conn: Connection,
-    pub options: Arc<QueueConfig>,
+    pub options: Arc<LiveConfig>,
     pub latency: CompletionLatency,
 }
 
@@ -101,9 +102,10 @@ impl Writer {
                 return;
             }
         };
+        let options = self.options.current();
         let mut cx = Ctx {
             tx: &tx,
-            options: &self.options,
+            options: &options,
             latency: &mut self.latency,
         };
         let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());

@@ -1,0 +1,210 @@
+//! The administration API of `devhost servicebus` (HTTPS on the AMQP port), driven by the
+//! unmodified `ServiceBusAdministrationClient`s of Microsoft's Python SDK
+//! (`tests/amqp/admin_python.py`) and JavaScript SDK (`tests/amqp/admin_js.cjs`), trusting the
+//! certificate authority the devhost writes to `<data-dir>/admin-tls/admin-cert.pem`; plus what
+//! the SDKs cannot see: the REST subset enforcing a created queue's message size, and a
+//! created queue surviving a restart.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Devhost, free_port, pyhandler_root, repo_root};
+use test_support::sdk;
+
+/// The queue the devhost declares.
+const DECLARED: &str = "jobs";
+
+struct Local {
+    child: Child,
+    rest: String,
+    amqp_port: u16,
+    ca: PathBuf,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start(data: &Path) -> Local {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (port, amqp_port) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_devhost"))
+        .args(["servicebus", "--port", &port.to_string()])
+        .args(["--amqp-port", &amqp_port.to_string(), "--queue", DECLARED])
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let local = Local {
+        child,
+        rest: format!("http://127.0.0.1:{port}/servicebus"),
+        amqp_port,
+        ca: data.join("admin-tls/admin-cert.pem"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("{}/{DECLARED}", local.rest))
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "devhost servicebus did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(local.ca.exists(), "no {}", local.ca.display());
+    local
+}
+
+fn node_modules() -> PathBuf {
+    std::env::var_os("SB_NODE_MODULES").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").unwrap())
+                .join(".cache/resilient-jobs/node-sdk/node_modules")
+        },
+        PathBuf::from,
+    )
+}
+
+/// Run one scenario of the Python or the JavaScript suite against `local`.
+async fn scenario(local: &Local, js: bool, name: &str) {
+    scenario_at(local.amqp_port, &local.ca, DECLARED, js, name).await;
+}
+
+/// Run one scenario against the AMQP port `amqp_port`, trusting `ca`, with `queue` declared.
+async fn scenario_at(amqp_port: u16, ca: &Path, queue: &str, js: bool, name: &str) {
+    let dir = repo_root().join("tests/amqp");
+    let mut cmd = if js {
+        let mut c = tokio::process::Command::new("node");
+        c.arg(dir.join("admin_js.cjs"))
+            .env("NODE_PATH", node_modules())
+            .env("NODE_EXTRA_CA_CERTS", ca);
+        c
+    } else {
+        let mut c = tokio::process::Command::new(sdk::python());
+        c.arg(dir.join("admin_python.py"))
+            .env("REQUESTS_CA_BUNDLE", ca);
+        c
+    };
+    cmd.arg(name)
+        .env("SB_CONNECTION_STRING", sdk::connection_string(amqp_port))
+        .env("SB_QUEUE", queue)
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("scenario timed out")
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success() && stdout.contains(&format!("scenario held: {name}")),
+        "{} scenario {name} failed ({}):\n{stdout}\n{stderr}",
+        if js { "JavaScript" } else { "Python" },
+        out.status
+    );
+}
+
+async fn run(js: bool, name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let local = start(&dir.path().join("data")).await;
+    scenario(&local, js, name).await;
+}
+
+#[tokio::test]
+async fn python_create_get_send_runtime_update_list_delete() {
+    run(false, "lifecycle").await;
+}
+
+#[tokio::test]
+async fn python_conflicts_and_declared_queues() {
+    run(false, "conflict").await;
+}
+
+#[tokio::test]
+async fn python_wrong_key_is_unauthorized() {
+    run(false, "wrong_key").await;
+}
+
+#[tokio::test]
+async fn python_unsupported_properties_are_refused_by_name() {
+    run(false, "unsupported").await;
+}
+
+#[tokio::test]
+async fn js_create_get_send_runtime_update_list_delete() {
+    run(true, "lifecycle").await;
+}
+
+#[tokio::test]
+async fn js_conflicts_and_declared_queues() {
+    run(true, "conflict").await;
+}
+
+#[tokio::test]
+async fn js_wrong_key_is_unauthorized() {
+    run(true, "wrong_key").await;
+}
+
+#[tokio::test]
+async fn js_unsupported_properties_are_refused_by_name() {
+    run(true, "unsupported").await;
+}
+
+/// A created queue, its properties and its messages survive a restart, and the REST subset
+/// holds a created queue to its own `MaxMessageSizeInKilobytes` (1024 KB) where the declared queue keeps
+/// Standard's 256 KB.
+#[tokio::test]
+async fn a_created_queue_is_durable_and_rest_enforces_its_message_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let local = start(&data).await;
+    scenario(&local, false, "durable_create").await;
+    let http = reqwest::Client::new();
+    let big = "x".repeat(300 * 1024);
+    let send = |queue: &str| {
+        http.post(format!("{}/{queue}/messages", local.rest))
+            .header("content-type", "text/plain")
+            .body(big.clone())
+            .send()
+    };
+    assert_eq!(send("sized").await.unwrap().status(), 201);
+    assert_eq!(send(DECLARED).await.unwrap().status(), 413);
+    let locked = http
+        .post(format!("{}/sized/messages/head?timeout=5", local.rest))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(locked.status(), 201);
+    let location = locked.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(locked.text().await.unwrap().len(), big.len());
+    assert_eq!(http.delete(location).send().await.unwrap().status(), 200);
+    drop(local);
+
+    let local = start(&data).await;
+    scenario(&local, false, "durable_check").await;
+}
+
+/// `devhost start` serves the same API on its AMQP port; a queue a function binding names
+/// (`pyh-out`, the pyhandler's `Send` output) is declared: shown, never updated or deleted.
+#[tokio::test]
+async fn devhost_start_serves_it_and_keeps_the_queues_its_bindings_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[("AzureWebJobs.Receive.Disabled", "true")]);
+    let data = dir.path().join("data");
+    let devhost = Devhost::start_with(&root, &data, free_port(), &[]).await;
+    let ca = data.join("admin-tls/admin-cert.pem");
+    scenario_at(devhost.amqp_port, &ca, "pyh-out", false, "conflict").await;
+    scenario_at(devhost.amqp_port, &ca, "pyh-out", true, "conflict").await;
+}
