@@ -16,7 +16,7 @@ use std::time::Duration;
 use fe2o3_amqp::sasl_profile::SaslProfile;
 use fe2o3_amqp::types::messaging::{Message, Properties};
 use fe2o3_amqp::types::primitives::Value;
-use fe2o3_amqp::{Connection, Receiver, Sender};
+use fe2o3_amqp::{Connection, Receiver, Sender, Session};
 
 #[tokio::test]
 async fn anonymous_cbs_send_receive_complete() {
@@ -238,6 +238,37 @@ async fn plain_sasl_checks_the_key() {
         plain("wrong").await.is_err(),
         "PLAIN with the wrong key must fail"
     );
+    server.stop();
+}
+
+#[tokio::test]
+async fn plain_sasl_with_a_rule_gets_that_rules_rights() {
+    let (server, url, _store) = start().await;
+    let (name, key) = ("sender", "sender-key");
+    assert!(common::SEND_ONLY.starts_with(&format!("{name}:Send:{key}")));
+    let mut connection = Connection::builder()
+        .container_id("plain-sender")
+        .sasl_profile(SaslProfile::Plain {
+            username: name.into(),
+            password: key.into(),
+        })
+        .open(url.as_str())
+        .await
+        .unwrap();
+    let mut session = Session::begin(&mut connection).await.unwrap();
+    let mut sender = Sender::attach(&mut session, "sender", "jobs")
+        .await
+        .unwrap();
+    let by_plain = Message::builder().value("by PLAIN").build();
+    sender
+        .send(by_plain)
+        .await
+        .unwrap()
+        .accepted_or("not accepted")
+        .unwrap();
+    let refused = Receiver::attach(&mut session, "receiver", "jobs").await;
+    assert_refused(refused.map(|_| ()), "Listen");
+    let _ = connection.close().await;
     server.stop();
 }
 

@@ -72,8 +72,10 @@ pub struct StartOptions {
 pub struct AmqpOptions {
     /// Address to serve AMQP on.
     pub listen: SocketAddr,
-    /// The SAS key clients sign their tokens with (or give to SASL PLAIN).
+    /// The SAS key clients sign their tokens with (or give to SASL PLAIN): every right.
     pub sas: broker::amqp::SasKey,
+    /// More authorization rules with their own rights (`--sas-rule`).
+    pub rules: Vec<broker::amqp::SasKey>,
 }
 
 /// The handler's environment: the app settings, plus (unless they or the devhost's own environment
@@ -417,6 +419,7 @@ pub(crate) async fn start_amqp(
         .map_err(listen_error)?;
     let config = broker::amqp::Config {
         sas: amqp.sas.clone(),
+        rules: amqp.rules.clone(),
         container_id: "devhost".into(),
     };
     let addr = listener.local_addr().map_err(listen_error)?;
@@ -424,6 +427,11 @@ pub(crate) async fn start_amqp(
     let backend = Arc::new(broker::amqp::DurableBackend::new(namespace.clone()));
     let server = broker::amqp::Server::start(listener, backend, config).map_err(listen_error)?;
     info!("Service Bus over AMQP on {addr}: {connection_string}");
+    for rule in &amqp.rules {
+        let rights = rule.rights;
+        let connection_string = broker::amqp::rule_connection_string(addr, rule);
+        info!("  rule {} ({rights}): {connection_string}", rule.name);
+    }
     Ok(server)
 }
 

@@ -35,10 +35,19 @@ pub const SESSION_WINDOW: u32 = 5000;
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The namespace key tokens are checked against.
+    /// The namespace's primary rule (the one the printed connection string uses).
     pub sas: SasKey,
+    /// More authorization rules (`--sas-rule`), e.g. a send-only one.
+    pub rules: Vec<SasKey>,
     /// Our container id in `open`.
     pub container_id: String,
+}
+
+impl Config {
+    /// Every rule a token or SASL PLAIN may name: the primary first.
+    pub fn keys(&self) -> impl Iterator<Item = &SasKey> {
+        std::iter::once(&self.sas).chain(&self.rules)
+    }
 }
 
 /// A delivery the client has not settled yet.
@@ -117,7 +126,7 @@ pub async fn run<B: Backend>(
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
-    let identity = handshake::negotiate(&mut read, &mut write, &config.sas).await?;
+    let identity = handshake::negotiate(&mut read, &mut write, &config).await?;
     tracing::debug!(mechanism = %identity.mechanism, "SASL done");
 
     let (frames_tx, mut frames_rx) = mpsc::channel::<Result<RawFrame, CodecError>>(64);
@@ -141,10 +150,12 @@ pub async fn run<B: Backend>(
         remote_max_frame: MAX_FRAME_SIZE,
         events: events_tx,
     };
-    if identity.plain_user.is_some() {
-        // PLAIN proved the namespace key itself: the whole namespace, for the connection's life.
+    if let Some(rights) = identity.plain_rights {
+        // PLAIN proved a rule's key itself: the whole namespace with that rule's rights, for the
+        // connection's life.
         conn.grants.push(Grant {
             path: String::new(),
+            rights,
             expires: chrono::DateTime::<chrono::Utc>::MAX_UTC,
         });
         conn.ever_authorized = true;

@@ -14,6 +14,7 @@ use crate::amqp::codec::CodecError;
 use crate::amqp::connection::{Conn, ConnectionEnd};
 use crate::amqp::frames::{self, amqp_error, backend_error, size_error};
 use crate::amqp::message;
+use crate::amqp::sas::Claim;
 
 /// Credit granted to clients' sender links, topped up at half.
 pub const LINK_CREDIT: u32 = 1000;
@@ -141,15 +142,17 @@ impl<B: Backend> Conn<B> {
             None => (path, false),
         };
         let entity = parse_entity(entity_path);
+        // Service Bus checks the link's claim at attach: Send for a sender, Listen for a
+        // receiver (MS guide "Claims-based authorization"; the rule's `AccessRights`).
         let claim = if client_sends && !management {
-            "Send"
+            Claim::Send
         } else {
-            "Listen"
+            Claim::Listen
         };
         let covered = if management {
-            self.authorized_management(entity_path)
+            self.may_use_management(entity_path)
         } else {
-            self.authorized(entity_path)
+            self.authorized(entity_path, claim)
         };
         if !covered {
             return Err(Self::unauthorized(claim, entity_path));
@@ -429,8 +432,8 @@ impl<B: Backend> Conn<B> {
                 format!("The message could not be decoded: {e}"),
             )
         })?;
-        if !self.authorized(queue) {
-            return Err(Self::unauthorized("Send", queue));
+        if !self.authorized(queue, Claim::Send) {
+            return Err(Self::unauthorized(Claim::Send, queue));
         }
         self.backend
             .send(queue, messages)

@@ -25,5 +25,5 @@ mod settle;
 pub use backend::{Backend, BackendError, Entity, NewMessage, QueueProperties, ReceiveMode};
 pub use connection::{Config, ConnectionEnd};
 pub use durable::DurableBackend;
-pub use sas::SasKey;
-pub use server::{Server, connection_string};
+pub use sas::{Claim, Rights, RuleError, SasKey};
+pub use server::{Server, connection_string, rule_connection_string};
