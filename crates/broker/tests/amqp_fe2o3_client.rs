@@ -81,6 +81,40 @@ async fn anonymous_cbs_send_receive_complete() {
     server.stop();
 }
 
+/// A sender with many transfers unsettled at once (as an SDK sender used concurrently): each is
+/// accepted once stored, and the queue keeps the link's order.
+#[tokio::test]
+async fn pipelined_transfers_are_all_accepted_and_kept_in_order() {
+    let (server, url, _store) = start().await;
+    let (mut connection, mut session) = open_authorized(&url, "pipeliner").await;
+    let mut sender = Sender::attach(&mut session, "sender", "jobs")
+        .await
+        .unwrap();
+    // Past the link credit (1000), so credit must come back as the store keeps up.
+    const N: usize = 2500;
+    let mut pending = Vec::new();
+    for i in 0..N {
+        let message = Message::builder()
+            .properties(Properties::builder().message_id(format!("p-{i}")).build())
+            .value(format!("m{i}"))
+            .build();
+        pending.push(sender.send_batchable(message).await.unwrap());
+    }
+    for outcome in pending {
+        outcome.await.unwrap().accepted_or("not accepted").unwrap();
+    }
+    let mut receiver = Receiver::attach(&mut session, "receiver", "jobs")
+        .await
+        .unwrap();
+    for i in 0..N {
+        let delivery = receiver.recv::<Value>().await.unwrap();
+        assert_eq!(delivery.body(), &Value::String(format!("m{i}")));
+        receiver.accept(&delivery).await.unwrap();
+    }
+    let _ = connection.close().await;
+    server.stop();
+}
+
 #[tokio::test]
 async fn release_does_not_count_a_delivery_but_modified_does() {
     let (server, url, _store) = start().await;

@@ -88,6 +88,12 @@ impl Session {
 pub(crate) enum Event {
     /// Messages may be available for the receiver link `handle` on `channel`.
     Wake { channel: u16, handle: u32 },
+    /// The store took transfers of the sender link `handle` on `channel` (`inbound`).
+    Stored {
+        channel: u16,
+        handle: u32,
+        stored: Vec<crate::amqp::inbound::Stored>,
+    },
 }
 
 /// What ended the connection, for the log.
@@ -240,12 +246,17 @@ impl<B: Backend> Conn<B> {
                         }
                     }
                 }
-                Some(Event::Wake { channel, handle }) = events.recv() => {
-                    if let Some(link) = self.sessions.get_mut(&channel).and_then(|s| s.links.get_mut(&handle)) {
-                        link.waiting = false;
+                Some(event) = events.recv() => match event {
+                    Event::Wake { channel, handle } => {
+                        if let Some(link) = self.sessions.get_mut(&channel).and_then(|s| s.links.get_mut(&handle)) {
+                            link.waiting = false;
+                        }
+                        self.pump(channel, handle).await?;
                     }
-                    self.pump(channel, handle).await?;
-                }
+                    Event::Stored { channel, handle, stored } => {
+                        self.on_stored(channel, handle, stored)?;
+                    }
+                },
                 _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
                     codec::write_empty(&mut self.out);
                 }

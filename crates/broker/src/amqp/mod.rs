@@ -14,6 +14,7 @@ mod deliver;
 pub mod durable;
 mod frames;
 mod handshake;
+mod inbound;
 mod link;
 pub mod message;
 mod requests;
