@@ -82,7 +82,8 @@ async fn anonymous_cbs_send_receive_complete() {
 }
 
 /// A sender with many transfers unsettled at once (as an SDK sender used concurrently): each is
-/// accepted once stored, and the queue keeps the link's order.
+/// accepted once stored, and the queue keeps the link's order; a receiver settling a hundred at
+/// once completes them all.
 #[tokio::test]
 async fn pipelined_transfers_are_all_accepted_and_kept_in_order() {
     let (server, url, _store) = start().await;
@@ -106,11 +107,23 @@ async fn pipelined_transfers_are_all_accepted_and_kept_in_order() {
     let mut receiver = Receiver::attach(&mut session, "receiver", "jobs")
         .await
         .unwrap();
+    // Settled a hundred at a time (one disposition range each), each answered once stored.
+    let mut deliveries = Vec::new();
     for i in 0..N {
         let delivery = receiver.recv::<Value>().await.unwrap();
         assert_eq!(delivery.body(), &Value::String(format!("m{i}")));
-        receiver.accept(&delivery).await.unwrap();
+        deliveries.push(delivery);
+        if deliveries.len() == 100 {
+            receiver.accept_all(deliveries.drain(..)).await.unwrap();
+        }
     }
+    receiver.accept_all(deliveries.drain(..)).await.unwrap();
+    receiver.close().await.unwrap();
+    let mut again = Receiver::attach(&mut session, "again", "jobs")
+        .await
+        .unwrap();
+    let left = tokio::time::timeout(Duration::from_millis(500), again.recv::<Value>()).await;
+    assert!(left.is_err(), "every message was completed: {left:?}");
     let _ = connection.close().await;
     server.stop();
 }

@@ -94,6 +94,8 @@ pub(crate) enum Event {
         handle: u32,
         stored: Vec<crate::amqp::inbound::Stored>,
     },
+    /// The store holds these settlements: answer them (`settler`).
+    Settled(Vec<crate::amqp::settler::Reply>),
 }
 
 /// What ended the connection, for the log.
@@ -121,6 +123,8 @@ pub(crate) struct Conn<B> {
     pub ever_authorized: bool,
     pub remote_max_frame: u32,
     pub events: mpsc::UnboundedSender<Event>,
+    /// Stores the client's settlements off the connection loop (`settler`), once started.
+    pub settler: Option<mpsc::UnboundedSender<crate::amqp::settler::Settling>>,
 }
 
 /// Serve one accepted TCP connection until it ends.
@@ -155,6 +159,7 @@ pub async fn run<B: Backend>(
         ever_authorized: false,
         remote_max_frame: MAX_FRAME_SIZE,
         events: events_tx,
+        settler: None,
     };
     if let Some(rights) = identity.plain_rights {
         // PLAIN proved a rule's key itself: the whole namespace with that rule's rights, for the
@@ -256,6 +261,7 @@ impl<B: Backend> Conn<B> {
                     Event::Stored { channel, handle, stored } => {
                         self.on_stored(channel, handle, stored)?;
                     }
+                    Event::Settled(replies) => self.on_settled(replies)?,
                 },
                 _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
                     codec::write_empty(&mut self.out);

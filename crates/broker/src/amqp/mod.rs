@@ -22,6 +22,7 @@ mod rest_view;
 pub mod sas;
 mod server;
 mod settle;
+mod settler;
 
 pub use backend::{Backend, BackendError, Entity, NewMessage, QueueProperties, ReceiveMode};
 pub use connection::{Config, ConnectionEnd};
