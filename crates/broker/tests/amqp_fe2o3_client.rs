@@ -128,6 +128,88 @@ async fn pipelined_transfers_are_all_accepted_and_kept_in_order() {
     server.stop();
 }
 
+/// Receivers in peek-lock with `rcv-settle-mode second` (as the SDKs attach them) settling
+/// batches at once, several connections together: every message is completed exactly once.
+#[tokio::test]
+async fn concurrent_receivers_settling_batches_complete_every_message() {
+    let (server, url, durable) = start().await;
+    let (mut connection, mut session) = open_authorized(&url, "filler").await;
+    let mut sender = Sender::attach(&mut session, "sender", "jobs")
+        .await
+        .unwrap();
+    const N: u64 = 2000;
+    let mut pending = Vec::new();
+    for i in 0..N {
+        let message = Message::builder().value(format!("m{i}")).build();
+        pending.push(sender.send_batchable(message).await.unwrap());
+    }
+    for outcome in pending {
+        outcome.await.unwrap().accepted_or("not accepted").unwrap();
+    }
+    let left = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(N));
+    let mut tasks = Vec::new();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    for c in 0..8 {
+        let (url, left, seen) = (url.clone(), left.clone(), seen.clone());
+        tasks.push(tokio::spawn(async move {
+            let (connection, mut session) = open_authorized(&url, format!("r{c}")).await;
+            let mut receiver = Receiver::builder()
+                .name(format!("receiver-{c}"))
+                .source("jobs")
+                .receiver_settle_mode(fe2o3_amqp::types::definitions::ReceiverSettleMode::Second)
+                .credit_mode(fe2o3_amqp::link::receiver::CreditMode::Auto(64))
+                .attach(&mut session)
+                .await
+                .unwrap();
+            while left.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                let Ok(first) =
+                    tokio::time::timeout(Duration::from_millis(200), receiver.recv::<Value>())
+                        .await
+                else {
+                    continue;
+                };
+                let mut batch = vec![first.unwrap()];
+                while batch.len() < 32 {
+                    match tokio::time::timeout(Duration::ZERO, receiver.recv::<Value>()).await {
+                        Ok(next) => batch.push(next.unwrap()),
+                        Err(_) => break,
+                    }
+                }
+                let taken = batch.len() as u64;
+                for d in &batch {
+                    let fresh = seen.lock().unwrap().insert(format!("{:?}", d.body()));
+                    assert!(fresh, "delivered twice: {:?}", d.body());
+                }
+                receiver.accept_all(batch).await.unwrap();
+                left.fetch_sub(taken, std::sync::atomic::Ordering::SeqCst);
+            }
+            receiver.close().await.unwrap();
+            drop((session, connection));
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // The settlements of a connection that closed right after its last disposition are stored
+    // all the same (by its settler), within moments.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut stats = durable.namespace.stats().await.unwrap();
+    while stats.iter().any(|q| q.name == "jobs" && q.completed < N)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stats = durable.namespace.stats().await.unwrap();
+    }
+    let jobs = stats.iter().find(|q| q.name == "jobs").unwrap();
+    assert_eq!(
+        (jobs.completed, jobs.active, jobs.locked),
+        (N, 0, 0),
+        "{jobs:?}"
+    );
+    let _ = connection.close().await;
+    server.stop();
+}
+
 #[tokio::test]
 async fn release_does_not_count_a_delivery_but_modified_does() {
     let (server, url, _store) = start().await;

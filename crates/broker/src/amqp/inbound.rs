@@ -77,16 +77,13 @@ pub(crate) fn spawn_writer<B: Backend>(
                     outcome: outcome.clone(),
                 })
                 .collect();
-            if events
-                .send(Event::Stored {
-                    channel,
-                    handle,
-                    stored,
-                })
-                .is_err()
-            {
-                break;
-            }
+            // A closed connection takes no dispositions, but what reached the broker is
+            // stored all the same (the client, told nothing, may send it again).
+            let _ = events.send(Event::Stored {
+                channel,
+                handle,
+                stored,
+            });
         }
     });
     tx

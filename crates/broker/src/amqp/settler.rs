@@ -88,8 +88,10 @@ fn spawn_settler<B: Backend>(
                     });
                 }
             }
-            if !replies.is_empty() && events.send(Event::Settled(replies)).is_err() {
-                break;
+            // A closed connection takes no answers, but what it queued is still stored: the
+            // loop ends only when the connection drops its sender and the queue is empty.
+            if !replies.is_empty() {
+                let _ = events.send(Event::Settled(replies));
             }
         }
     });
