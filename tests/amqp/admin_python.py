@@ -24,6 +24,11 @@ from azure.servicebus.management import ServiceBusAdministrationClient
 from sdk_common import CONN, QUEUE, client, expect_refused
 
 WRONG_KEY = CONN.replace("SharedAccessKey=SAS_KEY_VALUE", "SharedAccessKey=not-the-key")
+# A rule the devhost is started with (--sas-rule worker:Send,Listen:worker-key): no Manage.
+NO_MANAGE = CONN.replace(
+    "SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE",
+    "SharedAccessKeyName=worker;SharedAccessKey=worker-key",
+)
 
 
 def admin(conn=CONN):
@@ -123,10 +128,20 @@ def conflict():
     a.delete_queue("twice")
 
 
+def names_manage(e):
+    # The XML body escapes the quotes (&apos;Manage&apos;).
+    assert "Manage" in str(e) and "claim(s) are required" in str(e), str(e)
+
+
 def wrong_key():
     expect_refused(ClientAuthenticationError, "a wrong key", lambda: admin(WRONG_KEY).get_queue(QUEUE))
     expect_refused(ClientAuthenticationError, "a wrong key", lambda: admin(WRONG_KEY).create_queue("nope"))
     expect_refused(ResourceNotFoundError, "a create with a wrong key", lambda: admin().get_queue("nope"))
+    assert NO_MANAGE != CONN
+    expect_refused(
+        ClientAuthenticationError, "a rule without Manage", lambda: admin(NO_MANAGE).get_queue(QUEUE),
+        names_manage,
+    )
 
 
 def unsupported():

@@ -1,7 +1,8 @@
 // Scenarios run by Microsoft's JavaScript Service Bus SDK (@azure/service-bus, rhea underneath)
 // against the project's AMQP front end. Driven by crates/broker/tests/amqp_js_sdk.rs with
 // SB_CONNECTION_STRING and SB_QUEUE set (SB_DEDUP_QUEUE: a queue with duplicate detection, its
-// window SB_DEDUP_WINDOW seconds) and NODE_PATH pointing at the installed SDK.
+// window SB_DEDUP_WINDOW seconds; SB_SEND_ONLY / SB_LISTEN_ONLY: connection strings of rules
+// with only Send / Listen rights) and NODE_PATH pointing at the installed SDK.
 // Usage: node js_sdk.cjs SCENARIO. Exit status 0 = the scenario held.
 "use strict";
 
@@ -260,6 +261,37 @@ const scenarios = {
       });
     } finally {
       await c.close();
+    }
+  },
+
+  // Each link needs its role's claim from the rule that signed the token: a send-only rule
+  // (SB_SEND_ONLY) sends and schedules but cannot receive; a listen-only one (SB_LISTEN_ONLY)
+  // peeks, receives and completes but cannot send.
+  async claims() {
+    const refusedFor = (claim) => (e) => {
+      console.log("refused as expected:", e.code, e.message);
+      return e.code === "UnauthorizedAccess" && e.message.includes(`'${claim}' claim(s) are required`);
+    };
+    const sendOnly = client(process.env.SB_SEND_ONLY);
+    const listenOnly = client(process.env.SB_LISTEN_ONLY);
+    try {
+      const sender = sendOnly.createSender(QUEUE);
+      await sender.sendMessages({ body: "by the sender" });
+      const [seq] = await sender.scheduleMessages({ body: "later" }, new Date(Date.now() + 3600e3));
+      await sender.cancelScheduledMessages(seq);
+      const deaf = sendOnly.createReceiver(QUEUE);
+      await assert.rejects(deaf.receiveMessages(1, { maxWaitTimeInMs: 1000 }), refusedFor("Listen"));
+      const mute = listenOnly.createSender(QUEUE);
+      await assert.rejects(mute.sendMessages({ body: "nope" }), refusedFor("Send"));
+      const receiver = listenOnly.createReceiver(QUEUE);
+      const [peeked] = await receiver.peekMessages(1);
+      assert.equal(peeked.body, "by the sender");
+      const m = await receiveOne(receiver);
+      assert.equal(m.body, "by the sender");
+      await receiver.completeMessage(m);
+    } finally {
+      await sendOnly.close();
+      await listenOnly.close();
     }
   },
 

@@ -6,6 +6,8 @@ starts the server on loopback and passes:
   SB_QUEUE              a queue that exists and is empty
   SB_DEDUP_QUEUE        an empty queue with duplicate detection, its window SB_DEDUP_WINDOW s
   SB_EXPIRING_QUEUE     an empty queue with DeadLetteringOnMessageExpiration (SB_QUEUE has not)
+  SB_SEND_ONLY          the connection string of a rule with only Send rights
+  SB_LISTEN_ONLY        the connection string of a rule with only Listen rights
 
 (read by sdk_common.py, with the client and checks every scenario uses).
 
@@ -26,6 +28,7 @@ from azure.servicebus.exceptions import (
     MessagingEntityNotFoundError,
     ServiceBusError,
     ServiceBusAuthenticationError,
+    ServiceBusAuthorizationError,
     MessageSizeExceededError,
 )
 
@@ -162,6 +165,46 @@ def wrong_key():
     expect_refused(
         ServiceBusAuthenticationError, "a sender with the wrong key", send_one(bad, QUEUE, "nope")
     )
+
+
+def claims():
+    """Each link needs its claim from the rule that signed the token: a send-only rule sends and
+    schedules (the $management link with Send) but cannot receive; a listen-only rule receives,
+    peeks and completes but cannot send."""
+    send_only, listen_only = os.environ["SB_SEND_ONLY"], os.environ["SB_LISTEN_ONLY"]
+
+    def names(claim):
+        def check(e):
+            assert f"'{claim}' claim(s) are required" in str(e), str(e)
+
+        return check
+
+    def receive(conn):
+        def go():
+            with client(conn) as c, c.get_queue_receiver(QUEUE) as receiver:
+                receiver.receive_messages(max_message_count=1, max_wait_time=1)
+
+        return go
+
+    send_one(send_only, QUEUE, "by the sender")()
+    with client(send_only) as c, c.get_queue_sender(QUEUE) as sender:
+        at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+        (seq,) = sender.schedule_messages(ServiceBusMessage("later"), at)
+        sender.cancel_scheduled_messages(seq)
+    expect_refused(
+        ServiceBusAuthorizationError, "a receiver on a send-only rule", receive(send_only),
+        names("Listen"),
+    )
+    expect_refused(
+        ServiceBusAuthorizationError, "a sender on a listen-only rule",
+        send_one(listen_only, QUEUE, "nope"), names("Send"),
+    )
+    with client(listen_only) as c, c.get_queue_receiver(QUEUE) as receiver:
+        (peeked,) = receiver.peek_messages(max_message_count=1)
+        assert str(peeked) == "by the sender", str(peeked)
+        m = receive_one(receiver)
+        assert str(m) == "by the sender", str(m)
+        receiver.complete_message(m)
 
 
 def unknown_queue():

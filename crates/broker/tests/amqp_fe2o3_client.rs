@@ -16,7 +16,7 @@ use std::time::Duration;
 use fe2o3_amqp::sasl_profile::SaslProfile;
 use fe2o3_amqp::types::messaging::{Message, Properties};
 use fe2o3_amqp::types::primitives::Value;
-use fe2o3_amqp::{Connection, Receiver, Sender};
+use fe2o3_amqp::{Connection, Receiver, Sender, Session};
 
 #[tokio::test]
 async fn anonymous_cbs_send_receive_complete() {
@@ -78,6 +78,135 @@ async fn anonymous_cbs_send_receive_complete() {
     receiver.close().await.unwrap();
     session.end().await.unwrap();
     connection.close().await.unwrap();
+    server.stop();
+}
+
+/// A sender with many transfers unsettled at once (as an SDK sender used concurrently): each is
+/// accepted once stored, and the queue keeps the link's order; a receiver settling a hundred at
+/// once completes them all.
+#[tokio::test]
+async fn pipelined_transfers_are_all_accepted_and_kept_in_order() {
+    let (server, url, _store) = start().await;
+    let (mut connection, mut session) = open_authorized(&url, "pipeliner").await;
+    let mut sender = Sender::attach(&mut session, "sender", "jobs")
+        .await
+        .unwrap();
+    // Past the link credit (1000), so credit must come back as the store keeps up.
+    const N: usize = 2500;
+    let mut pending = Vec::new();
+    for i in 0..N {
+        let message = Message::builder()
+            .properties(Properties::builder().message_id(format!("p-{i}")).build())
+            .value(format!("m{i}"))
+            .build();
+        pending.push(sender.send_batchable(message).await.unwrap());
+    }
+    for outcome in pending {
+        outcome.await.unwrap().accepted_or("not accepted").unwrap();
+    }
+    let mut receiver = Receiver::attach(&mut session, "receiver", "jobs")
+        .await
+        .unwrap();
+    // Settled a hundred at a time (one disposition range each), each answered once stored.
+    let mut deliveries = Vec::new();
+    for i in 0..N {
+        let delivery = receiver.recv::<Value>().await.unwrap();
+        assert_eq!(delivery.body(), &Value::String(format!("m{i}")));
+        deliveries.push(delivery);
+        if deliveries.len() == 100 {
+            receiver.accept_all(deliveries.drain(..)).await.unwrap();
+        }
+    }
+    receiver.accept_all(deliveries.drain(..)).await.unwrap();
+    receiver.close().await.unwrap();
+    let mut again = Receiver::attach(&mut session, "again", "jobs")
+        .await
+        .unwrap();
+    let left = tokio::time::timeout(Duration::from_millis(500), again.recv::<Value>()).await;
+    assert!(left.is_err(), "every message was completed: {left:?}");
+    let _ = connection.close().await;
+    server.stop();
+}
+
+/// Receivers in peek-lock with `rcv-settle-mode second` (as the SDKs attach them) settling
+/// batches at once, several connections together: every message is completed exactly once.
+#[tokio::test]
+async fn concurrent_receivers_settling_batches_complete_every_message() {
+    let (server, url, durable) = start().await;
+    let (mut connection, mut session) = open_authorized(&url, "filler").await;
+    let mut sender = Sender::attach(&mut session, "sender", "jobs")
+        .await
+        .unwrap();
+    const N: u64 = 2000;
+    let mut pending = Vec::new();
+    for i in 0..N {
+        let message = Message::builder().value(format!("m{i}")).build();
+        pending.push(sender.send_batchable(message).await.unwrap());
+    }
+    for outcome in pending {
+        outcome.await.unwrap().accepted_or("not accepted").unwrap();
+    }
+    let left = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(N));
+    let mut tasks = Vec::new();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    for c in 0..8 {
+        let (url, left, seen) = (url.clone(), left.clone(), seen.clone());
+        tasks.push(tokio::spawn(async move {
+            let (connection, mut session) = open_authorized(&url, format!("r{c}")).await;
+            let mut receiver = Receiver::builder()
+                .name(format!("receiver-{c}"))
+                .source("jobs")
+                .receiver_settle_mode(fe2o3_amqp::types::definitions::ReceiverSettleMode::Second)
+                .credit_mode(fe2o3_amqp::link::receiver::CreditMode::Auto(64))
+                .attach(&mut session)
+                .await
+                .unwrap();
+            while left.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                let Ok(first) =
+                    tokio::time::timeout(Duration::from_millis(200), receiver.recv::<Value>())
+                        .await
+                else {
+                    continue;
+                };
+                let mut batch = vec![first.unwrap()];
+                while batch.len() < 32 {
+                    match tokio::time::timeout(Duration::ZERO, receiver.recv::<Value>()).await {
+                        Ok(next) => batch.push(next.unwrap()),
+                        Err(_) => break,
+                    }
+                }
+                let taken = batch.len() as u64;
+                for d in &batch {
+                    let fresh = seen.lock().unwrap().insert(format!("{:?}", d.body()));
+                    assert!(fresh, "delivered twice: {:?}", d.body());
+                }
+                receiver.accept_all(batch).await.unwrap();
+                left.fetch_sub(taken, std::sync::atomic::Ordering::SeqCst);
+            }
+            receiver.close().await.unwrap();
+            drop((session, connection));
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // The settlements of a connection that closed right after its last disposition are stored
+    // all the same (by its settler), within moments.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut stats = durable.namespace.stats().await.unwrap();
+    while stats.iter().any(|q| q.name == "jobs" && q.completed < N)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stats = durable.namespace.stats().await.unwrap();
+    }
+    let jobs = stats.iter().find(|q| q.name == "jobs").unwrap();
+    assert_eq!(
+        (jobs.completed, jobs.active, jobs.locked),
+        (N, 0, 0),
+        "{jobs:?}"
+    );
+    let _ = connection.close().await;
     server.stop();
 }
 
@@ -238,6 +367,37 @@ async fn plain_sasl_checks_the_key() {
         plain("wrong").await.is_err(),
         "PLAIN with the wrong key must fail"
     );
+    server.stop();
+}
+
+#[tokio::test]
+async fn plain_sasl_with_a_rule_gets_that_rules_rights() {
+    let (server, url, _store) = start().await;
+    let (name, key) = ("sender", "sender-key");
+    assert!(common::SEND_ONLY.starts_with(&format!("{name}:Send:{key}")));
+    let mut connection = Connection::builder()
+        .container_id("plain-sender")
+        .sasl_profile(SaslProfile::Plain {
+            username: name.into(),
+            password: key.into(),
+        })
+        .open(url.as_str())
+        .await
+        .unwrap();
+    let mut session = Session::begin(&mut connection).await.unwrap();
+    let mut sender = Sender::attach(&mut session, "sender", "jobs")
+        .await
+        .unwrap();
+    let by_plain = Message::builder().value("by PLAIN").build();
+    sender
+        .send(by_plain)
+        .await
+        .unwrap()
+        .accepted_or("not accepted")
+        .unwrap();
+    let refused = Receiver::attach(&mut session, "receiver", "jobs").await;
+    assert_refused(refused.map(|_| ()), "Listen");
+    let _ = connection.close().await;
     server.stop();
 }
 

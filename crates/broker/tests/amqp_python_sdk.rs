@@ -56,6 +56,11 @@ async fn wrong_key_is_refused() {
 }
 
 #[tokio::test]
+async fn each_link_needs_the_claim_of_its_role() {
+    scenario("claims").await;
+}
+
+#[tokio::test]
 async fn unknown_queue_is_not_found() {
     scenario("unknown_queue").await;
 }

@@ -119,6 +119,11 @@ struct BrokerArgs {
     /// SAS key AMQP clients sign their tokens with (the emulator's default).
     #[arg(long, default_value = "SAS_KEY_VALUE", env = "DEVHOST_SAS_KEY")]
     sas_key: String,
+    /// More shared access rules, `NAME:RIGHTS:KEY` with rights from Manage, Send, Listen
+    /// (`sender:Send:KEY`), to try least-privilege connection strings locally; repeatable
+    /// (`;`-separated in the variable).
+    #[arg(long = "sas-rule", env = "DEVHOST_SAS_RULES", value_delimiter = ';')]
+    sas_rules: Vec<SasKey>,
 }
 
 impl BrokerArgs {
@@ -135,10 +140,8 @@ impl BrokerArgs {
     fn amqp(&self) -> Option<AmqpOptions> {
         (self.amqp_port != 0).then(|| AmqpOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], self.amqp_port)),
-            sas: SasKey {
-                name: self.sas_key_name.clone(),
-                key: self.sas_key.clone(),
-            },
+            sas: SasKey::root(self.sas_key_name.clone(), self.sas_key.clone()),
+            rules: self.sas_rules.clone(),
         })
     }
 }

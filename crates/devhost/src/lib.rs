@@ -72,8 +72,10 @@ pub struct StartOptions {
 pub struct AmqpOptions {
     /// Address to serve AMQP on.
     pub listen: SocketAddr,
-    /// The SAS key clients sign their tokens with (or give to SASL PLAIN).
+    /// The SAS key clients sign their tokens with (or give to SASL PLAIN): every right.
     pub sas: broker::amqp::SasKey,
+    /// More authorization rules with their own rights (`--sas-rule`).
+    pub rules: Vec<broker::amqp::SasKey>,
 }
 
 /// The handler's environment: the app settings, plus (unless they or the devhost's own environment
@@ -416,6 +418,7 @@ pub(crate) async fn start_amqp(
         .map_err(listen_error)?;
     let config = broker::amqp::Config {
         sas: amqp.sas.clone(),
+        rules: amqp.rules.clone(),
         container_id: "devhost".into(),
     };
     let addr = listener.local_addr().map_err(listen_error)?;
@@ -425,7 +428,7 @@ pub(crate) async fn start_amqp(
     let tls = broker::admin::Tls::load_or_create(&data_dir.join("admin-tls"))?;
     let admin = broker::admin::Admin {
         namespace: namespace.clone(),
-        sas: config.sas.clone(),
+        keys: config.keys().cloned().collect(),
         name: "devhost".into(),
         started: chrono::Utc::now(),
     };
@@ -434,6 +437,11 @@ pub(crate) async fn start_amqp(
     let server = broker::amqp::Server::start_with_admin(listener, backend, config, https)
         .map_err(listen_error)?;
     info!("Service Bus over AMQP on {addr}: {connection_string}");
+    for rule in &amqp.rules {
+        let rights = rule.rights;
+        let connection_string = broker::amqp::rule_connection_string(addr, rule);
+        info!("  rule {} ({rights}): {connection_string}", rule.name);
+    }
     info!(
         "Service Bus administration API (ServiceBusAdministrationClient) on https://{addr}; trust its certificate authority {ca}: REQUESTS_CA_BUNDLE={ca} (Python) or NODE_EXTRA_CA_CERTS={ca} (Node)"
     );

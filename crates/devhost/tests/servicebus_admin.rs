@@ -39,6 +39,8 @@ async fn start(data: &Path) -> Local {
     let child = Command::new(env!("CARGO_BIN_EXE_devhost"))
         .args(["servicebus", "--port", &port.to_string()])
         .args(["--amqp-port", &amqp_port.to_string(), "--queue", DECLARED])
+        // A rule without Manage, for `wrong_key`: administration needs Manage.
+        .args(["--sas-rule", "worker:Send,Listen:worker-key"])
         .arg("--data-dir")
         .arg(data)
         .stdout(Stdio::null())

@@ -26,6 +26,11 @@ impl Drop for Local {
 }
 
 async fn start(data: &Path, queues: &[&str]) -> Local {
+    start_with(data, queues, &[]).await
+}
+
+/// [`start`] with more flags.
+async fn start_with(data: &Path, queues: &[&str], extra: &[&str]) -> Local {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (port, amqp_port) = (free_port(), free_port());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_devhost"));
@@ -38,6 +43,7 @@ async fn start(data: &Path, queues: &[&str]) -> Local {
     for q in queues {
         cmd.args(["--queue", q]);
     }
+    cmd.args(extra);
     let local = Local {
         child: cmd.spawn().unwrap(),
         rest: format!("http://127.0.0.1:{port}/servicebus"),
@@ -59,14 +65,16 @@ async fn start(data: &Path, queues: &[&str]) -> Local {
 
 /// `tests/amqp/interop.py` against `queue`: (success, stdout, stderr).
 async fn sdk(local: &Local, queue: &str, args: &[&str]) -> (bool, String, String) {
+    sdk_as(&sdk::connection_string(local.amqp_port), queue, args).await
+}
+
+/// [`sdk`] with another connection string.
+async fn sdk_as(connection: &str, queue: &str, args: &[&str]) -> (bool, String, String) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/amqp/interop.py");
     let out = tokio::process::Command::new(sdk::python())
         .arg(script)
         .args(args)
-        .env(
-            "SB_CONNECTION_STRING",
-            sdk::connection_string(local.amqp_port),
-        )
+        .env("SB_CONNECTION_STRING", connection)
         .env("SB_QUEUE", queue)
         .kill_on_drop(true)
         .output()
@@ -165,6 +173,45 @@ async fn stops_cleanly_on_sigterm_and_keeps_what_it_stored() {
     let (ok, out, err) = sdk(&local, "jobs", &["receive"]).await;
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("\"kept\""), "{out}");
+}
+
+#[tokio::test]
+async fn a_sas_rule_gets_only_its_rights() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = start_with(
+        &dir.path().join("data"),
+        &["jobs"],
+        &["--sas-rule", "ingest:Send:c2VuZA=="],
+    )
+    .await;
+    let sender = sdk::connection_string(local.amqp_port).replace(
+        "SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE",
+        "SharedAccessKeyName=ingest;SharedAccessKey=c2VuZA==",
+    );
+    let send = ["send", "least", "l-1", "text/plain", "c", "{}"];
+    let (ok, out, err) = sdk_as(&sender, "jobs", &send).await;
+    assert!(ok, "a Send rule must send: {out}\n{err}");
+    let (ok, _, err) = sdk_as(&sender, "jobs", &["receive"]).await;
+    assert!(
+        !ok && err.contains("'Listen' claim(s) are required"),
+        "a Send rule must not receive: {err}"
+    );
+    let (ok, out, err) = sdk(&local, "jobs", &["receive"]).await;
+    assert!(ok && out.contains("\"least\""), "{out}\n{err}");
+}
+
+#[test]
+fn a_malformed_sas_rule_is_refused_naming_the_flag() {
+    let out = Command::new(env!("CARGO_BIN_EXE_devhost"))
+        .args(["servicebus", "--queue", "jobs", "--sas-rule", "x:Write:k"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--sas-rule") && err.contains("unknown right 'Write'"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -78,7 +78,7 @@ async fn deliveries_never_exceed_max_concurrent_calls() {
     let dir = tempfile::tempdir().unwrap();
     let root = script_root(
         dir.path(),
-        &[("CHAOS_FAILURE_RATE", "0"), ("PROCESSING_DELAY_MS", "400")],
+        &[("CHAOS_FAILURE_RATE", "0"), ("PROCESSING_DELAY_MS", "1000")],
     );
     let host: Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("host.json")).unwrap()).unwrap();
@@ -86,8 +86,17 @@ async fn deliveries_never_exceed_max_concurrent_calls() {
         .as_u64()
         .unwrap();
     let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 10).await;
+    // All at once, so the limit is reached however slowly a loaded machine takes each one.
+    let mut submits = tokio::task::JoinSet::new();
     for _ in 0..(limit * 3) {
-        assert_eq!(d.submit(SAMPLE_JOB).await.unwrap().0, 202);
+        let post = d.client.post(format!("{}/api/IngestJob", d.url));
+        let post = post
+            .header("content-type", "application/json")
+            .body(SAMPLE_JOB);
+        submits.spawn(async move { post.send().await.map(|r| r.status().as_u16()) });
+    }
+    while let Some(status) = submits.join_next().await {
+        assert_eq!(status.unwrap().unwrap(), 202);
     }
     let mut peak = 0;
     let deadline = Instant::now() + Duration::from_secs(30);

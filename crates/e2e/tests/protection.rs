@@ -34,7 +34,7 @@ async fn backpressure_sheds_low_priority_jobs_while_the_queue_is_deep() {
         dir.path(),
         &[
             ("CHAOS_FAILURE_RATE", "0"),
-            ("PROCESSING_DELAY_MS", "300"),
+            ("PROCESSING_DELAY_MS", "600"),
             ("BACKPRESSURE_LOW_THRESHOLD", "3"),
             ("BACKPRESSURE_NORMAL_THRESHOLD", "1000"),
             ("BACKPRESSURE_REFRESH_MS", "100"),

@@ -26,8 +26,8 @@ pub use tls::{Tls, TlsError};
 pub struct Admin {
     /// The queues.
     pub namespace: Namespace,
-    /// The key requests are signed with.
-    pub sas: SasKey,
+    /// The namespace's authorization rules; a request needs a token of one with `Manage`.
+    pub keys: Vec<SasKey>,
     /// The namespace's name (in `author` and the namespace properties).
     pub name: String,
     /// When the broker started (creation time of the queues it declares).

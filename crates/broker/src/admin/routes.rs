@@ -122,16 +122,26 @@ async fn dispatch(State(admin): State<Admin>, req: Request) -> Response {
 }
 
 /// Checked as Service Bus checks the `Authorization` header of an entity request: a SAS token
-/// signed with the namespace's key whose resource covers the path (the Python SDK signs the
+/// signed with a rule of the namespace that has `Manage`, whose resource covers the path (the Python SDK signs the
 /// namespace URL, the JavaScript SDK each request URL, query included).
 fn authorize(admin: &Admin, headers: &HeaderMap, base: &str, path: &str) -> Result<(), Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "MissingToken: The request has no Authorization header with a SharedAccessSignature."))?;
-    sas::verify(&admin.sas, token, &format!("{base}/{path}"), Utc::now())
-        .map(|_| ())
-        .map_err(|e| error(StatusCode::UNAUTHORIZED, e.to_string()))
+    let grant = sas::verify(&admin.keys, token, &format!("{base}/{path}"), Utc::now())
+        .map_err(|e| error(StatusCode::UNAUTHORIZED, e.to_string()))?;
+    // Entity administration needs the rule's Manage right (Microsoft docs, "Service Bus
+    // authentication and authorization with SAS", rights required for operations).
+    if !grant.rights.allow(sas::Claim::Manage) {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "Unauthorized access. 'Manage' claim(s) are required to perform this operation. Resource: '{base}/{path}'."
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A queue name as Service Bus allows it.

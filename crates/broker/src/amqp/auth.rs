@@ -13,6 +13,7 @@ use crate::amqp::codec::CodecError;
 use crate::amqp::connection::Conn;
 use crate::amqp::frames::{self, amqp_error};
 use crate::amqp::link::Kind;
+use crate::amqp::sas::Claim;
 
 /// How long a connection may go without an accepted token (MS guide: 20 seconds).
 pub const PUT_TOKEN_DEADLINE: Duration = Duration::from_secs(20);
@@ -22,29 +23,39 @@ fn covers(granted: &str, path: &str) -> bool {
 }
 
 impl<B: Backend> Conn<B> {
-    /// The connection holds an unexpired token whose audience covers `path`.
-    pub(crate) fn authorized(&self, path: &str) -> bool {
+    /// The connection holds an unexpired token whose audience covers `path` and whose rule
+    /// holds `claim`.
+    pub(crate) fn authorized(&self, path: &str, claim: Claim) -> bool {
         let path = path.to_lowercase();
         let now = Utc::now();
         self.grants
             .iter()
-            .any(|g| g.expires > now && covers(&g.path, &path))
+            .any(|g| g.expires > now && covers(&g.path, &path) && g.rights.allow(claim))
     }
 
-    /// The connection may use `entity`'s `$management` link: a token for the entity, or one for
-    /// `<entity>/$management` itself, the audience the JavaScript SDK puts for it
-    /// (@azure/service-bus `ManagementClient` constructor: `${endpoint}${entityPath}/$management`),
-    /// which Service Bus accepts.
-    pub(crate) fn authorized_management(&self, entity: &str) -> bool {
-        self.authorized(entity) || self.authorized(&format!("{entity}/$management"))
+    /// The connection may do a `claim` operation on `entity`'s `$management` link: a token for
+    /// the entity, or one for `<entity>/$management` itself, the audience the JavaScript SDK
+    /// puts for it (@azure/service-bus `ManagementClient` constructor:
+    /// `${endpoint}${entityPath}/$management`), which Service Bus accepts.
+    pub(crate) fn authorized_management(&self, entity: &str, claim: Claim) -> bool {
+        self.authorized(entity, claim) || self.authorized(&format!("{entity}/$management"), claim)
     }
 
-    /// Refuse an entity operation loudly.
-    pub(crate) fn unauthorized(claim: &str, path: &str) -> Error {
+    /// The connection may attach `entity`'s `$management` link: senders use it to schedule
+    /// (Send), receivers to renew, peek and settle by lock token (Listen), so either will do;
+    /// each request is then checked for its own claim.
+    pub(crate) fn may_use_management(&self, entity: &str) -> bool {
+        self.authorized_management(entity, Claim::Send)
+            || self.authorized_management(entity, Claim::Listen)
+    }
+
+    /// Refuse an entity operation loudly, with the text Service Bus gives.
+    pub(crate) fn unauthorized(claim: Claim, path: &str) -> Error {
+        let claim = claim.as_str();
         amqp_error(
             AmqpError::UnauthorizedAccess,
             format!(
-                "Unauthorized access. '{claim}' claim(s) are required to perform this operation. Resource: '{path}'. Put a valid SAS token on $cbs first."
+                "Unauthorized access. '{claim}' claim(s) are required to perform this operation. Resource: '{path}'. Put a SAS token of a rule with {claim} rights on $cbs first."
             ),
         )
     }
@@ -78,15 +89,17 @@ impl<B: Backend> Conn<B> {
                     Kind::CbsRequests | Kind::CbsResponses => continue,
                     Kind::MgmtRequests(e) | Kind::MgmtResponses(e) => {
                         let path = e.to_string();
-                        let covered = self.authorized_management(&path);
+                        let covered = self.may_use_management(&path);
                         (path, covered)
                     }
                     Kind::Receive { entity: e, .. } => {
                         let path = e.to_string();
-                        let covered = self.authorized(&path);
+                        let covered = self.authorized(&path, Claim::Listen);
                         (path, covered)
                     }
-                    Kind::Send { queue, .. } => (queue.clone(), self.authorized(queue)),
+                    Kind::Send { queue, .. } => {
+                        (queue.clone(), self.authorized(queue, Claim::Send))
+                    }
                 };
                 if !covered {
                     drop.push((*channel, *handle, path));

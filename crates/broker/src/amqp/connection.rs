@@ -35,10 +35,19 @@ pub const SESSION_WINDOW: u32 = 5000;
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The namespace key tokens are checked against.
+    /// The namespace's primary rule (the one the printed connection string uses).
     pub sas: SasKey,
+    /// More authorization rules (`--sas-rule`), e.g. a send-only one.
+    pub rules: Vec<SasKey>,
     /// Our container id in `open`.
     pub container_id: String,
+}
+
+impl Config {
+    /// Every rule a token or SASL PLAIN may name: the primary first.
+    pub fn keys(&self) -> impl Iterator<Item = &SasKey> {
+        std::iter::once(&self.sas).chain(&self.rules)
+    }
 }
 
 /// A delivery the client has not settled yet.
@@ -79,6 +88,14 @@ impl Session {
 pub(crate) enum Event {
     /// Messages may be available for the receiver link `handle` on `channel`.
     Wake { channel: u16, handle: u32 },
+    /// The store took transfers of the sender link `handle` on `channel` (`inbound`).
+    Stored {
+        channel: u16,
+        handle: u32,
+        stored: Vec<crate::amqp::inbound::Stored>,
+    },
+    /// The store holds these settlements: answer them (`settler`).
+    Settled(Vec<crate::amqp::settler::Reply>),
 }
 
 /// What ended the connection, for the log.
@@ -106,6 +123,8 @@ pub(crate) struct Conn<B> {
     pub ever_authorized: bool,
     pub remote_max_frame: u32,
     pub events: mpsc::UnboundedSender<Event>,
+    /// Stores the client's settlements off the connection loop (`settler`), once started.
+    pub settler: Option<mpsc::UnboundedSender<crate::amqp::settler::Settling>>,
 }
 
 /// Serve one accepted TCP connection until it ends.
@@ -117,7 +136,7 @@ pub async fn run<B: Backend>(
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
-    let identity = handshake::negotiate(&mut read, &mut write, &config.sas).await?;
+    let identity = handshake::negotiate(&mut read, &mut write, &config).await?;
     tracing::debug!(mechanism = %identity.mechanism, "SASL done");
 
     let (frames_tx, mut frames_rx) = mpsc::channel::<Result<RawFrame, CodecError>>(64);
@@ -140,11 +159,14 @@ pub async fn run<B: Backend>(
         ever_authorized: false,
         remote_max_frame: MAX_FRAME_SIZE,
         events: events_tx,
+        settler: None,
     };
-    if identity.plain_user.is_some() {
-        // PLAIN proved the namespace key itself: the whole namespace, for the connection's life.
+    if let Some(rights) = identity.plain_rights {
+        // PLAIN proved a rule's key itself: the whole namespace with that rule's rights, for the
+        // connection's life.
         conn.grants.push(Grant {
             path: String::new(),
+            rights,
             expires: chrono::DateTime::<chrono::Utc>::MAX_UTC,
         });
         conn.ever_authorized = true;
@@ -229,12 +251,18 @@ impl<B: Backend> Conn<B> {
                         }
                     }
                 }
-                Some(Event::Wake { channel, handle }) = events.recv() => {
-                    if let Some(link) = self.sessions.get_mut(&channel).and_then(|s| s.links.get_mut(&handle)) {
-                        link.waiting = false;
+                Some(event) = events.recv() => match event {
+                    Event::Wake { channel, handle } => {
+                        if let Some(link) = self.sessions.get_mut(&channel).and_then(|s| s.links.get_mut(&handle)) {
+                            link.waiting = false;
+                        }
+                        self.pump(channel, handle).await?;
                     }
-                    self.pump(channel, handle).await?;
-                }
+                    Event::Stored { channel, handle, stored } => {
+                        self.on_stored(channel, handle, stored)?;
+                    }
+                    Event::Settled(replies) => self.on_settled(replies)?,
+                },
                 _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
                     codec::write_empty(&mut self.out);
                 }

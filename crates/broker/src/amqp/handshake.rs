@@ -11,7 +11,8 @@ use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::amqp::codec::{self, CodecError, FRAME_SASL, MIN_MAX_FRAME_SIZE};
-use crate::amqp::sas::SasKey;
+use crate::amqp::connection::Config;
+use crate::amqp::sas::Rights;
 
 /// `AMQP 3.1.0.0`: SASL layer.
 pub const SASL_HEADER: [u8; 8] = *b"AMQP\x03\x01\x00\x00";
@@ -40,8 +41,8 @@ pub enum HandshakeError {
 pub struct Identity {
     /// Mechanism used.
     pub mechanism: String,
-    /// PLAIN user (key name) when PLAIN was used and its password matched the key.
-    pub plain_user: Option<String>,
+    /// The rights of the rule whose name and key SASL PLAIN gave, when PLAIN was used.
+    pub plain_rights: Option<Rights>,
 }
 
 async fn header<R: AsyncRead + Unpin>(reader: &mut R) -> Result<[u8; 8], HandshakeError> {
@@ -61,20 +62,23 @@ async fn send_sasl<W: AsyncWrite + Unpin, T: serde::Serialize>(
     Ok(())
 }
 
-fn check_plain(init: &SaslInit, key: &SasKey) -> Option<String> {
+fn check_plain(init: &SaslInit, config: &Config) -> Option<Rights> {
     let response = init.initial_response.as_ref()?;
     let mut parts = response.split(|b| *b == 0);
     let _authzid = parts.next()?;
     let user = std::str::from_utf8(parts.next()?).ok()?;
     let pass = std::str::from_utf8(parts.next()?).ok()?;
-    (user == key.name && pass == key.key).then(|| user.to_owned())
+    config
+        .keys()
+        .find(|k| k.name == user && k.key == pass)
+        .map(|k| k.rights)
 }
 
 /// Run the protocol header exchange and SASL; on success the AMQP header has been exchanged.
 pub async fn negotiate<R, W>(
     reader: &mut R,
     writer: &mut W,
-    key: &SasKey,
+    config: &Config,
 ) -> Result<Identity, HandshakeError>
 where
     R: AsyncRead + Unpin,
@@ -116,11 +120,11 @@ where
     let identity = match mechanism.as_str() {
         "ANONYMOUS" | "MSSBCBS" => Some(Identity {
             mechanism: mechanism.clone(),
-            plain_user: None,
+            plain_rights: None,
         }),
-        "PLAIN" => check_plain(&init, key).map(|u| Identity {
+        "PLAIN" => check_plain(&init, config).map(|rights| Identity {
             mechanism: mechanism.clone(),
-            plain_user: Some(u),
+            plain_rights: Some(rights),
         }),
         _ => None,
     };

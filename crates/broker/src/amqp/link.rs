@@ -7,13 +7,15 @@ use bytes::{Bytes, BytesMut};
 use fe2o3_amqp_types::definitions::{AmqpError, Error, ReceiverSettleMode, Role, SenderSettleMode};
 use fe2o3_amqp_types::messaging::{Accepted, DeliveryState, Rejected, TargetArchetype};
 use fe2o3_amqp_types::performatives::{Attach, Detach, Transfer};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
-use crate::amqp::backend::{Backend, Entity, ReceiveMode};
+use crate::amqp::backend::{Backend, Entity, NewMessage, ReceiveMode};
 use crate::amqp::codec::CodecError;
 use crate::amqp::connection::{Conn, ConnectionEnd};
 use crate::amqp::frames::{self, amqp_error, backend_error, size_error};
+use crate::amqp::inbound::Queued;
 use crate::amqp::message;
+use crate::amqp::sas::Claim;
 
 /// Credit granted to clients' sender links, topped up at half.
 pub const LINK_CREDIT: u32 = 1000;
@@ -68,6 +70,10 @@ pub(crate) struct Link {
     pub waiter: Option<tokio::task::JoinHandle<()>>,
     pub pending: VecDeque<Bytes>,
     partial: Option<Partial>,
+    /// Incoming: the writer storing this sender link's transfers in order (`inbound`).
+    pub writer: Option<mpsc::UnboundedSender<Queued>>,
+    /// Incoming: transfers handed to the writer and not yet stored.
+    pub in_flight: u32,
 }
 
 impl Drop for Link {
@@ -141,15 +147,17 @@ impl<B: Backend> Conn<B> {
             None => (path, false),
         };
         let entity = parse_entity(entity_path);
+        // Service Bus checks the link's claim at attach: Send for a sender, Listen for a
+        // receiver (MS guide "Claims-based authorization"; the rule's `AccessRights`).
         let claim = if client_sends && !management {
-            "Send"
+            Claim::Send
         } else {
-            "Listen"
+            Claim::Listen
         };
         let covered = if management {
-            self.authorized_management(entity_path)
+            self.may_use_management(entity_path)
         } else {
-            self.authorized(entity_path)
+            self.authorized(entity_path, claim)
         };
         if !covered {
             return Err(Self::unauthorized(claim, entity_path));
@@ -286,6 +294,8 @@ impl<B: Backend> Conn<B> {
             waiter: None,
             pending: VecDeque::new(),
             partial: None,
+            writer: None,
+            in_flight: 0,
         };
         let flow = client_sends.then_some((handle, link.delivery_count, LINK_CREDIT, false));
         if let Some(s) = self.sessions.get_mut(&channel) {
@@ -365,23 +375,43 @@ impl<B: Backend> Conn<B> {
         }
         link.delivery_count = link.delivery_count.wrapping_add(1);
         link.credit = link.credit.saturating_sub(1);
-        let top_up = (link.credit < LINK_CREDIT / 2).then(|| {
-            link.credit = LINK_CREDIT;
-            (handle, link.delivery_count, LINK_CREDIT, false)
-        });
+        // Credit comes back only while the writer keeps up (else `on_stored` gives it).
+        let top_up =
+            (link.credit < LINK_CREDIT / 2 && link.in_flight < LINK_CREDIT / 2).then(|| {
+                link.credit = LINK_CREDIT;
+                (handle, link.delivery_count, LINK_CREDIT, false)
+            });
         let kind = link.kind.clone();
         let body = partial.buf.freeze();
         let outcome = match kind {
             Kind::Send { queue, max_size } => {
-                self.store_messages(
+                let checked = self.check_transfer(
                     &queue,
                     max_size,
                     partial.format,
                     &body,
                     partial.total,
                     partial.delivery_id,
-                )
-                .await
+                );
+                match checked {
+                    Ok(messages) => {
+                        // Disposition and credit come when it is stored (`on_stored`).
+                        let (delivery_id, settled) = (partial.delivery_id, partial.settled);
+                        let item = Queued {
+                            delivery_id,
+                            settled,
+                            messages,
+                        };
+                        self.queue_store(channel, handle, &queue, item);
+                        if let Some(flow) = top_up {
+                            self.send_flow(channel, Some(flow))?;
+                        } else if refresh_window {
+                            self.send_flow(channel, None)?;
+                        }
+                        return Ok(());
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Kind::CbsRequests => self.on_cbs_request(channel, &body).await.map(|_| ()),
             Kind::MgmtRequests(entity) => self
@@ -409,15 +439,16 @@ impl<B: Backend> Conn<B> {
         Ok(())
     }
 
-    async fn store_messages(
-        &mut self,
+    /// A complete transfer's messages, checked as Service Bus checks them before storing.
+    fn check_transfer(
+        &self,
         queue: &str,
         max_size: usize,
         format: u32,
         body: &Bytes,
         total: usize,
         delivery_id: u32,
-    ) -> Result<(), Error> {
+    ) -> Result<Vec<NewMessage>, Error> {
         if total > max_size {
             return Err(size_error(format!(
                 "The received message (delivery-id:{delivery_id}, size:{total} bytes) exceeds the limit ({max_size} bytes) currently allowed on the link."
@@ -429,13 +460,9 @@ impl<B: Backend> Conn<B> {
                 format!("The message could not be decoded: {e}"),
             )
         })?;
-        if !self.authorized(queue) {
-            return Err(Self::unauthorized("Send", queue));
+        if !self.authorized(queue, Claim::Send) {
+            return Err(Self::unauthorized(Claim::Send, queue));
         }
-        self.backend
-            .send(queue, messages)
-            .await
-            .map(|_| ())
-            .map_err(|e| backend_error(&e).0)
+        Ok(messages)
     }
 }

@@ -17,10 +17,19 @@ use crate::amqp::connection::Conn;
 use crate::amqp::frames::{amqp_error, backend_error, condition, condition_text, custom_error};
 use crate::amqp::link::Kind;
 use crate::amqp::message::{self, Lock, Parsed};
-use crate::amqp::sas;
+use crate::amqp::sas::{self, Claim};
 
 /// The SAS token type (`servicebus.windows.net:sastoken`).
 const SAS_TOKEN_TYPE: &str = "servicebus.windows.net:sastoken";
+
+/// The claim a `$management` operation needs: scheduling is sending, the rest (renew, peek,
+/// receive deferred, settle by lock token) is receiving.
+fn operation_claim(operation: &str) -> Claim {
+    match operation {
+        "com.microsoft:schedule-message" | "com.microsoft:cancel-scheduled-message" => Claim::Send,
+        _ => Claim::Listen,
+    }
+}
 
 fn app_str(parsed: &Parsed, key: &str) -> Option<String> {
     match parsed.application_properties.as_ref()?.0.get(key)? {
@@ -196,7 +205,7 @@ impl<B: Backend> Conn<B> {
                 ),
             )
         } else {
-            match sas::verify(&self.config.sas, &token, &audience, Utc::now()) {
+            match sas::verify(self.config.keys(), &token, &audience, Utc::now()) {
                 Ok(grant) => {
                     self.grants.retain(|g| g.path != grant.path);
                     self.grants.push(grant);
@@ -231,11 +240,12 @@ impl<B: Backend> Conn<B> {
         let parsed =
             message::parse(body).map_err(|e| amqp_error(AmqpError::DecodeError, e.to_string()))?;
         let operation = app_str(&parsed, "operation").unwrap_or_default();
-        let outcome = if self.authorized_management(&entity.to_string()) {
+        let claim = operation_claim(&operation);
+        let outcome = if self.authorized_management(&entity.to_string(), claim) {
             self.management(entity, &operation, parsed.value.as_ref())
                 .await
         } else {
-            Err((Self::unauthorized("Listen", &entity.to_string()), 401))
+            Err((Self::unauthorized(claim, &entity.to_string()), 401))
         };
         let fields = match &outcome {
             Ok((code, _)) => vec![

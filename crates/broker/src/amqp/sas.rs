@@ -12,20 +12,157 @@ use percent_encoding::percent_decode_str;
 use ring::hmac;
 use thiserror::Error;
 
-/// The namespace's shared access key (the emulator's `RootManageSharedAccessKey`).
+/// What a shared access authorization rule allows, as Service Bus's `AccessRights`
+/// (`Manage`, `Send`, `Listen`; a rule with `Manage` must also have the other two, as Azure
+/// requires: "Manage ... includes Send and Listen", Microsoft docs "Service Bus authentication
+/// and authorization with Shared Access Signatures", "Shared Access Authorization Policies").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rights {
+    /// `Manage`: entity administration (and, with it, send and listen).
+    pub manage: bool,
+    /// `Send`: sender links, `schedule-message`, `cancel-scheduled-message`.
+    pub send: bool,
+    /// `Listen`: receiver links and the receiving side of `$management`.
+    pub listen: bool,
+}
+
+impl Rights {
+    /// Manage, Send and Listen: the emulator's `RootManageSharedAccessKey`.
+    pub const ALL: Rights = Rights {
+        manage: true,
+        send: true,
+        listen: true,
+    };
+
+    /// Whether these rights hold `claim`.
+    pub fn allow(self, claim: Claim) -> bool {
+        match claim {
+            Claim::Manage => self.manage,
+            Claim::Send => self.send,
+            Claim::Listen => self.listen,
+        }
+    }
+}
+
+impl std::fmt::Display for Rights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = [
+            (self.manage, "Manage"),
+            (self.send, "Send"),
+            (self.listen, "Listen"),
+        ];
+        let held: Vec<&str> = names
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect();
+        f.write_str(&held.join(","))
+    }
+}
+
+/// A claim an operation needs (the name Service Bus puts in its "Unauthorized access. '<claim>'
+/// claim(s) are required" error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Administration.
+    Manage,
+    /// Sending.
+    Send,
+    /// Receiving.
+    Listen,
+}
+
+impl Claim {
+    /// The claim's name as Service Bus writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Claim::Manage => "Manage",
+            Claim::Send => "Send",
+            Claim::Listen => "Listen",
+        }
+    }
+}
+
+/// A shared access authorization rule of the namespace: its name, key and rights.
 #[derive(Clone)]
 pub struct SasKey {
     /// `SharedAccessKeyName`.
     pub name: String,
     /// `SharedAccessKey`, used as UTF-8 bytes (not base64-decoded), as the SDKs sign.
     pub key: String,
+    /// What tokens signed with this key may do.
+    pub rights: Rights,
+}
+
+impl SasKey {
+    /// A rule with every right (the emulator's `RootManageSharedAccessKey` form).
+    pub fn root(name: impl Into<String>, key: impl Into<String>) -> Self {
+        SasKey {
+            name: name.into(),
+            key: key.into(),
+            rights: Rights::ALL,
+        }
+    }
 }
 
 impl std::fmt::Debug for SasKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SasKey")
             .field("name", &self.name)
+            .field("rights", &self.rights)
             .finish_non_exhaustive()
+    }
+}
+
+/// A `--sas-rule` that cannot be read.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RuleError {
+    /// Not `NAME:RIGHTS:KEY`.
+    #[error("expected NAME:RIGHTS:KEY (e.g. sender:Send:secret), got '{0}'")]
+    Form(String),
+    /// A right that is not `Manage`, `Send` or `Listen`.
+    #[error("unknown right '{0}': the rights are Manage, Send and Listen (comma-separated)")]
+    Right(String),
+    /// `Manage` without `Send` and `Listen`, which Azure refuses.
+    #[error("a rule with Manage must also have Send and Listen, as Azure requires")]
+    ManageAlone,
+}
+
+impl std::str::FromStr for SasKey {
+    type Err = RuleError;
+
+    /// `NAME:RIGHTS:KEY`, rights comma-separated (`sender:Send:k`, `worker:Send,Listen:k`); the
+    /// key comes last so it may hold any character (base64 keys end in `=`).
+    fn from_str(spec: &str) -> Result<Self, RuleError> {
+        let mut parts = spec.splitn(3, ':');
+        let (Some(name), Some(rights), Some(key)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(RuleError::Form(spec.to_owned()));
+        };
+        if name.is_empty() || key.is_empty() {
+            return Err(RuleError::Form(spec.to_owned()));
+        }
+        let mut held = Rights {
+            manage: false,
+            send: false,
+            listen: false,
+        };
+        for right in rights.split(',').map(str::trim) {
+            match right.to_ascii_lowercase().as_str() {
+                "manage" => held.manage = true,
+                "send" => held.send = true,
+                "listen" => held.listen = true,
+                _ => return Err(RuleError::Right(right.to_owned())),
+            }
+        }
+        if held.manage && !(held.send && held.listen) {
+            return Err(RuleError::ManageAlone);
+        }
+        Ok(SasKey {
+            name: name.to_owned(),
+            key: key.to_owned(),
+            rights: held,
+        })
     }
 }
 
@@ -35,7 +172,7 @@ pub enum TokenError {
     /// Not a `SharedAccessSignature` token, or a field is missing.
     #[error("InvalidToken: the token is not a well-formed SharedAccessSignature ({0} missing).")]
     Malformed(&'static str),
-    /// The key name is not the configured one.
+    /// The key name is not one of the namespace's rules.
     #[error("InvalidSignature: the token has an unknown key name '{0}'.")]
     UnknownKeyName(String),
     /// The signature does not match the key.
@@ -54,11 +191,14 @@ pub enum TokenError {
     },
 }
 
-/// An accepted token: the entity path prefix it grants and its expiry.
+/// An accepted token: the entity path prefix it grants, the rights of the rule that signed it,
+/// and its expiry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     /// Lower-cased entity path (`jobs`, or `` for the whole namespace).
     pub path: String,
+    /// The signing rule's rights.
+    pub rights: Rights,
     /// Token expiry.
     pub expires: DateTime<Utc>,
 }
@@ -85,9 +225,10 @@ fn field<'a>(token: &'a str, name: &'static str) -> Result<&'a str, TokenError> 
         .ok_or(TokenError::Malformed(name))
 }
 
-/// Check `token` for `audience` (the put-token `name`) at `now`.
-pub fn verify(
-    key: &SasKey,
+/// Check `token` for `audience` (the put-token `name`) at `now`, against the rule its `skn`
+/// names among `keys`.
+pub fn verify<'a>(
+    keys: impl IntoIterator<Item = &'a SasKey>,
     token: &str,
     audience: &str,
     now: DateTime<Utc>,
@@ -100,9 +241,10 @@ pub fn verify(
     let se = field(body, "se")?;
     let skn = field(body, "skn")?;
     let skn = percent_decode_str(skn).decode_utf8_lossy();
-    if skn != key.name {
-        return Err(TokenError::UnknownKeyName(skn.into_owned()));
-    }
+    let key = keys
+        .into_iter()
+        .find(|k| k.name == skn)
+        .ok_or_else(|| TokenError::UnknownKeyName(skn.to_string()))?;
     let signature = STANDARD
         .decode(percent_decode_str(sig).decode_utf8_lossy().as_bytes())
         .map_err(|_| TokenError::BadSignature)?;
@@ -132,6 +274,7 @@ pub fn verify(
     }
     Ok(Grant {
         path: wanted,
+        rights: key.rights,
         expires,
     })
 }
@@ -142,18 +285,19 @@ mod tests {
     use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
     fn token(key: &str, audience: &str, se: i64) -> String {
+        token_by("RootManageSharedAccessKey", key, audience, se)
+    }
+
+    fn token_by(name: &str, key: &str, audience: &str, se: i64) -> String {
         let sr = utf8_percent_encode(audience, NON_ALPHANUMERIC).to_string();
         let mac = hmac::Key::new(hmac::HMAC_SHA256, key.as_bytes());
         let sig = STANDARD.encode(hmac::sign(&mac, format!("{sr}\n{se}").as_bytes()).as_ref());
         let sig = utf8_percent_encode(&sig, NON_ALPHANUMERIC);
-        format!("SharedAccessSignature sr={sr}&sig={sig}&se={se}&skn=RootManageSharedAccessKey")
+        format!("SharedAccessSignature sr={sr}&sig={sig}&se={se}&skn={name}")
     }
 
-    fn key() -> SasKey {
-        SasKey {
-            name: "RootManageSharedAccessKey".into(),
-            key: "SAS_KEY_VALUE".into(),
-        }
+    fn key() -> [SasKey; 1] {
+        [SasKey::root("RootManageSharedAccessKey", "SAS_KEY_VALUE")]
     }
 
     #[test]
@@ -193,5 +337,53 @@ mod tests {
                 .path,
             "jobs"
         );
+    }
+
+    #[test]
+    fn a_token_carries_the_rights_of_the_rule_that_signed_it() {
+        let keys = [
+            SasKey::root("RootManageSharedAccessKey", "SAS_KEY_VALUE"),
+            "sender:Send:s3cret==".parse::<SasKey>().unwrap(),
+        ];
+        let aud = "sb://127.0.0.1:5672/jobs";
+        let later = Utc::now().timestamp() + 60;
+        let grant = verify(
+            &keys,
+            &token_by("sender", "s3cret==", aud, later),
+            aud,
+            Utc::now(),
+        );
+        let rights = grant.unwrap().rights;
+        assert!(rights.allow(Claim::Send) && !rights.allow(Claim::Listen));
+        assert!(!rights.allow(Claim::Manage));
+        assert_eq!(
+            verify(&keys, &token_by("nobody", "x", aud, later), aud, Utc::now()),
+            Err(TokenError::UnknownKeyName("nobody".into()))
+        );
+    }
+
+    #[test]
+    fn rules_parse_as_name_rights_key() {
+        let rule: SasKey = "worker:Send, listen:a:b=".parse().unwrap();
+        assert_eq!((rule.name.as_str(), rule.key.as_str()), ("worker", "a:b="));
+        assert_eq!(rule.rights.to_string(), "Send,Listen");
+        let all: SasKey = "admin:Manage,Send,Listen:k".parse().unwrap();
+        assert_eq!(all.rights, Rights::ALL);
+        assert_eq!(
+            "x:Manage:k".parse::<SasKey>().err(),
+            Some(RuleError::ManageAlone)
+        );
+        assert_eq!(
+            "x:Write:k".parse::<SasKey>().err(),
+            Some(RuleError::Right("Write".into()))
+        );
+        assert!(matches!(
+            "x:Send".parse::<SasKey>(),
+            Err(RuleError::Form(_))
+        ));
+        assert!(matches!(
+            ":Send:k".parse::<SasKey>(),
+            Err(RuleError::Form(_))
+        ));
     }
 }

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use crate::admin::Https;
 use crate::amqp::backend::Backend;
 use crate::amqp::connection::{self, Config};
+use crate::amqp::sas::SasKey;
 
 /// A running AMQP listener; dropping it does not stop it, [`Server::stop`] does.
 #[derive(Debug)]
@@ -19,11 +20,17 @@ pub struct Server {
     task: JoinHandle<()>,
 }
 
-/// The connection string clients use, in the form Microsoft's emulator documents.
+/// The connection string clients use, in the form Microsoft's emulator documents, for the
+/// primary rule.
 pub fn connection_string(addr: SocketAddr, config: &Config) -> String {
+    rule_connection_string(addr, &config.sas)
+}
+
+/// The connection string of one authorization rule.
+pub fn rule_connection_string(addr: SocketAddr, rule: &SasKey) -> String {
     format!(
         "Endpoint=sb://{addr};SharedAccessKeyName={};SharedAccessKey={};UseDevelopmentEmulator=true",
-        config.sas.name, config.sas.key
+        rule.name, rule.key
     )
 }
 

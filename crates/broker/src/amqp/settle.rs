@@ -1,5 +1,5 @@
 //! Settlement of the deliveries the server sent: the client's `disposition`, mapped to the
-//! store's settlements as Service Bus does (/work/notes/amqp.md §1 "Settlement").
+//! store's settlements as Service Bus does (docs/research/amqp-wire.md, "Settlement").
 //!
 //! Dispositions are decoded leniently, from a generic value: rhea (the JS SDK) writes the
 //! rejected outcome's `info` and the modified outcome's `message-annotations` with string keys,
@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use fe2o3_amqp_types::definitions::{Error, Role};
+use fe2o3_amqp_types::definitions::Role;
 use fe2o3_amqp_types::messaging::{Accepted, DeliveryState, Modified, Rejected, Released};
 use fe2o3_amqp_types::primitives::Value;
 use serde_amqp::descriptor::Descriptor;
@@ -15,7 +15,8 @@ use serde_amqp::descriptor::Descriptor;
 use crate::amqp::backend::{Backend, BackendError, Settlement};
 use crate::amqp::codec::CodecError;
 use crate::amqp::connection::Conn;
-use crate::amqp::frames::{self, backend_error, condition, custom_error};
+use crate::amqp::frames::{self, condition, custom_error};
+use crate::amqp::settler::Settling;
 
 /// Descriptor code of the `disposition` performative.
 pub const DISPOSITION: u64 = 0x15;
@@ -216,23 +217,25 @@ impl<B: Backend> Conn<B> {
                 .as_ref()
                 .and_then(settlement)
                 .unwrap_or(Settlement::Abandon { failed: false });
-            let result: Result<(), Error> = match &entry {
-                Some(u) => self
-                    .backend
-                    .settle(&u.entity, u.lock_token, wanted)
-                    .await
-                    .map_err(|e| backend_error(&e).0),
-                None => Err(custom_error(
-                    condition::MESSAGE_LOCK_LOST,
-                    BackendError::LockLost.to_string(),
-                )),
-            };
-            if !d.settled {
-                let state = match result {
-                    Ok(()) => echo(d.outcome.as_ref()),
-                    Err(error) => DeliveryState::Rejected(Rejected { error: Some(error) }),
-                };
-                self.send(channel, &frames::disposition(Role::Sender, id, state), &[])?;
+            match entry {
+                // Stored by the settler, which answers once the store holds it (`settler`).
+                Some(u) => self.queue_settle(Settling {
+                    channel,
+                    delivery_id: id,
+                    entity: u.entity,
+                    lock_token: u.lock_token,
+                    wanted,
+                    reply: (!d.settled).then(|| echo(d.outcome.as_ref())),
+                }),
+                None if !d.settled => {
+                    let error = custom_error(
+                        condition::MESSAGE_LOCK_LOST,
+                        BackendError::LockLost.to_string(),
+                    );
+                    let state = DeliveryState::Rejected(Rejected { error: Some(error) });
+                    self.send(channel, &frames::disposition(Role::Sender, id, state), &[])?;
+                }
+                None => {}
             }
             if id == last {
                 break;

@@ -194,7 +194,8 @@ async fn sleep_past(t: chrono::DateTime<Utc>) {
 async fn scheduled_messages_wait_for_their_time() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("q.db"), options(5)).unwrap();
-    let at = Utc::now() + chrono::Duration::milliseconds(300);
+    // Far enough ahead that a slow fsync on a loaded machine cannot make it due before the checks.
+    let at = Utc::now() + chrono::Duration::milliseconds(1500);
     store
         .send(vec![NewMessage {
             scheduled_for: Some(at),
@@ -206,7 +207,7 @@ async fn scheduled_messages_wait_for_their_time() {
     let s = &store.stats(vec![]).await.unwrap()[0];
     assert_eq!((s.active, s.scheduled), (0, 1));
     assert!(store.receive("jobs", 1).await.unwrap().is_empty());
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    sleep_past(at).await;
     let d = store.receive("jobs", 1).await.unwrap().remove(0);
     assert_eq!(d.enqueued_at.timestamp_millis(), at.timestamp_millis());
     assert_eq!(

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use broker::Namespace;
-use broker::amqp::{Config, DurableBackend, SasKey, Server, connection_string};
+use broker::amqp::{
+    Config, DurableBackend, SasKey, Server, connection_string, rule_connection_string,
+};
 use broker::store::{QueueConfig, QueueOptions, Store};
 use tokio::net::TcpListener;
 
@@ -82,13 +84,17 @@ pub fn durable(queues: &[&str]) -> Durable {
     }
 }
 
-/// The server's configuration: the emulator's key name and key, and `container_id`.
+/// A rule that may only send (`--sas-rule` form).
+pub const SEND_ONLY: &str = "sender:Send:sender-key";
+/// A rule that may only receive.
+pub const LISTEN_ONLY: &str = "listener:Listen:listener-key";
+
+/// The server's configuration: the emulator's key name and key, a send-only and a listen-only
+/// rule, and `container_id`.
 pub fn config(container_id: &str) -> Config {
     Config {
-        sas: SasKey {
-            name: "RootManageSharedAccessKey".into(),
-            key: fe2o3::KEY.into(),
-        },
+        sas: SasKey::root("RootManageSharedAccessKey", fe2o3::KEY),
+        rules: vec![SEND_ONLY.parse().unwrap(), LISTEN_ONLY.parse().unwrap()],
         container_id: container_id.into(),
     }
 }
@@ -104,6 +110,11 @@ pub async fn serve(durable: &Durable, container_id: &str) -> (Server, SocketAddr
 /// The connection string an SDK uses for a server at `addr` (`UseDevelopmentEmulator=true`).
 pub fn sdk_connection_string(addr: SocketAddr) -> String {
     connection_string(addr, &config(""))
+}
+
+/// The connection string of a `--sas-rule`-form rule at `addr`.
+pub fn rule_string(addr: SocketAddr, rule: &str) -> String {
+    rule_connection_string(addr, &rule.parse().unwrap())
 }
 
 /// Microsoft's Python SDK: `SB_PYTHON`, else the virtual environment `.ci/run` creates.
@@ -152,6 +163,8 @@ pub async fn run_scenario(program: &Path, args: &[PathBuf], envs: &[(&str, PathB
         .env("SB_DEDUP_QUEUE", DEDUP_QUEUE.0)
         .env("SB_DEDUP_WINDOW", DEDUP_QUEUE.1.as_secs().to_string())
         .env("SB_EXPIRING_QUEUE", EXPIRING_QUEUE)
+        .env("SB_SEND_ONLY", rule_string(addr, SEND_ONLY))
+        .env("SB_LISTEN_ONLY", rule_string(addr, LISTEN_ONLY))
         .kill_on_drop(true);
     for (k, v) in envs {
         cmd.env(k, v);
