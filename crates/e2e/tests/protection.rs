@@ -37,7 +37,9 @@ async fn backpressure_sheds_low_priority_jobs_while_the_queue_is_deep() {
             ("PROCESSING_DELAY_MS", "600"),
             ("BACKPRESSURE_LOW_THRESHOLD", "3"),
             ("BACKPRESSURE_NORMAL_THRESHOLD", "1000"),
-            ("BACKPRESSURE_REFRESH_MS", "100"),
+            // Readings count for three refreshes: 900 ms, so a poll a loaded machine delays does not
+            // go stale (fail open) in the middle of the test.
+            ("BACKPRESSURE_REFRESH_MS", "300"),
             ("BACKPRESSURE_RETRY_AFTER_SECS", "2"),
             ("JOB_TYPE_PRIORITIES", "report=low,thumbnail=normal"),
         ],
