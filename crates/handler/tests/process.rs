@@ -20,14 +20,18 @@ async fn enqueued_envelope(h: &Handler, job: &str) -> String {
     answer["Outputs"]["job"].to_string()
 }
 
+/// [`enqueued_envelope`] of the sample job, and its `jobId`.
+async fn enqueued_sample(h: &Handler) -> (String, String) {
+    let envelope = enqueued_envelope(h, SAMPLE_JOB).await;
+    let job: Value = serde_json::from_str(&envelope).unwrap();
+    let job_id = job["jobId"].as_str().unwrap().to_owned();
+    (envelope, job_id)
+}
+
 #[tokio::test]
 async fn completes_an_envelope_from_ingest() {
     let h = Handler::start(&[("PROCESSING_DELAY_MS", "5")]).await;
-    let envelope = enqueued_envelope(&h, SAMPLE_JOB).await;
-    let job_id = serde_json::from_str::<Value>(&envelope).unwrap()["jobId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (envelope, job_id) = enqueued_sample(&h).await;
     let (status, answer) = h
         .invoke("ProcessJob", &sb_invocation(&envelope, 1, "m-1"))
         .await;
@@ -52,11 +56,7 @@ async fn tolerates_single_encoded_and_object_bodies() {
 #[tokio::test]
 async fn simulated_crash_fails_the_invocation_naming_job_and_delivery() {
     let h = Handler::start(&[("CHAOS_FAILURE_RATE", "1")]).await;
-    let envelope = enqueued_envelope(&h, SAMPLE_JOB).await;
-    let job_id = serde_json::from_str::<Value>(&envelope).unwrap()["jobId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (envelope, job_id) = enqueued_sample(&h).await;
     let (status, body) = h
         .invoke("ProcessJob", &sb_invocation(&envelope, 3, "m-4"))
         .await;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Handler, SAMPLE_JOB, http_invocation, res, res_body, sb_invocation};
+use common::{Handler, SAMPLE_JOB, free_port, http_invocation, res, res_body, sb_invocation};
 use serde_json::Value;
 
 const JSON: (&str, &str) = ("Content-Type", "application/json");
@@ -49,6 +49,24 @@ fn assert_limited(answer: &Value, slug: &str) {
     );
 }
 
+/// Submit once from each `client(i)`, `i` below `n`: every answer is a 202 with a job or a 429
+/// of problem `slug`; how many were refused.
+async fn refused(h: &Handler, n: usize, slug: &str, client: impl Fn(usize) -> String) -> usize {
+    let mut limited = 0;
+    for i in 0..n {
+        let answer = submit(h, &client(i)).await;
+        match status(&answer) {
+            202 => assert!(answer["Outputs"]["job"].is_object(), "{answer}"),
+            429 => {
+                assert_limited(&answer, slug);
+                limited += 1;
+            }
+            other => panic!("unexpected {other}: {answer}"),
+        }
+    }
+    limited
+}
+
 #[tokio::test]
 async fn a_burst_above_the_bucket_gets_exactly_the_excess_refused() {
     // 20 tokens, one more every 1000 s: the refusals cannot depend on timing.
@@ -57,19 +75,11 @@ async fn a_burst_above_the_bucket_gets_exactly_the_excess_refused() {
         ("RATE_LIMIT_CLIENT_REFILL_PER_SECOND", "0.001"),
     ])
     .await;
-    let mut limited = 0;
-    for i in 0..30 {
-        // Whatever the client writes before the front end's entry is ignored.
-        let answer = submit(&h, &format!("10.0.0.{i}, 198.51.100.7:5{i:04}")).await;
-        match status(&answer) {
-            202 => assert!(answer["Outputs"]["job"].is_object()),
-            429 => {
-                assert_limited(&answer, "rate-limited");
-                limited += 1;
-            }
-            other => panic!("unexpected {other}: {answer}"),
-        }
-    }
+    // Whatever the client writes before the front end's entry is ignored.
+    let limited = refused(&h, 30, "rate-limited", |i| {
+        format!("10.0.0.{i}, 198.51.100.7:5{i:04}")
+    })
+    .await;
     assert_eq!(limited, 10, "30 requests against a bucket of 20");
     // Another client still has its own full bucket.
     assert_eq!(status(&submit(&h, "198.51.100.8").await), 202);
@@ -82,16 +92,7 @@ async fn the_global_limit_refuses_across_clients() {
         ("RATE_LIMIT_GLOBAL_BURST", "15"),
     ])
     .await;
-    let mut limited = 0;
-    for i in 0..20 {
-        let answer = submit(&h, &format!("203.0.113.{i}")).await;
-        if status(&answer) == 429 {
-            assert_limited(&answer, "global-rate-limited");
-            limited += 1;
-        } else {
-            assert_eq!(status(&answer), 202, "{answer}");
-        }
-    }
+    let limited = refused(&h, 20, "global-rate-limited", |i| format!("203.0.113.{i}")).await;
     assert_eq!(limited, 5);
 }
 
@@ -132,11 +133,7 @@ async fn fast_clients_get_their_jobs_flagged_and_still_processed() {
 
 #[tokio::test]
 async fn an_unreadable_queue_depth_fails_open() {
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dead = free_port();
     let endpoint = format!("http://127.0.0.1:{dead}/servicebus");
     let h = Handler::start(&[
         ("SERVICEBUS_ENDPOINT", &endpoint),
