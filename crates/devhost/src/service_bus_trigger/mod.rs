@@ -18,7 +18,7 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{debug, error, warn};
 
 use crate::config::Function;
-use crate::handler::{InvokeError, Invoker};
+use crate::handler::{InvokeError, Invoked, Invoker};
 use crate::outputs;
 use crate::telemetry::Operation;
 use crate::telemetry::operation::DIAGNOSTIC_ID;
@@ -130,31 +130,7 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
             () = keep_locked(dispatch, &delivery) => invocation.await,
         }
     };
-    let status = match &result {
-        Ok(_) => 200,
-        Err(InvokeError::Failed { status, .. }) => *status,
-        Err(_) => 500,
-    };
-    dispatch.capture.host_request(
-        &function.name,
-        &op,
-        started.elapsed(),
-        status,
-        result.is_ok(),
-    );
-    let failure = match result {
-        Ok(mut invoked) => {
-            invoked
-                .reply
-                .bind_return_value(function.has_return_binding());
-            match outputs::route(function, &invoked, &op, &dispatch.store, &dispatch.capture).await
-            {
-                Ok(_) => None,
-                Err(e) => Some(format!("output binding failed: {e}")),
-            }
-        }
-        Err(e) => Some(e.to_string()),
-    };
+    let failure = finish(function, dispatch, &op, started, result).await;
     if !dispatch.auto_complete_messages {
         // The runtime settles nothing and a custom handler cannot: the lock lapses.
         debug!(message_id = %delivery.message_id, "autoCompleteMessages is false: message left locked");
@@ -176,6 +152,38 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
             }
             Err(e) => error!(message_id = %delivery.message_id, "abandon failed: {e}"),
         },
+    }
+}
+
+/// What the host does once an invocation answers, single or batch: record its request row, then
+/// route the output bindings of a success. The reason the messages are to be abandoned, or `None`
+/// to complete them.
+async fn finish(
+    function: &Function,
+    dispatch: &Dispatch,
+    op: &Operation,
+    started: std::time::Instant,
+    result: Result<Invoked, InvokeError>,
+) -> Option<String> {
+    let status = match &result {
+        Ok(_) => 200,
+        Err(InvokeError::Failed { status, .. }) => *status,
+        Err(_) => 500,
+    };
+    let elapsed = started.elapsed();
+    let capture = &dispatch.capture;
+    capture.host_request(&function.name, op, elapsed, status, result.is_ok());
+    match result {
+        Ok(mut invoked) => {
+            invoked
+                .reply
+                .bind_return_value(function.has_return_binding());
+            outputs::route(function, &invoked, op, &dispatch.store, capture)
+                .await
+                .err()
+                .map(|e| format!("output binding failed: {e}"))
+        }
+        Err(e) => Some(e.to_string()),
     }
 }
 
@@ -240,30 +248,7 @@ async fn deliver_batch(
     });
     let started = std::time::Instant::now();
     let result = dispatch.invoker.invoke(&function.name, &request).await;
-    let status = match &result {
-        Ok(_) => 200,
-        Err(InvokeError::Failed { status, .. }) => *status,
-        Err(_) => 500,
-    };
-    dispatch.capture.host_request(
-        &function.name,
-        &op,
-        started.elapsed(),
-        status,
-        result.is_ok(),
-    );
-    let failure = match result {
-        Ok(mut invoked) => {
-            invoked
-                .reply
-                .bind_return_value(function.has_return_binding());
-            outputs::route(function, &invoked, &op, &dispatch.store, &dispatch.capture)
-                .await
-                .err()
-                .map(|e| format!("output binding failed: {e}"))
-        }
-        Err(e) => Some(e.to_string()),
-    };
+    let failure = finish(function, dispatch, &op, started, result).await;
     if !dispatch.auto_complete_messages {
         return;
     }
