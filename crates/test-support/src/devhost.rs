@@ -184,7 +184,10 @@ impl Devhost {
             if settled(&q) {
                 return q;
             }
-            assert!(Instant::now() < deadline, "queue {queue} never settled: {q}");
+            assert!(
+                Instant::now() < deadline,
+                "queue {queue} never settled: {q}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
