@@ -316,22 +316,22 @@ fn delivered(base_url: &str, queue: &str, dead: bool, d: &Delivery) -> Response 
     } else {
         queue.to_owned()
     };
-    let ttl = (d.expires_at - d.enqueued_at).num_milliseconds() as f64 / 1000.0;
+    let ttl = (d.message.expires_at - d.message.enqueued_at).num_milliseconds() as f64 / 1000.0;
     let broker = json!({
-        "MessageId": d.message_id,
-        "CorrelationId": d.correlation_id,
-        "SequenceNumber": d.sequence_number,
-        "DeliveryCount": d.delivery_count,
+        "MessageId": d.message.message_id,
+        "CorrelationId": d.message.correlation_id,
+        "SequenceNumber": d.message.sequence_number,
+        "DeliveryCount": d.message.delivery_count,
         "LockToken": d.lock_token,
         "LockedUntilUtc": rfc1123(d.locked_until),
-        "EnqueuedTimeUtc": rfc1123(d.enqueued_at),
-        "EnqueuedSequenceNumber": d.sequence_number,
+        "EnqueuedTimeUtc": rfc1123(d.message.enqueued_at),
+        "EnqueuedSequenceNumber": d.message.sequence_number,
         "State": if dead { "Deadlettered" } else { "Active" },
         "TimeToLive": ttl,
     });
     let location = format!(
         "{}{}/{entity}/messages/{}/{}",
-        base_url, PREFIX, d.sequence_number, d.lock_token
+        base_url, PREFIX, d.message.sequence_number, d.lock_token
     );
     let mut out = HeaderMap::new();
     let mut put = |name: HeaderName, value: &str| {
@@ -344,10 +344,10 @@ fn delivered(base_url: &str, queue: &str, dead: bool, d: &Delivery) -> Response 
         &broker.to_string(),
     );
     put(header::LOCATION, &location);
-    if let Some(kind) = &d.content_type {
+    if let Some(kind) = &d.message.content_type {
         put(header::CONTENT_TYPE, kind);
     }
-    for (name, value) in &d.properties {
+    for (name, value) in &d.message.properties {
         let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
             continue;
         };
@@ -356,7 +356,7 @@ fn delivered(base_url: &str, queue: &str, dead: bool, d: &Delivery) -> Response 
         }
         put(name, &value.to_string());
     }
-    (StatusCode::CREATED, out, d.body.clone()).into_response()
+    (StatusCode::CREATED, out, d.message.body.clone()).into_response()
 }
 
 /// On the queue `DELETE` completes and `PUT` unlocks (an abandon: the delivery counts); on the

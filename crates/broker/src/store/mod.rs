@@ -67,8 +67,8 @@ use tokio::sync::{Notify, oneshot};
 pub use amqp::{Raw, RawMessage, Take};
 pub use error::StoreError;
 pub use model::{
-    Abandoned, DeadLetter, Delivery, LockRef, MAX_DELIVERY_REASON, NewMessage, QueueConfig,
-    QueueOptions, QueueStats, Selection, TTL_REASON,
+    Abandoned, DeadLetter, Delivery, LockRef, MAX_DELIVERY_REASON, Message, NewMessage,
+    QueueConfig, QueueOptions, QueueStats, Selection, TTL_REASON,
 };
 pub use schema::{Counter, MessageState};
 

@@ -32,10 +32,12 @@ async fn send_receive_complete() {
     store.send(vec![msg("a"), msg("b")]).await.unwrap();
     let got = store.receive("jobs", 10).await.unwrap();
     assert_eq!(
-        got.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(),
+        got.iter()
+            .map(|d| d.message.body.as_str())
+            .collect::<Vec<_>>(),
         ["a", "b"]
     );
-    assert!(got.iter().all(|d| d.delivery_count == 1));
+    assert!(got.iter().all(|d| d.message.delivery_count == 1));
     assert!(
         store.receive("jobs", 10).await.unwrap().is_empty(),
         "locked messages are not redelivered"
@@ -56,7 +58,7 @@ async fn abandon_redelivers_then_dead_letters_after_max_deliveries() {
     store.send(vec![msg("poison")]).await.unwrap();
     for attempt in 1..=3 {
         let d = store.receive("jobs", 1).await.unwrap().remove(0);
-        assert_eq!(d.delivery_count, attempt);
+        assert_eq!(d.message.delivery_count, attempt);
         let outcome = store
             .abandon(&d.lock(), &format!("failure {attempt}"))
             .await
@@ -83,7 +85,11 @@ async fn abandon_redelivers_then_dead_letters_after_max_deliveries() {
     assert_eq!(store.resubmit("jobs", Selection::All).await.unwrap(), 1);
     let again = store.receive("jobs", 1).await.unwrap();
     assert_eq!(
-        (again.len(), again[0].delivery_count, again[0].body.as_str()),
+        (
+            again.len(),
+            again[0].message.delivery_count,
+            again[0].message.body.as_str()
+        ),
         (1, 1, "poison")
     );
 }
@@ -99,16 +105,22 @@ async fn dead_letters_can_be_peek_locked_unlocked_and_deleted() {
     }
     assert!(store.lock_dead_letter("other").await.unwrap().is_none());
     let a = store.lock_dead_letter("jobs").await.unwrap().unwrap();
-    assert_eq!((a.body.as_str(), a.delivery_count), ("a", 1));
-    assert_eq!(a.properties["DeadLetterReason"], MAX_DELIVERY_REASON);
+    assert_eq!(
+        (a.message.body.as_str(), a.message.delivery_count),
+        ("a", 1)
+    );
+    assert_eq!(
+        a.message.properties["DeadLetterReason"],
+        MAX_DELIVERY_REASON
+    );
     assert!(
-        a.properties["DeadLetterErrorDescription"]
+        a.message.properties["DeadLetterErrorDescription"]
             .as_str()
             .unwrap()
             .contains("1 delivery attempts")
     );
     let b = store.lock_dead_letter("jobs").await.unwrap().unwrap();
-    assert_eq!(b.body, "b");
+    assert_eq!(b.message.body, "b");
     assert!(store.lock_dead_letter("jobs").await.unwrap().is_none());
     let s = &store.stats(vec![]).await.unwrap()[0];
     assert_eq!(s.dead_lettered, 2, "a locked dead letter is still one");
@@ -119,12 +131,12 @@ async fn dead_letters_can_be_peek_locked_unlocked_and_deleted() {
         Err(StoreError::LockLost { .. })
     ));
     let again = store.lock_dead_letter("jobs").await.unwrap().unwrap();
-    assert_eq!(again.body, "a");
+    assert_eq!(again.message.body, "a");
     drop(store);
     let store = Store::open(&path, options(1)).unwrap();
     let after_restart = store.lock_dead_letter("jobs").await.unwrap().unwrap();
     assert_eq!(
-        after_restart.body, "a",
+        after_restart.message.body, "a",
         "a lock held at a crash is released"
     );
     let s = &store.stats(vec![]).await.unwrap()[0];
@@ -142,7 +154,7 @@ async fn locks_held_at_a_crash_are_redelivered_after_reopen() {
     }
     let store = Store::open(&path, options(5)).unwrap();
     let again = store.receive("jobs", 1).await.unwrap();
-    assert_eq!((again.len(), again[0].delivery_count), (1, 2));
+    assert_eq!((again.len(), again[0].message.delivery_count), (1, 2));
 }
 
 #[tokio::test]
@@ -179,7 +191,10 @@ async fn a_renewed_lock_outlives_its_first_expiry_and_a_lapsed_one_is_redelivere
         Err(StoreError::LockLost { .. })
     ));
     let again = store.receive("jobs", 1).await.unwrap().remove(0);
-    assert_eq!((again.body.as_str(), again.delivery_count), ("lapsed", 2));
+    assert_eq!(
+        (again.message.body.as_str(), again.message.delivery_count),
+        ("lapsed", 2)
+    );
     let s = &store.stats(vec![]).await.unwrap()[0];
     assert_eq!((s.completed, s.abandoned, s.locked), (1, 1, 1));
 }
@@ -208,9 +223,12 @@ async fn scheduled_messages_wait_for_their_time() {
     assert!(store.receive("jobs", 1).await.unwrap().is_empty());
     tokio::time::sleep(Duration::from_millis(350)).await;
     let d = store.receive("jobs", 1).await.unwrap().remove(0);
-    assert_eq!(d.enqueued_at.timestamp_millis(), at.timestamp_millis());
     assert_eq!(
-        d.expires_at - d.enqueued_at,
+        d.message.enqueued_at.timestamp_millis(),
+        at.timestamp_millis()
+    );
+    assert_eq!(
+        d.message.expires_at - d.message.enqueued_at,
         chrono::Duration::seconds(3_600),
         "the queue's default time-to-live caps the message's"
     );
@@ -303,7 +321,7 @@ async fn a_dead_letter_settlement_checks_queue_and_message_too() {
     store.abandon(&d.lock(), "boom").await.unwrap();
     let dead = store.lock_dead_letter("jobs").await.unwrap().unwrap();
     let wrong = LockRef {
-        message: Some((dead.sequence_number + 1).to_string()),
+        message: Some((dead.message.sequence_number + 1).to_string()),
         ..dead.lock()
     };
     assert!(matches!(

@@ -116,6 +116,7 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
     // The request row continues the message's `Diagnostic-Id` (the sender's `Message` span).
     let op = Operation::continue_from(
         delivery
+            .message
             .properties
             .get(DIAGNOSTIC_ID)
             .and_then(serde_json::Value::as_str),
@@ -133,24 +134,24 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
     let failure = finish(function, dispatch, &op, started, result).await;
     if !dispatch.auto_complete_messages {
         // The runtime settles nothing and a custom handler cannot: the lock lapses.
-        debug!(message_id = %delivery.message_id, "autoCompleteMessages is false: message left locked");
+        debug!(message_id = %delivery.message.message_id, "autoCompleteMessages is false: message left locked");
         return;
     }
     match failure {
         None => {
             if let Err(e) = dispatch.store.complete(&lock).await {
-                error!(message_id = %delivery.message_id, "complete failed: {e}");
+                error!(message_id = %delivery.message.message_id, "complete failed: {e}");
             }
-            debug!(message_id = %delivery.message_id, delivery_count = delivery.delivery_count, "completed");
+            debug!(message_id = %delivery.message.message_id, delivery_count = delivery.message.delivery_count, "completed");
         }
         Some(reason) => match dispatch.store.abandon(&lock, &reason).await {
             Ok(Abandoned::Requeued) => {
-                warn!(function = %function.name, message_id = %delivery.message_id, delivery_count = delivery.delivery_count, "invocation failed, message abandoned: {reason}");
+                warn!(function = %function.name, message_id = %delivery.message.message_id, delivery_count = delivery.message.delivery_count, "invocation failed, message abandoned: {reason}");
             }
             Ok(Abandoned::DeadLettered) => {
-                warn!(function = %function.name, message_id = %delivery.message_id, delivery_count = delivery.delivery_count, "invocation failed on the last delivery, message dead-lettered: {reason}");
+                warn!(function = %function.name, message_id = %delivery.message.message_id, delivery_count = delivery.message.delivery_count, "invocation failed on the last delivery, message dead-lettered: {reason}");
             }
-            Err(e) => error!(message_id = %delivery.message_id, "abandon failed: {e}"),
+            Err(e) => error!(message_id = %delivery.message.message_id, "abandon failed: {e}"),
         },
     }
 }
@@ -241,6 +242,7 @@ async fn deliver_batch(
     // only (a new operation).
     let op = Operation::continue_from(match deliveries.as_slice() {
         [one] => one
+            .message
             .properties
             .get(DIAGNOSTIC_ID)
             .and_then(serde_json::Value::as_str),
@@ -260,11 +262,11 @@ async fn deliver_batch(
         };
         match settled {
             Ok(Some(Abandoned::DeadLettered)) => {
-                warn!(function = %function.name, message_id = %delivery.message_id, "batch invocation failed on the last delivery, message dead-lettered");
+                warn!(function = %function.name, message_id = %delivery.message.message_id, "batch invocation failed on the last delivery, message dead-lettered");
             }
             Ok(_) => {}
             Err(e) => {
-                error!(message_id = %delivery.message_id, "settling a batch message failed: {e}")
+                error!(message_id = %delivery.message.message_id, "settling a batch message failed: {e}")
             }
         }
     }
@@ -289,11 +291,11 @@ async fn keep_locked(dispatch: &Dispatch, delivery: &Delivery) {
         tokio::time::sleep_until(at).await;
         match dispatch.store.renew_lock(&lock).await {
             Ok(until) => {
-                debug!(message_id = %delivery.message_id, %until, "lock renewed");
+                debug!(message_id = %delivery.message.message_id, %until, "lock renewed");
                 locked_until = until;
             }
             Err(e) => {
-                warn!(message_id = %delivery.message_id, "lock renewal failed: {e}");
+                warn!(message_id = %delivery.message.message_id, "lock renewal failed: {e}");
                 break;
             }
         }
