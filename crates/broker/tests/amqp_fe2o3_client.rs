@@ -272,7 +272,6 @@ mod malformed {
     use super::*;
     use broker::amqp::codec::{self, FRAME_AMQP, FRAME_SASL};
     use bytes::BytesMut;
-    use fe2o3_amqp::types::performatives::{ChannelMax, MaxFrameSize, Open};
     use fe2o3_amqp::types::primitives::Symbol;
     use fe2o3_amqp::types::sasl::SaslInit;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -304,18 +303,7 @@ mod malformed {
         s.write_all(AMQP).await.unwrap();
         s.read_exact(&mut h).await.unwrap();
         assert_eq!(&h, AMQP);
-        let open = Open {
-            container_id: "raw".into(),
-            hostname: None,
-            max_frame_size: MaxFrameSize(65536),
-            channel_max: ChannelMax(8),
-            idle_time_out: None,
-            outgoing_locales: None,
-            incoming_locales: None,
-            offered_capabilities: None,
-            desired_capabilities: None,
-            properties: None,
-        };
+        let open = codec::open("raw".into(), 65536, 8);
         let mut out = BytesMut::new();
         codec::write_frame(&mut out, FRAME_AMQP, 0, &open, &[]).unwrap();
         s.write_all(&out).await.unwrap();
