@@ -272,22 +272,6 @@ async fn rejects_an_unusable_correlation_id() {
 }
 
 #[tokio::test]
-async fn a_malformed_invocation_fails_the_invocation() {
-    let h = Handler::start(&[]).await;
-    let (status, body) = h
-        .invoke("IngestJob", &json!({"Data": {}, "Metadata": {}}))
-        .await;
-    assert_eq!(status, 400);
-    assert_eq!(
-        body["type"],
-        "urn:resilient-jobs:problem:invocation-malformed"
-    );
-    assert!(body["detail"].as_str().unwrap().contains("`req`"), "{body}");
-    let (status, _) = h.invoke("IngestJob", &json!([1, 2])).await;
-    assert_eq!(status, 400);
-}
-
-#[tokio::test]
 async fn readiness_and_health() {
     let h = Handler::start(&[]).await;
     let ping = h.client.get(&h.base).send().await.unwrap();

@@ -119,12 +119,7 @@ async fn an_unreachable_telemetry_endpoint_never_blocks_or_fails_requests() {
             (200, &serde_json::json!(202))
         );
         let envelope = answer["Outputs"]["job"].to_string();
-        assert_eq!(
-            h.invoke("ProcessJob", &sb_invocation(&envelope, 1, "m"))
-                .await
-                .0,
-            200
-        );
+        assert_eq!(h.process(&envelope, 1, "m").await.0, 200);
     }
     // Shutdown flushes with a bounded wait, even though the endpoint is down.
     common::sigterm(&h.child);

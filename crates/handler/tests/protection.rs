@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Handler, SAMPLE_JOB, free_port, http_invocation, res, res_body, sb_invocation};
+use common::{Handler, SAMPLE_JOB, free_port, http_invocation, res, res_body};
 use serde_json::Value;
 
 const JSON: (&str, &str) = ("Content-Type", "application/json");
@@ -67,33 +67,54 @@ async fn refused(h: &Handler, n: usize, slug: &str, client: impl Fn(usize) -> St
     limited
 }
 
-#[tokio::test]
-async fn a_burst_above_the_bucket_gets_exactly_the_excess_refused() {
-    // 20 tokens, one more every 1000 s: the refusals cannot depend on timing.
-    let h = Handler::start(&[
-        ("RATE_LIMIT_CLIENT_BURST", "20"),
-        ("RATE_LIMIT_CLIENT_REFILL_PER_SECOND", "0.001"),
-    ])
-    .await;
-    // Whatever the client writes before the front end's entry is ignored.
-    let limited = refused(&h, 30, "rate-limited", |i| {
-        format!("10.0.0.{i}, 198.51.100.7:5{i:04}")
-    })
-    .await;
-    assert_eq!(limited, 10, "30 requests against a bucket of 20");
-    // Another client still has its own full bucket.
-    assert_eq!(status(&submit(&h, "198.51.100.8").await), 202);
+/// A rate limit under test: its settings, `requests` submissions from `client(i)`, how many are
+/// refused with `problem`, and a client then still accepted (its own bucket full), if any.
+struct Limit {
+    settings: &'static [(&'static str, &'static str)],
+    requests: usize,
+    client: fn(usize) -> String,
+    problem: &'static str,
+    refused: usize,
+    then_accepted: Option<&'static str>,
 }
 
 #[tokio::test]
-async fn the_global_limit_refuses_across_clients() {
-    let h = Handler::start(&[
-        ("RATE_LIMIT_GLOBAL_PER_MINUTE", "1"),
-        ("RATE_LIMIT_GLOBAL_BURST", "15"),
-    ])
-    .await;
-    let limited = refused(&h, 20, "global-rate-limited", |i| format!("203.0.113.{i}")).await;
-    assert_eq!(limited, 5);
+async fn the_client_and_global_limits_refuse_exactly_the_excess() {
+    let limits = [
+        // 20 tokens per client, one more every 1000 s: the refusals cannot depend on timing.
+        // Whatever the client writes before the front end's entry is ignored.
+        Limit {
+            settings: &[
+                ("RATE_LIMIT_CLIENT_BURST", "20"),
+                ("RATE_LIMIT_CLIENT_REFILL_PER_SECOND", "0.001"),
+            ],
+            requests: 30,
+            client: |i| format!("10.0.0.{i}, 198.51.100.7:5{i:04}"),
+            problem: "rate-limited",
+            refused: 10,
+            then_accepted: Some("198.51.100.8"),
+        },
+        // 15 at once across every client, then one a minute.
+        Limit {
+            settings: &[
+                ("RATE_LIMIT_GLOBAL_PER_MINUTE", "1"),
+                ("RATE_LIMIT_GLOBAL_BURST", "15"),
+            ],
+            requests: 20,
+            client: |i| format!("203.0.113.{i}"),
+            problem: "global-rate-limited",
+            refused: 5,
+            then_accepted: None,
+        },
+    ];
+    for limit in limits {
+        let h = Handler::start(limit.settings).await;
+        let refused = refused(&h, limit.requests, limit.problem, limit.client).await;
+        assert_eq!(refused, limit.refused, "{}", limit.problem);
+        if let Some(other) = limit.then_accepted {
+            assert_eq!(status(&submit(&h, other).await), 202, "{other}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -122,12 +143,7 @@ async fn fast_clients_get_their_jobs_flagged_and_still_processed() {
         }
     }
     // A flagged envelope is a valid envelope: ProcessJob completes it.
-    let (code, answer) = h
-        .invoke(
-            "ProcessJob",
-            &sb_invocation(&flags[5].to_string(), 1, "flagged-1"),
-        )
-        .await;
+    let (code, answer) = h.process(&flags[5].to_string(), 1, "flagged-1").await;
     assert_eq!(code, 200, "{answer}");
 }
 
