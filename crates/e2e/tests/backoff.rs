@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::{SAMPLE_JOB, counts, free_port, load, start_app};
+use common::{SAMPLE_JOB, counts, free_port, load_run, start_app};
 use serde_json::Value;
 use servicebus::{Auth, ServiceBusClient, dead_letter_path};
 
@@ -120,12 +119,10 @@ async fn a_thousand_jobs_with_chaos_and_backoff_reconcile_exactly() {
         ("RETRY_CAP_MS", "200"),
         ("RETRY_MAX_ATTEMPTS", "4"),
     ];
-    let (_app, d) = start_app(5, &settings).await;
-    let d = Arc::new(d);
     let accepted = 1_000;
-    let q = load(&d, accepted, 16, Duration::from_secs(180)).await;
-    let [enqueued, completed, dead, abandoned] =
-        counts(&q, ["enqueued", "completed", "deadLettered", "abandoned"]);
+    let run = load_run(5, &settings, accepted, 16, Duration::from_secs(180)).await;
+    let (d, q) = (&run.devhost, &run.queue);
+    let [enqueued, completed, dead, abandoned] = run.counts;
     // Every message settled; the messages beyond the accepted jobs are the rescheduled copies,
     // each of which completed its predecessor.
     assert_eq!(completed + dead, enqueued, "every message settled: {q}");
@@ -165,12 +162,10 @@ async fn a_failing_rest_send_falls_back_to_broker_redelivery_without_loss() {
         ("PROCESSING_DELAY_MS", "0"),
         ("SERVICEBUS_ENDPOINT", &closed),
     ];
-    let (_app, d) = start_app(5, &settings).await;
-    let d = Arc::new(d);
     let accepted = 200;
-    let q = load(&d, accepted, 8, Duration::from_secs(120)).await;
-    let [enqueued, completed, dead, abandoned] =
-        counts(&q, ["enqueued", "completed", "deadLettered", "abandoned"]);
+    let run = load_run(5, &settings, accepted, 8, Duration::from_secs(120)).await;
+    let q = &run.queue;
+    let [enqueued, completed, dead, abandoned] = run.counts;
     assert_eq!(enqueued, accepted, "no copy was sent: {q}");
     assert_eq!(completed + dead, accepted, "nothing lost: {q}");
     assert!(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{Method, SAMPLE_JOB, counts, load, start_app, submit_many, write_settings};
+use common::{Method, SAMPLE_JOB, counts, load_run, start_app, submit_many, write_settings};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_jobs_with_chaos_all_reconcile() {
@@ -18,12 +18,10 @@ async fn a_thousand_jobs_with_chaos_all_reconcile() {
         ("PROCESSING_DELAY_MS", "0"),
         ("RETRY_BACKOFF", "off"),
     ];
-    let (_app, devhost) = start_app(5, &settings).await;
-    let devhost = Arc::new(devhost);
     let accepted = 1_000;
-    let q = load(&devhost, accepted, 16, Duration::from_secs(120)).await;
-    let [completed, dead, abandoned, enqueued] =
-        counts(&q, ["completed", "deadLettered", "abandoned", "enqueued"]);
+    let run = load_run(5, &settings, accepted, 16, Duration::from_secs(120)).await;
+    let (devhost, q) = (&run.devhost, &run.queue);
+    let [enqueued, completed, dead, abandoned] = run.counts;
     assert_eq!(
         completed + dead,
         accepted,

@@ -35,7 +35,7 @@ pub use handler::Handler;
 pub use invocation::{http_invocation, ingest_invocation, res, res_body, sb_invocation};
 pub use reqwest::Method;
 pub use samples::{SAMPLE_JOB, SAMPLE_JOBS, sample_envelope};
-pub use staged::{App, load, start_app, submit_many};
+pub use staged::{App, LoadRun, load_run, start_app, submit_many};
 
 /// A loopback port that was free a moment ago (the OS picks it).
 pub fn free_port() -> u16 {

@@ -88,10 +88,42 @@ pub async fn submit_many(devhost: &Arc<Devhost>, job: &str, n: u64, concurrency:
     accepted.load(Ordering::SeqCst)
 }
 
-/// [`submit_many`] `n` sample jobs, every one of which must be accepted, then wait (at most
-/// `within`) for the queue to settle them all; its final counts.
-pub async fn load(devhost: &Arc<Devhost>, n: u64, concurrency: usize, within: Duration) -> Value {
-    let accepted = submit_many(devhost, crate::SAMPLE_JOB, n, concurrency).await;
+/// What a [`load_run`] leaves: the app (keep it alive), its devhost, the queue's final counts and
+/// of those `[enqueued, completed, deadLettered, abandoned]`.
+pub struct LoadRun {
+    /// The staged app.
+    pub app: App,
+    /// Its devhost.
+    pub devhost: Arc<Devhost>,
+    /// The `/admin/queues` row of `jobs` once every job settled.
+    pub queue: Value,
+    /// Its enqueued, completed, dead-lettered and abandoned counts.
+    pub counts: [u64; 4],
+}
+
+/// Stage and start the app with `settings` ([`start_app`]), submit `n` sample jobs from
+/// `concurrency` clients ([`submit_many`]), every one of which must be accepted, and wait (at
+/// most `within`) for the queue to settle them all.
+pub async fn load_run(
+    max_delivery_count: u32,
+    settings: &[(&str, &str)],
+    n: u64,
+    concurrency: usize,
+    within: Duration,
+) -> LoadRun {
+    let (app, devhost) = start_app(max_delivery_count, settings).await;
+    let devhost = Arc::new(devhost);
+    let accepted = submit_many(&devhost, crate::SAMPLE_JOB, n, concurrency).await;
     assert_eq!(accepted, n, "every valid job is accepted");
-    devhost.drained(n, within).await
+    let queue = devhost.drained(n, within).await;
+    let counts = crate::counts(
+        &queue,
+        ["enqueued", "completed", "deadLettered", "abandoned"],
+    );
+    LoadRun {
+        app,
+        devhost,
+        queue,
+        counts,
+    }
 }
