@@ -8,7 +8,8 @@
 mod common;
 
 use common::fe2o3::{
-    KEY, assert_refused, open, open_authorized, put_token, put_token_for, sas_token_for, start,
+    KEY, assert_refused, open, open_authorized, put_token, put_token_for, sas_token_for, sent,
+    start,
 };
 
 use std::time::Duration;
@@ -85,15 +86,7 @@ async fn anonymous_cbs_send_receive_complete() {
 async fn release_does_not_count_a_delivery_but_modified_does() {
     let (server, url, _store) = start().await;
     let (mut connection, mut session) = open_authorized(&url, "rel").await;
-    let mut sender = Sender::attach(&mut session, "sender", "jobs")
-        .await
-        .unwrap();
-    sender
-        .send(Message::builder().value("again").build())
-        .await
-        .unwrap()
-        .accepted_or("no")
-        .unwrap();
+    let _sender = sent(&mut session, "again").await;
     let mut receiver = Receiver::attach(&mut session, "receiver", "jobs")
         .await
         .unwrap();
@@ -203,15 +196,7 @@ async fn links_are_detached_when_their_token_expires() {
         put_token_for(&mut session, audience, sas_token_for(KEY, audience, 4)).await,
         202
     );
-    let mut sender = Sender::attach(&mut session, "sender", "jobs")
-        .await
-        .unwrap();
-    sender
-        .send(Message::builder().value("in time").build())
-        .await
-        .unwrap()
-        .accepted_or("no")
-        .unwrap();
+    let mut sender = sent(&mut session, "in time").await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let late = sender
         .send(Message::builder().value("too late").build())
