@@ -48,24 +48,23 @@ fn ms(v: f64) -> String {
 /// Rows of a two-column table, `| figure | value |`.
 fn figures<const N: usize>(out: &mut String, rows: [(String, String); N]) {
     for (figure, value) in rows {
-        let _ = writeln!(out, "| {figure} | {value} |");
+        row(out, &[&figure, &value]);
     }
 }
 
+/// One row of a Markdown table.
+fn row(out: &mut String, cells: &[&dyn std::fmt::Display]) {
+    for cell in cells {
+        let _ = write!(out, "| {cell} ");
+    }
+    let _ = writeln!(out, "|");
+}
+
 fn pair_rows(out: &mut String, p: &Pair) {
-    let row = |out: &mut String, who: &str, o: &Outcome| {
-        let _ = writeln!(
-            out,
-            "| {} | {who} | {:.0} | {} | {} | {} |",
-            p.scenario,
-            o.rps,
-            ms(o.p50_ms),
-            ms(o.p99_ms),
-            o.answered
-        );
-    };
-    row(out, "handler", &p.handler);
-    row(out, "baseline", &p.baseline);
+    for (who, o) in [("handler", &p.handler), ("baseline", &p.baseline)] {
+        let (rps, p50, p99) = (format!("{:.0}", o.rps), ms(o.p50_ms), ms(o.p99_ms));
+        row(out, &[&p.scenario, &who, &rps, &p50, &p99, &o.answered]);
+    }
     let _ = writeln!(
         out,
         "| {} | **handler / baseline** | **{:.0}%** | | | |",
@@ -103,13 +102,8 @@ pub fn render(run: &Run) -> String {
         "\n## Targets\n\n| target | measured | |\n| --- | --- | --- |"
     );
     for v in &run.verdicts {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} |",
-            v.target,
-            v.measured,
-            if v.met { "met" } else { "**missed**" }
-        );
+        let met = if v.met { "met" } else { "**missed**" };
+        row(&mut out, &[&v.target, &v.measured, &met]);
     }
 
     let p = &run.plan;
@@ -159,13 +153,8 @@ pub fn render(run: &Run) -> String {
     } else {
         let _ = writeln!(out, "| benchmark | mean | median |\n| --- | ---: | ---: |");
         for e in &run.micro {
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} |",
-                e.id,
-                human(e.mean_ns),
-                human(e.median_ns)
-            );
+            let id = format!("`{}`", e.id);
+            row(&mut out, &[&id, &human(e.mean_ns), &human(e.median_ns)]);
         }
     }
 
@@ -252,15 +241,12 @@ pub fn render(run: &Run) -> String {
         "| offered req/s | achieved | p50 | p99 | holds |\n| ---: | ---: | ---: | ---: | --- |"
     );
     for s in &e.steps {
-        let _ = writeln!(
-            out,
-            "| {} | {:.0} | {} | {} | {} |",
-            s.rate,
-            s.ingest.rps,
-            ms(s.ingest.p50_ms),
-            ms(s.ingest.p99_ms),
-            if s.held { "yes" } else { "no" }
+        let (achieved, held) = (
+            format!("{:.0}", s.ingest.rps),
+            if s.held { "yes" } else { "no" },
         );
+        let (p50, p99) = (ms(s.ingest.p50_ms), ms(s.ingest.p99_ms));
+        row(&mut out, &[&s.rate, &achieved, &p50, &p99, &held]);
     }
     let _ = writeln!(
         out,
