@@ -17,6 +17,13 @@ fn options(max: u32) -> QueueOptions {
     }
 }
 
+/// A store in a fresh directory (kept alive by the guard) with `options`.
+fn fresh(options: QueueOptions) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("q.db"), options).unwrap();
+    (dir, store)
+}
+
 fn msg(body: &str) -> NewMessage {
     NewMessage {
         queue: "jobs".into(),
@@ -27,8 +34,7 @@ fn msg(body: &str) -> NewMessage {
 
 #[tokio::test]
 async fn send_receive_complete() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(3)).unwrap();
+    let (_dir, store) = fresh(options(3));
     store.send(vec![msg("a"), msg("b")]).await.unwrap();
     let got = store.receive("jobs", 10).await.unwrap();
     assert_eq!(
@@ -53,8 +59,7 @@ async fn send_receive_complete() {
 
 #[tokio::test]
 async fn abandon_redelivers_then_dead_letters_after_max_deliveries() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(3)).unwrap();
+    let (_dir, store) = fresh(options(3));
     store.send(vec![msg("poison")]).await.unwrap();
     for attempt in 1..=3 {
         let d = store.receive("jobs", 1).await.unwrap().remove(0);
@@ -207,8 +212,7 @@ async fn sleep_past(t: chrono::DateTime<Utc>) {
 
 #[tokio::test]
 async fn scheduled_messages_wait_for_their_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(5)).unwrap();
+    let (_dir, store) = fresh(options(5));
     let at = Utc::now() + chrono::Duration::milliseconds(300);
     store
         .send(vec![NewMessage {
@@ -260,8 +264,7 @@ async fn expired_messages_are_dead_lettered() {
 
 #[tokio::test]
 async fn a_settlement_must_name_the_locked_message_of_its_queue() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(5)).unwrap();
+    let (_dir, store) = fresh(options(5));
     store
         .send(vec![NewMessage {
             message_id: Some("m-1".into()),
@@ -314,8 +317,7 @@ async fn a_settlement_must_name_the_locked_message_of_its_queue() {
 
 #[tokio::test]
 async fn a_dead_letter_settlement_checks_queue_and_message_too() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(1)).unwrap();
+    let (_dir, store) = fresh(options(1));
     store.send(vec![msg("a")]).await.unwrap();
     let d = store.receive("jobs", 1).await.unwrap().remove(0);
     store.abandon(&d.lock(), "boom").await.unwrap();
@@ -341,8 +343,7 @@ async fn a_dead_letter_settlement_checks_queue_and_message_too() {
 
 #[tokio::test]
 async fn arrivals_wake_a_waiting_receiver() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(5)).unwrap();
+    let (_dir, store) = fresh(options(5));
     let waiting = store.arrivals().notified();
     tokio::pin!(waiting);
     waiting.as_mut().enable();
@@ -356,8 +357,7 @@ async fn arrivals_wake_a_waiting_receiver() {
 
 #[tokio::test]
 async fn the_store_knows_the_queues_it_has_seen() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(5)).unwrap();
+    let (_dir, store) = fresh(options(5));
     assert!(!store.has_seen("jobs").await.unwrap());
     store.send(vec![msg("a")]).await.unwrap();
     assert!(store.has_seen("jobs").await.unwrap());
@@ -368,8 +368,7 @@ async fn the_store_knows_the_queues_it_has_seen() {
 
 #[tokio::test]
 async fn a_receiver_can_dead_letter_a_locked_message_with_its_own_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(10)).unwrap();
+    let (_dir, store) = fresh(options(10));
     store.send(vec![msg("bad")]).await.unwrap();
     let d = store.receive("jobs", 1).await.unwrap().remove(0);
     let elsewhere = LockRef {
@@ -401,8 +400,7 @@ async fn a_receiver_can_dead_letter_a_locked_message_with_its_own_reason() {
 
 #[tokio::test]
 async fn a_scheduled_message_can_be_cancelled_until_its_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(5)).unwrap();
+    let (_dir, store) = fresh(options(5));
     let later = NewMessage {
         scheduled_for: Some(Utc::now() + chrono::Duration::hours(1)),
         ..msg("later")
