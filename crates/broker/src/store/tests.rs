@@ -164,10 +164,9 @@ async fn locks_held_at_a_crash_are_redelivered_after_reopen() {
 
 #[tokio::test]
 async fn a_renewed_lock_outlives_its_first_expiry_and_a_lapsed_one_is_redelivered() {
-    let dir = tempfile::tempdir().unwrap();
     let mut o = options(5);
     o.lock_duration = Duration::from_secs(2);
-    let store = Store::open(&dir.path().join("q.db"), o).unwrap();
+    let (_dir, store) = fresh(o);
     store.send(vec![msg("slow")]).await.unwrap();
     let d = store.receive("jobs", 1).await.unwrap().remove(0);
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -240,10 +239,9 @@ async fn scheduled_messages_wait_for_their_time() {
 
 #[tokio::test]
 async fn expired_messages_are_dead_lettered() {
-    let dir = tempfile::tempdir().unwrap();
     let mut o = options(5);
     o.time_to_live = Duration::from_millis(1);
-    let store = Store::open(&dir.path().join("q.db"), o).unwrap();
+    let (_dir, store) = fresh(o);
     store.send(vec![msg("old")]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(store.receive("jobs", 1).await.unwrap().is_empty());
@@ -254,7 +252,7 @@ async fn expired_messages_are_dead_lettered() {
     );
 
     o.dead_letter_on_expiration = false;
-    let dropping = Store::open(&dir.path().join("q2.db"), o).unwrap();
+    let (_other, dropping) = fresh(o);
     dropping.send(vec![msg("old")]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(dropping.sweep().await.unwrap(), (0, 1));
