@@ -32,7 +32,7 @@ from azure.servicebus.exceptions import (
     MessageSizeExceededError,
 )
 
-from sdk_common import CONN, QUEUE, client, expect_refused, receive_one
+from sdk_common import CONN, QUEUE, client, complete_all, expect_refused, receive_one
 
 
 def send_receive_complete():
@@ -79,12 +79,7 @@ def batch():
             sender.send_messages(b)
             sender.send_messages([ServiceBusMessage("l0"), ServiceBusMessage("l1")])
         with c.get_queue_receiver(QUEUE) as receiver:
-            bodies = []
-            deadline = time.time() + 10
-            while len(bodies) < 5 and time.time() < deadline:
-                for m in receiver.receive_messages(max_message_count=5, max_wait_time=2):
-                    bodies.append(str(m))
-                    receiver.complete_message(m)
+            bodies = complete_all(receiver, 5, wait=2)
             assert bodies == ["b0", "b1", "b2", "l0", "l1"], bodies
 
 
@@ -315,12 +310,7 @@ def duplicate_detection():
             dropped = sender.schedule_messages(ServiceBusMessage("scheduled twice", message_id="dup-3"), at)
             assert kept != dropped, (kept, dropped)
         with c.get_queue_receiver(queue) as receiver:
-            bodies = []
-            deadline = time.time() + 10
-            while len(bodies) < 3 and time.time() < deadline:
-                for m in receiver.receive_messages(max_message_count=5, max_wait_time=1):
-                    bodies.append(str(m))
-                    receiver.complete_message(m)
+            bodies = complete_all(receiver, 3, wait=1)
             assert bodies == ["first", "other", "scheduled"], bodies
             # Completed, still remembered within the window (checked only while well inside it:
             # a loaded machine may have used the window up already).

@@ -8,6 +8,7 @@ the Rust test passes, a client that does not retry, and the checks every scenari
 
 import json
 import os
+import time
 
 from azure.servicebus import ServiceBusClient
 
@@ -29,6 +30,18 @@ def receive_one(receiver, wait=5):
     got = receiver.receive_messages(max_message_count=1, max_wait_time=wait)
     assert len(got) == 1, f"expected one message, got {len(got)}"
     return got[0]
+
+
+def complete_all(receiver, count, wait, within=10):
+    """Receive and complete messages until `count` arrived (or `within` seconds passed, each
+    receive waiting at most `wait`); their bodies, in order."""
+    bodies = []
+    deadline = time.time() + within
+    while len(bodies) < count and time.time() < deadline:
+        for m in receiver.receive_messages(max_message_count=5, max_wait_time=wait):
+            bodies.append(str(m))
+            receiver.complete_message(m)
+    return bodies
 
 
 def expect_refused(error, what, action, check=None):

@@ -45,20 +45,26 @@ fn ms(v: f64) -> String {
     format!("{v:.2} ms")
 }
 
+/// Rows of a two-column table, `| figure | value |`.
+fn figures<const N: usize>(out: &mut String, rows: [(String, String); N]) {
+    for (figure, value) in rows {
+        row(out, &[&figure, &value]);
+    }
+}
+
+/// One row of a Markdown table.
+fn row(out: &mut String, cells: &[&dyn std::fmt::Display]) {
+    for cell in cells {
+        let _ = write!(out, "| {cell} ");
+    }
+    let _ = writeln!(out, "|");
+}
+
 fn pair_rows(out: &mut String, p: &Pair) {
-    let row = |out: &mut String, who: &str, o: &Outcome| {
-        let _ = writeln!(
-            out,
-            "| {} | {who} | {:.0} | {} | {} | {} |",
-            p.scenario,
-            o.rps,
-            ms(o.p50_ms),
-            ms(o.p99_ms),
-            o.answered
-        );
-    };
-    row(out, "handler", &p.handler);
-    row(out, "baseline", &p.baseline);
+    for (who, o) in [("handler", &p.handler), ("baseline", &p.baseline)] {
+        let (rps, p50, p99) = (format!("{:.0}", o.rps), ms(o.p50_ms), ms(o.p99_ms));
+        row(out, &[&p.scenario, &who, &rps, &p50, &p99, &o.answered]);
+    }
     let _ = writeln!(
         out,
         "| {} | **handler / baseline** | **{:.0}%** | | | |",
@@ -96,13 +102,8 @@ pub fn render(run: &Run) -> String {
         "\n## Targets\n\n| target | measured | |\n| --- | --- | --- |"
     );
     for v in &run.verdicts {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} |",
-            v.target,
-            v.measured,
-            if v.met { "met" } else { "**missed**" }
-        );
+        let met = if v.met { "met" } else { "**missed**" };
+        row(&mut out, &[&v.target, &v.measured, &met]);
     }
 
     let p = &run.plan;
@@ -152,13 +153,8 @@ pub fn render(run: &Run) -> String {
     } else {
         let _ = writeln!(out, "| benchmark | mean | median |\n| --- | ---: | ---: |");
         for e in &run.micro {
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} |",
-                e.id,
-                human(e.mean_ns),
-                human(e.median_ns)
-            );
+            let id = format!("`{}`", e.id);
+            row(&mut out, &[&id, &human(e.mean_ns), &human(e.median_ns)]);
         }
     }
 
@@ -182,37 +178,36 @@ pub fn render(run: &Run) -> String {
         p.e2e_duration.as_secs_f64(),
         p.connections
     );
-    let _ = writeln!(
-        out,
-        "| accepted jobs/s (during ingest) | {:.0} |",
-        c.accepted_per_s()
-    );
-    let _ = writeln!(
-        out,
-        "| ingest p50 / p99 | {} / {} |",
-        ms(c.ingest.p50_ms),
-        ms(c.ingest.p99_ms)
-    );
-    let _ = writeln!(
-        out,
-        "| completed jobs/s (first request until the queue was empty) | {:.0} |",
-        c.completed_per_s()
-    );
-    let _ = writeln!(
-        out,
-        "| completed while ingesting | {} of {} |",
-        c.completed_during_ingest, c.accepted
-    );
-    let _ = writeln!(out, "| queue drained after | {:.1} s |", c.drained_after_s);
-    let _ = writeln!(
-        out,
-        "| accepted / completed / dead-lettered | {} / {} / {} |",
-        c.accepted, c.completed, c.dead_lettered
-    );
-    let _ = writeln!(
-        out,
-        "| devhost peak RSS | {:.1} MiB |",
-        c.devhost_memory.peak_mib()
+    let p50_p99 = |l: &Outcome| format!("{} / {}", ms(l.p50_ms), ms(l.p99_ms));
+    figures(
+        &mut out,
+        [
+            (
+                "accepted jobs/s (during ingest)".into(),
+                format!("{:.0}", c.accepted_per_s()),
+            ),
+            ("ingest p50 / p99".into(), p50_p99(&c.ingest)),
+            (
+                "completed jobs/s (first request until the queue was empty)".into(),
+                format!("{:.0}", c.completed_per_s()),
+            ),
+            (
+                "completed while ingesting".into(),
+                format!("{} of {}", c.completed_during_ingest, c.accepted),
+            ),
+            (
+                "queue drained after".into(),
+                format!("{:.1} s", c.drained_after_s),
+            ),
+            (
+                "accepted / completed / dead-lettered".into(),
+                format!("{} / {} / {}", c.accepted, c.completed, c.dead_lettered),
+            ),
+            (
+                "devhost peak RSS".into(),
+                format!("{:.1} MiB", c.devhost_memory.peak_mib()),
+            ),
+        ],
     );
     let r = &e.at_rate;
     let _ = writeln!(
@@ -221,22 +216,18 @@ pub fn render(run: &Run) -> String {
         p.fixed_rate,
         p.rate_duration.as_secs_f64()
     );
-    let _ = writeln!(out, "| achieved req/s | {:.0} |", r.ingest.rps);
-    let _ = writeln!(
-        out,
-        "| ingest p50 / p99 | {} / {} |",
-        ms(r.ingest.p50_ms),
-        ms(r.ingest.p99_ms)
-    );
-    let _ = writeln!(
-        out,
-        "| queue-to-completion p50 / p99 ({} jobs) | {} ms / {} ms |",
-        r.queue.count, r.queue.p50, r.queue.p99
-    );
-    let _ = writeln!(
-        out,
-        "| every accepted job completed | {} |",
-        if r.lossless { "yes" } else { "**no**" }
+    let lossless = if r.lossless { "yes" } else { "**no**" };
+    figures(
+        &mut out,
+        [
+            ("achieved req/s".into(), format!("{:.0}", r.ingest.rps)),
+            ("ingest p50 / p99".into(), p50_p99(&r.ingest)),
+            (
+                format!("queue-to-completion p50 / p99 ({} jobs)", r.queue.count),
+                format!("{} ms / {} ms", r.queue.p50, r.queue.p99),
+            ),
+            ("every accepted job completed".into(), lossless.into()),
+        ],
     );
     let _ = writeln!(
         out,
@@ -250,15 +241,12 @@ pub fn render(run: &Run) -> String {
         "| offered req/s | achieved | p50 | p99 | holds |\n| ---: | ---: | ---: | ---: | --- |"
     );
     for s in &e.steps {
-        let _ = writeln!(
-            out,
-            "| {} | {:.0} | {} | {} | {} |",
-            s.rate,
-            s.ingest.rps,
-            ms(s.ingest.p50_ms),
-            ms(s.ingest.p99_ms),
-            if s.held { "yes" } else { "no" }
+        let (achieved, held) = (
+            format!("{:.0}", s.ingest.rps),
+            if s.held { "yes" } else { "no" },
         );
+        let (p50, p99) = (ms(s.ingest.p50_ms), ms(s.ingest.p99_ms));
+        row(&mut out, &[&s.rate, &achieved, &p50, &p99, &held]);
     }
     let _ = writeln!(
         out,
@@ -290,35 +278,38 @@ pub fn render(run: &Run) -> String {
         pr.handler.ready_ms.len()
     );
     let _ = writeln!(out, "| | handler | baseline |\n| --- | ---: | ---: |");
-    let _ = writeln!(
-        out,
-        "| start-to-first-answer, median | {} | {} |",
-        ms(pr.handler.median_ms()),
-        ms(pr.baseline.median_ms())
-    );
-    let _ = writeln!(
-        out,
-        "| start-to-first-answer, slowest | {} | {} |",
-        ms(pr.handler.max_ms()),
-        ms(pr.baseline.max_ms())
-    );
-    let _ = writeln!(
-        out,
-        "| idle RSS | {:.1} MiB | {:.1} MiB |",
-        pr.handler.idle.rss_mib(),
-        pr.baseline.idle.rss_mib()
-    );
-    let _ = writeln!(
-        out,
-        "| peak RSS under load (section 1) | {:.1} MiB | {:.1} MiB |",
-        run.hot.handler_memory.peak_mib(),
-        run.hot.baseline_memory.peak_mib()
-    );
-    let _ = writeln!(
-        out,
-        "| release binary (glibc, stripped) | {:.1} MiB | {:.1} MiB |",
-        pr.handler.size_mib, pr.baseline.size_mib
-    );
+    let mib = |v: f64| format!("{v:.1} MiB");
+    let (handler, baseline) = (&pr.handler, &pr.baseline);
+    let memory = (&run.hot.handler_memory, &run.hot.baseline_memory);
+    for (figure, of_handler, of_baseline) in [
+        (
+            "start-to-first-answer, median",
+            ms(handler.median_ms()),
+            ms(baseline.median_ms()),
+        ),
+        (
+            "start-to-first-answer, slowest",
+            ms(handler.max_ms()),
+            ms(baseline.max_ms()),
+        ),
+        (
+            "idle RSS",
+            mib(handler.idle.rss_mib()),
+            mib(baseline.idle.rss_mib()),
+        ),
+        (
+            "peak RSS under load (section 1)",
+            mib(memory.0.peak_mib()),
+            mib(memory.1.peak_mib()),
+        ),
+        (
+            "release binary (glibc, stripped)",
+            mib(handler.size_mib),
+            mib(baseline.size_mib),
+        ),
+    ] {
+        let _ = writeln!(out, "| {figure} | {of_handler} | {of_baseline} |");
+    }
     if let Some(m) = pr.musl_size_mib {
         let _ = writeln!(
             out,

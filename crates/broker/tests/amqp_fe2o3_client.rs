@@ -8,7 +8,8 @@
 mod common;
 
 use common::fe2o3::{
-    KEY, assert_refused, open, open_authorized, put_token, put_token_for, sas_token_for, start,
+    KEY, assert_refused, open, open_authorized, put_token, put_token_for, sas_token_for, sent,
+    start,
 };
 
 use std::time::Duration;
@@ -214,15 +215,7 @@ async fn concurrent_receivers_settling_batches_complete_every_message() {
 async fn release_does_not_count_a_delivery_but_modified_does() {
     let (server, url, _store) = start().await;
     let (mut connection, mut session) = open_authorized(&url, "rel").await;
-    let mut sender = Sender::attach(&mut session, "sender", "jobs")
-        .await
-        .unwrap();
-    sender
-        .send(Message::builder().value("again").build())
-        .await
-        .unwrap()
-        .accepted_or("no")
-        .unwrap();
+    let _sender = sent(&mut session, "again").await;
     let mut receiver = Receiver::attach(&mut session, "receiver", "jobs")
         .await
         .unwrap();
@@ -332,15 +325,7 @@ async fn links_are_detached_when_their_token_expires() {
         put_token_for(&mut session, audience, sas_token_for(KEY, audience, 4)).await,
         202
     );
-    let mut sender = Sender::attach(&mut session, "sender", "jobs")
-        .await
-        .unwrap();
-    sender
-        .send(Message::builder().value("in time").build())
-        .await
-        .unwrap()
-        .accepted_or("no")
-        .unwrap();
+    let mut sender = sent(&mut session, "in time").await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let late = sender
         .send(Message::builder().value("too late").build())
@@ -432,7 +417,6 @@ mod malformed {
     use super::*;
     use broker::amqp::codec::{self, FRAME_AMQP, FRAME_SASL};
     use bytes::BytesMut;
-    use fe2o3_amqp::types::performatives::{ChannelMax, MaxFrameSize, Open};
     use fe2o3_amqp::types::primitives::Symbol;
     use fe2o3_amqp::types::sasl::SaslInit;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -464,18 +448,7 @@ mod malformed {
         s.write_all(AMQP).await.unwrap();
         s.read_exact(&mut h).await.unwrap();
         assert_eq!(&h, AMQP);
-        let open = Open {
-            container_id: "raw".into(),
-            hostname: None,
-            max_frame_size: MaxFrameSize(65536),
-            channel_max: ChannelMax(8),
-            idle_time_out: None,
-            outgoing_locales: None,
-            incoming_locales: None,
-            offered_capabilities: None,
-            desired_capabilities: None,
-            properties: None,
-        };
+        let open = codec::open("raw".into(), 65536, 8);
         let mut out = BytesMut::new();
         codec::write_frame(&mut out, FRAME_AMQP, 0, &open, &[]).unwrap();
         s.write_all(&out).await.unwrap();

@@ -36,67 +36,18 @@ async fn scenario(name: &str) {
     .await;
 }
 
-#[tokio::test]
-async fn send_receive_complete() {
-    scenario("send_receive_complete").await;
-}
-
-#[tokio::test]
-async fn batch_abandon_and_dead_letter() {
-    scenario("batch_abandon_dead_letter").await;
-}
-
-#[tokio::test]
-async fn wrong_key_is_refused() {
-    scenario("wrong_key").await;
-}
-
-#[tokio::test]
-async fn each_link_needs_the_claim_of_its_role() {
-    scenario("claims").await;
-}
-
-#[tokio::test]
-async fn unknown_queue_is_not_found() {
-    scenario("unknown_queue").await;
-}
-
-#[tokio::test]
-async fn duplicate_detection_drops_a_message_id_seen_within_the_window() {
-    scenario("duplicate_detection").await;
-}
-
-#[tokio::test]
-async fn abandoned_ten_times_is_dead_lettered() {
-    scenario("max_delivery_count").await;
-}
-
-#[tokio::test]
-async fn peek_renew_lock_defer_and_receive_deferred() {
-    scenario("peek_renew_defer").await;
-}
-
-#[tokio::test]
-async fn schedule_and_cancel() {
-    scenario("schedule_cancel").await;
-}
-
-#[tokio::test]
-async fn receive_and_delete() {
-    scenario("receive_and_delete").await;
-}
-
-#[tokio::test]
-async fn subscribe_completes_and_redelivers_a_failed_message() {
-    scenario("subscribe_auto_completes").await;
-}
-
-#[tokio::test]
-async fn oversize_message_is_refused() {
-    scenario("oversize").await;
-}
-
-#[tokio::test]
-async fn a_session_receiver_is_refused() {
-    scenario("session_receiver_refused").await;
+common::scenarios! {
+    send_receive_complete => "send_receive_complete",
+    batch_abandon_and_dead_letter => "batch_abandon_dead_letter",
+    wrong_key_is_refused => "wrong_key",
+    each_link_needs_the_claim_of_its_role => "claims",
+    unknown_queue_is_not_found => "unknown_queue",
+    duplicate_detection_drops_a_message_id_seen_within_the_window => "duplicate_detection",
+    abandoned_ten_times_is_dead_lettered => "max_delivery_count",
+    peek_renew_lock_defer_and_receive_deferred => "peek_renew_defer",
+    schedule_and_cancel => "schedule_cancel",
+    receive_and_delete => "receive_and_delete",
+    subscribe_completes_and_redelivers_a_failed_message => "subscribe_auto_completes",
+    oversize_message_is_refused => "oversize",
+    a_session_receiver_is_refused => "session_receiver_refused",
 }

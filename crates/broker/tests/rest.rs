@@ -174,37 +174,22 @@ async fn dead_letter_settlement_checks_queue_and_message_too() {
 
     let (seq, token, location) = s.lock("jobs/$DeadLetterQueue").await;
     assert!(location.contains("/servicebus/jobs/$DeadLetterQueue/messages/"));
-    let (status, _) = s
-        .settle(
-            reqwest::Method::DELETE,
-            &format!("/servicebus/nosuch/$DeadLetterQueue/messages/{seq}/{token}"),
-        )
-        .await;
-    assert_eq!(status, 410);
-    let (status, _) = s
-        .settle(
-            reqwest::Method::DELETE,
-            &format!("/servicebus/jobs/$DeadLetterQueue/messages/999999/{token}"),
-        )
-        .await;
-    assert_eq!(status, 404);
-    let (status, _) = s
-        .settle(
-            reqwest::Method::DELETE,
-            &format!("/servicebus/jobs/messages/{seq}/{token}"),
-        )
-        .await;
-    assert_eq!(
-        status, 404,
-        "a dead-letter lock does not complete an active message"
-    );
-    let (status, _) = s
-        .settle(
-            reqwest::Method::DELETE,
-            &format!("/servicebus/jobs/$DeadLetterQueue/messages/{seq}/{token}"),
-        )
-        .await;
-    assert_eq!(status, 200);
+    let dead = "jobs/$DeadLetterQueue";
+    for (entity, id, expected, why) in [
+        ("nosuch/$DeadLetterQueue", seq, 410, "no such queue"),
+        (dead, 999_999, 404, "no such dead letter"),
+        (
+            "jobs",
+            seq,
+            404,
+            "a dead-letter lock does not complete an active message",
+        ),
+        (dead, seq, 200, "the dead letter is deleted"),
+    ] {
+        let path = format!("/servicebus/{entity}/messages/{id}/{token}");
+        let (status, _) = s.settle(reqwest::Method::DELETE, &path).await;
+        assert_eq!(status, expected, "{why}: {path}");
+    }
     assert_eq!(s.store.stats(vec![]).await.unwrap()[0].dead_lettered, 0);
 }
 

@@ -15,7 +15,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{Devhost, free_port, pyhandler_root};
+use common::{Devhost, counts, free_port, pyhandler_root};
 use serde_json::Value;
 use test_support::sdk;
 
@@ -52,16 +52,20 @@ async fn start(root: &Path, data: &Path) -> Devhost {
     Devhost::start_with(root, data, free_port(), &["--lock-duration", "PT5S"]).await
 }
 
-fn app(dir: &Path) -> PathBuf {
-    pyhandler_root(dir, &[("AzureWebJobs.Receive.Disabled", "true")])
+/// A devhost over a fresh app to which the SDK has sent `n` messages: its folder, script root and
+/// store (to start it again on), and the devhost.
+async fn sent(n: &str) -> (tempfile::TempDir, PathBuf, PathBuf, Devhost) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = pyhandler_root(dir.path(), &[("AzureWebJobs.Receive.Disabled", "true")]);
+    let data = dir.path().join("data");
+    let devhost = start(&root, &data).await;
+    assert_eq!(run(&devhost, &["send", n]).await.trim(), "sent");
+    (dir, root, data, devhost)
 }
 
 #[tokio::test]
 async fn messages_sent_by_the_sdk_survive_kill_9_with_their_properties() {
-    let dir = tempfile::tempdir().unwrap();
-    let (root, data) = (app(dir.path()), dir.path().join("data"));
-    let devhost = start(&root, &data).await;
-    assert_eq!(run(&devhost, &["send", "20"]).await.trim(), "sent");
+    let (_dir, root, data, devhost) = sent("20").await;
     devhost.kill9();
     drop(devhost);
 
@@ -90,23 +94,13 @@ async fn messages_sent_by_the_sdk_survive_kill_9_with_their_properties() {
         assert_eq!(m["deliveryCount"], 0, "{m}");
     }
     let q = devhost.queue(QUEUE).await;
-    assert_eq!(
-        (
-            q["active"].as_u64(),
-            q["locked"].as_u64(),
-            q["completed"].as_u64()
-        ),
-        (Some(0), Some(0), Some(20)),
-        "{q}"
-    );
+    let outcome = counts(&q, ["active", "locked", "completed"]);
+    assert_eq!(outcome, [0, 0, 20], "{q}");
 }
 
 #[tokio::test]
 async fn a_message_locked_when_the_devhost_is_killed_comes_back_with_its_delivery_counted() {
-    let dir = tempfile::tempdir().unwrap();
-    let (root, data) = (app(dir.path()), dir.path().join("data"));
-    let devhost = start(&root, &data).await;
-    assert_eq!(run(&devhost, &["send", "1"]).await.trim(), "sent");
+    let (_dir, root, data, devhost) = sent("1").await;
     let mut holder = sdk(&devhost, &["lock"])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -128,9 +122,5 @@ async fn a_message_locked_when_the_devhost_is_killed_comes_back_with_its_deliver
     assert_eq!(got["deliveryCount"], 1, "{got}");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let q = devhost.queue(QUEUE).await;
-    assert_eq!(
-        (q["completed"].as_u64(), q["deadLettered"].as_u64()),
-        (Some(1), Some(0)),
-        "{q}"
-    );
+    assert_eq!(counts(&q, ["completed", "deadLettered"]), [1, 0], "{q}");
 }

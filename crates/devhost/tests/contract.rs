@@ -5,9 +5,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Devhost, free_port, testhandler_binary};
+use common::{Devhost, Method, free_port, testhandler_binary};
 use serde_json::{Value, json};
 
 const ECHO_REPLY: &str = r#"{"Outputs":{"res":{"statusCode":201,"body":"made","headers":{"X-A":"b"}},"out":[{"n":1},"aGVsbG8="]},"Logs":["hello from Echo"],"ReturnValue":null}"#;
@@ -100,31 +100,16 @@ async fn the_handler_is_started_invoked_and_answered_as_the_host_does() {
     assert_eq!(res.headers()["x-a"], "b", "Outputs.res.headers");
     assert_eq!(res.text().await.unwrap(), "made", "Outputs.res.body");
 
-    let get = d
-        .client
-        .get(format!("{}/api/Echo", d.url))
-        .send()
-        .await
-        .unwrap();
+    let get = d.call(Method::GET, "/api/Echo").await;
     assert_eq!(get.status(), 404, "GET is not in methods: no route");
-    for method in [reqwest::Method::POST, reqwest::Method::DELETE] {
-        let fail = d
-            .client
-            .request(method, format!("{}/api/Fail", d.url))
-            .send()
-            .await
-            .unwrap();
+    for method in [Method::POST, Method::DELETE] {
+        let fail = d.call(method, "/api/Fail").await;
         assert_eq!(fail.status(), 500, "a non-2xx answer fails the invocation");
         assert_eq!(fail.headers()["content-type"], "application/problem+json");
     }
 
     // The operator endpoints know the app's queues only.
-    let unknown = d
-        .client
-        .get(format!("{}/admin/queues/nope/deadletters", d.url))
-        .send()
-        .await
-        .unwrap();
+    let unknown = d.call(Method::GET, "/admin/queues/nope/deadletters").await;
     assert_eq!(unknown.status(), 404);
     assert_eq!(
         unknown.headers()["content-type"],
@@ -132,15 +117,8 @@ async fn the_handler_is_started_invoked_and_answered_as_the_host_does() {
     );
 
     // Both Service Bus outputs reach `relay` and are delivered to Relay and completed.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let q = d.queue("relay").await;
-        if q["completed"] == 2 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "relay not processed: {q}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    d.queue_until("relay", Duration::from_secs(30), |q| q["completed"] == 2)
+        .await;
 
     // How the handler was started: twice (the first start crashed), as the host starts it.
     let starts = records(&record, "start");
@@ -291,15 +269,8 @@ async fn invocations_timing_out_together_restart_the_handler_once() {
         assert_eq!(sent.status(), 201);
     }
     // Each round of three concurrent deliveries times out together: one restart per round.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let q = d.queue("slow").await;
-        if q["deadLettered"] == 3 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not dead-lettered: {q}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    d.queue_until("slow", Duration::from_secs(30), |q| q["deadLettered"] == 3)
+        .await;
     // Wait for the last restart to land, then count the starts.
     tokio::time::sleep(Duration::from_millis(700)).await;
     let starts = records(&record, "start").len();

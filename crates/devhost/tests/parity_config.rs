@@ -7,10 +7,11 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{
-    Devhost, add_pyhandler_variant, assert_start_refused, free_port, pyhandler_root, set_host_json,
+    Devhost, add_pyhandler_variant, assert_start_refused, free_port, invocations, pyhandler_root,
+    recorded, set_host_json,
 };
 use serde_json::{Value, json};
 
@@ -155,30 +156,11 @@ async fn queue_name_setting_resolves_and_disabled_functions_do_not_run() {
     // a key, or to a function that is not anonymous.
     assert_eq!(d.status("/api/Echo?code=any").await, 200);
     assert_eq!(d.status("/api/Keyed").await, 200);
-    let sent = d
-        .post(
-            "/api/Send",
-            Some("application/json"),
-            r#"{"out": {"hello": 1}}"#,
-        )
-        .await;
-    assert_eq!(sent.status().as_u16(), 202);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let rows = d.get_json("/api/Recorded?event=invocation").await;
-        let functions: Vec<&str> = rows
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|r| r["function"].as_str())
-            .collect();
-        if functions.contains(&"ReceiveFromSetting") {
-            assert!(!functions.contains(&"Receive"), "{functions:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "{functions:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let sent = d.post_status("/api/Send", r#"{"out": {"hello": 1}}"#).await;
+    assert_eq!(sent, 202);
+    recorded(&d, "ReceiveFromSetting", 1, Duration::from_secs(30)).await;
+    let receive = invocations(&d, "Receive").await;
+    assert!(receive.is_empty(), "{receive:?}");
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{Read as _, Write as _};
 
-use common::{Devhost, free_port, pyhandler_root};
+use common::{Devhost, Method, free_port, pyhandler_root};
 use serde_json::{Value, json};
 
 /// A raw HTTP/1.1 exchange (for what reqwest will not send: a chunked body), `Connection: close`.
@@ -87,14 +87,9 @@ async fn forwarding_sends_the_raw_request_for_http_only_functions() {
     .unwrap();
     common::add_pyhandler_variant(&root, "Forwarded");
     let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
-    let res = d
-        .client
-        .post(format!("{}/api/fwd/x?a=1", d.url))
-        .header("x-pyh-status", "418")
-        .body("raw body")
-        .send()
-        .await
-        .unwrap();
+    let res = d.request(Method::POST, "/api/fwd/x?a=1");
+    let res = res.header("x-pyh-status", "418").body("raw body").send();
+    let res = res.await.unwrap();
     assert_eq!(res.status().as_u16(), 418, "any status, returned as it is");
     assert_eq!(res.headers()["x-pyh-forwarded"], "1");
     let echo: Value = res.json().await.unwrap();
@@ -183,12 +178,7 @@ async fn keys_are_enforced_only_with_enable_auth_as_under_func_start() {
     assert_eq!(secrets["functionKeys"][0]["name"], "default");
 
     // `authLevel` missing = `function`.
-    let res = d
-        .client
-        .get(format!("{}/api/Keyed", d.url))
-        .send()
-        .await
-        .unwrap();
+    let res = d.call(Method::GET, "/api/Keyed").await;
     assert_eq!(res.status().as_u16(), 401);
     assert_eq!(status_with_key(&d, "Keyed", Some(default)).await, 200);
     assert_eq!(status_with_key(&d, "Keyed", Some(master)).await, 200);
@@ -214,15 +204,7 @@ async fn keys_are_enforced_only_with_enable_auth_as_under_func_start() {
     );
     assert_eq!(status_with_key(&d, "Admin", Some(master)).await, 200);
     // `anonymous` needs nothing; `code` is never bound into Metadata.
-    let echo: Value = d
-        .client
-        .get(format!("{}/api/Echo?code={default}", d.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let echo = d.get_json(&format!("/api/Echo?code={default}")).await;
     assert!(echo["metadata"].get("code").is_none(), "{echo}");
     drop(d);
 

@@ -6,7 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Devhost, assert_start_refused, devhost_start_fails, free_port, pyhandler_root};
+use common::{
+    Devhost, Method, assert_start_refused, counts, devhost_start_fails, eventually, free_port,
+    invocations, pyhandler_root,
+};
 use serde_json::Value;
 
 /// How often the pyhandler was started (its record of start events).
@@ -45,7 +48,7 @@ async fn handler_gets_the_hosts_environment_and_arguments() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a.as_str().unwrap())
+        .flat_map(Value::as_str)
         .collect();
     assert_eq!(
         argv,
@@ -60,27 +63,18 @@ async fn handler_gets_the_hosts_environment_and_arguments() {
     );
 
     // A restart (exit code 200: asked for, not counted) keeps the port and gets a new worker id.
-    let crash = d
-        .client
-        .post(format!("{}/api/Crash?code=200&when=after", d.url))
-        .send()
-        .await
-        .unwrap();
+    let crash = d.call(Method::POST, "/api/Crash?code=200&when=after").await;
     assert_eq!(crash.status().as_u16(), 200);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let again = loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let res = d.client.get(format!("{}/api/Env", d.url)).send().await;
-        if let Ok(res) = res
-            && res.status().is_success()
-        {
-            let env: Value = res.json().await.unwrap();
-            if env["env"]["FUNCTIONS_CUSTOMHANDLER_WORKER_ID"] != id {
-                break env;
-            }
-        }
-        assert!(Instant::now() < deadline, "the handler was not restarted");
-    };
+    let again = eventually(
+        Duration::from_secs(30),
+        "the handler was not restarted",
+        async || {
+            let res = d.request(Method::GET, "/api/Env").send().await.ok()?;
+            let env: Value = res.error_for_status().ok()?.json().await.ok()?;
+            (env["env"]["FUNCTIONS_CUSTOMHANDLER_WORKER_ID"] != id).then_some(env)
+        },
+    )
+    .await;
     assert_eq!(again["env"]["FUNCTIONS_CUSTOMHANDLER_PORT"], port);
     assert!(is_guid(
         again["env"]["FUNCTIONS_HTTPWORKER_ID"].as_str().unwrap()
@@ -125,21 +119,11 @@ async fn exit_code_0_leaves_the_handler_down() {
     let dir = tempfile::tempdir().unwrap();
     let root = pyhandler_root(dir.path(), &[]);
     let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
-    let crash = d
-        .client
-        .post(format!("{}/api/Crash?code=0&when=after", d.url))
-        .send()
-        .await
-        .unwrap();
+    let crash = d.call(Method::POST, "/api/Crash?code=0&when=after").await;
     assert_eq!(crash.status().as_u16(), 200);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let started = Instant::now();
-    let res = d
-        .client
-        .get(format!("{}/api/Env", d.url))
-        .send()
-        .await
-        .unwrap();
+    let res = d.call(Method::GET, "/api/Env").await;
     assert_eq!(res.status().as_u16(), 500, "no handler answers");
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -166,31 +150,19 @@ async fn a_handler_crash_under_load_dead_letters_nothing() {
     assert_eq!(sent.status().as_u16(), 202);
     tokio::time::sleep(Duration::from_millis(150)).await;
     // Kill the handler with deliveries in flight (the crash itself answers nothing: 500).
-    let crash = d
-        .client
-        .post(format!("{}/api/Crash?code=1", d.url))
-        .send()
-        .await
-        .unwrap();
+    let crash = d.call(Method::POST, "/api/Crash?code=1").await;
     assert_eq!(crash.status().as_u16(), 500);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let q = loop {
-        let q = d.queue("pyh-out").await;
-        let n = |k: &str| q[k].as_u64().unwrap_or(0);
-        if n("completed") + n("deadLettered") >= count && n("active") + n("locked") == 0 {
-            break q;
-        }
-        assert!(Instant::now() < deadline, "not drained: {q}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let q = d
+        .queue_until("pyh-out", Duration::from_secs(90), |q| {
+            let [completed, dead, active, locked] =
+                counts(q, ["completed", "deadLettered", "active", "locked"]);
+            completed + dead >= count && active + locked == 0
+        })
+        .await;
     assert_eq!(q["deadLettered"], 0, "{q}");
     assert_eq!(q["completed"], count, "{q}");
-    let rows = d
-        .get_json("/api/Recorded?event=invocation&function=Receive")
-        .await;
-    let most = rows
-        .as_array()
-        .unwrap()
+    let most = invocations(&d, "Receive")
+        .await
         .iter()
         .filter_map(|r| r["metadata"]["DeliveryCount"].as_str()?.parse::<u32>().ok())
         .max()

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Devhost, free_port, pyhandler_root};
+use common::{Devhost, Method, free_port, pyhandler_root};
 use serde_json::Value;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -36,18 +36,15 @@ async fn host_rows_carry_the_apps_role_and_continue_the_operation() {
         ],
     );
     let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
-    let sent = d
-        .client
-        .post(format!("{}/api/Send", d.url))
-        .header("content-type", "application/json")
-        .header("traceparent", format!("00-{TRACE}-{SPAN}-01"))
-        .body(r#"{"out": {"a": 1}}"#)
-        .send()
-        .await
-        .unwrap();
+    let sent = d.request(Method::POST, "/api/Send");
+    let sent = sent.header("content-type", "application/json");
+    let sent = sent.header("traceparent", format!("00-{TRACE}-{SPAN}-01"));
+    let sent = sent.body(r#"{"out": {"a": 1}}"#).send().await.unwrap();
     assert_eq!(sent.status().as_u16(), 202);
-    let untraced = d.client.get(format!("{}/api/Echo", d.url)).send().await;
-    assert_eq!(untraced.unwrap().status().as_u16(), 200);
+    assert_eq!(
+        d.call(Method::GET, "/api/Echo").await.status().as_u16(),
+        200
+    );
 
     // Wait for the Receive invocation and its request row.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -6,9 +6,12 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Devhost, add_pyhandler_variant, devhost_start_fails, free_port, pyhandler_root};
+use common::{
+    Devhost, Method, add_pyhandler_variant, assert_start_refused, counts, eventually, free_port,
+    invocations, pyhandler_root, recorded,
+};
 use serde_json::{Map, Value, json};
 
 fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {
@@ -41,35 +44,14 @@ fn connection(root: &Path, name: Option<&str>) {
 }
 
 fn refused(root: &Path, expected: &[&str]) {
-    let (code, stderr) = devhost_start_fails(root, &root.join("../data"));
-    assert_ne!(code, Some(0), "{stderr}");
-    for piece in expected {
-        assert!(stderr.contains(piece), "expected {piece:?} in: {stderr}");
-    }
+    assert_start_refused(root, &root.join("../data"), expected);
 }
 
 /// Send one message through `Send` and wait for `Receive` to get it.
 async fn round_trip(d: &Devhost) {
-    let sent = d
-        .client
-        .post(format!("{}/api/Send", d.url))
-        .header("content-type", "application/json")
-        .body(r#"{"out": {"hello": 1}}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sent.status().as_u16(), 202);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let rows = d
-            .get_json("/api/Recorded?event=invocation&function=Receive")
-            .await;
-        if !rows.as_array().unwrap().is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "Receive never ran");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let sent = d.post_status("/api/Send", r#"{"out": {"hello": 1}}"#).await;
+    assert_eq!(sent, 202);
+    recorded(d, "Receive", 1, Duration::from_secs(30)).await;
 }
 
 #[tokio::test]
@@ -158,31 +140,13 @@ async fn connection_must_name_a_setting_as_the_extension_resolves_it() {
 /// holding its invocation for `hold_ms`.
 async fn peak_concurrency(d: &Devhost, n: usize, hold_ms: u64) -> u64 {
     let batch: Vec<Value> = (0..n).map(|_| json!({"pyhSleepMs": hold_ms})).collect();
-    let sent = d
-        .client
-        .post(format!("{}/api/Send", d.url))
-        .header("content-type", "application/json")
-        .body(json!({"out": batch}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sent.status().as_u16(), 202);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let rows = d
-            .get_json("/api/Recorded?event=invocation&function=Receive")
-            .await;
-        let rows = rows.as_array().unwrap();
-        if rows.len() >= n {
-            return rows
-                .iter()
-                .filter_map(|r| r["inFlight"].as_u64())
-                .max()
-                .unwrap();
-        }
-        assert!(Instant::now() < deadline, "only {} of {n} ran", rows.len());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let sent = d.post_status("/api/Send", json!({"out": batch}).to_string());
+    assert_eq!(sent.await, 202);
+    let rows = recorded(d, "Receive", n, Duration::from_secs(90)).await;
+    rows.iter()
+        .filter_map(|r| r["inFlight"].as_u64())
+        .max()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -278,27 +242,12 @@ async fn data_type_binary_sends_the_body_as_base64_without_body_fields() {
     add_pyhandler_variant(&root, "ReceiveBinary");
     let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
     let body = r#"{"MessageId": "shadow", "a": 1}"#;
-    let sent = d
-        .client
-        .post(format!("{}/admin/queues/pyh-bin/messages", d.url))
-        .header("content-type", "application/json")
-        .header("x-message-id", "m-bin")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert!(sent.status().is_success(), "{}", sent.status());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let record = loop {
-        let rows = d
-            .get_json("/api/Recorded?event=invocation&function=ReceiveBinary")
-            .await;
-        if let Some(r) = rows.as_array().unwrap().first() {
-            break r.clone();
-        }
-        assert!(Instant::now() < deadline, "ReceiveBinary never ran");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let sent = d.request(Method::POST, "/admin/queues/pyh-bin/messages");
+    let sent = sent.header("content-type", "application/json");
+    let sent = sent.header("x-message-id", "m-bin").body(body).send();
+    let status = sent.await.unwrap().status();
+    assert!(status.is_success(), "{status}");
+    let record = &recorded(&d, "ReceiveBinary", 1, Duration::from_secs(30)).await[0];
     assert_eq!(
         record["data"]["msg"],
         base64::engine::general_purpose::STANDARD.encode(body),
@@ -327,21 +276,10 @@ async fn cardinality_many_delivers_batches_with_array_metadata() {
     });
     let d = Devhost::start_with(&root, &dir.path().join("data"), free_port(), &[]).await;
     let out: Vec<Value> = (0..5).map(|i| json!({"i": i})).collect();
-    let sent = d
-        .client
-        .post(format!("{}/api/Send", d.url))
-        .header("content-type", "application/json")
-        .body(json!({"out": out}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sent.status().as_u16(), 202);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let batches = loop {
-        let rows = d
-            .get_json("/api/Recorded?event=invocation&function=ReceiveBatch")
-            .await;
-        let rows = rows.as_array().unwrap().clone();
+    let sent = d.post_status("/api/Send", json!({"out": out}).to_string());
+    assert_eq!(sent.await, 202);
+    let batches = eventually(Duration::from_secs(30), "not all 5 received", async || {
+        let rows = invocations(&d, "ReceiveBatch").await;
         let received: usize = rows
             .iter()
             .map(|r| {
@@ -350,12 +288,9 @@ async fn cardinality_many_delivers_batches_with_array_metadata() {
                 bodies.len()
             })
             .sum();
-        if received >= 5 {
-            break rows;
-        }
-        assert!(Instant::now() < deadline, "{rows:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        (received >= 5).then_some(rows)
+    })
+    .await;
     // maxMessageBatchSize 3: a batch of 3, then 2, in queue order.
     assert_eq!(batches.len(), 2, "{batches:?}");
     let first = &batches[0];
@@ -378,15 +313,10 @@ async fn cardinality_many_delivers_batches_with_array_metadata() {
     assert!(metadata.get("MessageId").is_none() && metadata.get("i").is_none());
     assert_eq!(batches[1]["metadata"]["DeliveryCountArray"], "[1,1]");
     // Every message completed.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let q = d.queue("pyh-batch").await;
-        if q["completed"] == 5 && q["active"] == 0 && q["locked"] == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{q}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    d.queue_until("pyh-batch", Duration::from_secs(10), |q| {
+        counts(q, ["completed", "active", "locked"]) == [5, 0, 0]
+    })
+    .await;
     drop(d);
 
     // A failed batch abandons every message: redelivered together, dead-lettered together.
@@ -397,30 +327,13 @@ async fn cardinality_many_delivers_batches_with_array_metadata() {
         f["bindings"][2]["queueName"] = json!("pyh-batch");
     });
     let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 2).await;
-    let sent = d
-        .client
-        .post(format!("{}/api/Send", d.url))
-        .header("content-type", "application/json")
-        .body(r#"{"out": [{"pyhFail": true}, {"x": 1}]}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sent.status().as_u16(), 202);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let q = d.queue("pyh-batch").await;
-        if q["deadLettered"] == 2 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{q}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let rows = d
-        .get_json("/api/Recorded?event=invocation&function=ReceiveBatch")
+    let sent = d.post_status("/api/Send", r#"{"out": [{"pyhFail": true}, {"x": 1}]}"#);
+    assert_eq!(sent.await, 202);
+    let within = Duration::from_secs(30);
+    d.queue_until("pyh-batch", within, |q| q["deadLettered"] == 2)
         .await;
+    let rows = recorded(&d, "ReceiveBatch", 2, within).await;
     let counts: Vec<&str> = rows
-        .as_array()
-        .unwrap()
         .iter()
         .map(|r| r["metadata"]["DeliveryCountArray"].as_str().unwrap())
         .collect();

@@ -6,9 +6,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Devhost, free_port, pyhandler_root};
+use common::{Devhost, Method, free_port, pyhandler_root, recorded};
 use serde_json::{Value, json};
 
 async fn start(dir: &std::path::Path) -> Devhost {
@@ -23,13 +23,9 @@ async fn echo_reply(
     body: &str,
 ) -> (u16, Option<String>, String) {
     let spec = json!({"status": 200, "contentType": content_type, "body": body});
-    let res = d
-        .client
-        .post(format!("{}/api/Echo", d.url))
-        .header("x-pyh-reply", spec.to_string())
-        .send()
-        .await
-        .unwrap();
+    let res = d.request(Method::POST, "/api/Echo");
+    let res = res.header("x-pyh-reply", spec.to_string()).send();
+    let res = res.await.unwrap();
     let status = res.status().as_u16();
     let ct = res
         .headers()
@@ -116,12 +112,7 @@ async fn http_res_rules_are_the_hosts() {
 async fn return_value_binds_to_dollar_return_or_merges_into_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let d = start(dir.path()).await;
-    let res = d
-        .client
-        .get(format!("{}/api/ReturnValue", d.url))
-        .send()
-        .await
-        .unwrap();
+    let res = d.call(Method::GET, "/api/ReturnValue").await;
     assert_eq!(res.status().as_u16(), 201);
     assert_eq!(res.headers()["content-type"], "text/plain");
     assert_eq!(res.text().await.unwrap(), "ReturnValue via $return");
@@ -136,22 +127,7 @@ async fn return_value_binds_to_dollar_return_or_merges_into_outputs() {
 
 /// `Recorded` rows of `Receive` invocations, waiting until there are `n`.
 async fn received(d: &Devhost, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let rows = d
-            .get_json("/api/Recorded?event=invocation&function=Receive")
-            .await;
-        let rows = rows.as_array().cloned().unwrap_or_default();
-        if rows.len() >= n {
-            return rows;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {n} deliveries",
-            rows.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    recorded(d, "Receive", n, Duration::from_secs(30)).await
 }
 
 /// The message body the handler received (the host double-encodes it).
@@ -162,15 +138,7 @@ fn body_of(row: &Value) -> String {
 
 /// `POST /api/Send` with raw JSON text (member order matters: the host keeps it).
 async fn send(d: &Devhost, body: &str) -> u16 {
-    d.client
-        .post(format!("{}/api/Send", d.url))
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    d.post_status("/api/Send", body).await
 }
 
 async fn clear(d: &Devhost) {
@@ -267,12 +235,7 @@ async fn route_templates_match_and_fill_params() {
     let get = |path: &'static str| {
         let d = &d;
         async move {
-            let res = d
-                .client
-                .get(format!("{}{path}", d.url))
-                .send()
-                .await
-                .unwrap();
+            let res = d.call(Method::GET, path).await;
             let status = res.status().as_u16();
             let body: Value = res.json().await.unwrap_or(Value::Null);
             (status, body)

@@ -10,14 +10,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Devhost, free_port, repo_root, sample_envelope, script_root};
+use common::{repo_root, sample_envelope, start_app};
 use test_support::sdk;
 
 #[tokio::test]
 async fn a_job_sent_by_the_python_sdk_over_amqp_is_processed() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = script_root(dir.path(), &[("CHAOS_FAILURE_RATE", "0")]);
-    let devhost = Devhost::start(&root, &dir.path().join("data"), free_port(), 5).await;
+    let (_app, devhost) = start_app(5, &[("CHAOS_FAILURE_RATE", "0")]).await;
     let envelope = sample_envelope("01938f3e-7c1a-7000-8000-000000000001", "amqp-test");
     let conn = sdk::connection_string(devhost.amqp_port);
     let script = repo_root().join("tests/amqp/interop.py");

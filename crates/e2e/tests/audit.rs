@@ -9,11 +9,11 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Devhost, free_port, jobctl_binary, script_root};
+use common::{Devhost, jobctl_at, run, start_app};
 use serde_json::{Value, json};
 
 const TENANTS: [&str; 3] = ["t0", "t1", "t2"];
@@ -35,24 +35,6 @@ fn job(tenant: &str, doomed: bool) -> String {
         .to_string()
 }
 
-fn jobctl(d: &Devhost, state: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(jobctl_binary())
-        .arg("--endpoint")
-        .arg(format!("{}/servicebus", d.url))
-        .args(args)
-        .env_remove("SERVICEBUS_ENDPOINT")
-        .env_remove("APPLICATIONINSIGHTS_APP_ID")
-        .env("JOBCTL_STATE_DIR", state)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// The dead letters' job ids, by tenant.
 async fn dead_jobs(d: &Devhost) -> BTreeMap<String, BTreeSet<String>> {
     let mut by_tenant: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -69,21 +51,19 @@ async fn dead_jobs(d: &Devhost) -> BTreeMap<String, BTreeSet<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_per_job_audit_reconciles_exactly_through_chaos_a_kill_and_a_resubmission() {
     let started = Instant::now();
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let root = script_root(
-        dir.path(),
+    let (app, d) = start_app(
+        3,
         &[
             ("CHAOS_FAILURE_RATE", "0.2"),
             ("PROCESSING_DELAY_MS", "2"),
             ("RETRY_BASE_MS", "50"),
             ("RETRY_CAP_MS", "200"),
             ("RETRY_MAX_ATTEMPTS", "3"),
-            ("SERVICEBUS_MAX_DELIVERY_COUNT", "3"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "60000"),
         ],
-    );
-    let d = Arc::new(Devhost::start(&root, &dir.path().join("data"), free_port(), 3).await);
+    )
+    .await;
+    let (d, state) = (Arc::new(d), app.dir.path().join("state"));
 
     // Submit until JOBS are accepted (a submission the killed handler could not answer is
     // retried: it was never queued).
@@ -153,7 +133,11 @@ async fn the_per_job_audit_reconciles_exactly_through_chaos_a_kill_and_a_resubmi
     for t in TENANTS {
         assert!(dead_before[t].len() >= DOOMED, "{t}: {dead_before:?}");
     }
-    let (code, out, err) = jobctl(&d, &state, &["--json", "dlq", "resubmit", "--all"]);
+    let (code, out, err) = run(jobctl_at(
+        &d,
+        &state,
+        &["--json", "dlq", "resubmit", "--all"],
+    ));
     assert_eq!(code, 0, "{out}{err}");
     let resubmitted = dead_before.values().map(BTreeSet::len).sum::<usize>();
     let report: Value = serde_json::from_str(&out).unwrap();
@@ -181,7 +165,7 @@ async fn the_per_job_audit_reconciles_exactly_through_chaos_a_kill_and_a_resubmi
     // this is at once; the loop only covers the devhost's own pace).
     let deadline = Instant::now() + Duration::from_secs(30);
     let audit = loop {
-        let (code, out, err) = jobctl(&d, &state, &["--json", "audit"]);
+        let (code, out, err) = run(jobctl_at(&d, &state, &["--json", "audit"]));
         assert_eq!(code, 0, "{err}");
         let audit: Value = serde_json::from_str(&out).unwrap();
         if audit["total"]["inFlight"] == 0 && audit["total"]["received"] == JOBS

@@ -6,58 +6,31 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::{Devhost, SAMPLE_JOB, free_port, script_root};
+use common::{SAMPLE_JOB, counts, free_port, load_run, start_app};
 use serde_json::Value;
 use servicebus::{Auth, ServiceBusClient, dead_letter_path};
-
-async fn submit_many(devhost: &Arc<Devhost>, n: u64, concurrency: usize) -> u64 {
-    let (accepted, next) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (d, accepted, next) = (devhost.clone(), accepted.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            while next.fetch_add(1, Ordering::SeqCst) < n {
-                if let Ok((202, _)) = d.submit(SAMPLE_JOB).await {
-                    accepted.fetch_add(1, Ordering::SeqCst);
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    accepted.load(Ordering::SeqCst)
-}
-
-fn count(q: &Value, key: &str) -> u64 {
-    q[key].as_u64().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn observed_retry_delays_follow_the_schedule_within_jitter_bounds() {
     const JOBS: u64 = 8;
-    let dir = tempfile::tempdir().unwrap();
     // Every attempt fails: attempt 1 is rescheduled within [0, 1000] ms, attempt 2 within
     // [0, 1500] ms (2000 capped), attempt 3 is the last; its second delivery fails fast and the
     // broker dead-letters it (MaxDeliveryCount 2).
-    let root = script_root(
-        dir.path(),
+    let (_app, d) = start_app(
+        2,
         &[
             ("CHAOS_FAILURE_RATE", "1"),
             ("PROCESSING_DELAY_MS", "0"),
             ("RETRY_BASE_MS", "1000"),
             ("RETRY_CAP_MS", "1500"),
             ("RETRY_MAX_ATTEMPTS", "3"),
-            ("SERVICEBUS_MAX_DELIVERY_COUNT", "2"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "300"),
         ],
-    );
-    let d = Arc::new(Devhost::start(&root, &dir.path().join("data"), free_port(), 2).await);
+    )
+    .await;
     let mut jobs = Vec::new();
     for _ in 0..JOBS {
         let (status, body) = d.submit(SAMPLE_JOB).await.unwrap();
@@ -66,13 +39,8 @@ async fn observed_retry_delays_follow_the_schedule_within_jitter_bounds() {
     }
     let q = d.drained(JOBS * 3, Duration::from_secs(60)).await;
     assert_eq!(
-        (
-            count(&q, "enqueued"),
-            count(&q, "completed"),
-            count(&q, "deadLettered"),
-            count(&q, "abandoned")
-        ),
-        (JOBS * 3, JOBS * 2, JOBS, JOBS * 2),
+        counts(&q, ["enqueued", "completed", "deadLettered", "abandoned"]),
+        [JOBS * 3, JOBS * 2, JOBS, JOBS * 2],
         "three copies per job, two completed by rescheduling, the last dead-lettered after two deliveries: {q}"
     );
 
@@ -144,28 +112,17 @@ async fn observed_retry_delays_follow_the_schedule_within_jitter_bounds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_jobs_with_chaos_and_backoff_reconcile_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = script_root(
-        dir.path(),
-        &[
-            ("CHAOS_FAILURE_RATE", "0.2"),
-            ("PROCESSING_DELAY_MS", "0"),
-            ("RETRY_BASE_MS", "50"),
-            ("RETRY_CAP_MS", "200"),
-            ("RETRY_MAX_ATTEMPTS", "4"),
-            ("SERVICEBUS_MAX_DELIVERY_COUNT", "5"),
-        ],
-    );
-    let d = Arc::new(Devhost::start(&root, &dir.path().join("data"), free_port(), 5).await);
-    let accepted = submit_many(&d, 1_000, 16).await;
-    assert_eq!(accepted, 1_000);
-    let q = d.drained(accepted, Duration::from_secs(180)).await;
-    let (enqueued, completed, dead, abandoned) = (
-        count(&q, "enqueued"),
-        count(&q, "completed"),
-        count(&q, "deadLettered"),
-        count(&q, "abandoned"),
-    );
+    let settings = [
+        ("CHAOS_FAILURE_RATE", "0.2"),
+        ("PROCESSING_DELAY_MS", "0"),
+        ("RETRY_BASE_MS", "50"),
+        ("RETRY_CAP_MS", "200"),
+        ("RETRY_MAX_ATTEMPTS", "4"),
+    ];
+    let accepted = 1_000;
+    let run = load_run(5, &settings, accepted, 16, Duration::from_secs(180)).await;
+    let (d, q) = (&run.devhost, &run.queue);
+    let [enqueued, completed, dead, abandoned] = run.counts;
     // Every message settled; the messages beyond the accepted jobs are the rescheduled copies,
     // each of which completed its predecessor.
     assert_eq!(completed + dead, enqueued, "every message settled: {q}");
@@ -196,31 +153,21 @@ async fn a_thousand_jobs_with_chaos_and_backoff_reconcile_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_rest_send_falls_back_to_broker_redelivery_without_loss() {
-    let dir = tempfile::tempdir().unwrap();
     // Nothing listens on this port: every reschedule fails, so the invocation fails and the
     // broker redelivers the original.
     let closed = format!("http://127.0.0.1:{}/servicebus", free_port());
-    let root = script_root(
-        dir.path(),
-        &[
-            ("CHAOS_FAILURE_RATE", "0.2"),
-            ("CHAOS_SEED", "99"),
-            ("PROCESSING_DELAY_MS", "0"),
-            ("SERVICEBUS_ENDPOINT", &closed),
-            ("SERVICEBUS_MAX_DELIVERY_COUNT", "5"),
-        ],
-    );
-    let d = Arc::new(Devhost::start(&root, &dir.path().join("data"), free_port(), 5).await);
-    let accepted = submit_many(&d, 200, 8).await;
-    assert_eq!(accepted, 200);
-    let q = d.drained(accepted, Duration::from_secs(120)).await;
-    assert_eq!(count(&q, "enqueued"), accepted, "no copy was sent: {q}");
-    assert_eq!(
-        count(&q, "completed") + count(&q, "deadLettered"),
-        accepted,
-        "nothing lost: {q}"
-    );
-    let abandoned = count(&q, "abandoned");
+    let settings = [
+        ("CHAOS_FAILURE_RATE", "0.2"),
+        ("CHAOS_SEED", "99"),
+        ("PROCESSING_DELAY_MS", "0"),
+        ("SERVICEBUS_ENDPOINT", &closed),
+    ];
+    let accepted = 200;
+    let run = load_run(5, &settings, accepted, 8, Duration::from_secs(120)).await;
+    let q = &run.queue;
+    let [enqueued, completed, dead, abandoned] = run.counts;
+    assert_eq!(enqueued, accepted, "no copy was sent: {q}");
+    assert_eq!(completed + dead, accepted, "nothing lost: {q}");
     assert!(
         (20..=90).contains(&abandoned),
         "failed attempts went to the broker: {q}"

@@ -7,7 +7,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    Devhost, SAMPLE_JOB, devhost_binary, devhost_start_fails, free_port, repo_root, script_root,
+    App, Method, SAMPLE_JOB, counts, devhost_binary, devhost_start_fails, repo_root, script_root,
+    start_app,
 };
 use serde_json::Value;
 
@@ -43,12 +44,9 @@ fn common_host_json() -> std::path::PathBuf {
 
 #[tokio::test]
 async fn methods_and_routes_are_enforced_like_the_host() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = script_root(dir.path(), &[("CHAOS_FAILURE_RATE", "0")]);
-    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 10).await;
+    let (_app, d) = start_app(10, &[("CHAOS_FAILURE_RATE", "0")]).await;
     let get = d
-        .client
-        .get(format!("{}/api/IngestJob", d.url))
+        .request(Method::GET, "/api/IngestJob")
         .send()
         .await
         .unwrap();
@@ -75,17 +73,14 @@ async fn methods_and_routes_are_enforced_like_the_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn deliveries_never_exceed_max_concurrent_calls() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = script_root(
-        dir.path(),
+    let app = App::stage(
+        10,
         &[("CHAOS_FAILURE_RATE", "0"), ("PROCESSING_DELAY_MS", "1000")],
     );
-    let host: Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("host.json")).unwrap()).unwrap();
-    let limit = host["extensions"]["serviceBus"]["maxConcurrentCalls"]
-        .as_u64()
-        .unwrap();
-    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 10).await;
+    let host = std::fs::read_to_string(app.root.join("host.json")).unwrap();
+    let host: Value = serde_json::from_str(&host).unwrap();
+    let [limit] = counts(&host["extensions"]["serviceBus"], ["maxConcurrentCalls"]);
+    let d = app.devhost().await;
     // All at once, so the limit is reached however slowly a loaded machine takes each one.
     let mut submits = tokio::task::JoinSet::new();
     for _ in 0..(limit * 3) {
@@ -102,8 +97,9 @@ async fn deliveries_never_exceed_max_concurrent_calls() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let q = d.queue("jobs").await;
-        peak = peak.max(q["locked"].as_u64().unwrap());
-        if q["completed"].as_u64().unwrap() == limit * 3 {
+        let [locked, completed] = counts(&q, ["locked", "completed"]);
+        peak = peak.max(locked);
+        if completed == limit * 3 {
             break;
         }
         assert!(Instant::now() < deadline, "did not finish: {q}");
@@ -140,9 +136,7 @@ async fn queue_work_is_jobctl_s_and_the_map_stays_the_devhost_s() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("jobctl"));
 
     // What stays: the application map and the telemetry, read from a running devhost.
-    let dir = tempfile::tempdir().unwrap();
-    let root = script_root(dir.path(), &[("CHAOS_FAILURE_RATE", "0")]);
-    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 2).await;
+    let (_app, d) = start_app(2, &[("CHAOS_FAILURE_RATE", "0")]).await;
     assert_eq!(d.submit(SAMPLE_JOB).await.unwrap().0, 202);
     d.drained(1, Duration::from_secs(30)).await;
     let out = Command::new(devhost_binary())

@@ -12,28 +12,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Devhost, SAMPLE_JOB, free_port, jobctl_binary, script_root, write_settings};
+use common::{
+    Devhost, Method, SAMPLE_JOB, free_port, jobctl_at, jobctl_command, run, script_root,
+    write_settings,
+};
 use serde_json::Value;
-
-fn jobctl(args: &[&str], state: &Path) -> (i32, String, String) {
-    let out = Command::new(jobctl_binary())
-        .args(args)
-        .env_remove("SERVICEBUS_ENDPOINT")
-        .env_remove("APPLICATIONINSIGHTS_APP_ID")
-        .env_remove("DEVHOST_URL")
-        .env("JOBCTL_STATE_DIR", state)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn settings(chaos: &str, telemetry: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -72,8 +57,7 @@ async fn a_jobs_timeline_shows_failures_reschedule_dead_letter_resubmission_and_
     apply(&root, &settings("1", &store.url));
     let d = Devhost::start(&root, &data, port, 2).await;
     let res = d
-        .client
-        .post(format!("{}/api/IngestJob", d.url))
+        .request(Method::POST, "/api/IngestJob")
         .header("content-type", "application/json")
         .body(SAMPLE_JOB)
         .send()
@@ -97,11 +81,7 @@ async fn a_jobs_timeline_shows_failures_reschedule_dead_letter_resubmission_and_
 
     apply(&root, &settings("0", &store.url));
     let d = Devhost::start(&root, &data, port, 2).await;
-    let endpoint = format!("{}/servicebus", d.url);
-    let (code, out, err) = jobctl(
-        &["--endpoint", &endpoint, "dlq", "resubmit", "--all"],
-        &state,
-    );
+    let (code, out, err) = run(jobctl_at(&d, &state, &["dlq", "resubmit", "--all"]));
     assert_eq!(code, 0, "{out}{err}");
     // The copy is active until processed (the dead letter it replaced is gone).
     d.drained(1, Duration::from_secs(60)).await;
@@ -109,7 +89,10 @@ async fn a_jobs_timeline_shows_failures_reschedule_dead_letter_resubmission_and_
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let timeline = loop {
-        let (code, out, err) = jobctl(&["--devhost", &store.url, "--json", "job", &job_id], &state);
+        let (code, out, err) = run(jobctl_command(
+            &state,
+            &["--devhost", &store.url, "--json", "job", &job_id],
+        ));
         if code == 0 {
             let t: Value = serde_json::from_str(&out).unwrap();
             if t["state"] == "completed" {
@@ -185,7 +168,10 @@ async fn a_jobs_timeline_shows_failures_reschedule_dead_letter_resubmission_and_
     assert!(resubmitted["sequence"].as_i64().is_some(), "{resubmitted}");
 
     // The same for people.
-    let (code, text, _) = jobctl(&["--devhost", &store.url, "job", &job_id], &state);
+    let (code, text, _) = run(jobctl_command(
+        &state,
+        &["--devhost", &store.url, "job", &job_id],
+    ));
     assert_eq!(code, 0);
     assert!(
         text.starts_with(&format!(
@@ -199,24 +185,33 @@ async fn a_jobs_timeline_shows_failures_reschedule_dead_letter_resubmission_and_
     );
 
     // Bad input: each its own exit code and a message naming what is wrong.
-    let (code, _, err) = jobctl(&["--devhost", &store.url, "job", "not-a-job"], &state);
+    let (code, _, err) = run(jobctl_command(
+        &state,
+        &["--devhost", &store.url, "job", "not-a-job"],
+    ));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is not a job id"), "{err}");
     let unknown = "01936c1e-7b2a-7c3d-9e4f-0123456789ab";
-    let (code, _, err) = jobctl(&["--devhost", &store.url, "job", unknown], &state);
+    let (code, _, err) = run(jobctl_command(
+        &state,
+        &["--devhost", &store.url, "job", unknown],
+    ));
     assert_eq!(code, 6, "{err}");
     assert!(
         err.contains(&format!("no telemetry of job {unknown}")),
         "{err}"
     );
     let closed = format!("http://127.0.0.1:{}", free_port());
-    let (code, _, err) = jobctl(&["--devhost", &closed, "job", &job_id], &state);
+    let (code, _, err) = run(jobctl_command(
+        &state,
+        &["--devhost", &closed, "job", &job_id],
+    ));
     assert_eq!(code, 7, "{err}");
     assert!(
         err.contains("unreachable") && err.contains(&closed),
         "{err}"
     );
-    let (code, _, err) = jobctl(&["job", &job_id], &state);
+    let (code, _, err) = run(jobctl_command(&state, &["job", &job_id]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--app-id"), "{err}");
 }

@@ -4,41 +4,17 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Devhost, SAMPLE_JOB, free_port, jobctl_binary, script_root, write_settings};
-use serde_json::Value;
-
-/// Run jobctl against the devhost; exit code, stdout, stderr.
-fn jobctl(d: &Devhost, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(jobctl_binary())
-        .arg("--endpoint")
-        .arg(format!("{}/servicebus", d.url))
-        .args(args)
-        .stdin(Stdio::null())
-        .env_remove("SERVICEBUS_ENDPOINT")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn json(d: &Devhost, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let (code, stdout, stderr) = jobctl(d, &all);
-    assert_eq!(code, 0, "jobctl {args:?}: {stderr}");
-    serde_json::from_str(&stdout).unwrap()
-}
+use common::{
+    Devhost, SAMPLE_JOB, counts, free_port, jobctl_at, jobctl_json, run, script_root,
+    write_settings,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peek_resubmit_and_purge_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let (data, state) = (dir.path().join("data"), dir.path().join("state"));
     // Every attempt fails, broker redelivery only: each job is dead-lettered after 2 deliveries.
     let failing = [("CHAOS_FAILURE_RATE", "1"), ("RETRY_BACKOFF", "off")];
     let root = script_root(dir.path(), &failing);
@@ -52,12 +28,12 @@ async fn peek_resubmit_and_purge_round_trip() {
     }
     d.drained(3, Duration::from_secs(30)).await;
 
-    let queues = json(&d, &["queues"]);
+    let queues = jobctl_json(&d, &state, &["queues"]);
     assert_eq!(queues[0]["queue"], "jobs");
     assert_eq!(queues[0]["deadLetter"], 3, "{queues}");
 
     // Peek shows every dead letter and leaves them in place.
-    let peeked = json(&d, &["dlq", "peek", "--max", "10"]);
+    let peeked = jobctl_json(&d, &state, &["dlq", "peek", "--max", "10"]);
     let rows = peeked.as_array().unwrap();
     assert_eq!(rows.len(), 3, "{peeked}");
     for row in rows {
@@ -67,15 +43,19 @@ async fn peek_resubmit_and_purge_round_trip() {
         let body = row["body"].as_str().unwrap();
         assert!(job_ids.iter().any(|j| body.contains(j.as_str())), "{body}");
     }
-    let (code, table, _) = jobctl(&d, &["dlq", "peek", "--max", "1"]);
+    let (code, table, _) = run(jobctl_at(&d, &state, &["dlq", "peek", "--max", "1"]));
     assert_eq!(code, 0);
     assert!(table.starts_with("SEQ"), "{table}");
     assert_eq!(table.lines().count(), 2, "{table}");
-    assert_eq!(json(&d, &["queues"])[0]["deadLetter"], 3);
+    assert_eq!(jobctl_json(&d, &state, &["queues"])[0]["deadLetter"], 3);
 
     // A dry run changes nothing.
     let first = rows[0]["sequenceNumber"].to_string();
-    let dry = json(&d, &["dlq", "resubmit", "--id", &first, "--dry-run"]);
+    let dry = jobctl_json(
+        &d,
+        &state,
+        &["dlq", "resubmit", "--id", &first, "--dry-run"],
+    );
     assert_eq!(
         (
             dry["dryRun"].as_bool(),
@@ -84,7 +64,7 @@ async fn peek_resubmit_and_purge_round_trip() {
         (Some(true), 1)
     );
     assert_eq!(dry["skipped"], 2);
-    assert_eq!(json(&d, &["queues"])[0]["deadLetter"], 3);
+    assert_eq!(jobctl_json(&d, &state, &["queues"])[0]["deadLetter"], 3);
     d.stop().await;
 
     // The fault is fixed; resubmit one by id, then the rest by filter: all complete.
@@ -93,30 +73,27 @@ async fn peek_resubmit_and_purge_round_trip() {
         &[("CHAOS_FAILURE_RATE", "0"), ("RETRY_BACKOFF", "off")],
     );
     let d = Devhost::start(&root, &data, port, 2).await;
-    let one = json(&d, &["dlq", "resubmit", "--id", &first]);
+    let one = jobctl_json(&d, &state, &["dlq", "resubmit", "--id", &first]);
     assert_eq!(one["selected"].as_array().unwrap().len(), 1, "{one}");
     // A deleted dead letter counts nowhere: one completed copy, two dead letters left.
     d.drained(3, Duration::from_secs(30)).await;
-    let (code, text, _) = jobctl(
+    let (code, text, _) = run(jobctl_at(
         &d,
+        &state,
         &[
             "dlq",
             "resubmit",
             "--filter",
             "reason=maxdeliverycountexceeded",
         ],
-    );
+    ));
     assert_eq!(code, 0);
     assert!(
         text.starts_with("resubmitted 2 dead letter(s); 0 not selected"),
         "{text}"
     );
     let q = d.drained(3, Duration::from_secs(30)).await;
-    assert_eq!(
-        (q["completed"].as_u64(), q["deadLettered"].as_u64()),
-        (Some(3), Some(0)),
-        "{q}"
-    );
+    assert_eq!(counts(&q, ["completed", "deadLettered"]), [3, 0], "{q}");
 
     // Purge: refused without a terminal or --yes; deletes with --yes.
     let poison = d
@@ -124,17 +101,24 @@ async fn peek_resubmit_and_purge_round_trip() {
         .await;
     assert_eq!(poison.status(), 201);
     d.drained(4, Duration::from_secs(30)).await;
-    let (code, _, stderr) = jobctl(&d, &["dlq", "purge"]);
+    let (code, _, stderr) = run(jobctl_at(&d, &state, &["dlq", "purge"]));
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("pass --yes"), "{stderr}");
-    assert_eq!(json(&d, &["dlq", "purge", "--yes"])["deleted"], 1);
-    assert_eq!(json(&d, &["queues"])[0]["deadLetter"], 0);
+    assert_eq!(
+        jobctl_json(&d, &state, &["dlq", "purge", "--yes"])["deleted"],
+        1
+    );
+    assert_eq!(jobctl_json(&d, &state, &["queues"])[0]["deadLetter"], 0);
 
     // Precise errors.
-    let (code, _, stderr) = jobctl(&d, &["--queue", "nope", "queues"]);
+    let (code, _, stderr) = run(jobctl_at(&d, &state, &["--queue", "nope", "queues"]));
     assert_eq!(code, 1);
     assert!(stderr.contains("nope does not exist"), "{stderr}");
-    let (code, _, stderr) = jobctl(&d, &["dlq", "resubmit", "--filter", "colour=red"]);
+    let (code, _, stderr) = run(jobctl_at(
+        &d,
+        &state,
+        &["dlq", "resubmit", "--filter", "colour=red"],
+    ));
     assert_eq!(code, 2);
     assert!(stderr.contains("colour"), "{stderr}");
 }

@@ -7,59 +7,48 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Devhost, SAMPLE_JOB, edit_host_json, free_port, script_root};
+use common::{App, SAMPLE_JOB, counts, edit_host_json};
 use serde_json::json;
 
 #[tokio::test]
 async fn a_slow_invocation_keeps_its_lock_by_auto_renewal() {
-    let dir = tempfile::tempdir().unwrap();
     // Processing (7 s) outlives the lock (5 s): only renewal keeps the message from being
     // redelivered to a second invocation while the first still runs.
-    let root = script_root(
-        dir.path(),
+    let app = App::stage(
+        10,
         &[("CHAOS_FAILURE_RATE", "0"), ("PROCESSING_DELAY_MS", "7000")],
     );
-    let d = Devhost::start_with(
-        &root,
-        &dir.path().join("data"),
-        free_port(),
-        &["--lock-duration", "PT5S"],
-    )
-    .await;
+    let d = app.devhost_with(&["--lock-duration", "PT5S"]).await;
     assert_eq!(d.submit(SAMPLE_JOB).await.unwrap().0, 202);
     let q = d.drained(1, Duration::from_secs(30)).await;
+    let outcome = counts(&q, ["completed", "abandoned", "enqueued"]);
     assert_eq!(
-        (
-            q["completed"].as_u64(),
-            q["abandoned"].as_u64(),
-            q["enqueued"].as_u64()
-        ),
-        (Some(1), Some(0), Some(1)),
+        outcome,
+        [1, 0, 1],
         "one delivery, completed under a renewed lock: {q}"
     );
 }
 
 #[tokio::test]
 async fn a_function_timeout_restarts_the_handler_and_abandons_the_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = script_root(
-        dir.path(),
+    let app = App::stage(
+        2,
         &[
             ("CHAOS_FAILURE_RATE", "0"),
             ("PROCESSING_DELAY_MS", "60000"),
         ],
     );
     // 4 s: well past IngestJob's answer even on a loaded CI machine (2 s was seen to cut it).
-    edit_host_json(&root, "/functionTimeout", json!("00:00:04"));
-    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 2).await;
+    edit_host_json(&app.root, "/functionTimeout", json!("00:00:04"));
+    let d = app.devhost().await;
     let first = d.children();
     assert_eq!(first.len(), 1, "one handler process");
     // IngestJob does no simulated work: it answers well within the timeout.
     assert_eq!(d.submit(SAMPLE_JOB).await.unwrap().0, 202);
     let q = d.drained(1, Duration::from_secs(60)).await;
     assert_eq!(
-        (q["deadLettered"].as_u64(), q["abandoned"].as_u64()),
-        (Some(1), Some(2)),
+        counts(&q, ["deadLettered", "abandoned"]),
+        [1, 2],
         "each delivery timed out and was abandoned; the second was the last: {q}"
     );
     let dl = &d.dead_letters().await[0];
@@ -83,14 +72,11 @@ async fn a_function_timeout_restarts_the_handler_and_abandons_the_message() {
 
 #[tokio::test]
 async fn sigterm_drains_in_flight_deliveries_then_stops_the_handler() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let root = script_root(
-        dir.path(),
+    let app = App::stage(
+        10,
         &[("CHAOS_FAILURE_RATE", "0"), ("PROCESSING_DELAY_MS", "1500")],
     );
-    let port = free_port();
-    let mut d = Devhost::start(&root, &data, port, 10).await;
+    let mut d = app.devhost().await;
     let handlers = d.children();
     assert_eq!(handlers.len(), 1);
     assert_eq!(d.submit(SAMPLE_JOB).await.unwrap().0, 202);
@@ -117,16 +103,11 @@ async fn sigterm_drains_in_flight_deliveries_then_stops_the_handler() {
         "the handler was stopped with the devhost"
     );
     drop(d);
-    let d = Devhost::start(&root, &data, port, 10).await;
+    let d = app.devhost().await;
     let q = d.queue("jobs").await;
     assert_eq!(
-        (
-            q["completed"].as_u64(),
-            q["abandoned"].as_u64(),
-            q["active"].as_u64(),
-            q["locked"].as_u64()
-        ),
-        (Some(1), Some(0), Some(0), Some(0)),
+        counts(&q, ["completed", "abandoned", "active", "locked"]),
+        [1, 0, 0, 0],
         "the in-flight delivery finished and was completed before the handler stopped: {q}"
     );
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Devhost, SAMPLE_JOB, free_port, script_root};
+use common::{SAMPLE_JOB, counts, start_app, strings};
 use serde_json::Value;
 
 const JOBS: u64 = 30;
@@ -22,42 +22,42 @@ fn total(line: &Value) -> f64 {
     (sum * 30.0).round()
 }
 
+/// The failed attempts of every kind on the failures chart.
+fn failed(charts: &Value) -> f64 {
+    charts[1]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(total)
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_charts_add_up_to_the_pipelines_counts() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = script_root(
-        dir.path(),
+    let (_app, d) = start_app(
+        5,
         &[
             ("CHAOS_FAILURE_RATE", "0.5"),
             ("CHAOS_SEED", "777"),
             ("PROCESSING_DELAY_MS", "0"),
             ("RETRY_BACKOFF", "off"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
-            ("SERVICEBUS_MAX_DELIVERY_COUNT", "5"),
         ],
-    );
-    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 5).await;
+    )
+    .await;
     for _ in 0..JOBS {
         assert_eq!(d.submit(SAMPLE_JOB).await.unwrap().0, 202);
     }
     let q = d.drained(JOBS, Duration::from_secs(60)).await;
-    let (completed, abandoned, dead) = (
-        q["completed"].as_u64().unwrap() as f64,
-        q["abandoned"].as_u64().unwrap() as f64,
-        q["deadLettered"].as_u64().unwrap() as f64,
-    );
+    let [completed, abandoned, dead] =
+        counts(&q, ["completed", "abandoned", "deadLettered"]).map(|n| n as f64);
     assert!(abandoned > 0.0, "chaos at 50% failed nothing: {q}");
 
     // Metrics arrive on the exporter's interval, queue samples every 5 s.
     let deadline = Instant::now() + Duration::from_secs(30);
     let charts = loop {
         let charts = d.get_json("/map.json").await["charts"].clone();
-        let failed: f64 = charts[1]["lines"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(total)
-            .sum();
+        let failed = failed(&charts);
         let sampled_dead = charts[4]["lines"][0]["points"]
             .as_array()
             .and_then(|p| p.iter().rev().find_map(Value::as_f64));
@@ -69,12 +69,7 @@ async fn the_charts_add_up_to_the_pipelines_counts() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let titles: Vec<&str> = charts
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["title"].as_str().unwrap())
-        .collect();
+    let titles = strings(&charts, "title");
     assert_eq!(
         titles,
         [
@@ -88,13 +83,7 @@ async fn the_charts_add_up_to_the_pipelines_counts() {
     assert_eq!(charts[0]["lines"][0]["label"], "accepted");
     assert_eq!(total(&charts[0]["lines"][0]), JOBS as f64, "{charts}");
     assert_eq!(total(&charts[0]["lines"][1]), completed, "{charts}");
-    let failed: f64 = charts[1]["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(total)
-        .sum();
-    assert_eq!(failed, abandoned, "{charts}");
+    assert_eq!(failed(&charts), abandoned, "{charts}");
     let p95 = charts[2]["lines"][0]["points"].as_array().unwrap();
     assert!(
         p95.iter().any(|p| p.as_f64().is_some_and(|ms| ms > 0.0)),

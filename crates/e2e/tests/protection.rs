@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Devhost, SAMPLE_JOB, edit_host_json, free_port, script_root};
+use common::{App, Devhost, Method, SAMPLE_JOB, counts, edit_host_json, start_app};
 use serde_json::json;
 
 const THUMBNAIL: &str = r#"{"jobType":"thumbnail","tenantId":"contoso","payload":{"imageUrl":"https://example.com/a.png","width":64,"height":64}}"#;
@@ -29,9 +29,8 @@ async fn post(d: &Devhost, job: &str) -> (u16, Option<u64>, serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn backpressure_sheds_low_priority_jobs_while_the_queue_is_deep() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = script_root(
-        dir.path(),
+    let app = App::stage(
+        5,
         &[
             ("CHAOS_FAILURE_RATE", "0"),
             ("PROCESSING_DELAY_MS", "600"),
@@ -45,8 +44,12 @@ async fn backpressure_sheds_low_priority_jobs_while_the_queue_is_deep() {
         ],
     );
     // One delivery at a time: the queue drains slowly enough to be seen deep.
-    edit_host_json(&root, "/extensions/serviceBus/maxConcurrentCalls", json!(1));
-    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 5).await;
+    edit_host_json(
+        &app.root,
+        "/extensions/serviceBus/maxConcurrentCalls",
+        json!(1),
+    );
+    let d = app.devhost().await;
     let mut accepted = 0;
 
     // Shallow queue: a low-priority job is accepted.
@@ -92,20 +95,19 @@ async fn backpressure_sheds_low_priority_jobs_while_the_queue_is_deep() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let q = d.queue("jobs").await;
-    let depth = q["active"].as_u64().unwrap() + q["locked"].as_u64().unwrap();
+    let depth: u64 = counts(&q, ["active", "locked"]).iter().sum();
     assert!(depth <= 4, "switched off at depth {depth}: {q}");
 
     // Every accepted job was enqueued once and processed; shed ones were never enqueued.
     let q = d.drained(accepted, Duration::from_secs(60)).await;
-    assert_eq!(q["enqueued"].as_u64().unwrap(), accepted, "{q}");
-    assert_eq!(q["completed"].as_u64().unwrap(), accepted, "{q}");
+    let outcome = counts(&q, ["enqueued", "completed"]);
+    assert_eq!(outcome, [accepted, accepted], "{q}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nothing_accepted_is_lost_while_rate_limits_refuse() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = script_root(
-        dir.path(),
+    let (_app, d) = start_app(
+        5,
         &[
             ("CHAOS_FAILURE_RATE", "0.2"),
             ("CHAOS_SEED", "7"),
@@ -117,8 +119,9 @@ async fn nothing_accepted_is_lost_while_rate_limits_refuse() {
             ("RATE_LIMIT_CLIENT_BURST", "40"),
             ("RATE_LIMIT_CLIENT_REFILL_PER_SECOND", "0.001"),
         ],
-    );
-    let d = Arc::new(Devhost::start(&root, &dir.path().join("data"), free_port(), 5).await);
+    )
+    .await;
+    let d = Arc::new(d);
     let (accepted, limited) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let mut tasks = Vec::new();
     for _ in 0..8 {
@@ -146,19 +149,14 @@ async fn nothing_accepted_is_lost_while_rate_limits_refuse() {
         "80 requests against a bucket of 40"
     );
     let q = d.drained(accepted, Duration::from_secs(60)).await;
-    assert_eq!(q["enqueued"].as_u64().unwrap(), accepted, "{q}");
-    assert_eq!(
-        q["completed"].as_u64().unwrap() + q["deadLettered"].as_u64().unwrap(),
-        accepted,
-        "{q}"
-    );
+    let [enqueued, completed, dead] = counts(&q, ["enqueued", "completed", "deadLettered"]);
+    assert_eq!([enqueued, completed + dead], [accepted, accepted], "{q}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn velocity_flags_follow_the_trusted_forwarded_client() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = script_root(
-        dir.path(),
+    let (_app, d) = start_app(
+        5,
         &[
             ("CHAOS_FAILURE_RATE", "0"),
             ("PROCESSING_DELAY_MS", "0"),
@@ -168,11 +166,10 @@ async fn velocity_flags_follow_the_trusted_forwarded_client() {
             ("CLIENT_IP_HOPS", "2"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "300"),
         ],
-    );
-    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 5).await;
+    )
+    .await;
     let send = |client: &'static str| {
-        d.client
-            .post(format!("{}/api/IngestJob", d.url))
+        d.request(Method::POST, "/api/IngestJob")
             .header("content-type", "application/json")
             // The client's own forged entry comes first and is ignored.
             .header("x-forwarded-for", format!("10.9.9.9, {client}"))
@@ -186,11 +183,7 @@ async fn velocity_flags_follow_the_trusted_forwarded_client() {
         assert_eq!(send("198.51.100.2").await.unwrap().status().as_u16(), 202);
     }
     let q = d.drained(7, Duration::from_secs(30)).await;
-    assert_eq!(
-        q["completed"].as_u64().unwrap(),
-        7,
-        "flagged jobs are processed: {q}"
-    );
+    assert_eq!(q["completed"], 7, "flagged jobs are processed: {q}");
     // Exactly the first client's 4th and 5th jobs were flagged (and it stays at 2 over several
     // further export intervals).
     let deadline = Instant::now() + Duration::from_secs(20);

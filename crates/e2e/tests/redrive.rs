@@ -8,66 +8,14 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Devhost, free_port, jobctl_binary, script_root, write_settings};
+use common::{
+    Devhost, free_port, jobctl_at, jobctl_binary, jobctl_json, run, script_root, wait,
+    write_settings,
+};
 use serde_json::{Value, json};
-
-/// `jobctl --endpoint <devhost> ARGS`, with its state directory in `state`.
-fn jobctl_command(d: &Devhost, state: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(jobctl_binary());
-    c.arg("--endpoint")
-        .arg(format!("{}/servicebus", d.url))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove("SERVICEBUS_ENDPOINT")
-        .env("JOBCTL_STATE_DIR", state);
-    c
-}
-
-/// Run to the end (at most `within`); exit code, stdout, stderr.
-fn run(d: &Devhost, state: &Path, args: &[&str], within: Duration) -> (i32, String, String) {
-    let child = jobctl_command(d, state, args).spawn().unwrap();
-    let out = wait(child, within);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Wait for `child` (reading its output all along, so a large answer cannot block it), killing
-/// it after `within`.
-fn wait(child: std::process::Child, within: Duration) -> Output {
-    let pid = child.id().to_string();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(within) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid]).status();
-            let out = rx.recv().unwrap().unwrap();
-            panic!(
-                "jobctl did not finish within {within:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-}
-
-fn json_of(d: &Devhost, state: &Path, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let (code, stdout, stderr) = run(d, state, &all, Duration::from_secs(120));
-    assert_eq!(code, 0, "jobctl {args:?}: {stderr}");
-    serde_json::from_str(&stdout).unwrap()
-}
 
 /// Send a raw message over the REST API.
 async fn send(d: &Devhost, body: &str, headers: &[(&str, &str)]) {
@@ -135,7 +83,7 @@ async fn summary_groups_dead_letters_by_cause_and_unknown_ids_exit_4() {
         .collect();
     assert_eq!(descriptions.len(), 2, "{descriptions:?}");
 
-    let s = json_of(&d, &state, &["dlq", "summary"]);
+    let s = jobctl_json(&d, &state, &["dlq", "summary"]);
     assert_eq!(
         (s["total"].as_u64(), s["complete"].as_bool()),
         (Some(7), Some(true)),
@@ -181,9 +129,9 @@ async fn summary_groups_dead_letters_by_cause_and_unknown_ids_exit_4() {
         (3, 2, 2)
     );
     // Filters narrow the summary; the table is one line per group plus a total.
-    let t1 = json_of(&d, &state, &["dlq", "summary", "--tenant", "t1"]);
+    let t1 = jobctl_json(&d, &state, &["dlq", "summary", "--tenant", "t1"]);
     assert_eq!(t1["total"], 2, "{t1}");
-    let (code, table, _) = run(&d, &state, &["dlq", "summary"], Duration::from_secs(60));
+    let (code, table, _) = run(jobctl_at(&d, &state, &["dlq", "summary"]));
     assert_eq!(code, 0);
     assert!(table.starts_with("COUNT  REASON"), "{table}");
     assert!(
@@ -191,27 +139,25 @@ async fn summary_groups_dead_letters_by_cause_and_unknown_ids_exit_4() {
         "{table}"
     );
     // Reading them all left every one unlocked: a second summary sees all again.
-    assert_eq!(json_of(&d, &state, &["dlq", "summary"])["total"], 7);
+    assert_eq!(jobctl_json(&d, &state, &["dlq", "summary"])["total"], 7);
 
     // An id that matches nothing: its own exit code, and nothing changes.
-    let (code, stdout, stderr) = run(
+    let (code, stdout, stderr) = run(jobctl_at(
         &d,
         &state,
         &["dlq", "resubmit", "--id", "999999"],
-        Duration::from_secs(60),
-    );
+    ));
     assert_eq!(code, 4, "{stdout} {stderr}");
     assert!(
         stderr.contains("999999") && stderr.contains("nothing was resubmitted"),
         "{stderr}"
     );
     let first = d.dead_letters().await[0]["sequenceNumber"].to_string();
-    let (code, _, stderr) = run(
+    let (code, _, stderr) = run(jobctl_at(
         &d,
         &state,
         &["dlq", "resubmit", "--id", &first, "--id", "999999"],
-        Duration::from_secs(60),
-    );
+    ));
     assert_eq!(code, 4, "{stderr}");
     assert!(
         stderr.contains("999999") && !stderr.contains(&format!("{first},")),
@@ -245,7 +191,7 @@ async fn resubmit_all_over_poison_handles_each_dead_letter_once() {
     let enqueued = counter(&d, "enqueued").await;
 
     // Every copy dead-letters again within moments: the run still takes each dead letter once.
-    let first = json_of(&d, &state, &["dlq", "resubmit", "--all"]);
+    let first = jobctl_json(&d, &state, &["dlq", "resubmit", "--all"]);
     assert_eq!(
         (first["planned"].as_u64(), first["resubmitted"].as_u64()),
         (Some(POISON), Some(POISON)),
@@ -278,12 +224,7 @@ async fn resubmit_all_over_poison_handles_each_dead_letter_once() {
 
     // A second pass: the ids keep one suffix (the sequence number changes, nothing is appended).
     // Not on a terminal: no progress on stderr, the summary on stdout.
-    let (code, second, stderr) = run(
-        &d,
-        &state,
-        &["dlq", "resubmit", "--all"],
-        Duration::from_secs(120),
-    );
+    let (code, second, stderr) = run(jobctl_at(&d, &state, &["dlq", "resubmit", "--all"]));
     assert_eq!((code, stderr.as_str()), (0, ""), "{second}");
     assert!(
         second.starts_with(&format!(
@@ -375,7 +316,7 @@ async fn an_interrupted_rate_limited_redrive_resumes_and_resubmits_each_once() {
         cp,
     ];
     let started = Instant::now();
-    let child = jobctl_command(&d, &state, &args).spawn().unwrap();
+    let child = jobctl_at(&d, &state, &args).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::fs::read_to_string(&checkpoint)
         .map(|t| t.matches("\"done\"").count())
@@ -408,7 +349,7 @@ async fn an_interrupted_rate_limited_redrive_resumes_and_resubmits_each_once() {
     assert!(started.elapsed() >= Duration::from_secs_f64((done - 1) as f64 / 4.0));
 
     // Nothing stayed locked: every dead letter left can be read at once.
-    let peeked = json_of(&d, &state, &["dlq", "peek", "--max", "100"]);
+    let peeked = jobctl_json(&d, &state, &["dlq", "peek", "--max", "100"]);
     assert_eq!(peeked.as_array().unwrap().len() as u64, JOBS - done);
 
     // A crash between a send and its checkpoint step leaves a copy on the queue and the dead
@@ -453,7 +394,7 @@ async fn an_interrupted_rate_limited_redrive_resumes_and_resubmits_each_once() {
     drop(f);
 
     // The same command resumes from the checkpoint and finishes the plan.
-    let (code, stdout, stderr) = run(&d, &state, &args, Duration::from_secs(60));
+    let (code, stdout, stderr) = run(jobctl_at(&d, &state, &args));
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("resuming the redrive"), "{stderr}");
     let rest: Value = serde_json::from_str(&stdout).unwrap();
@@ -477,7 +418,7 @@ async fn an_interrupted_rate_limited_redrive_resumes_and_resubmits_each_once() {
     let left = d.dead_letters().await;
     assert_eq!(left.len() as u64, JOBS - planned);
     // A re-run finds nothing more for t1.
-    let again = json_of(&d, &state, &["dlq", "resubmit", "--tenant", "t1"]);
+    let again = jobctl_json(&d, &state, &["dlq", "resubmit", "--tenant", "t1"]);
     assert_eq!(
         (again["planned"].as_u64(), again["skipped"].as_u64()),
         (Some(0), Some(10))

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Devhost, SAMPLE_JOB, free_port, script_root};
+use common::{Devhost, SAMPLE_JOB, counts, start_app, strings};
 use serde_json::Value;
 
 const JOBS: u64 = 40;
@@ -31,9 +31,9 @@ fn is_host(item: &Value) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exported_telemetry_reconciles_and_the_map_renders() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = script_root(
-        dir.path(),
+    // The handler is told the queue's delivery count too: the audit counts dead letters by it.
+    let (_app, d) = start_app(
+        5,
         &[
             ("CHAOS_FAILURE_RATE", "0.5"),
             ("CHAOS_SEED", "424242"),
@@ -42,11 +42,9 @@ async fn exported_telemetry_reconciles_and_the_map_renders() {
             ("RETRY_BACKOFF", "off"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
             ("WEBSITE_SITE_NAME", "Func-Jobs-Local"),
-            // As the devhost's --max-delivery-count below: the audit counts dead letters by it.
-            ("SERVICEBUS_MAX_DELIVERY_COUNT", "5"),
         ],
-    );
-    let d = Devhost::start(&root, &dir.path().join("data"), free_port(), 5).await;
+    )
+    .await;
     // Two tenants, for the per-tenant audit.
     let fabrikam = SAMPLE_JOB.replace("contoso", "fabrikam");
     for i in 0..JOBS {
@@ -61,11 +59,7 @@ async fn exported_telemetry_reconciles_and_the_map_renders() {
         400
     );
     let q = d.drained(JOBS, Duration::from_secs(60)).await;
-    let (completed, abandoned, dead) = (
-        q["completed"].as_u64().unwrap(),
-        q["abandoned"].as_u64().unwrap(),
-        q["deadLettered"].as_u64().unwrap(),
-    );
+    let [completed, abandoned, dead] = counts(&q, ["completed", "abandoned", "deadLettered"]);
     assert_eq!(completed + dead, JOBS);
     let attempts = completed + abandoned;
 
@@ -208,12 +202,7 @@ async fn exported_telemetry_reconciles_and_the_map_renders() {
 
     // The map page: five nodes, non-zero counts, in the HTML and in a real browser.
     let m = map(&d).await;
-    let ids: Vec<&str> = m["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["id"].as_str().unwrap())
-        .collect();
+    let ids = strings(&m["nodes"], "id");
     assert_eq!(
         ids,
         [

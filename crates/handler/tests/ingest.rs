@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Handler, SAMPLE_JOB, http_invocation, res, res_body};
+use common::{Handler, SAMPLE_JOB, http_invocation, res, res_body, strings};
 use serde_json::{Value, json};
 
 const JSON: (&str, &str) = ("Content-Type", "application/json");
@@ -17,6 +17,25 @@ fn output_names(answer: &Value) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// `POST /api/IngestJob` with `headers` and `body`, as the host invokes it; status and answer.
+async fn post(h: &Handler, headers: &[(&str, &str)], body: Option<&str>) -> (u16, Value) {
+    let invocation = http_invocation("POST", headers, body);
+    h.invoke("IngestJob", &invocation).await
+}
+
+/// [`assert_rejected`], and its `detail` names `named`.
+fn assert_rejected_naming(
+    (status, answer): (u16, Value),
+    expected: u16,
+    problem_type: &str,
+    named: &str,
+) -> Value {
+    let body = assert_rejected(status, &answer, expected, problem_type);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains(named), "{named:?} not in {body}");
+    body
 }
 
 /// A rejection: invocation succeeded (200), client gets `status` problem+json, nothing enqueued.
@@ -50,12 +69,7 @@ fn assert_rejected(status: u16, answer: &Value, expected: u16, problem_type: &st
 #[tokio::test]
 async fn accepts_a_valid_job_with_one_envelope_output() {
     let h = Handler::start(&[]).await;
-    let (status, answer) = h
-        .invoke(
-            "IngestJob",
-            &http_invocation("POST", &[JSON], Some(SAMPLE_JOB)),
-        )
-        .await;
+    let (status, answer) = post(&h, &[JSON], Some(SAMPLE_JOB)).await;
     assert_eq!(status, 200);
     assert_eq!(output_names(&answer), ["job", "res"]);
 
@@ -124,9 +138,7 @@ async fn accepts_a_valid_job_with_one_envelope_output() {
 async fn latest_version_is_used_when_none_is_given() {
     let h = Handler::start(&[]).await;
     let job = r#"{"jobType":"report","tenantId":"t1","payload":{"reportName":"r","rows":1,"format":"csv"}}"#;
-    let (_, answer) = h
-        .invoke("IngestJob", &http_invocation("POST", &[JSON], Some(job)))
-        .await;
+    let (_, answer) = post(&h, &[JSON], Some(job)).await;
     assert_eq!(res(&answer)["statusCode"], json!(202), "{answer}");
     assert_eq!(answer["Outputs"]["job"]["jobVersion"], json!(2));
 }
@@ -140,12 +152,7 @@ async fn keeps_the_client_correlation_id_and_trace() {
         ("x-correlation-id", "order-42"),
         ("traceparent", client_trace),
     ];
-    let (_, answer) = h
-        .invoke(
-            "IngestJob",
-            &http_invocation("POST", &headers, Some(SAMPLE_JOB)),
-        )
-        .await;
+    let (_, answer) = post(&h, &headers, Some(SAMPLE_JOB)).await;
     let env = &answer["Outputs"]["job"];
     assert_eq!(env["correlationId"], "order-42");
     let tp = env["traceparent"].as_str().unwrap();
@@ -185,78 +192,35 @@ async fn rejects_non_json_content_type_with_415() {
         None,
     ] {
         let headers: Vec<(&str, &str)> = ct.map(|c| ("Content-Type", c)).into_iter().collect();
-        let (status, answer) = h
-            .invoke(
-                "IngestJob",
-                &http_invocation("POST", &headers, Some(SAMPLE_JOB)),
-            )
-            .await;
-        let body = assert_rejected(status, &answer, 415, "unsupported-media-type");
-        assert!(
-            body["detail"]
-                .as_str()
-                .unwrap()
-                .contains("application/json")
-        );
+        let answer = post(&h, &headers, Some(SAMPLE_JOB)).await;
+        assert_rejected_naming(answer, 415, "unsupported-media-type", "application/json");
     }
 }
 
 #[tokio::test]
-async fn rejects_bodies_over_256_kib_with_413() {
+async fn rejects_oversized_unparseable_and_empty_bodies() {
     let h = Handler::start(&[]).await;
     let big = format!(
         r#"{{"jobType":"report","tenantId":"t","payload":{{"reportName":"{}","rows":1}}}}"#,
         "x".repeat(256 * 1024)
     );
-    let (status, answer) = h
-        .invoke("IngestJob", &http_invocation("POST", &[JSON], Some(&big)))
-        .await;
-    let body = assert_rejected(status, &answer, 413, "payload-too-large");
-    assert!(
-        body["detail"].as_str().unwrap().contains("262144"),
-        "{body}"
-    );
-}
-
-#[tokio::test]
-async fn rejects_unparseable_json_with_400() {
-    let h = Handler::start(&[]).await;
-    let (status, answer) = h
-        .invoke(
-            "IngestJob",
-            &http_invocation("POST", &[JSON], Some("{\"jobType\": ")),
-        )
-        .await;
-    let body = assert_rejected(status, &answer, 400, "malformed-json");
-    assert!(
-        body["detail"].as_str().unwrap().contains("line 1"),
-        "{body}"
-    );
-}
-
-#[tokio::test]
-async fn rejects_an_empty_body_with_400() {
-    let h = Handler::start(&[]).await;
-    let (status, answer) = h
-        .invoke("IngestJob", &http_invocation("POST", &[JSON], None))
-        .await;
-    assert_rejected(status, &answer, 400, "body-required");
+    for (body, expected, problem, detail) in [
+        (Some(big.as_str()), 413, "payload-too-large", "262144"),
+        (Some("{\"jobType\": "), 400, "malformed-json", "line 1"),
+        (None, 400, "body-required", ""),
+    ] {
+        let answer = post(&h, &[JSON], body).await;
+        assert_rejected_naming(answer, expected, problem, detail);
+    }
 }
 
 #[tokio::test]
 async fn lists_every_violation_with_its_pointer() {
     let h = Handler::start(&[]).await;
     let job = r#"{"jobType":"report","version":2,"tenantId":"","payload":{"rows":-5,"format":"docx","recipients":["not-an-email"]},"priority":9}"#;
-    let (status, answer) = h
-        .invoke("IngestJob", &http_invocation("POST", &[JSON], Some(job)))
-        .await;
+    let (status, answer) = post(&h, &[JSON], Some(job)).await;
     let body = assert_rejected(status, &answer, 400, "validation-failed");
-    let mut pointers: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["pointer"].as_str().unwrap())
-        .collect();
+    let mut pointers = strings(&body["errors"], "pointer");
     pointers.sort_unstable();
     assert_eq!(
         pointers,
@@ -292,9 +256,7 @@ async fn unknown_job_types_and_versions_are_violations() {
             "/version",
         ),
     ] {
-        let (status, answer) = h
-            .invoke("IngestJob", &http_invocation("POST", &[JSON], Some(job)))
-            .await;
+        let (status, answer) = post(&h, &[JSON], Some(job)).await;
         let body = assert_rejected(status, &answer, 400, "validation-failed");
         assert_eq!(body["errors"][0]["pointer"], pointer, "{body}");
         assert!(
@@ -311,33 +273,8 @@ async fn unknown_job_types_and_versions_are_violations() {
 async fn rejects_an_unusable_correlation_id() {
     let h = Handler::start(&[]).await;
     let long = "c".repeat(129);
-    let (status, answer) = h
-        .invoke(
-            "IngestJob",
-            &http_invocation(
-                "POST",
-                &[JSON, ("x-correlation-id", &long)],
-                Some(SAMPLE_JOB),
-            ),
-        )
-        .await;
+    let (status, answer) = post(&h, &[JSON, ("x-correlation-id", &long)], Some(SAMPLE_JOB)).await;
     assert_rejected(status, &answer, 400, "invalid-correlation-id");
-}
-
-#[tokio::test]
-async fn a_malformed_invocation_fails_the_invocation() {
-    let h = Handler::start(&[]).await;
-    let (status, body) = h
-        .invoke("IngestJob", &json!({"Data": {}, "Metadata": {}}))
-        .await;
-    assert_eq!(status, 400);
-    assert_eq!(
-        body["type"],
-        "urn:resilient-jobs:problem:invocation-malformed"
-    );
-    assert!(body["detail"].as_str().unwrap().contains("`req`"), "{body}");
-    let (status, _) = h.invoke("IngestJob", &json!([1, 2])).await;
-    assert_eq!(status, 400);
 }
 
 #[tokio::test]
@@ -380,26 +317,17 @@ async fn hostile_inputs_get_precise_answers() {
         )
         .await;
         let body = assert_rejected(status, &answer, 400, "validation-failed");
-        let pointers: Vec<&str> = body["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["pointer"].as_str().unwrap())
-            .collect();
+        let pointers = strings(&body["errors"], "pointer");
         assert_eq!(pointers, ["/version"], "version {version}: {body}");
     }
 
     // Duplicate members: never last-wins.
-    let (status, answer) = post(
+    let answer = post(
         "application/json",
         format!(r#"{{"jobType":"report","tenantId":"a","tenantId":"b","payload":{payload}}}"#),
     )
     .await;
-    let body = assert_rejected(status, &answer, 400, "duplicate-member");
-    assert!(
-        body["detail"].as_str().unwrap().contains("/tenantId"),
-        "{body}"
-    );
+    assert_rejected_naming(answer, 400, "duplicate-member", "/tenantId");
 
     // Bytes the host could not decode as UTF-8 arrive as U+FFFD.
     let (status, answer) = post(
@@ -421,12 +349,8 @@ async fn hostile_inputs_get_precise_answers() {
     assert_eq!(res(&answer)["statusCode"], json!(202), "{answer}");
 
     // A charset other than UTF-8 is named.
-    let (status, answer) = post("application/json; charset=utf-16", job(payload, "")).await;
-    let body = assert_rejected(status, &answer, 415, "unsupported-charset");
-    assert!(
-        body["detail"].as_str().unwrap().contains("utf-16"),
-        "{body}"
-    );
+    let answer = post("application/json; charset=utf-16", job(payload, "")).await;
+    assert_rejected_naming(answer, 415, "unsupported-charset", "utf-16");
 
     // Whole numbers written as floats reach the envelope as integers.
     let (_, answer) = post(

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Handler, command, sb_invocation};
+use common::{Handler, command, free_port, sb_invocation};
 
 fn run_to_exit(env: &[(&str, &str)]) -> (Option<i32>, String) {
     let (mut cmd, _) = command(env);
@@ -98,11 +98,7 @@ async fn sigterm_drains_in_flight_invocations_then_exits_cleanly() {
 #[tokio::test]
 async fn an_unreachable_telemetry_endpoint_never_blocks_or_fails_requests() {
     // A port nobody listens on: every export fails.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dead = free_port();
     let cs = format!("InstrumentationKey=k;IngestionEndpoint=http://127.0.0.1:{dead}");
     let mut h = Handler::start(&[
         ("APPLICATIONINSIGHTS_CONNECTION_STRING", &cs),
@@ -123,12 +119,7 @@ async fn an_unreachable_telemetry_endpoint_never_blocks_or_fails_requests() {
             (200, &serde_json::json!(202))
         );
         let envelope = answer["Outputs"]["job"].to_string();
-        assert_eq!(
-            h.invoke("ProcessJob", &sb_invocation(&envelope, 1, "m"))
-                .await
-                .0,
-            200
-        );
+        assert_eq!(h.process(&envelope, 1, "m").await.0, 200);
     }
     // Shutdown flushes with a bounded wait, even though the endpoint is down.
     common::sigterm(&h.child);

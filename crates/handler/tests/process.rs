@@ -20,17 +20,19 @@ async fn enqueued_envelope(h: &Handler, job: &str) -> String {
     answer["Outputs"]["job"].to_string()
 }
 
+/// [`enqueued_envelope`] of the sample job, and its `jobId`.
+async fn enqueued_sample(h: &Handler) -> (String, String) {
+    let envelope = enqueued_envelope(h, SAMPLE_JOB).await;
+    let job: Value = serde_json::from_str(&envelope).unwrap();
+    let job_id = job["jobId"].as_str().unwrap().to_owned();
+    (envelope, job_id)
+}
+
 #[tokio::test]
 async fn completes_an_envelope_from_ingest() {
     let h = Handler::start(&[("PROCESSING_DELAY_MS", "5")]).await;
-    let envelope = enqueued_envelope(&h, SAMPLE_JOB).await;
-    let job_id = serde_json::from_str::<Value>(&envelope).unwrap()["jobId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (status, answer) = h
-        .invoke("ProcessJob", &sb_invocation(&envelope, 1, "m-1"))
-        .await;
+    let (envelope, job_id) = enqueued_sample(&h).await;
+    let (status, answer) = h.process(&envelope, 1, "m-1").await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["Outputs"], json!({}));
     let log = answer["Logs"][0].as_str().unwrap();
@@ -52,14 +54,8 @@ async fn tolerates_single_encoded_and_object_bodies() {
 #[tokio::test]
 async fn simulated_crash_fails_the_invocation_naming_job_and_delivery() {
     let h = Handler::start(&[("CHAOS_FAILURE_RATE", "1")]).await;
-    let envelope = enqueued_envelope(&h, SAMPLE_JOB).await;
-    let job_id = serde_json::from_str::<Value>(&envelope).unwrap()["jobId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (status, body) = h
-        .invoke("ProcessJob", &sb_invocation(&envelope, 3, "m-4"))
-        .await;
+    let (envelope, job_id) = enqueued_sample(&h).await;
+    let (status, body) = h.process(&envelope, 3, "m-4").await;
     assert_eq!(
         status, 500,
         "a non-2xx answer makes the runtime abandon the message"
@@ -115,13 +111,23 @@ async fn poison_messages_fail_fast_without_the_simulated_work() {
 }
 
 #[tokio::test]
-async fn a_malformed_trigger_fails_the_invocation() {
+async fn a_malformed_invocation_fails_the_invocation() {
     let h = Handler::start(&[]).await;
-    let (status, body) = h
-        .invoke("ProcessJob", &json!({"Data": {}, "Metadata": {}}))
-        .await;
-    assert_eq!(status, 400);
-    assert!(body["detail"].as_str().unwrap().contains("`msg`"), "{body}");
+    // Either function: no trigger binding in `Data` (the answer names the one wanted), or no
+    // invocation object at all.
+    for (function, binding) in [("IngestJob", "`req`"), ("ProcessJob", "`msg`")] {
+        let (status, body) = h
+            .invoke(function, &json!({"Data": {}, "Metadata": {}}))
+            .await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["type"],
+            "urn:resilient-jobs:problem:invocation-malformed"
+        );
+        assert!(body["detail"].as_str().unwrap().contains(binding), "{body}");
+        let (status, _) = h.invoke(function, &json!([1, 2])).await;
+        assert_eq!(status, 400, "{function}");
+    }
     let mut bad_count = sb_invocation("{}", 1, "m");
     bad_count["Metadata"]["DeliveryCount"] = json!("\"lots\"");
     let (status, body) = h.invoke("ProcessJob", &bad_count).await;
@@ -153,7 +159,7 @@ async fn seeded_chaos_rate_is_within_bounds_and_reproducible() {
         let h = Handler::start(&env).await;
         let mut outcomes = Vec::with_capacity(N);
         for body in &bodies {
-            outcomes.push(h.invoke("ProcessJob", &sb_invocation(body, 1, "m")).await.0);
+            outcomes.push(h.process(body, 1, "m").await.0);
         }
         runs.push(outcomes);
     }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Handler, SAMPLE_JOB, http_invocation, res, res_body, sb_invocation};
+use common::{Handler, SAMPLE_JOB, free_port, http_invocation, res, res_body};
 use serde_json::Value;
 
 const JSON: (&str, &str) = ("Content-Type", "application/json");
@@ -49,50 +49,72 @@ fn assert_limited(answer: &Value, slug: &str) {
     );
 }
 
-#[tokio::test]
-async fn a_burst_above_the_bucket_gets_exactly_the_excess_refused() {
-    // 20 tokens, one more every 1000 s: the refusals cannot depend on timing.
-    let h = Handler::start(&[
-        ("RATE_LIMIT_CLIENT_BURST", "20"),
-        ("RATE_LIMIT_CLIENT_REFILL_PER_SECOND", "0.001"),
-    ])
-    .await;
+/// Submit once from each `client(i)`, `i` below `n`: every answer is a 202 with a job or a 429
+/// of problem `slug`; how many were refused.
+async fn refused(h: &Handler, n: usize, slug: &str, client: impl Fn(usize) -> String) -> usize {
     let mut limited = 0;
-    for i in 0..30 {
-        // Whatever the client writes before the front end's entry is ignored.
-        let answer = submit(&h, &format!("10.0.0.{i}, 198.51.100.7:5{i:04}")).await;
+    for i in 0..n {
+        let answer = submit(h, &client(i)).await;
         match status(&answer) {
-            202 => assert!(answer["Outputs"]["job"].is_object()),
+            202 => assert!(answer["Outputs"]["job"].is_object(), "{answer}"),
             429 => {
-                assert_limited(&answer, "rate-limited");
+                assert_limited(&answer, slug);
                 limited += 1;
             }
             other => panic!("unexpected {other}: {answer}"),
         }
     }
-    assert_eq!(limited, 10, "30 requests against a bucket of 20");
-    // Another client still has its own full bucket.
-    assert_eq!(status(&submit(&h, "198.51.100.8").await), 202);
+    limited
+}
+
+/// A rate limit under test: its settings, `requests` submissions from `client(i)`, how many are
+/// refused with `problem`, and a client then still accepted (its own bucket full), if any.
+struct Limit {
+    settings: &'static [(&'static str, &'static str)],
+    requests: usize,
+    client: fn(usize) -> String,
+    problem: &'static str,
+    refused: usize,
+    then_accepted: Option<&'static str>,
 }
 
 #[tokio::test]
-async fn the_global_limit_refuses_across_clients() {
-    let h = Handler::start(&[
-        ("RATE_LIMIT_GLOBAL_PER_MINUTE", "1"),
-        ("RATE_LIMIT_GLOBAL_BURST", "15"),
-    ])
-    .await;
-    let mut limited = 0;
-    for i in 0..20 {
-        let answer = submit(&h, &format!("203.0.113.{i}")).await;
-        if status(&answer) == 429 {
-            assert_limited(&answer, "global-rate-limited");
-            limited += 1;
-        } else {
-            assert_eq!(status(&answer), 202, "{answer}");
+async fn the_client_and_global_limits_refuse_exactly_the_excess() {
+    let limits = [
+        // 20 tokens per client, one more every 1000 s: the refusals cannot depend on timing.
+        // Whatever the client writes before the front end's entry is ignored.
+        Limit {
+            settings: &[
+                ("RATE_LIMIT_CLIENT_BURST", "20"),
+                ("RATE_LIMIT_CLIENT_REFILL_PER_SECOND", "0.001"),
+            ],
+            requests: 30,
+            client: |i| format!("10.0.0.{i}, 198.51.100.7:5{i:04}"),
+            problem: "rate-limited",
+            refused: 10,
+            then_accepted: Some("198.51.100.8"),
+        },
+        // 15 at once across every client, then one a minute.
+        Limit {
+            settings: &[
+                ("RATE_LIMIT_GLOBAL_PER_MINUTE", "1"),
+                ("RATE_LIMIT_GLOBAL_BURST", "15"),
+            ],
+            requests: 20,
+            client: |i| format!("203.0.113.{i}"),
+            problem: "global-rate-limited",
+            refused: 5,
+            then_accepted: None,
+        },
+    ];
+    for limit in limits {
+        let h = Handler::start(limit.settings).await;
+        let refused = refused(&h, limit.requests, limit.problem, limit.client).await;
+        assert_eq!(refused, limit.refused, "{}", limit.problem);
+        if let Some(other) = limit.then_accepted {
+            assert_eq!(status(&submit(&h, other).await), 202, "{other}");
         }
     }
-    assert_eq!(limited, 5);
 }
 
 #[tokio::test]
@@ -121,22 +143,13 @@ async fn fast_clients_get_their_jobs_flagged_and_still_processed() {
         }
     }
     // A flagged envelope is a valid envelope: ProcessJob completes it.
-    let (code, answer) = h
-        .invoke(
-            "ProcessJob",
-            &sb_invocation(&flags[5].to_string(), 1, "flagged-1"),
-        )
-        .await;
+    let (code, answer) = h.process(&flags[5].to_string(), 1, "flagged-1").await;
     assert_eq!(code, 200, "{answer}");
 }
 
 #[tokio::test]
 async fn an_unreadable_queue_depth_fails_open() {
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dead = free_port();
     let endpoint = format!("http://127.0.0.1:{dead}/servicebus");
     let h = Handler::start(&[
         ("SERVICEBUS_ENDPOINT", &endpoint),

@@ -195,20 +195,28 @@ fn http_client(ca: Option<reqwest::Certificate>) -> reqwest::blocking::Client {
     builder.build().unwrap()
 }
 
+/// Telemetry initialised against a fresh ingestion endpoint (`tls` or plain http) with
+/// `authentication` and a credential that records its calls, then one export: the ingestion mode
+/// chosen, the requests the endpoint saw, and the credential.
+fn export_through(
+    tls: bool,
+    authentication: Option<IngestionAuth>,
+) -> (Ingestion, Vec<Seen>, Arc<TestCredential>) {
+    let (endpoint, log, ca) = ingestion_endpoint(tls);
+    let credential = Arc::new(TestCredential::default());
+    let config = config(&endpoint, authentication);
+    let telemetry =
+        Telemetry::init_with(&config, http_client(ca), Some(credential.clone())).unwrap();
+    let ingestion = telemetry.ingestion();
+    export_once(&telemetry);
+    let seen = log.lock().unwrap().clone();
+    (ingestion, seen, credential)
+}
+
 #[test]
 fn an_entra_token_reaches_an_https_endpoint_as_a_bearer_header_on_v2_1_track() {
-    let (endpoint, log, ca) = ingestion_endpoint(true);
-    let credential = Arc::new(TestCredential::default());
-    let telemetry = Telemetry::init_with(
-        &config(&endpoint, entra()),
-        http_client(ca),
-        Some(credential.clone()),
-    )
-    .unwrap();
-    assert_eq!(telemetry.ingestion(), Ingestion::EntraId);
-    export_once(&telemetry);
-
-    let seen = log.lock().unwrap().clone();
+    let (ingestion, seen, credential) = export_through(true, entra());
+    assert_eq!(ingestion, Ingestion::EntraId);
     assert!(!seen.is_empty(), "no track request arrived");
     for request in &seen {
         assert_eq!(request.path, "/v2.1/track", "v2/track refuses Entra ID");
@@ -254,18 +262,8 @@ fn a_sovereign_audience_from_the_connection_string_sets_the_scope() {
 fn plain_http_gets_telemetry_but_never_the_token() {
     // The devhost's loopback capture: http, no token wanted. Even with the authentication string
     // set, the handler exports without a token (and logs why) instead of leaking it.
-    let (endpoint, log, _) = ingestion_endpoint(false);
-    let credential = Arc::new(TestCredential::default());
-    let telemetry = Telemetry::init_with(
-        &config(&endpoint, entra()),
-        http_client(None),
-        Some(credential.clone()),
-    )
-    .unwrap();
-    assert_eq!(telemetry.ingestion(), Ingestion::Key);
-    export_once(&telemetry);
-
-    let seen = log.lock().unwrap().clone();
+    let (ingestion, seen, credential) = export_through(false, entra());
+    assert_eq!(ingestion, Ingestion::Key);
     assert!(
         !seen.is_empty(),
         "the loopback capture still gets telemetry"
@@ -287,17 +285,8 @@ fn plain_http_gets_telemetry_but_never_the_token() {
 
 #[test]
 fn without_the_authentication_string_no_token_is_sent_over_https_either() {
-    let (endpoint, log, ca) = ingestion_endpoint(true);
-    let credential = Arc::new(TestCredential::default());
-    let telemetry = Telemetry::init_with(
-        &config(&endpoint, None),
-        http_client(ca),
-        Some(credential.clone()),
-    )
-    .unwrap();
-    assert_eq!(telemetry.ingestion(), Ingestion::Key);
-    export_once(&telemetry);
-    let seen = log.lock().unwrap().clone();
+    let (ingestion, seen, credential) = export_through(true, None);
+    assert_eq!(ingestion, Ingestion::Key);
     assert!(!seen.is_empty());
     assert!(seen.iter().all(|r| r.header("authorization").is_none()));
     assert_eq!(credential.calls.load(Ordering::SeqCst), 0);

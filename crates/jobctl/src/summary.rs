@@ -153,7 +153,8 @@ fn mask(token: &str) -> String {
     format!("{masked}{tail}")
 }
 
-fn is_guid(s: &str) -> bool {
+/// Whether `s` is a GUID in its hyphenated form (8-4-4-4-12 hex digits).
+pub(crate) fn is_guid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 5
         && parts

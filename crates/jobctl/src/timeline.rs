@@ -281,12 +281,7 @@ pub fn render(t: &Timeline) -> String {
 
 /// Whether `text` is a job id (a UUID, as `IngestJob` answers it).
 pub fn valid_job_id(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+    crate::summary::is_guid(text)
 }
 
 #[cfg(test)]

@@ -30,10 +30,7 @@ impl ServiceBusClient {
         match status {
             200 => parse_counts(&body, entity),
             404 => Err(ServiceBusError::NotFound(entity.to_owned())),
-            _ => Err(ServiceBusError::Status {
-                status,
-                body: crate::excerpt(&body),
-            }),
+            status => Err(crate::unexpected(status, &body)),
         }
     }
 }

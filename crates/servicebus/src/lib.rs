@@ -221,9 +221,9 @@ impl ServiceBusClient {
     }
 }
 
-/// An error with its causes (`reqwest` keeps the useful part, e.g. "Connection refused", in
-/// the source chain).
-fn chain(e: &dyn std::error::Error) -> String {
+/// An error with its causes, on one line (`reqwest` keeps the useful part, e.g. "Connection
+/// refused", in the source chain); a cause already in the text is not repeated.
+pub fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -237,9 +237,13 @@ fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// A short excerpt of an error body.
-pub(crate) fn excerpt(body: &str) -> String {
-    body.chars().take(300).collect()
+/// An answer of a status the operation does not expect: the status and a short excerpt of the
+/// body.
+pub(crate) fn unexpected(status: u16, body: &str) -> ServiceBusError {
+    ServiceBusError::Status {
+        status,
+        body: body.chars().take(300).collect(),
+    }
 }
 
 fn is_loopback(url: &reqwest::Url) -> bool {

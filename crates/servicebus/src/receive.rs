@@ -239,10 +239,7 @@ impl ServiceBusClient {
             },
             204 => Ok(None),
             404 | 410 => Err(ServiceBusError::NotFound(entity.to_owned())),
-            status => Err(ServiceBusError::Status {
-                status,
-                body: crate::excerpt(&body),
-            }),
+            status => Err(crate::unexpected(status, &body)),
         }
     }
 
@@ -308,10 +305,7 @@ impl ServiceBusClient {
                 "message {} (sequence {})",
                 message.message_id, message.sequence_number
             ))),
-            status => Err(ServiceBusError::Status {
-                status,
-                body: crate::excerpt(&answer.body),
-            }),
+            status => Err(crate::unexpected(status, &answer.body)),
         }
     }
 }

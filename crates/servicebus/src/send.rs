@@ -123,10 +123,7 @@ impl ServiceBusClient {
         match answer.status {
             200..=299 => Ok(()),
             404 => Err(ServiceBusError::NotFound(queue.to_owned())),
-            status => Err(ServiceBusError::Status {
-                status,
-                body: crate::excerpt(&answer.body),
-            }),
+            status => Err(crate::unexpected(status, &answer.body)),
         }
     }
 }

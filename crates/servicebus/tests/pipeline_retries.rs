@@ -62,40 +62,41 @@ fn client(url: &str, max_tries: u32) -> ServiceBusClient {
         .unwrap()
 }
 
+/// Send one message to a namespace answering `statuses` in turn, with `max_tries`: the outcome
+/// and how many requests were made.
+async fn send_through(statuses: &[u16], max_tries: u32) -> (Result<(), ServiceBusError>, usize) {
+    let (url, hits) = scripted(statuses).await;
+    let sent = client(&url, max_tries)
+        .send("jobs", &OutgoingMessage::new("x"))
+        .await;
+    (sent, hits.load(Ordering::SeqCst))
+}
+
+/// The send failed with the answer `status`.
+fn assert_status(sent: Result<(), ServiceBusError>, status: u16) {
+    match sent {
+        Err(ServiceBusError::Status { status: got, .. }) if got == status => {}
+        other => panic!("expected a {status} answer, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn transient_answers_are_retried_until_success() {
-    let (url, hits) = scripted(&[503, 500, 201]).await;
-    client(&url, 3)
-        .send("jobs", &OutgoingMessage::new("x"))
-        .await
-        .unwrap();
-    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    let (sent, hits) = send_through(&[503, 500, 201], 3).await;
+    sent.unwrap();
+    assert_eq!(hits, 3);
 }
 
 #[tokio::test]
 async fn retries_stop_at_the_configured_tries() {
-    let (url, hits) = scripted(&[503]).await;
-    let err = client(&url, 2)
-        .send("jobs", &OutgoingMessage::new("x"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ServiceBusError::Status { status: 503, .. }),
-        "{err}"
-    );
-    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    let (sent, hits) = send_through(&[503], 2).await;
+    assert_status(sent, 503);
+    assert_eq!(hits, 2);
 }
 
 #[tokio::test]
 async fn other_answers_are_final_at_once() {
-    let (url, hits) = scripted(&[401]).await;
-    let err = client(&url, 3)
-        .send("jobs", &OutgoingMessage::new("x"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, ServiceBusError::Status { status: 401, .. }),
-        "{err}"
-    );
-    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let (sent, hits) = send_through(&[401], 3).await;
+    assert_status(sent, 401);
+    assert_eq!(hits, 1);
 }

@@ -92,6 +92,22 @@ impl Devhost {
         devhost
     }
 
+    /// A request to a devhost path, to add headers and a body to and send.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.url))
+    }
+
+    /// Send a request without a body to a devhost path; the response.
+    pub async fn call(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
+        self.request(method, path).send().await.unwrap()
+    }
+
+    /// POST a JSON `body` to a devhost path; the HTTP status.
+    pub async fn post_status(&self, path: &str, body: impl Into<String>) -> u16 {
+        let res = self.post(path, Some("application/json"), body).await;
+        res.status().as_u16()
+    }
+
     /// POST a job to `IngestJob`; the HTTP status and JSON body (`null` when not JSON).
     pub async fn submit(&self, job: &str) -> Result<(u16, Value), reqwest::Error> {
         let res = self.client.post(format!("{}/api/IngestJob", self.url));
@@ -152,6 +168,28 @@ impl Devhost {
             .find(|q| q["name"] == name)
             .cloned()
             .unwrap_or(Value::Null)
+    }
+
+    /// Read the `/admin/queues` row of `queue` until `settled` holds for it (at most `within`,
+    /// else panic showing the row); that row.
+    pub async fn queue_until(
+        &self,
+        queue: &str,
+        within: Duration,
+        settled: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let q = self.queue(queue).await;
+            if settled(&q) {
+                return q;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "queue {queue} never settled: {q}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Every dead letter of `jobs` (admin view).

@@ -65,6 +65,13 @@ impl Handler {
             .unwrap()
     }
 
+    /// `ProcessJob` triggered by a message of `body` on its `delivery_count`th delivery, as the
+    /// host invokes it ([`crate::sb_invocation`]); (status, JSON body).
+    pub async fn process(&self, body: &str, delivery_count: u32, message_id: &str) -> (u16, Value) {
+        let invocation = crate::sb_invocation(body, delivery_count, message_id);
+        self.invoke("ProcessJob", &invocation).await
+    }
+
     /// POST an invocation to `/{function}` with the host's headers; (status, JSON body).
     pub async fn invoke(&self, function: &str, body: &Value) -> (u16, Value) {
         let res = self

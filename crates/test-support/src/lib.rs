@@ -7,7 +7,10 @@
 //! * [`app`]: script roots staged like `cargo xtask stage --local` (the real handler) or from
 //!   `tests/fixtures/pyhandler`, and edits of their files;
 //! * [`devhost`] and [`handler`]: the real binaries started on a free loopback port, waited for
-//!   until ready, and killed on drop.
+//!   until ready, and killed on drop;
+//! * [`staged`]: the app staged in a temporary folder with its devhost started, as the
+//!   whole-pipeline tests begin;
+//! * [`counts`]: queue counters read in one go.
 //!
 //! Tests only: every helper panics on failure (a test failure names what went wrong).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -18,6 +21,7 @@ pub mod handler;
 pub mod invocation;
 pub mod samples;
 pub mod sdk;
+pub mod staged;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -29,7 +33,9 @@ pub use app::{
 pub use devhost::{Devhost, assert_start_refused, devhost_start_fails};
 pub use handler::Handler;
 pub use invocation::{http_invocation, ingest_invocation, res, res_body, sb_invocation};
+pub use reqwest::Method;
 pub use samples::{SAMPLE_JOB, SAMPLE_JOBS, sample_envelope};
+pub use staged::{App, LoadRun, load_run, start_app, submit_many};
 
 /// A loopback port that was free a moment ago (the OS picks it).
 pub fn free_port() -> u16 {
@@ -66,4 +72,46 @@ pub fn binary(name: &str) -> PathBuf {
          is set): run it with `cargo test`, from a package that has that binary (tests of the real \
          handler and jobctl live in crates/e2e)"
     )
+}
+
+/// The counters `keys` of an `/admin/queues` row (or any JSON object of counts), in that order; a
+/// missing or non-numeric one panics naming it.
+pub fn counts<const N: usize>(row: &serde_json::Value, keys: [&str; N]) -> [u64; N] {
+    keys.map(|k| {
+        row[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no count {k:?} in {row}"))
+    })
+}
+
+/// The string `key` of every object in the JSON array `items` (a missing one panics).
+pub fn strings<'a>(items: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
+    let items = items
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {items}"));
+    items
+        .iter()
+        .map(|item| {
+            item[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no string {key:?} in {item}"))
+        })
+        .collect()
+}
+
+/// Ask `probe` every 100 ms until it answers `Some`, for at most `within` (then panic naming
+/// `what`); that answer.
+pub async fn eventually<T>(
+    within: std::time::Duration,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

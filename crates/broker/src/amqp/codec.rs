@@ -2,7 +2,7 @@
 //! performatives and message sections can be cut out of a buffer exactly.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use fe2o3_amqp_types::performatives::Performative;
+use fe2o3_amqp_types::performatives::{ChannelMax, MaxFrameSize, Open, Performative};
 use serde::Serialize;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -95,6 +95,23 @@ pub fn write_frame<T: Serialize>(
     out.put_slice(&body);
     out.put_slice(payload);
     Ok(())
+}
+
+/// An `open` performative naming only the container, frame size and channel limit (no idle
+/// timeout, locales, capabilities or properties), as the broker answers one.
+pub fn open(container_id: String, max_frame_size: u32, channel_max: u16) -> Open {
+    Open {
+        container_id,
+        hostname: None,
+        max_frame_size: MaxFrameSize(max_frame_size),
+        channel_max: ChannelMax(channel_max),
+        idle_time_out: None,
+        outgoing_locales: None,
+        incoming_locales: None,
+        offered_capabilities: None,
+        desired_capabilities: None,
+        properties: None,
+    }
 }
 
 /// Append an empty (heartbeat) frame.

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use fe2o3_amqp_types::definitions::{AmqpError, ConnectionError, Error};
-use fe2o3_amqp_types::performatives::{Begin, Close, End, Flow, Open, Performative};
-use fe2o3_amqp_types::performatives::{ChannelMax, MaxFrameSize};
+use fe2o3_amqp_types::performatives::{Begin, Close, End, Flow, Performative};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -200,18 +199,8 @@ impl<B: Backend> Conn<B> {
             .max_frame_size
             .0
             .clamp(codec::MIN_MAX_FRAME_SIZE, MAX_FRAME_SIZE);
-        let reply = Open {
-            container_id: self.config.container_id.clone(),
-            hostname: None,
-            max_frame_size: MaxFrameSize(MAX_FRAME_SIZE),
-            channel_max: ChannelMax(open.channel_max.0),
-            idle_time_out: None,
-            outgoing_locales: None,
-            incoming_locales: None,
-            offered_capabilities: None,
-            desired_capabilities: None,
-            properties: None,
-        };
+        let container = self.config.container_id.clone();
+        let reply = codec::open(container, MAX_FRAME_SIZE, open.channel_max.0);
         self.send(0, &reply, &[])?;
         self.flush(write).await?;
         // Honour the client's idle timeout: send something at least every half of it.

@@ -73,33 +73,33 @@ fn stored(entity: &Entity, m: RawMessage, current: bool) -> Result<StoredMessage
         Some(raw) => (Bytes::from(raw.bare), raw.annotations.map(Bytes::from)),
         None => (
             rest_view::bare_of_rest(
-                &m.message_id,
-                m.content_type.as_deref(),
-                m.correlation_id.as_deref(),
-                &m.properties,
-                &m.body,
+                &m.message.message_id,
+                m.message.content_type.as_deref(),
+                m.message.correlation_id.as_deref(),
+                &m.message.properties,
+                &m.message.body,
             )
             .map_err(|e| BackendError::Store(Box::new(e)))?,
             None,
         ),
     };
-    let ttl = (m.expires_at - m.enqueued_at).to_std().ok();
+    let ttl = (m.message.expires_at - m.message.enqueued_at).to_std().ok();
     Ok(StoredMessage {
         new: NewMessage {
-            message_id: Some(m.message_id),
+            message_id: Some(m.message.message_id),
             time_to_live: ttl,
             annotations,
             size: bare.len(),
             bare,
             ..NewMessage::default()
         },
-        sequence_number: m.sequence_number,
-        enqueued_at: m.enqueued_at,
-        expires_at: m.expires_at,
+        sequence_number: m.message.sequence_number,
+        enqueued_at: m.message.enqueued_at,
+        expires_at: m.message.expires_at,
         delivery_count: if current {
-            m.delivery_count.saturating_sub(1)
+            m.message.delivery_count.saturating_sub(1)
         } else {
-            m.delivery_count
+            m.message.delivery_count
         },
         dead_letter_source: entity.dead_letter.then(|| entity.queue.clone()),
         dead_letter_reason: m.dead_letter_reason,

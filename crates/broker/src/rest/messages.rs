@@ -19,7 +19,7 @@
 
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{MatchedPath, Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -34,19 +34,24 @@ use crate::store::{Delivery, LockRef, NewMessage, StoreError};
 pub(super) fn routes() -> axum::Router<Rest> {
     axum::Router::new()
         .route("/servicebus/{queue}/messages", post(send))
-        .route("/servicebus/{queue}/messages/head", post(receive_active))
+        .route("/servicebus/{queue}/messages/head", post(receive))
         .route(
             "/servicebus/{queue}/messages/{id}/{lock}",
-            axum::routing::delete(settle_active).put(settle_active),
+            axum::routing::delete(settle).put(settle),
         )
         .route(
             "/servicebus/{queue}/$DeadLetterQueue/messages/head",
-            post(receive_dead),
+            post(receive),
         )
         .route(
             "/servicebus/{queue}/$DeadLetterQueue/messages/{id}/{lock}",
-            axum::routing::delete(settle_dead).put(settle_dead),
+            axum::routing::delete(settle).put(settle),
         )
+}
+
+/// Whether the route a request took names the queue's dead-letter subqueue.
+fn dead_letter(route: &MatchedPath) -> bool {
+    route.as_str().contains("/$DeadLetterQueue/")
 }
 
 /// Request headers that are transport, not custom properties.
@@ -274,23 +279,15 @@ struct Head {
     timeout: Option<u64>,
 }
 
-async fn receive_active(
+/// Peek-lock the oldest message of the queue or its dead-letter subqueue, waiting up to `timeout`
+/// seconds (at most 60) for one.
+async fn receive(
     State(rest): State<Rest>,
+    route: MatchedPath,
     Path(queue): Path<String>,
     Query(head): Query<Head>,
 ) -> Response {
-    receive(rest, queue, false, head).await
-}
-
-async fn receive_dead(
-    State(rest): State<Rest>,
-    Path(queue): Path<String>,
-    Query(head): Query<Head>,
-) -> Response {
-    receive(rest, queue, true, head).await
-}
-
-async fn receive(rest: Rest, queue: String, dead: bool, head: Head) -> Response {
+    let dead = dead_letter(&route);
     if let Err(r) = exists(&rest, &queue, StatusCode::NOT_FOUND).await {
         return r;
     }
@@ -325,22 +322,22 @@ fn delivered(base_url: &str, queue: &str, dead: bool, d: &Delivery) -> Response 
     } else {
         queue.to_owned()
     };
-    let ttl = (d.expires_at - d.enqueued_at).num_milliseconds() as f64 / 1000.0;
+    let ttl = (d.message.expires_at - d.message.enqueued_at).num_milliseconds() as f64 / 1000.0;
     let broker = json!({
-        "MessageId": d.message_id,
-        "CorrelationId": d.correlation_id,
-        "SequenceNumber": d.sequence_number,
-        "DeliveryCount": d.delivery_count,
+        "MessageId": d.message.message_id,
+        "CorrelationId": d.message.correlation_id,
+        "SequenceNumber": d.message.sequence_number,
+        "DeliveryCount": d.message.delivery_count,
         "LockToken": d.lock_token,
         "LockedUntilUtc": rfc1123(d.locked_until),
-        "EnqueuedTimeUtc": rfc1123(d.enqueued_at),
-        "EnqueuedSequenceNumber": d.sequence_number,
+        "EnqueuedTimeUtc": rfc1123(d.message.enqueued_at),
+        "EnqueuedSequenceNumber": d.message.sequence_number,
         "State": if dead { "Deadlettered" } else { "Active" },
         "TimeToLive": ttl,
     });
     let location = format!(
         "{}{}/{entity}/messages/{}/{}",
-        base_url, PREFIX, d.sequence_number, d.lock_token
+        base_url, PREFIX, d.message.sequence_number, d.lock_token
     );
     let mut out = HeaderMap::new();
     let mut put = |name: HeaderName, value: &str| {
@@ -353,10 +350,10 @@ fn delivered(base_url: &str, queue: &str, dead: bool, d: &Delivery) -> Response 
         &broker.to_string(),
     );
     put(header::LOCATION, &location);
-    if let Some(kind) = &d.content_type {
+    if let Some(kind) = &d.message.content_type {
         put(header::CONTENT_TYPE, kind);
     }
-    for (name, value) in &d.properties {
+    for (name, value) in &d.message.properties {
         let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
             continue;
         };
@@ -365,12 +362,14 @@ fn delivered(base_url: &str, queue: &str, dead: bool, d: &Delivery) -> Response 
         }
         put(name, &value.to_string());
     }
-    (StatusCode::CREATED, out, d.body.clone()).into_response()
+    (StatusCode::CREATED, out, d.message.body.clone()).into_response()
 }
 
-/// `DELETE` completes, `PUT` unlocks (an abandon: the delivery counts).
-async fn settle_active(
+/// On the queue `DELETE` completes and `PUT` unlocks (an abandon: the delivery counts); on the
+/// dead-letter subqueue `DELETE` deletes the dead letter and `PUT` unlocks it.
+async fn settle(
     State(rest): State<Rest>,
+    route: MatchedPath,
     method: Method,
     Path((queue, id, token)): Path<(String, String, String)>,
 ) -> Response {
@@ -379,32 +378,15 @@ async fn settle_active(
         Err(r) => return r,
     };
     let store = rest.namespace.store();
-    let outcome = if method == Method::DELETE {
+    let delete = method == Method::DELETE;
+    let outcome = if dead_letter(&route) {
+        store.settle_dead_letter(&lock, delete).await
+    } else if delete {
         store.complete(&lock).await
     } else {
-        store
-            .abandon(&lock, "unlocked by a Service Bus REST client")
-            .await
-            .map(|_| ())
+        let reason = "unlocked by a Service Bus REST client";
+        store.abandon(&lock, reason).await.map(|_| ())
     };
-    settled(outcome)
-}
-
-/// `DELETE` deletes the dead letter, `PUT` unlocks it.
-async fn settle_dead(
-    State(rest): State<Rest>,
-    method: Method,
-    Path((queue, id, token)): Path<(String, String, String)>,
-) -> Response {
-    let lock = match lock_of(&rest, queue, id, token).await {
-        Ok(lock) => lock,
-        Err(r) => return r,
-    };
-    let outcome = rest
-        .namespace
-        .store()
-        .settle_dead_letter(&lock, method == Method::DELETE)
-        .await;
     settled(outcome)
 }
 

@@ -8,12 +8,11 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension as _, Transaction, params};
-use serde_json::{Map, Value};
 
-use super::row::{ms, now_ms, time};
+use super::row::{Stored, ms, now_ms, stored_columns, time};
 use super::schema::{Counter, MessageState, bump};
 use super::settle::held;
-use super::{LockRef, NewMessage, Store, StoreError};
+use super::{LockRef, Message, NewMessage, Store, StoreError};
 
 /// The AMQP sections of a message as its sender encoded them.
 #[derive(Debug, Clone, Default)]
@@ -36,24 +35,8 @@ pub enum Take {
 /// A stored message with its AMQP sections, as the AMQP front end reads it.
 #[derive(Debug, Clone)]
 pub struct RawMessage {
-    /// Sequence number.
-    pub sequence_number: i64,
-    /// `MessageId`.
-    pub message_id: String,
-    /// Body text (REST view).
-    pub body: String,
-    /// `ContentType`.
-    pub content_type: Option<String>,
-    /// `CorrelationId`.
-    pub correlation_id: Option<String>,
-    /// Application properties (REST view).
-    pub properties: Map<String, Value>,
-    /// Deliveries so far, the current one included when locked.
-    pub delivery_count: u32,
-    /// Enqueue time.
-    pub enqueued_at: DateTime<Utc>,
-    /// Expiry time.
-    pub expires_at: DateTime<Utc>,
+    /// The message (its REST view).
+    pub message: Message,
     /// `DeadLetterReason` of a dead letter.
     pub dead_letter_reason: Option<String>,
     /// `DeadLetterErrorDescription` of a dead letter.
@@ -64,27 +47,17 @@ pub struct RawMessage {
     pub lock: Option<(String, DateTime<Utc>)>,
 }
 
-const RAW_COLUMNS: &str = "seq, message_id, body, content_type, correlation_id, properties, delivery_count, enqueued_at, expires_at, dl_reason, dl_description, amqp_bare, amqp_annotations";
+/// The columns [`read`] expects: those of a stored message, then its AMQP sections.
+const RAW_COLUMNS: &str = concat!(stored_columns!(), ", amqp_bare, amqp_annotations");
 
 fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawMessage> {
-    let properties: String = r.get(5)?;
-    let properties = serde_json::from_str(&properties).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e))
-    })?;
-    let bare: Option<Vec<u8>> = r.get(11)?;
-    let annotations: Option<Vec<u8>> = r.get(12)?;
+    let stored = Stored::read(r)?;
+    let bare: Option<Vec<u8>> = r.get(14)?;
+    let annotations: Option<Vec<u8>> = r.get(15)?;
     Ok(RawMessage {
-        sequence_number: r.get(0)?,
-        message_id: r.get(1)?,
-        body: r.get(2)?,
-        content_type: r.get(3)?,
-        correlation_id: r.get(4)?,
-        properties,
-        delivery_count: u32::try_from(r.get::<_, i64>(6)?).unwrap_or(u32::MAX),
-        enqueued_at: time(r.get(7)?),
-        expires_at: time(r.get(8)?),
-        dead_letter_reason: r.get(9)?,
-        dead_letter_description: r.get(10)?,
+        message: stored.message,
+        dead_letter_reason: stored.dl_reason,
+        dead_letter_description: stored.dl_description,
         raw: bare.map(|bare| Raw { bare, annotations }),
         lock: None,
     })
@@ -282,9 +255,9 @@ fn hand_out(
     counts: bool,
     lock_duration: std::time::Duration,
 ) -> Result<RawMessage, StoreError> {
-    let seq = m.sequence_number;
+    let seq = m.message.sequence_number;
     if counts {
-        m.delivery_count = m.delivery_count.saturating_add(1);
+        m.message.delivery_count = m.message.delivery_count.saturating_add(1);
     }
     match how {
         Take::Delete => {

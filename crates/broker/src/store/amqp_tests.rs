@@ -45,7 +45,7 @@ async fn raw_sections_release_and_defer_survive_a_reopen() {
             .unwrap();
         let got = store.take("jobs", false, Take::Lock, 2).await.unwrap();
         assert_eq!(got.len(), 2);
-        assert!(got.iter().all(|m| m.delivery_count == 1));
+        assert!(got.iter().all(|m| m.message.delivery_count == 1));
         let kept = got[0].raw.as_ref().unwrap();
         assert_eq!(
             (&kept.bare, &kept.annotations),
@@ -57,7 +57,10 @@ async fn raw_sections_release_and_defer_survive_a_reopen() {
         let again = store.take("jobs", false, Take::Lock, 10).await.unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(
-            (again[0].sequence_number, again[0].delivery_count),
+            (
+                again[0].message.sequence_number,
+                again[0].message.delivery_count
+            ),
             (seqs[0], 1),
             "a release does not count the delivery"
         );
@@ -75,7 +78,9 @@ async fn raw_sections_release_and_defer_survive_a_reopen() {
             .len(),
         1
     );
-    let seq = store.peek("jobs", false, 0, 10).await.unwrap()[1].sequence_number;
+    let seq = store.peek("jobs", false, 0, 10).await.unwrap()[1]
+        .message
+        .sequence_number;
     assert_eq!(
         store
             .take_deferred("jobs", vec![seq + 100], Take::Lock)

@@ -124,12 +124,12 @@ impl Store {
                 .prepare_cached(
                     "UPDATE messages SET state = ?2, lock_token = ?3, locked_until = ?4 WHERE seq = ?1",
                 )?
-                .execute(params![m.seq, MessageState::DeadLetterLocked, token, until])?;
+                .execute(params![m.message.sequence_number, MessageState::DeadLetterLocked, token, until])?;
             let reason = m.dl_reason.clone().unwrap_or_default();
             let description = m.dl_description.clone().unwrap_or_default();
-            m.properties
+            m.message.properties
                 .insert("DeadLetterReason".into(), Value::String(reason));
-            m.properties
+            m.message.properties
                 .insert("DeadLetterErrorDescription".into(), Value::String(description));
             Ok(Some(m.into_delivery(token, until)))
         })

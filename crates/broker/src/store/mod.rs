@@ -72,8 +72,8 @@ pub use amqp::{Raw, RawMessage, Take};
 pub use entities::{EntityChange, EntityDescription, EntityRuntime, STANDARD_MAX_MESSAGE_SIZE_KB};
 pub use error::StoreError;
 pub use model::{
-    Abandoned, DeadLetter, Delivery, LockRef, MAX_DELIVERY_REASON, NewMessage, QueueConfig,
-    QueueOptions, QueueStats, Selection, TTL_REASON,
+    Abandoned, DeadLetter, Delivery, LockRef, MAX_DELIVERY_REASON, Message, NewMessage,
+    QueueConfig, QueueOptions, QueueStats, Selection, TTL_REASON,
 };
 pub use schema::{Counter, MessageState};
 

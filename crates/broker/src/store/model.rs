@@ -93,30 +93,39 @@ pub struct NewMessage {
     pub time_to_live: Option<Duration>,
 }
 
-/// A message delivered under a lock.
+/// What a stored message carries, whichever way it is read (REST or AMQP, queue or dead letter).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Delivery {
+pub struct Message {
     /// Sequence number.
     pub sequence_number: i64,
-    /// Queue name.
-    pub queue: String,
     /// `MessageId`.
     pub message_id: String,
-    /// Body text.
+    /// Body text (REST view).
     pub body: String,
     /// `ContentType`.
     pub content_type: Option<String>,
     /// `CorrelationId`.
     pub correlation_id: Option<String>,
-    /// Application properties.
+    /// Application properties (REST view).
     pub properties: Map<String, Value>,
-    /// Delivery count including this delivery.
+    /// Deliveries so far, the current one included when locked.
     pub delivery_count: u32,
     /// Enqueue time.
     pub enqueued_at: DateTime<Utc>,
     /// Expiry time.
     pub expires_at: DateTime<Utc>,
+}
+
+/// A message delivered under a lock.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// The message.
+    #[serde(flatten)]
+    pub message: Message,
+    /// Queue name.
+    pub queue: String,
     /// Lock token.
     pub lock_token: String,
     /// When the lock expires unless renewed.
@@ -128,7 +137,7 @@ impl Delivery {
     pub fn lock(&self) -> LockRef {
         LockRef {
             queue: self.queue.clone(),
-            message: Some(self.sequence_number.to_string()),
+            message: Some(self.message.sequence_number.to_string()),
             token: self.lock_token.clone(),
         }
     }

@@ -44,7 +44,7 @@ async fn bodies(store: &Store, queue: &str) -> Vec<String> {
     for d in &got {
         store.complete(&d.lock()).await.unwrap();
     }
-    got.into_iter().map(|d| d.body).collect()
+    got.into_iter().map(|d| d.message.body).collect()
 }
 
 #[tokio::test]

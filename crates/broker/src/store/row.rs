@@ -2,34 +2,35 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Type;
-use serde_json::{Map, Value};
 
-use super::model::{DeadLetter, Delivery};
+use super::model::{DeadLetter, Delivery, Message};
+
+/// The columns [`Stored::read`] expects, in order.
+macro_rules! stored_columns {
+    () => {
+        "seq, queue, message_id, body, content_type, correlation_id, properties, delivery_count, enqueued_at, expires_at, dl_reason, dl_description, dl_at, last_error"
+    };
+}
+pub(super) use stored_columns;
 
 /// `SELECT` the columns [`Stored::read`] expects, in order, `FROM messages WHERE` the given
 /// condition: a `&'static str` built at compile time.
 macro_rules! select_messages_where {
     ($condition:literal) => {
         concat!(
-            "SELECT seq, queue, message_id, body, content_type, correlation_id, properties, delivery_count, enqueued_at, expires_at, dl_reason, dl_description, dl_at, last_error FROM messages WHERE ",
+            "SELECT ",
+            $crate::store::row::stored_columns!(),
+            " FROM messages WHERE ",
             $condition
         )
     };
 }
 pub(super) use select_messages_where;
 
-/// One stored message.
+/// One stored message: what every reader gets, and what only the store's own views use.
 pub(super) struct Stored {
-    pub seq: i64,
+    pub message: Message,
     pub queue: String,
-    pub message_id: String,
-    pub body: String,
-    pub content_type: Option<String>,
-    pub correlation_id: Option<String>,
-    pub properties: Map<String, Value>,
-    pub delivery_count: u32,
-    pub enqueued_at: i64,
-    pub expires_at: i64,
     pub dl_reason: Option<String>,
     pub dl_description: Option<String>,
     pub dl_at: Option<i64>,
@@ -37,22 +38,25 @@ pub(super) struct Stored {
 }
 
 impl Stored {
-    /// Read a row selected with `select_messages_where!`.
+    /// Read a row selected with `select_messages_where!` (or with more columns after those).
     pub fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         let properties: String = r.get(6)?;
         let properties = serde_json::from_str(&properties)
             .map_err(|e| rusqlite::Error::FromSqlConversionFailure(6, Type::Text, Box::new(e)))?;
-        Ok(Self {
-            seq: r.get(0)?,
-            queue: r.get(1)?,
+        let message = Message {
+            sequence_number: r.get(0)?,
             message_id: r.get(2)?,
             body: r.get(3)?,
             content_type: r.get(4)?,
             correlation_id: r.get(5)?,
             properties,
             delivery_count: u32::try_from(r.get::<_, i64>(7)?).unwrap_or(u32::MAX),
-            enqueued_at: r.get(8)?,
-            expires_at: r.get(9)?,
+            enqueued_at: time(r.get(8)?),
+            expires_at: time(r.get(9)?),
+        };
+        Ok(Self {
+            message,
+            queue: r.get(1)?,
             dl_reason: r.get(10)?,
             dl_description: r.get(11)?,
             dl_at: r.get(12)?,
@@ -63,16 +67,8 @@ impl Stored {
     /// The message as delivered under `lock_token` until `locked_until` (epoch ms).
     pub fn into_delivery(self, lock_token: String, locked_until: i64) -> Delivery {
         Delivery {
-            sequence_number: self.seq,
+            message: self.message,
             queue: self.queue,
-            message_id: self.message_id,
-            body: self.body,
-            content_type: self.content_type,
-            correlation_id: self.correlation_id,
-            properties: self.properties,
-            delivery_count: self.delivery_count,
-            enqueued_at: time(self.enqueued_at),
-            expires_at: time(self.expires_at),
             lock_token,
             locked_until: time(locked_until),
         }
@@ -80,15 +76,16 @@ impl Stored {
 
     /// The message as a dead-letter listing shows it.
     pub fn into_dead_letter(self) -> DeadLetter {
+        let m = self.message;
         DeadLetter {
-            sequence_number: self.seq,
-            message_id: self.message_id,
+            sequence_number: m.sequence_number,
+            message_id: m.message_id,
             reason: self.dl_reason.unwrap_or_default(),
             description: self.dl_description.unwrap_or_default(),
-            delivery_count: self.delivery_count,
-            enqueued_at: time(self.enqueued_at),
+            delivery_count: m.delivery_count,
+            enqueued_at: m.enqueued_at,
             dead_lettered_at: time(self.dl_at.unwrap_or_default()),
-            body: self.body,
+            body: m.body,
             last_error: self.last_error,
         }
     }

@@ -30,8 +30,8 @@ impl Store {
                     .prepare_cached(
                         "UPDATE messages SET state = ?2, lock_token = ?3, locked_until = ?4, delivery_count = delivery_count + 1 WHERE seq = ?1",
                     )?
-                    .execute(params![m.seq, MessageState::Locked, token, until])?;
-                m.delivery_count = m.delivery_count.saturating_add(1);
+                    .execute(params![m.message.sequence_number, MessageState::Locked, token, until])?;
+                m.message.delivery_count = m.message.delivery_count.saturating_add(1);
                 out.push(m.into_delivery(token, until));
             }
             Ok(out)

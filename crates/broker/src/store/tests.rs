@@ -17,6 +17,13 @@ fn options(max: u32) -> QueueOptions {
     }
 }
 
+/// A store in a fresh directory (kept alive by the guard) with `options`.
+fn fresh(options: QueueOptions) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("q.db"), options).unwrap();
+    (dir, store)
+}
+
 fn msg(body: &str) -> NewMessage {
     NewMessage {
         queue: "jobs".into(),
@@ -27,15 +34,16 @@ fn msg(body: &str) -> NewMessage {
 
 #[tokio::test]
 async fn send_receive_complete() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(3)).unwrap();
+    let (_dir, store) = fresh(options(3));
     store.send(vec![msg("a"), msg("b")]).await.unwrap();
     let got = store.receive("jobs", 10).await.unwrap();
     assert_eq!(
-        got.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(),
+        got.iter()
+            .map(|d| d.message.body.as_str())
+            .collect::<Vec<_>>(),
         ["a", "b"]
     );
-    assert!(got.iter().all(|d| d.delivery_count == 1));
+    assert!(got.iter().all(|d| d.message.delivery_count == 1));
     assert!(
         store.receive("jobs", 10).await.unwrap().is_empty(),
         "locked messages are not redelivered"
@@ -51,12 +59,11 @@ async fn send_receive_complete() {
 
 #[tokio::test]
 async fn abandon_redelivers_then_dead_letters_after_max_deliveries() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(3)).unwrap();
+    let (_dir, store) = fresh(options(3));
     store.send(vec![msg("poison")]).await.unwrap();
     for attempt in 1..=3 {
         let d = store.receive("jobs", 1).await.unwrap().remove(0);
-        assert_eq!(d.delivery_count, attempt);
+        assert_eq!(d.message.delivery_count, attempt);
         let outcome = store
             .abandon(&d.lock(), &format!("failure {attempt}"))
             .await
@@ -83,7 +90,11 @@ async fn abandon_redelivers_then_dead_letters_after_max_deliveries() {
     assert_eq!(store.resubmit("jobs", Selection::All).await.unwrap(), 1);
     let again = store.receive("jobs", 1).await.unwrap();
     assert_eq!(
-        (again.len(), again[0].delivery_count, again[0].body.as_str()),
+        (
+            again.len(),
+            again[0].message.delivery_count,
+            again[0].message.body.as_str()
+        ),
         (1, 1, "poison")
     );
 }
@@ -99,16 +110,22 @@ async fn dead_letters_can_be_peek_locked_unlocked_and_deleted() {
     }
     assert!(store.lock_dead_letter("other").await.unwrap().is_none());
     let a = store.lock_dead_letter("jobs").await.unwrap().unwrap();
-    assert_eq!((a.body.as_str(), a.delivery_count), ("a", 1));
-    assert_eq!(a.properties["DeadLetterReason"], MAX_DELIVERY_REASON);
+    assert_eq!(
+        (a.message.body.as_str(), a.message.delivery_count),
+        ("a", 1)
+    );
+    assert_eq!(
+        a.message.properties["DeadLetterReason"],
+        MAX_DELIVERY_REASON
+    );
     assert!(
-        a.properties["DeadLetterErrorDescription"]
+        a.message.properties["DeadLetterErrorDescription"]
             .as_str()
             .unwrap()
             .contains("1 delivery attempts")
     );
     let b = store.lock_dead_letter("jobs").await.unwrap().unwrap();
-    assert_eq!(b.body, "b");
+    assert_eq!(b.message.body, "b");
     assert!(store.lock_dead_letter("jobs").await.unwrap().is_none());
     let s = &store.stats(vec![]).await.unwrap()[0];
     assert_eq!(s.dead_lettered, 2, "a locked dead letter is still one");
@@ -119,12 +136,12 @@ async fn dead_letters_can_be_peek_locked_unlocked_and_deleted() {
         Err(StoreError::LockLost { .. })
     ));
     let again = store.lock_dead_letter("jobs").await.unwrap().unwrap();
-    assert_eq!(again.body, "a");
+    assert_eq!(again.message.body, "a");
     drop(store);
     let store = Store::open(&path, options(1)).unwrap();
     let after_restart = store.lock_dead_letter("jobs").await.unwrap().unwrap();
     assert_eq!(
-        after_restart.body, "a",
+        after_restart.message.body, "a",
         "a lock held at a crash is released"
     );
     let s = &store.stats(vec![]).await.unwrap()[0];
@@ -142,15 +159,14 @@ async fn locks_held_at_a_crash_are_redelivered_after_reopen() {
     }
     let store = Store::open(&path, options(5)).unwrap();
     let again = store.receive("jobs", 1).await.unwrap();
-    assert_eq!((again.len(), again[0].delivery_count), (1, 2));
+    assert_eq!((again.len(), again[0].message.delivery_count), (1, 2));
 }
 
 #[tokio::test]
 async fn a_renewed_lock_outlives_its_first_expiry_and_a_lapsed_one_is_redelivered() {
-    let dir = tempfile::tempdir().unwrap();
     let mut o = options(5);
     o.lock_duration = Duration::from_secs(2);
-    let store = Store::open(&dir.path().join("q.db"), o).unwrap();
+    let (_dir, store) = fresh(o);
     store.send(vec![msg("slow")]).await.unwrap();
     let d = store.receive("jobs", 1).await.unwrap().remove(0);
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -179,7 +195,10 @@ async fn a_renewed_lock_outlives_its_first_expiry_and_a_lapsed_one_is_redelivere
         Err(StoreError::LockLost { .. })
     ));
     let again = store.receive("jobs", 1).await.unwrap().remove(0);
-    assert_eq!((again.body.as_str(), again.delivery_count), ("lapsed", 2));
+    assert_eq!(
+        (again.message.body.as_str(), again.message.delivery_count),
+        ("lapsed", 2)
+    );
     let s = &store.stats(vec![]).await.unwrap()[0];
     assert_eq!((s.completed, s.abandoned, s.locked), (1, 1, 1));
 }
@@ -192,8 +211,7 @@ async fn sleep_past(t: chrono::DateTime<Utc>) {
 
 #[tokio::test]
 async fn scheduled_messages_wait_for_their_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(5)).unwrap();
+    let (_dir, store) = fresh(options(5));
     // Far enough ahead that a slow fsync on a loaded machine cannot make it due before the checks.
     let at = Utc::now() + chrono::Duration::milliseconds(1500);
     store
@@ -209,9 +227,12 @@ async fn scheduled_messages_wait_for_their_time() {
     assert!(store.receive("jobs", 1).await.unwrap().is_empty());
     sleep_past(at).await;
     let d = store.receive("jobs", 1).await.unwrap().remove(0);
-    assert_eq!(d.enqueued_at.timestamp_millis(), at.timestamp_millis());
     assert_eq!(
-        d.expires_at - d.enqueued_at,
+        d.message.enqueued_at.timestamp_millis(),
+        at.timestamp_millis()
+    );
+    assert_eq!(
+        d.message.expires_at - d.message.enqueued_at,
         chrono::Duration::seconds(3_600),
         "the queue's default time-to-live caps the message's"
     );
@@ -219,10 +240,9 @@ async fn scheduled_messages_wait_for_their_time() {
 
 #[tokio::test]
 async fn expired_messages_are_dead_lettered() {
-    let dir = tempfile::tempdir().unwrap();
     let mut o = options(5);
     o.time_to_live = Duration::from_millis(1);
-    let store = Store::open(&dir.path().join("q.db"), o).unwrap();
+    let (_dir, store) = fresh(o);
     store.send(vec![msg("old")]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(store.receive("jobs", 1).await.unwrap().is_empty());
@@ -233,7 +253,7 @@ async fn expired_messages_are_dead_lettered() {
     );
 
     o.dead_letter_on_expiration = false;
-    let dropping = Store::open(&dir.path().join("q2.db"), o).unwrap();
+    let (_other, dropping) = fresh(o);
     dropping.send(vec![msg("old")]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(dropping.sweep().await.unwrap(), (0, 1));
@@ -243,8 +263,7 @@ async fn expired_messages_are_dead_lettered() {
 
 #[tokio::test]
 async fn a_settlement_must_name_the_locked_message_of_its_queue() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(5)).unwrap();
+    let (_dir, store) = fresh(options(5));
     store
         .send(vec![NewMessage {
             message_id: Some("m-1".into()),
@@ -297,14 +316,13 @@ async fn a_settlement_must_name_the_locked_message_of_its_queue() {
 
 #[tokio::test]
 async fn a_dead_letter_settlement_checks_queue_and_message_too() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(1)).unwrap();
+    let (_dir, store) = fresh(options(1));
     store.send(vec![msg("a")]).await.unwrap();
     let d = store.receive("jobs", 1).await.unwrap().remove(0);
     store.abandon(&d.lock(), "boom").await.unwrap();
     let dead = store.lock_dead_letter("jobs").await.unwrap().unwrap();
     let wrong = LockRef {
-        message: Some((dead.sequence_number + 1).to_string()),
+        message: Some((dead.message.sequence_number + 1).to_string()),
         ..dead.lock()
     };
     assert!(matches!(
@@ -324,8 +342,7 @@ async fn a_dead_letter_settlement_checks_queue_and_message_too() {
 
 #[tokio::test]
 async fn arrivals_wake_a_waiting_receiver() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(5)).unwrap();
+    let (_dir, store) = fresh(options(5));
     let waiting = store.arrivals().notified();
     tokio::pin!(waiting);
     waiting.as_mut().enable();
@@ -339,8 +356,7 @@ async fn arrivals_wake_a_waiting_receiver() {
 
 #[tokio::test]
 async fn the_store_knows_the_queues_it_has_seen() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(5)).unwrap();
+    let (_dir, store) = fresh(options(5));
     assert!(!store.has_seen("jobs").await.unwrap());
     store.send(vec![msg("a")]).await.unwrap();
     assert!(store.has_seen("jobs").await.unwrap());
@@ -351,8 +367,7 @@ async fn the_store_knows_the_queues_it_has_seen() {
 
 #[tokio::test]
 async fn a_receiver_can_dead_letter_a_locked_message_with_its_own_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(10)).unwrap();
+    let (_dir, store) = fresh(options(10));
     store.send(vec![msg("bad")]).await.unwrap();
     let d = store.receive("jobs", 1).await.unwrap().remove(0);
     let elsewhere = LockRef {
@@ -384,8 +399,7 @@ async fn a_receiver_can_dead_letter_a_locked_message_with_its_own_reason() {
 
 #[tokio::test]
 async fn a_scheduled_message_can_be_cancelled_until_its_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("q.db"), options(5)).unwrap();
+    let (_dir, store) = fresh(options(5));
     let later = NewMessage {
         scheduled_for: Some(Utc::now() + chrono::Duration::hours(1)),
         ..msg("later")

@@ -14,6 +14,15 @@ use ring::hmac;
 /// The SAS key the server accepts (the emulator's default).
 pub const KEY: &str = "SAS_KEY_VALUE";
 
+/// A sender on `jobs` that has sent `body` and seen it accepted.
+pub async fn sent(session: &mut SessionHandle<()>, body: &str) -> Sender {
+    let mut sender = Sender::attach(session, "sender", "jobs").await.unwrap();
+    let message = Message::builder().value(body.to_owned()).build();
+    let outcome = sender.send(message).await.unwrap();
+    outcome.accepted_or("no").unwrap();
+    sender
+}
+
 /// A server over a fresh store with the queue `jobs`; its `amqp://` URL, and the store guard.
 pub async fn start() -> (Server, String, super::Durable) {
     let durable = super::durable(&["jobs"]);

@@ -2,7 +2,7 @@
 //! random loopback port, a runner for one SDK scenario script, and ([`fe2o3`]) the Rust client's
 //! connections.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod fe2o3;
 
@@ -17,6 +17,20 @@ use broker::amqp::{
 };
 use broker::store::{QueueConfig, QueueOptions, Store};
 use tokio::net::TcpListener;
+
+/// One `#[tokio::test]` per SDK scenario, `test_name => "scenario"`: each runs the file's own
+/// `scenario(name)` (which script, with which runtime).
+macro_rules! scenarios {
+    ($($test:ident => $name:literal,)*) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                scenario($name).await;
+            }
+        )*
+    };
+}
+pub(crate) use scenarios;
 
 /// The queue options the scenarios expect (Service Bus defaults but a 30 s lock).
 pub fn options() -> QueueOptions {

@@ -44,9 +44,11 @@ pub fn batch_invocation(
         .iter()
         .map(|d| {
             if binary {
-                Value::String(base64::engine::general_purpose::STANDARD.encode(d.body.as_bytes()))
+                Value::String(
+                    base64::engine::general_purpose::STANDARD.encode(d.message.body.as_bytes()),
+                )
             } else {
-                Value::String(d.body.clone())
+                Value::String(d.message.body.clone())
             }
         })
         .collect();
@@ -57,37 +59,49 @@ pub fn batch_invocation(
     let column = |f: &dyn Fn(&Delivery) -> Value| deliveries.iter().map(f).collect::<Vec<_>>();
     let none = |_: &Delivery| Value::Null;
     let mut metadata = Map::new();
-    let properties = column(&|d| Value::Object(d.properties.clone()));
+    let properties = column(&|d| Value::Object(d.message.properties.clone()));
     let subjects = column(&none);
     let partition_keys = column(&none);
     let columns: Vec<(&str, Vec<Value>)> = vec![
-        ("DeliveryCountArray", column(&|d| json!(d.delivery_count))),
+        (
+            "DeliveryCountArray",
+            column(&|d| json!(d.message.delivery_count)),
+        ),
         ("DeadLetterSourceArray", column(&none)),
         ("LockTokenArray", column(&|d| json!(d.lock_token))),
         (
             "ExpiresAtUtcArray",
-            column(&|d| json!(newtonsoft_date(&d.expires_at, ""))),
+            column(&|d| json!(newtonsoft_date(&d.message.expires_at, ""))),
         ),
         (
             "ExpiresAtArray",
-            column(&|d| json!(newtonsoft_date(&d.expires_at, "+00:00"))),
+            column(&|d| json!(newtonsoft_date(&d.message.expires_at, "+00:00"))),
         ),
         (
             "EnqueuedTimeUtcArray",
-            column(&|d| json!(newtonsoft_date(&d.enqueued_at, ""))),
+            column(&|d| json!(newtonsoft_date(&d.message.enqueued_at, ""))),
         ),
         (
             "EnqueuedTimeArray",
-            column(&|d| json!(newtonsoft_date(&d.enqueued_at, "+00:00"))),
+            column(&|d| json!(newtonsoft_date(&d.message.enqueued_at, "+00:00"))),
         ),
-        ("MessageIdArray", column(&|d| json!(d.message_id))),
-        ("ContentTypeArray", column(&|d| json!(d.content_type))),
+        ("MessageIdArray", column(&|d| json!(d.message.message_id))),
+        (
+            "ContentTypeArray",
+            column(&|d| json!(d.message.content_type)),
+        ),
         ("ReplyToArray", column(&none)),
-        ("SequenceNumberArray", column(&|d| json!(d.sequence_number))),
+        (
+            "SequenceNumberArray",
+            column(&|d| json!(d.message.sequence_number)),
+        ),
         ("ToArray", column(&none)),
         ("SubjectArray", subjects.clone()),
         ("LabelArray", subjects),
-        ("CorrelationIdArray", column(&|d| json!(d.correlation_id))),
+        (
+            "CorrelationIdArray",
+            column(&|d| json!(d.message.correlation_id)),
+        ),
         ("ApplicationPropertiesArray", properties.clone()),
         ("UserPropertiesArray", properties),
         ("SessionIdArray", column(&none)),
@@ -106,14 +120,14 @@ pub fn batch_invocation(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use broker::store::Message;
 
     fn delivery(seq: i64, body: &str) -> Delivery {
         let at = chrono::DateTime::parse_from_rfc3339("2026-05-01T10:00:00.1234500Z")
             .unwrap()
             .with_timezone(&chrono::Utc);
-        Delivery {
+        let message = Message {
             sequence_number: seq,
-            queue: "q".into(),
             message_id: format!("m{seq}"),
             body: body.into(),
             content_type: None,
@@ -122,6 +136,10 @@ mod tests {
             delivery_count: 1,
             enqueued_at: at,
             expires_at: at,
+        };
+        Delivery {
+            message,
+            queue: "q".into(),
             lock_token: format!("l{seq}"),
             locked_until: at,
         }

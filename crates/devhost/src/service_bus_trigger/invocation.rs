@@ -36,17 +36,17 @@ pub fn service_bus_invocation(
     binary: bool,
 ) -> InvocationRequest {
     let metadata_in = ServiceBusMetadata {
-        message_id: Some(delivery.message_id.clone()),
-        delivery_count: Some(delivery.delivery_count),
-        sequence_number: Some(delivery.sequence_number),
-        enqueued_time_utc: Some(host_date(&delivery.enqueued_at)),
-        enqueued_time: Some(host_date_offset(&delivery.enqueued_at)),
-        expires_at_utc: Some(host_date(&delivery.expires_at)),
-        expires_at: Some(host_date_offset(&delivery.expires_at)),
+        message_id: Some(delivery.message.message_id.clone()),
+        delivery_count: Some(delivery.message.delivery_count),
+        sequence_number: Some(delivery.message.sequence_number),
+        enqueued_time_utc: Some(host_date(&delivery.message.enqueued_at)),
+        enqueued_time: Some(host_date_offset(&delivery.message.enqueued_at)),
+        expires_at_utc: Some(host_date(&delivery.message.expires_at)),
+        expires_at: Some(host_date_offset(&delivery.message.expires_at)),
         lock_token: Some(delivery.lock_token.clone()),
-        content_type: delivery.content_type.clone(),
-        correlation_id: delivery.correlation_id.clone(),
-        application_properties: delivery.properties.clone(),
+        content_type: delivery.message.content_type.clone(),
+        correlation_id: delivery.message.correlation_id.clone(),
+        application_properties: delivery.message.properties.clone(),
         ..ServiceBusMetadata::default()
     };
     let mut metadata = metadata_in.to_metadata();
@@ -59,7 +59,8 @@ pub fn service_bus_invocation(
     }
     if binary {
         // No body fields: `ApplyBindingData` reads only a string trigger value.
-    } else if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&delivery.body) {
+    } else if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&delivery.message.body)
+    {
         for (k, v) in fields {
             if let Some(converted) = body_field_metadata_value(&v) {
                 insert_ignoring_case(&mut metadata, k, converted);
@@ -69,13 +70,15 @@ pub fn service_bus_invocation(
     metadata.retain(|k, v| !v.is_null() && !is_skipped_metadata_key(k));
     metadata.insert("sys".into(), sys_metadata(function));
     let message = ServiceBusMessage {
-        body: delivery.body.clone(),
+        body: delivery.message.body.clone(),
         metadata: metadata_in,
     };
     let mut data = Map::new();
     let value = if binary {
         use base64::Engine as _;
-        Value::String(base64::engine::general_purpose::STANDARD.encode(delivery.body.as_bytes()))
+        Value::String(
+            base64::engine::general_purpose::STANDARD.encode(delivery.message.body.as_bytes()),
+        )
     } else {
         message.data_value()
     };
@@ -119,9 +122,8 @@ mod tests {
 
     #[test]
     fn service_bus_invocation_is_host_shaped() {
-        let delivery = Delivery {
+        let message = broker::store::Message {
             sequence_number: 7,
-            queue: "jobs".into(),
             message_id: "m-1".into(),
             body: r#"{"a":1,"deliveryCount":99,"arr":[1],"flag":true}"#.into(),
             content_type: Some("application/json".into()),
@@ -130,6 +132,10 @@ mod tests {
             delivery_count: 2,
             enqueued_at: chrono::Utc::now(),
             expires_at: chrono::Utc::now(),
+        };
+        let delivery = Delivery {
+            message,
+            queue: "jobs".into(),
             lock_token: "lt".into(),
             locked_until: chrono::Utc::now(),
         };
@@ -157,6 +163,6 @@ mod tests {
         assert_eq!(inv.metadata["a"], json!("\"1\""));
         assert_eq!(inv.metadata["sys"]["MethodName"], json!("ProcessJob"));
         let decoded = inv.service_bus_trigger("msg").unwrap();
-        assert_eq!(decoded.body.as_str(), delivery.body.as_str());
+        assert_eq!(decoded.body.as_str(), delivery.message.body.as_str());
     }
 }

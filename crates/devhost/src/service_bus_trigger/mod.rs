@@ -18,7 +18,7 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{debug, error, warn};
 
 use crate::config::Function;
-use crate::handler::{InvokeError, Invoker};
+use crate::handler::{InvokeError, Invoked, Invoker};
 use crate::outputs;
 use crate::telemetry::Operation;
 use crate::telemetry::operation::DIAGNOSTIC_ID;
@@ -116,6 +116,7 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
     // The request row continues the message's `Diagnostic-Id` (the sender's `Message` span).
     let op = Operation::continue_from(
         delivery
+            .message
             .properties
             .get(DIAGNOSTIC_ID)
             .and_then(serde_json::Value::as_str),
@@ -130,52 +131,60 @@ async fn deliver(function: &Function, dispatch: &Dispatch, binding: &str, delive
             () = keep_locked(dispatch, &delivery) => invocation.await,
         }
     };
-    let status = match &result {
-        Ok(_) => 200,
-        Err(InvokeError::Failed { status, .. }) => *status,
-        Err(_) => 500,
-    };
-    dispatch.capture.host_request(
-        &function.name,
-        &op,
-        started.elapsed(),
-        status,
-        result.is_ok(),
-    );
-    let failure = match result {
-        Ok(mut invoked) => {
-            invoked
-                .reply
-                .bind_return_value(function.has_return_binding());
-            match outputs::route(function, &invoked, &op, &dispatch.store, &dispatch.capture).await
-            {
-                Ok(_) => None,
-                Err(e) => Some(format!("output binding failed: {e}")),
-            }
-        }
-        Err(e) => Some(e.to_string()),
-    };
+    let failure = finish(function, dispatch, &op, started, result).await;
     if !dispatch.auto_complete_messages {
         // The runtime settles nothing and a custom handler cannot: the lock lapses.
-        debug!(message_id = %delivery.message_id, "autoCompleteMessages is false: message left locked");
+        debug!(message_id = %delivery.message.message_id, "autoCompleteMessages is false: message left locked");
         return;
     }
     match failure {
         None => {
             if let Err(e) = dispatch.store.complete(&lock).await {
-                error!(message_id = %delivery.message_id, "complete failed: {e}");
+                error!(message_id = %delivery.message.message_id, "complete failed: {e}");
             }
-            debug!(message_id = %delivery.message_id, delivery_count = delivery.delivery_count, "completed");
+            debug!(message_id = %delivery.message.message_id, delivery_count = delivery.message.delivery_count, "completed");
         }
         Some(reason) => match dispatch.store.abandon(&lock, &reason).await {
             Ok(Abandoned::Requeued) => {
-                warn!(function = %function.name, message_id = %delivery.message_id, delivery_count = delivery.delivery_count, "invocation failed, message abandoned: {reason}");
+                warn!(function = %function.name, message_id = %delivery.message.message_id, delivery_count = delivery.message.delivery_count, "invocation failed, message abandoned: {reason}");
             }
             Ok(Abandoned::DeadLettered) => {
-                warn!(function = %function.name, message_id = %delivery.message_id, delivery_count = delivery.delivery_count, "invocation failed on the last delivery, message dead-lettered: {reason}");
+                warn!(function = %function.name, message_id = %delivery.message.message_id, delivery_count = delivery.message.delivery_count, "invocation failed on the last delivery, message dead-lettered: {reason}");
             }
-            Err(e) => error!(message_id = %delivery.message_id, "abandon failed: {e}"),
+            Err(e) => error!(message_id = %delivery.message.message_id, "abandon failed: {e}"),
         },
+    }
+}
+
+/// What the host does once an invocation answers, single or batch: record its request row, then
+/// route the output bindings of a success. The reason the messages are to be abandoned, or `None`
+/// to complete them.
+async fn finish(
+    function: &Function,
+    dispatch: &Dispatch,
+    op: &Operation,
+    started: std::time::Instant,
+    result: Result<Invoked, InvokeError>,
+) -> Option<String> {
+    let status = match &result {
+        Ok(_) => 200,
+        Err(InvokeError::Failed { status, .. }) => *status,
+        Err(_) => 500,
+    };
+    let elapsed = started.elapsed();
+    let capture = &dispatch.capture;
+    capture.host_request(&function.name, op, elapsed, status, result.is_ok());
+    match result {
+        Ok(mut invoked) => {
+            invoked
+                .reply
+                .bind_return_value(function.has_return_binding());
+            outputs::route(function, &invoked, op, &dispatch.store, capture)
+                .await
+                .err()
+                .map(|e| format!("output binding failed: {e}"))
+        }
+        Err(e) => Some(e.to_string()),
     }
 }
 
@@ -233,6 +242,7 @@ async fn deliver_batch(
     // only (a new operation).
     let op = Operation::continue_from(match deliveries.as_slice() {
         [one] => one
+            .message
             .properties
             .get(DIAGNOSTIC_ID)
             .and_then(serde_json::Value::as_str),
@@ -240,30 +250,7 @@ async fn deliver_batch(
     });
     let started = std::time::Instant::now();
     let result = dispatch.invoker.invoke(&function.name, &request, &op).await;
-    let status = match &result {
-        Ok(_) => 200,
-        Err(InvokeError::Failed { status, .. }) => *status,
-        Err(_) => 500,
-    };
-    dispatch.capture.host_request(
-        &function.name,
-        &op,
-        started.elapsed(),
-        status,
-        result.is_ok(),
-    );
-    let failure = match result {
-        Ok(mut invoked) => {
-            invoked
-                .reply
-                .bind_return_value(function.has_return_binding());
-            outputs::route(function, &invoked, &op, &dispatch.store, &dispatch.capture)
-                .await
-                .err()
-                .map(|e| format!("output binding failed: {e}"))
-        }
-        Err(e) => Some(e.to_string()),
-    };
+    let failure = finish(function, dispatch, &op, started, result).await;
     if !dispatch.auto_complete_messages {
         return;
     }
@@ -275,11 +262,11 @@ async fn deliver_batch(
         };
         match settled {
             Ok(Some(Abandoned::DeadLettered)) => {
-                warn!(function = %function.name, message_id = %delivery.message_id, "batch invocation failed on the last delivery, message dead-lettered");
+                warn!(function = %function.name, message_id = %delivery.message.message_id, "batch invocation failed on the last delivery, message dead-lettered");
             }
             Ok(_) => {}
             Err(e) => {
-                error!(message_id = %delivery.message_id, "settling a batch message failed: {e}")
+                error!(message_id = %delivery.message.message_id, "settling a batch message failed: {e}")
             }
         }
     }
@@ -304,11 +291,11 @@ async fn keep_locked(dispatch: &Dispatch, delivery: &Delivery) {
         tokio::time::sleep_until(at).await;
         match dispatch.store.renew_lock(&lock).await {
             Ok(until) => {
-                debug!(message_id = %delivery.message_id, %until, "lock renewed");
+                debug!(message_id = %delivery.message.message_id, %until, "lock renewed");
                 locked_until = until;
             }
             Err(e) => {
-                warn!(message_id = %delivery.message_id, "lock renewal failed: {e}");
+                warn!(message_id = %delivery.message.message_id, "lock renewal failed: {e}");
                 break;
             }
         }

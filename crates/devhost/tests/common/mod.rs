@@ -5,14 +5,35 @@
 #![allow(dead_code, unused_imports)]
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
 
 pub use test_support::app::set_host_json;
 pub use test_support::{
     Devhost, LOCAL_CONNECTION_STRING, add_pyhandler_variant, assert_start_refused, binary,
-    devhost_start_fails, edit_host_json, free_port, pyhandler_root, repo_root,
+    devhost_start_fails, edit_host_json, eventually, free_port, pyhandler_root, repo_root,
 };
+pub use test_support::{Method, counts, strings};
 
 /// The `testhandler` fixture (crates/testhandler), for behaviours the real handler cannot show.
 pub fn testhandler_binary() -> PathBuf {
     binary("testhandler")
+}
+
+/// The pyhandler's recorded invocations of `function` so far (`/api/Recorded`).
+pub async fn invocations(d: &Devhost, function: &str) -> Vec<Value> {
+    let path = format!("/api/Recorded?event=invocation&function={function}");
+    let rows = d.get_json(&path).await;
+    rows.as_array().cloned().unwrap_or_default()
+}
+
+/// [`invocations`] of `function` once there are at least `n` (waiting at most `within`).
+pub async fn recorded(d: &Devhost, function: &str, n: usize, within: Duration) -> Vec<Value> {
+    let what = format!("fewer than {n} invocations of {function}");
+    eventually(within, &what, async || {
+        let rows = invocations(d, function).await;
+        (rows.len() >= n).then_some(rows)
+    })
+    .await
 }

@@ -233,23 +233,11 @@ fn ceil_to_second(t: DateTime<Utc>) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jobs::{TraceContext, ValidatedJob};
-    use serde_json::json;
 
+    /// The shared sample envelope (test-support), as a producer would have enqueued it.
     fn envelope() -> JobEnvelope {
-        let job = ValidatedJob {
-            tenant_id: "contoso".into(),
-            job_type: "report".into(),
-            job_version: 1,
-            payload: json!({"rows": 1}),
-        };
-        JobEnvelope::new(
-            uuid::Uuid::now_v7(),
-            job,
-            "corr-9".into(),
-            &TraceContext::new_root(),
-            Utc::now(),
-        )
+        let id = uuid::Uuid::now_v7().to_string();
+        JobEnvelope::parse(&test_support::sample_envelope(&id, "corr-9").to_string()).unwrap()
     }
 
     fn backoff() -> Backoff {

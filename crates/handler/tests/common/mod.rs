@@ -4,4 +4,6 @@
 #![allow(dead_code, unused_imports)]
 
 pub use test_support::handler::{Handler, command, sigterm, until_ready};
-pub use test_support::{SAMPLE_JOB, http_invocation, repo_root, res, res_body, sb_invocation};
+pub use test_support::{
+    SAMPLE_JOB, free_port, http_invocation, repo_root, res, res_body, sb_invocation, strings,
+};

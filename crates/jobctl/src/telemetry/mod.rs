@@ -99,16 +99,4 @@ pub const ATTEMPTS_QUERY: &str = "requests\n\
     | order by timestamp asc";
 
 /// An error and its sources, on one line.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let next = s.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = s.source();
-    }
-    text
-}
+pub use servicebus::chain;
