@@ -8,7 +8,9 @@
 //! gets a sequence number of its own (Azure/azure-service-bus#265, #266).
 //!
 //! The history is a table of the store (`duplicates`), so it survives a restart; the sweep
-//! prunes what is older than each queue's window.
+//! prunes what is older than each queue's window. Only a queue with duplicate detection and a
+//! sender's own `MessageId` touch it: a message without one (every output-binding send of the
+//! devhost) gets a generated, unique id and no history row.
 
 use std::time::Duration;
 
@@ -55,18 +57,25 @@ pub(super) fn burn_sequence_number(tx: &Transaction<'_>) -> Result<i64, StoreErr
 }
 
 /// Forget what is older than each queue's window (everything of a queue without duplicate
-/// detection); how many ids were forgotten.
+/// detection); how many ids were forgotten. Off the send path (the sweep runs it), and cheap
+/// there: the queues are found by seeking in `duplicates_age` (queue, seen_at), not by reading
+/// the history, and each deletion is a range of that index.
 pub(super) fn prune(
     tx: &Transaction<'_>,
     options: &QueueConfig,
     now: i64,
 ) -> Result<u64, StoreError> {
-    let queues: Vec<String> = tx
-        .prepare_cached("SELECT DISTINCT queue FROM duplicates")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
     let mut pruned = 0;
-    for queue in queues {
+    // Queue names are never empty, so every queue sorts after "".
+    let mut after = String::new();
+    loop {
+        let next: Option<String> = tx
+            .prepare_cached("SELECT queue FROM duplicates WHERE queue > ?1 ORDER BY queue LIMIT 1")?
+            .query_row(params![after], |r| r.get(0))
+            .optional()?;
+        let Some(queue) = next else {
+            return Ok(pruned);
+        };
         let before = match options.of(&queue).duplicate_detection {
             Some(window) => now.saturating_sub(ms(window)),
             None => i64::MAX,
@@ -74,6 +83,89 @@ pub(super) fn prune(
         pruned += tx
             .prepare_cached("DELETE FROM duplicates WHERE queue = ?1 AND seen_at <= ?2")?
             .execute(params![queue, before])? as u64;
+        after = queue;
     }
-    Ok(pruned)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeMap;
+
+    use rusqlite::Connection;
+
+    use super::*;
+    use crate::store::model::QueueOptions;
+
+    /// `a` keeps ids for 10 s, `b` for 1 s; `gone` (history left from an earlier configuration)
+    /// has no duplicate detection now.
+    fn config() -> QueueConfig {
+        let defaults = QueueOptions::default();
+        let mut queues = BTreeMap::new();
+        for (name, secs) in [("a", 10), ("b", 1)] {
+            let options = QueueOptions {
+                duplicate_detection: Some(Duration::from_secs(secs)),
+                ..defaults
+            };
+            queues.insert(name.to_owned(), options);
+        }
+        QueueConfig { defaults, queues }
+    }
+
+    #[test]
+    fn prune_keeps_each_queues_window_and_forgets_queues_without_detection() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::prepare(&conn).unwrap();
+        let tx = conn.transaction().unwrap();
+        let now = 100_000;
+        for queue in ["a", "b", "gone"] {
+            for (id, age_ms) in [("old", 5_000), ("new", 500)] {
+                assert!(!seen(&tx, queue, id, Duration::from_secs(60), now - age_ms).unwrap());
+            }
+        }
+        assert_eq!(prune(&tx, &config(), now).unwrap(), 3);
+        let left: Vec<(String, String)> = tx
+            .prepare("SELECT queue, message_id FROM duplicates ORDER BY queue, message_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let left: Vec<(&str, &str)> = left.iter().map(|(q, m)| (&**q, &**m)).collect();
+        assert_eq!(left, [("a", "new"), ("a", "old"), ("b", "new")]);
+    }
+
+    #[test]
+    fn the_lookup_and_the_prune_seek_an_index_and_never_read_the_whole_history() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::schema::prepare(&conn).unwrap();
+        for (sql, seek) in [
+            (
+                "SELECT seen_at FROM duplicates WHERE queue = 'q' AND message_id = 'm'",
+                "(queue=? AND message_id=?)",
+            ),
+            (
+                "SELECT queue FROM duplicates WHERE queue > '' ORDER BY queue LIMIT 1",
+                "(queue>?)",
+            ),
+            (
+                "DELETE FROM duplicates WHERE queue = 'q' AND seen_at <= 1",
+                "(queue=? AND seen_at<?)",
+            ),
+        ] {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map([], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let plan = plan.join("; ");
+            assert!(
+                plan.starts_with("SEARCH") && plan.contains(seek) && !plan.contains("SCAN"),
+                "{sql}: {plan}"
+            );
+        }
+    }
 }

@@ -7,13 +7,17 @@
 //! a time, and every invocation that recorded before an export started is covered by it, so
 //! concurrent invocations share one round trip to the ingestion endpoint.
 //!
+//! The two pipelines are flushed at the same time, each by a thread of its own started once
+//! (a thread per flush and one pipeline after the other made the wait twice as long: see
+//! docs/PERFORMANCE.md, section 7).
+//!
 //! Export must never hold a job hostage: an invocation waits at most [`WAIT`] for its flush. A
 //! flush that fails or times out (the endpoint is down: the exporter retries for about half a
 //! minute) turns the waits off for [`PAUSE`]; meanwhile telemetry goes out on the pipelines' own
 //! schedule, as before, and a crash can lose what they hold.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -33,8 +37,10 @@ pub struct Flusher {
 
 #[derive(Debug)]
 struct Inner {
-    tracer: SdkTracerProvider,
-    meter: SdkMeterProvider,
+    /// Flushes the span pipeline.
+    spans: Worker,
+    /// Flushes the metric pipeline.
+    metrics: Worker,
     /// Flush requests so far (each request takes the next number).
     requested: AtomicU64,
     /// Every request numbered up to this one is covered by a finished export.
@@ -53,12 +59,27 @@ impl Flusher {
         Self { inner: None }
     }
 
-    /// A flusher of both pipelines.
+    /// A flusher of both pipelines; off (with a warning) if its threads cannot start.
     pub fn new(tracer: SdkTracerProvider, meter: SdkMeterProvider) -> Self {
+        let spans = Worker::start("telemetry-flush-spans", move || {
+            tracer.force_flush().map_err(|e| e.to_string())
+        });
+        let metrics = Worker::start("telemetry-flush-metrics", move || {
+            meter.force_flush().map_err(|e| e.to_string())
+        });
+        let (spans, metrics) = match (spans, metrics) {
+            (Ok(spans), Ok(metrics)) => (spans, metrics),
+            (Err(e), _) | (_, Err(e)) => {
+                warn!(
+                    "cannot start the telemetry flush threads ({e}): answering without waiting for export"
+                );
+                return Self::off();
+            }
+        };
         Self {
             inner: Some(Arc::new(Inner {
-                tracer,
-                meter,
+                spans,
+                metrics,
                 requested: AtomicU64::new(0),
                 covered: AtomicU64::new(0),
                 gate: tokio::sync::Mutex::new(()),
@@ -107,31 +128,58 @@ impl Inner {
         }
         // Every request numbered up to here recorded before this export starts.
         let upto = self.requested.load(Ordering::SeqCst);
-        // On a thread of its own, not `spawn_blocking`: a flush stuck in the exporter's retries
-        // must not hold up the runtime's shutdown, which waits for every blocking task.
-        let providers = self.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::Builder::new()
-            .name("telemetry-flush".into())
-            .spawn(move || {
-                let _ = tx.send((
-                    providers.tracer.force_flush(),
-                    providers.meter.force_flush(),
-                ));
-            })
-            .map_err(|e| format!("cannot start the flush thread: {e}"))?;
-        let flushed = rx.await;
-        match flushed {
-            Ok((Ok(()), Ok(()))) => {
+        // Both pipelines at once, each on its own long-lived thread: the wait is the slower
+        // export, not their sum, and no thread is started per flush.
+        let (spans, metrics) = tokio::join!(self.spans.flush(), self.metrics.flush());
+        match (spans?, metrics?) {
+            (Ok(()), Ok(())) => {
                 self.covered.fetch_max(upto, Ordering::SeqCst);
                 Ok(())
             }
-            Ok((spans, metrics)) => Err(format!(
+            (spans, metrics) => Err(format!(
                 "spans: {:?}, metrics: {:?}",
                 spans.err(),
                 metrics.err()
             )),
-            Err(_) => Err("the flush thread ended without an answer".to_owned()),
         }
+    }
+}
+
+/// A long-lived thread that runs one pipeline's `force_flush` on request. Not `spawn_blocking`:
+/// a flush stuck in the exporter's retries must not hold up the runtime's shutdown, which waits
+/// for every blocking task; this thread ends when its [`Worker`] is dropped.
+#[derive(Debug)]
+struct Worker {
+    requests: mpsc::Sender<Request>,
+}
+
+/// One flush request: the channel its result goes back on.
+type Request = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+impl Worker {
+    /// Start the thread `name`, running `flush` for every request.
+    fn start(
+        name: &str,
+        flush: impl Fn() -> Result<(), String> + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Request>();
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                while let Ok(reply) = rx.recv() {
+                    let _ = reply.send(flush());
+                }
+            })?;
+        Ok(Self { requests: tx })
+    }
+
+    /// Run one flush on the thread; `Err` when the thread is gone.
+    async fn flush(&self) -> Result<Result<(), String>, String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.requests
+            .send(tx)
+            .map_err(|_| "the flush thread has stopped".to_owned())?;
+        rx.await
+            .map_err(|_| "the flush thread ended without an answer".to_owned())
     }
 }
