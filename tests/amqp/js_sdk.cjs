@@ -350,11 +350,4 @@ const scenarios = {
   },
 };
 
-(async () => {
-  const name = process.argv[2];
-  await scenarios[name]();
-  console.log(`scenario held: ${name}`);
-})().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+require("./js_common.cjs").runScenario(scenarios);

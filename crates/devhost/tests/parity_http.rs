@@ -170,11 +170,8 @@ async fn keys_are_enforced_only_with_enable_auth_as_under_func_start() {
     )
     .unwrap();
     let d = Devhost::start_with(&root, &data, free_port(), &["--enable-auth"]).await;
-    let secrets: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("secrets/host.json")).unwrap())
-            .unwrap();
-    let master = secrets["masterKey"]["value"].as_str().unwrap();
-    let default = secrets["functionKeys"][0]["value"].as_str().unwrap();
+    let (secrets, master, default) = host_keys(&data);
+    let (master, default) = (master.as_str(), default.as_str());
     assert_eq!(secrets["functionKeys"][0]["name"], "default");
 
     // `authLevel` missing = `function`.
@@ -307,11 +304,8 @@ async fn identities_are_the_claims_the_host_authenticates() {
     // --enable-auth: the key's level, `invoke` and the key's name; a key that is not the app's
     // leaves the empty identity.
     let d = Devhost::start_with(&root, &data, free_port(), &["--enable-auth"]).await;
-    let secrets: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("secrets/host.json")).unwrap())
-            .unwrap();
-    let master = secrets["masterKey"]["value"].as_str().unwrap();
-    let default = secrets["functionKeys"][0]["value"].as_str().unwrap();
+    let (_, master, default) = host_keys(&data);
+    let (master, default) = (master.as_str(), default.as_str());
     let key_claims = |level: &str, name: &str| {
         vec![
             ("authlevel".to_owned(), level.to_owned()),
@@ -414,4 +408,17 @@ async fn http_throttles_and_custom_headers_are_the_hosts() {
             "not supported by the devhost",
         ],
     );
+}
+
+/// The secrets `--enable-auth` wrote: the whole `host.json`, its master key and the first
+/// function key.
+fn host_keys(data: &std::path::Path) -> (Value, String, String) {
+    let text = std::fs::read_to_string(data.join("secrets/host.json")).unwrap();
+    let secrets: Value = serde_json::from_str(&text).unwrap();
+    let master = secrets["masterKey"]["value"].as_str().unwrap().to_owned();
+    let default = secrets["functionKeys"][0]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (secrets, master, default)
 }

@@ -10,27 +10,21 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Devhost, free_port, pyhandler_root, repo_root};
+use common::{Devhost, KillOnDrop, free_port, pyhandler_root, repo_root};
 use test_support::sdk;
 
 /// The queue the devhost declares.
 const DECLARED: &str = "jobs";
 
 struct Local {
-    child: Child,
+    /// Held for its drop: the devhost stops with the test.
+    _child: KillOnDrop,
     rest: String,
     amqp_port: u16,
     ca: PathBuf,
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn start(data: &Path) -> Local {
@@ -48,7 +42,7 @@ async fn start(data: &Path) -> Local {
         .spawn()
         .unwrap();
     let local = Local {
-        child,
+        _child: KillOnDrop(child),
         rest: format!("http://127.0.0.1:{port}/servicebus"),
         amqp_port,
         ca: data.join("admin-tls/admin-cert.pem"),

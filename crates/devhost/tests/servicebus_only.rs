@@ -6,23 +6,16 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::free_port;
+use common::{KillOnDrop, free_port};
 use test_support::sdk;
 
 struct Local {
-    child: Child,
+    child: KillOnDrop,
     rest: String,
     amqp_port: u16,
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn start(data: &Path, queues: &[&str]) -> Local {
@@ -45,7 +38,7 @@ async fn start_with(data: &Path, queues: &[&str], extra: &[&str]) -> Local {
     }
     cmd.args(extra);
     let local = Local {
-        child: cmd.spawn().unwrap(),
+        child: KillOnDrop(cmd.spawn().unwrap()),
         rest: format!("http://127.0.0.1:{port}/servicebus"),
         amqp_port,
     };
@@ -163,10 +156,10 @@ async fn stops_cleanly_on_sigterm_and_keeps_what_it_stored() {
     .await;
     assert!(ok, "{out}\n{err}");
     Command::new("kill")
-        .args(["-TERM", &local.child.id().to_string()])
+        .args(["-TERM", &local.child.0.id().to_string()])
         .status()
         .unwrap();
-    let status = local.child.wait().unwrap();
+    let status = local.child.0.wait().unwrap();
     assert!(status.success(), "{status}");
 
     let local = start(&data, &["jobs"]).await;

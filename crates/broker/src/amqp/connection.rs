@@ -242,7 +242,7 @@ impl<B: Backend> Conn<B> {
                 }
                 Some(event) = events.recv() => match event {
                     Event::Wake { channel, handle } => {
-                        if let Some(link) = self.sessions.get_mut(&channel).and_then(|s| s.links.get_mut(&handle)) {
+                        if let Some(link) = self.link_mut(channel, handle) {
                             link.waiting = false;
                         }
                         self.pump(channel, handle).await?;
@@ -418,13 +418,16 @@ impl<B: Backend> Conn<B> {
         Ok(())
     }
 
-    /// After a pump: a drain consumes the remaining credit and is answered with a flow.
-    fn finish_drain(&mut self, channel: u16, handle: u32, echo: bool) -> Result<(), CodecError> {
-        let Some(link) = self
-            .sessions
+    /// The link `handle` of the session on `channel`, while both exist.
+    pub(crate) fn link_mut(&mut self, channel: u16, handle: u32) -> Option<&mut Link> {
+        self.sessions
             .get_mut(&channel)
             .and_then(|s| s.links.get_mut(&handle))
-        else {
+    }
+
+    /// After a pump: a drain consumes the remaining credit and is answered with a flow.
+    fn finish_drain(&mut self, channel: u16, handle: u32, echo: bool) -> Result<(), CodecError> {
+        let Some(link) = self.link_mut(channel, handle) else {
             return Ok(());
         };
         if link.drain && link.credit > 0 {

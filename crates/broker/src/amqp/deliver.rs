@@ -70,11 +70,8 @@ impl<B: Backend> Conn<B> {
     }
 
     fn wait_for_messages(&mut self, channel: u16, handle: u32) {
-        let Some(link) = self
-            .sessions
-            .get_mut(&channel)
-            .and_then(|s| s.links.get_mut(&handle))
-        else {
+        let events = self.events.clone();
+        let Some(link) = self.link_mut(channel, handle) else {
             return;
         };
         let Kind::Receive { watch, .. } = &link.kind else {
@@ -85,7 +82,6 @@ impl<B: Backend> Conn<B> {
         }
         link.waiting = true;
         let mut watch = watch.clone();
-        let events = self.events.clone();
         link.waiter = Some(tokio::spawn(async move {
             if watch.changed().await.is_ok() {
                 let _ = events.send(Event::Wake { channel, handle });

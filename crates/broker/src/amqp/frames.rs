@@ -129,10 +129,15 @@ pub fn transfer(handle: u32, first: Option<(u32, Vec<u8>, bool)>, more: bool) ->
 
 /// A settled disposition for one delivery.
 pub fn disposition(role: Role, id: u32, state: DeliveryState) -> Disposition {
+    disposition_range(role, id, id, state)
+}
+
+/// A settled disposition of deliveries `first..=last`.
+pub fn disposition_range(role: Role, first: u32, last: u32, state: DeliveryState) -> Disposition {
     Disposition {
         role,
-        first: id,
-        last: None,
+        first,
+        last: (last != first).then_some(last),
         settled: true,
         state: Some(state),
         batchable: false,

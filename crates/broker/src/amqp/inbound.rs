@@ -13,13 +13,13 @@ use std::sync::Arc;
 
 use fe2o3_amqp_types::definitions::{Error, Role};
 use fe2o3_amqp_types::messaging::{Accepted, DeliveryState, Rejected};
-use fe2o3_amqp_types::performatives::Disposition;
 use tokio::sync::mpsc;
 
 use crate::amqp::backend::{Backend, NewMessage};
+use crate::amqp::batch::next_batch;
 use crate::amqp::codec::CodecError;
 use crate::amqp::connection::{Conn, Event};
-use crate::amqp::frames::backend_error;
+use crate::amqp::frames::{self, backend_error};
 use crate::amqp::link::LINK_CREDIT;
 
 /// Transfers taken into one store call at most.
@@ -52,14 +52,7 @@ pub(crate) fn spawn_writer<B: Backend>(
 ) -> mpsc::UnboundedSender<Queued> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Queued>();
     tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
+        while let Some(mut batch) = next_batch(&mut rx, MAX_BATCH).await {
             let messages: Vec<NewMessage> = batch
                 .iter_mut()
                 .flat_map(|q| std::mem::take(&mut q.messages))
@@ -93,11 +86,7 @@ impl<B: Backend> Conn<B> {
     /// Queue a checked transfer on its link's writer (started on the link's first transfer).
     pub(crate) fn queue_store(&mut self, channel: u16, handle: u32, queue: &str, item: Queued) {
         let (backend, events) = (self.backend.clone(), self.events.clone());
-        let Some(link) = self
-            .sessions
-            .get_mut(&channel)
-            .and_then(|s| s.links.get_mut(&handle))
-        else {
+        let Some(link) = self.link_mut(channel, handle) else {
             return;
         };
         let writer = link.writer.get_or_insert_with(|| {
@@ -144,7 +133,12 @@ impl<B: Backend> Conn<B> {
                         self.send_accepted(channel, r)?;
                     }
                     let state = DeliveryState::Rejected(Rejected { error: Some(error) });
-                    let frame = disposition(s.delivery_id, s.delivery_id, state);
+                    let frame = frames::disposition_range(
+                        Role::Receiver,
+                        s.delivery_id,
+                        s.delivery_id,
+                        state,
+                    );
                     self.send(channel, &frame, &[])?;
                 }
             }
@@ -152,11 +146,7 @@ impl<B: Backend> Conn<B> {
         if let Some(r) = range {
             self.send_accepted(channel, r)?;
         }
-        let Some(link) = self
-            .sessions
-            .get_mut(&channel)
-            .and_then(|s| s.links.get_mut(&handle))
-        else {
+        let Some(link) = self.link_mut(channel, handle) else {
             return Ok(());
         };
         link.in_flight = link.in_flight.saturating_sub(done);
@@ -169,19 +159,8 @@ impl<B: Backend> Conn<B> {
     }
 
     fn send_accepted(&mut self, channel: u16, (first, last): (u32, u32)) -> Result<(), CodecError> {
-        let frame = disposition(first, last, DeliveryState::Accepted(Accepted {}));
+        let accepted = DeliveryState::Accepted(Accepted {});
+        let frame = frames::disposition_range(Role::Receiver, first, last, accepted);
         self.send(channel, &frame, &[])
-    }
-}
-
-/// A settled disposition of the client's deliveries `first..=last` (we are the receiver).
-fn disposition(first: u32, last: u32, state: DeliveryState) -> Disposition {
-    Disposition {
-        role: Role::Receiver,
-        first,
-        last: (last != first).then_some(last),
-        settled: true,
-        state: Some(state),
-        batchable: false,
     }
 }

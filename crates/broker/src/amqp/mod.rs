@@ -9,6 +9,7 @@
 
 mod auth;
 pub mod backend;
+mod batch;
 pub mod codec;
 mod connection;
 mod deliver;

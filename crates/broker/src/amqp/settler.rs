@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::amqp::backend::{Backend, Entity, Settlement};
+use crate::amqp::batch::next_batch;
 use crate::amqp::codec::CodecError;
 use crate::amqp::connection::{Conn, Event};
 use crate::amqp::frames::{self, backend_error};
@@ -50,14 +51,7 @@ fn spawn_settler<B: Backend>(
 ) -> mpsc::UnboundedSender<Settling> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Settling>();
     tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
+        while let Some(batch) = next_batch(&mut rx, MAX_BATCH).await {
             let tasks: Vec<_> = batch
                 .into_iter()
                 .map(|s| {

@@ -16,6 +16,16 @@ pub use test_support::{
 };
 pub use test_support::{Method, counts, strings};
 
+/// A child process killed (and reaped) when dropped.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The `testhandler` fixture (crates/testhandler), for behaviours the real handler cannot show.
 pub fn testhandler_binary() -> PathBuf {
     binary("testhandler")
