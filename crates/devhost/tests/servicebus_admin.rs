@@ -11,9 +11,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Devhost, KillOnDrop, free_port, pyhandler_root, repo_root};
+use common::{Devhost, KillOnDrop, free_port, pyhandler_root, repo_root, wait_until_served};
 use test_support::sdk;
 
 /// The queue the devhost declares.
@@ -47,17 +47,8 @@ async fn start(data: &Path) -> Local {
         amqp_port,
         ca: data.join("admin-tls/admin-cert.pem"),
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("{}/{DECLARED}", local.rest))
-        .await
-        .is_err()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "devhost servicebus did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let url = format!("{}/{DECLARED}", local.rest);
+    wait_until_served(&url, "devhost servicebus").await;
     assert!(local.ca.exists(), "no {}", local.ca.display());
     local
 }

@@ -7,9 +7,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{KillOnDrop, free_port};
+use common::{KillOnDrop, free_port, wait_until_served};
 use test_support::sdk;
 
 struct Local {
@@ -42,17 +41,8 @@ async fn start_with(data: &Path, queues: &[&str], extra: &[&str]) -> Local {
         rest: format!("http://127.0.0.1:{port}/servicebus"),
         amqp_port,
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("{}/{}", local.rest, queues[0]))
-        .await
-        .is_err()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "devhost servicebus did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let url = format!("{}/{}", local.rest, queues[0]);
+    wait_until_served(&url, "devhost servicebus").await;
     local
 }
 

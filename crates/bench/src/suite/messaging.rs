@@ -232,12 +232,16 @@ where
     F: Fn(u32) -> Fut,
     Fut: Future<Output = Result<u64>> + Send + 'static,
 {
-    let tasks: Vec<_> = (0..clients).map(|i| tokio::spawn(step(i))).collect();
-    let mut total = 0;
+    total((0..clients).map(|i| tokio::spawn(step(i))).collect()).await
+}
+
+/// The sum of what the tasks counted.
+async fn total(tasks: Vec<tokio::task::JoinHandle<Result<u64>>>) -> Result<u64> {
+    let mut sum = 0;
     for t in tasks {
-        total += t.await??;
+        sum += t.await??;
     }
-    Ok(total)
+    Ok(sum)
 }
 
 async fn rest_rates(host: &Devhost, clients: u32, duration: Duration) -> Result<Rates> {
@@ -386,10 +390,7 @@ async fn amqp_rates(
             })
         })
         .collect();
-    let mut sent = 0;
-    for t in tasks {
-        sent += t.await??;
-    }
+    let sent = total(tasks).await?;
     let send_seconds = started.elapsed().as_secs_f64();
 
     let mut receivers = Vec::new();
@@ -438,17 +439,14 @@ async fn amqp_rates(
                     left.fetch_sub(taken, Ordering::Relaxed);
                     n += taken;
                 }
-                // Deliveries still on credit go back unlocked when the link closes.
+                // Every message is counted, so nothing is left on this link's credit.
                 receiver.close().await?;
                 drop((session, connection));
                 anyhow::Ok(n)
             })
         })
         .collect();
-    let mut completed = 0;
-    for t in tasks {
-        completed += t.await??;
-    }
+    let completed = total(tasks).await?;
     let finished = host.completed(base + sent).await?;
     if completed != sent {
         bail!("AMQP completed {completed} of {sent}");

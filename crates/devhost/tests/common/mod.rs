@@ -26,6 +26,15 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Wait up to 30 s until `url` answers over HTTP (any status): `what` has started.
+pub async fn wait_until_served(url: &str, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while reqwest::get(url).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "{what} did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The `testhandler` fixture (crates/testhandler), for behaviours the real handler cannot show.
 pub fn testhandler_binary() -> PathBuf {
     binary("testhandler")
