@@ -109,44 +109,27 @@ async fn run(js: bool, name: &str) {
     scenario(&local, js, name).await;
 }
 
-#[tokio::test]
-async fn python_create_get_send_runtime_update_list_delete() {
-    run(false, "lifecycle").await;
+/// One test per (SDK, scenario): `name => (js, "scenario")`.
+macro_rules! admin_scenarios {
+    ($($name:ident => ($js:expr, $scenario:literal)),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                run($js, $scenario).await;
+            }
+        )*
+    };
 }
 
-#[tokio::test]
-async fn python_conflicts_and_declared_queues() {
-    run(false, "conflict").await;
-}
-
-#[tokio::test]
-async fn python_wrong_key_is_unauthorized() {
-    run(false, "wrong_key").await;
-}
-
-#[tokio::test]
-async fn python_unsupported_properties_are_refused_by_name() {
-    run(false, "unsupported").await;
-}
-
-#[tokio::test]
-async fn js_create_get_send_runtime_update_list_delete() {
-    run(true, "lifecycle").await;
-}
-
-#[tokio::test]
-async fn js_conflicts_and_declared_queues() {
-    run(true, "conflict").await;
-}
-
-#[tokio::test]
-async fn js_wrong_key_is_unauthorized() {
-    run(true, "wrong_key").await;
-}
-
-#[tokio::test]
-async fn js_unsupported_properties_are_refused_by_name() {
-    run(true, "unsupported").await;
+admin_scenarios! {
+    python_create_get_send_runtime_update_list_delete => (false, "lifecycle"),
+    python_conflicts_and_declared_queues => (false, "conflict"),
+    python_wrong_key_is_unauthorized => (false, "wrong_key"),
+    python_unsupported_properties_are_refused_by_name => (false, "unsupported"),
+    js_create_get_send_runtime_update_list_delete => (true, "lifecycle"),
+    js_conflicts_and_declared_queues => (true, "conflict"),
+    js_wrong_key_is_unauthorized => (true, "wrong_key"),
+    js_unsupported_properties_are_refused_by_name => (true, "unsupported"),
 }
 
 /// A created queue, its properties and its messages survive a restart, and the REST subset
