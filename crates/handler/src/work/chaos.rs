@@ -65,7 +65,11 @@ mod tests {
 
     /// `echo` on `input` through chaos at `rate`.
     async fn run_echo(rate: f64, input: &serde_json::Value) -> Result<(), Failed> {
-        workers(rate).get("echo").unwrap().run(input, &context()).await
+        workers(rate)
+            .get("echo")
+            .unwrap()
+            .run(input, &context())
+            .await
     }
 
     #[tokio::test]
