@@ -65,94 +65,82 @@ resource "azurerm_monitor_metric_alert" "dead_letters" {
   }
 }
 
-resource "azurerm_monitor_scheduled_query_rules_alert_v2" "failure_rate" {
-  name                 = "${local.names.alert_prefix}-failure-rate"
-  resource_group_name  = azurerm_resource_group.main.name
-  location             = azurerm_resource_group.main.location
-  scopes               = [azurerm_application_insights.main.id]
-  description          = "More than ${var.failure_rate_alert_percent}% of function invocations failed (chaos alone fails about ${var.chaos_failure_rate * 100}% of ProcessJob attempts)."
-  severity             = 2
-  evaluation_frequency = "PT5M"
-  window_duration      = "PT15M"
-  tags                 = local.tags
+# The log-query alerts, one per entry: all on Application Insights, every 5 minutes over 15,
+# firing when the query's measure column goes above the threshold. The keys are the resource
+# addresses the alerts had as separate resources (moved.tf keeps their state).
+locals {
+  query_alerts = {
+    failure_rate = {
+      name        = "${local.names.alert_prefix}-failure-rate"
+      description = "More than ${var.failure_rate_alert_percent}% of function invocations failed (chaos alone fails about ${var.chaos_failure_rate * 100}% of ProcessJob attempts)."
+      severity    = 2
+      query       = <<-KQL
+        requests
+        | where cloud_RoleName =~ "${local.names.function_app}"
+        | summarize total = count(), failed = countif(success == false)
+        | where total >= 20
+        | extend failure_percent = 100.0 * failed / total
+      KQL
+      measure     = "failure_percent"
+      threshold   = var.failure_rate_alert_percent
+    }
 
-  criteria {
-    query                   = <<-KQL
-      requests
-      | where cloud_RoleName =~ "${local.names.function_app}"
-      | summarize total = count(), failed = countif(success == false)
-      | where total >= 20
-      | extend failure_percent = 100.0 * failed / total
-    KQL
-    time_aggregation_method = "Maximum"
-    metric_measure_column   = "failure_percent"
-    operator                = "GreaterThan"
-    threshold               = var.failure_rate_alert_percent
-  }
+    # IngestJob latency, judged on p95 over at least 50 requests: a Flex Consumption cold start
+    # (the first request on a new instance waits for the host and the handler to start, typically
+    # 1-3 s) lands in the top few percent of a busy window instead of tripping the alert, while a
+    # sustained slowdown (the Service Bus output or validation getting slow) moves p95. Warm, the
+    # handler itself answers in milliseconds (BENCHMARKS.md); the host and the output binding add
+    # their own time, hence 1000 ms by default.
+    ingest_latency = {
+      name        = "${local.names.alert_prefix}-ingest-p95"
+      description = "IngestJob p95 duration is above ${var.ingest_p95_alert_ms} ms over 15 minutes (at least 50 requests)."
+      severity    = 3
+      query       = <<-KQL
+        requests
+        | where cloud_RoleName =~ "${local.names.function_app}" and name == "IngestJob"
+        | summarize p95_ms = percentile(duration, 95), total = count()
+        | where total >= 50
+      KQL
+      measure     = "p95_ms"
+      threshold   = var.ingest_p95_alert_ms
+    }
 
-  action {
-    action_groups = [azurerm_monitor_action_group.alerts.id]
-  }
-}
-
-# IngestJob latency, judged on p95 over at least 50 requests: a Flex Consumption cold start (the
-# first request on a new instance waits for the host and the handler to start, typically 1-3 s)
-# lands in the top few percent of a busy window instead of tripping the alert, while a sustained
-# slowdown (the Service Bus output or validation getting slow) moves p95. Warm, the handler itself
-# answers in milliseconds (BENCHMARKS.md); the host and the output binding add their own time,
-# hence 1000 ms by default.
-resource "azurerm_monitor_scheduled_query_rules_alert_v2" "ingest_latency" {
-  name                 = "${local.names.alert_prefix}-ingest-p95"
-  resource_group_name  = azurerm_resource_group.main.name
-  location             = azurerm_resource_group.main.location
-  scopes               = [azurerm_application_insights.main.id]
-  description          = "IngestJob p95 duration is above ${var.ingest_p95_alert_ms} ms over 15 minutes (at least 50 requests)."
-  severity             = 3
-  evaluation_frequency = "PT5M"
-  window_duration      = "PT15M"
-  tags                 = local.tags
-
-  criteria {
-    query                   = <<-KQL
-      requests
-      | where cloud_RoleName =~ "${local.names.function_app}" and name == "IngestJob"
-      | summarize p95_ms = percentile(duration, 95), total = count()
-      | where total >= 50
-    KQL
-    time_aggregation_method = "Maximum"
-    metric_measure_column   = "p95_ms"
-    operator                = "GreaterThan"
-    threshold               = var.ingest_p95_alert_ms
-  }
-
-  action {
-    action_groups = [azurerm_monitor_action_group.alerts.id]
+    # Velocity flags (seed 002: flagged, stored, alerted): IngestJob accepted jobs from a client
+    # sending more than VELOCITY_FLAG_PER_MINUTE requests a minute. The jobs are processed; a
+    # person looks.
+    suspicious_jobs = {
+      name        = "${local.names.alert_prefix}-suspicious-jobs"
+      description = "IngestJob flagged jobs as suspicious (velocity): see customMetrics JobFlagged and the flagged envelopes' suspicionReason."
+      severity    = 3
+      query       = <<-KQL
+        customMetrics
+        | where cloud_RoleName =~ "${local.names.function_app}" and name == "JobFlagged"
+        | summarize flagged = sum(valueSum)
+      KQL
+      measure     = "flagged"
+      threshold   = 0
+    }
   }
 }
 
-# Velocity flags (seed 002: flagged, stored, alerted): IngestJob accepted jobs from a client sending
-# more than VELOCITY_FLAG_PER_MINUTE requests a minute. The jobs are processed; a person looks.
-resource "azurerm_monitor_scheduled_query_rules_alert_v2" "suspicious_jobs" {
-  name                 = "${local.names.alert_prefix}-suspicious-jobs"
+resource "azurerm_monitor_scheduled_query_rules_alert_v2" "query" {
+  for_each             = local.query_alerts
+  name                 = each.value.name
   resource_group_name  = azurerm_resource_group.main.name
   location             = azurerm_resource_group.main.location
   scopes               = [azurerm_application_insights.main.id]
-  description          = "IngestJob flagged jobs as suspicious (velocity): see customMetrics JobFlagged and the flagged envelopes' suspicionReason."
-  severity             = 3
+  description          = each.value.description
+  severity             = each.value.severity
   evaluation_frequency = "PT5M"
   window_duration      = "PT15M"
   tags                 = local.tags
 
   criteria {
-    query                   = <<-KQL
-      customMetrics
-      | where cloud_RoleName =~ "${local.names.function_app}" and name == "JobFlagged"
-      | summarize flagged = sum(valueSum)
-    KQL
+    query                   = each.value.query
     time_aggregation_method = "Maximum"
-    metric_measure_column   = "flagged"
+    metric_measure_column   = each.value.measure
     operator                = "GreaterThan"
-    threshold               = 0
+    threshold               = each.value.threshold
   }
 
   action {

@@ -19,47 +19,31 @@
 # and delete this one queue through Azure Resource Manager, nothing else in the namespace:
 # set queue_manage_rights = false to trade exact counts for Receiver + Sender only.
 
-resource "azurerm_role_assignment" "queue_owner" {
-  count                = var.queue_manage_rights ? 1 : 0
-  scope                = azurerm_servicebus_queue.jobs.id
-  role_definition_name = "Azure Service Bus Data Owner"
-  principal_id         = azurerm_function_app_flex_consumption.main.identity[0].principal_id
-  principal_type       = "ServicePrincipal"
-}
-
-resource "azurerm_role_assignment" "queue_receiver" {
-  count                = var.queue_manage_rights ? 0 : 1
-  scope                = azurerm_servicebus_queue.jobs.id
-  role_definition_name = "Azure Service Bus Data Receiver"
-  principal_id         = azurerm_function_app_flex_consumption.main.identity[0].principal_id
-  principal_type       = "ServicePrincipal"
-}
-
-resource "azurerm_role_assignment" "queue_sender" {
-  count                = var.queue_manage_rights ? 0 : 1
-  scope                = azurerm_servicebus_queue.jobs.id
-  role_definition_name = "Azure Service Bus Data Sender"
-  principal_id         = azurerm_function_app_flex_consumption.main.identity[0].principal_id
-  principal_type       = "ServicePrincipal"
-}
-
 # AzureWebJobsStorage (host locks, function keys in azure-webjobs-secrets) and the deployment
 # package container: the host's identity-based storage connection needs "Storage Blob Data Owner"
 # on the account (Functions docs, "Connecting to host storage with an identity").
-resource "azurerm_role_assignment" "runtime_storage" {
-  scope                = azurerm_storage_account.runtime.id
-  role_definition_name = "Storage Blob Data Owner"
-  principal_id         = azurerm_function_app_flex_consumption.main.identity[0].principal_id
-  principal_type       = "ServicePrincipal"
-}
-
+#
 # Telemetry ingestion with Entra ID (the host, and the handler's exporter, through
 # APPLICATIONINSIGHTS_AUTHENTICATION_STRING): "Monitoring Metrics Publisher" on the Application
 # Insights resource, the role Microsoft's "Microsoft Entra authentication for Application
 # Insights" names.
-resource "azurerm_role_assignment" "telemetry_publisher" {
-  scope                = azurerm_application_insights.main.id
-  role_definition_name = "Monitoring Metrics Publisher"
+#
+# The keys are the resource addresses these assignments had as separate resources (moved.tf keeps
+# their state); `granted` says whether the assignment exists.
+locals {
+  app_roles = {
+    queue_owner         = { role = "Azure Service Bus Data Owner", scope = azurerm_servicebus_queue.jobs.id, granted = var.queue_manage_rights }
+    queue_receiver      = { role = "Azure Service Bus Data Receiver", scope = azurerm_servicebus_queue.jobs.id, granted = !var.queue_manage_rights }
+    queue_sender        = { role = "Azure Service Bus Data Sender", scope = azurerm_servicebus_queue.jobs.id, granted = !var.queue_manage_rights }
+    runtime_storage     = { role = "Storage Blob Data Owner", scope = azurerm_storage_account.runtime.id, granted = true }
+    telemetry_publisher = { role = "Monitoring Metrics Publisher", scope = azurerm_application_insights.main.id, granted = true }
+  }
+}
+
+resource "azurerm_role_assignment" "app" {
+  for_each             = { for key, role in local.app_roles : key => role if role.granted }
+  scope                = each.value.scope
+  role_definition_name = each.value.role
   principal_id         = azurerm_function_app_flex_consumption.main.identity[0].principal_id
   principal_type       = "ServicePrincipal"
 }

@@ -180,14 +180,16 @@ def test_service_bus_roles_are_exact_and_never_redundant(tf):
         assert strip(r.get("principal_type")) == want, f"{key} has no principal_type"
     for key, r in bus.items():
         assert strip(r["scope"]) == "azurerm_servicebus_queue.jobs.id", f"{key} is not scoped to the queue"
-    counts = {k: tfeval.expression(r.get("count", 1)) for k, r in bus.items()}
+    # Which assignments exist: Terraform evaluates the app's for_each (the table, filtered).
+    for_each = resources(tf, "azurerm_role_assignment", expand=False)["app"]["for_each"]
     answer = tfeval.evaluate(
         TF,
         ["queue_manage_rights"],
-        counts,
+        {"keys": f"keys({tfeval.expression(for_each)})"},
         {"manage": {"queue_manage_rights": True}, "send_receive": {"queue_manage_rights": False}, "default": {}},
     )
-    granted = {case: {bus[k]["role_definition_name"] for k, n in v.items() if int(n) > 0} for case, v in answer.items()}
+    granted = {case: {bus[k]["role_definition_name"] for k in v["keys"] if k in bus} for case, v in answer.items()}
+    assert all({"runtime_storage", "telemetry_publisher"} <= set(v["keys"]) for v in answer.values())
     assert granted["manage"] == {"Azure Service Bus Data Owner"}, "Data Owner already sends and receives"
     assert granted["send_receive"] == {"Azure Service Bus Data Receiver", "Azure Service Bus Data Sender"}
     assert granted["default"] == granted["manage"]

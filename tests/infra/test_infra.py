@@ -39,8 +39,39 @@ def load_tf():
     return merged
 
 
-def resources(tf, kind):
-    return {name: body for block in tf.get("resource", []) for k, v in block.items() if k == kind for name, body in v.items()}
+def resources(tf, kind, expand=True):
+    """Resources of `kind` by name. With `expand`, a resource whose `for_each` reads a table in
+    `locals` (`local.x`, or a comprehension over it) stands as one instance per table entry, keyed
+    by the entry's key, its `each.value.<field>` attributes replaced by the entry's fields (every
+    entry, whatever a comprehension's filter keeps: tests evaluate the filter with tfeval)."""
+    found = {name: body for block in tf.get("resource", []) for k, v in block.items() if k == kind for name, body in v.items()}
+    if not expand:
+        return found
+    out = {}
+    for name, body in found.items():
+        table = re.fullmatch(r"\$\{(?:\{for \w+, \w+ in )?local\.(\w+)\b.*", str(body.get("for_each", "")))
+        if not table:
+            out[name] = body
+            continue
+        for key, entry in local_value(tf, table.group(1)).items():
+            out[key] = _each_value(body, entry)
+    return out
+
+
+def _each_value(node, entry):
+    if isinstance(node, dict):
+        return {k: _each_value(v, entry) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_each_value(v, entry) for v in node]
+    field = re.fullmatch(r"\$\{each\.value\.(\w+)\}", node) if isinstance(node, str) else None
+    return entry[field.group(1)] if field else node
+
+
+def local_value(tf, name):
+    for block in tf.get("locals", []):
+        if name in block:
+            return block[name]
+    raise KeyError(name)
 
 
 def variable_default(tf, name):

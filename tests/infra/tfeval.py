@@ -23,6 +23,10 @@ import hcl2
 STAND_INS = {
     "random_string.suffix.result": ("suffix", "a1b2c3"),
     "azurerm_servicebus_namespace.main.endpoint": ("servicebus_endpoint", "https://sb-x.servicebus.windows.net:443/"),
+    # The scopes in rbac.tf's table of the app's roles.
+    "azurerm_servicebus_queue.jobs.id": ("queue_id", "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ServiceBus/namespaces/sb-x/queues/jobs"),
+    "azurerm_storage_account.runtime.id": ("storage_account_id", "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/stx"),
+    "azurerm_application_insights.main.id": ("app_insights_id", "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Insights/components/appi-x"),
 }
 
 
@@ -45,6 +49,8 @@ def expression(value) -> str:
         raise TypeError(f"cannot express {value!r}")
     if value.startswith("${") and _closing(value, 1) == len(value) - 1:
         return value[2:-1]  # a bare expression, e.g. ${var.x ? 1 : 0}
+    if value.startswith('"<<') and value.endswith('"'):
+        return value[1:-1] + "\n"  # a heredoc, which python-hcl2 keeps whole inside quotes
     if value.startswith('"') and value.endswith('"'):
         return value  # a quoted template, as python-hcl2 usually keeps it
     return f'"{value}"'  # a template whose quotes python-hcl2 dropped (it does, when one starts with ${)

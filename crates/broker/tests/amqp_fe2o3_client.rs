@@ -8,14 +8,14 @@
 mod common;
 
 use common::fe2o3::{
-    KEY, assert_refused, open, open_authorized, put_token, put_token_for, sas_token_for, sent,
-    start,
+    KEY, assert_refused, attach_receiver, attach_sender, open, open_authorized, put_token,
+    put_token_for, sas_token_for, send_pipelined, sent, start, with_message_id,
 };
 
 use std::time::Duration;
 
 use fe2o3_amqp::sasl_profile::SaslProfile;
-use fe2o3_amqp::types::messaging::{Message, Properties};
+use fe2o3_amqp::types::messaging::Message;
 use fe2o3_amqp::types::primitives::Value;
 use fe2o3_amqp::{Connection, Receiver, Sender, Session};
 
@@ -24,15 +24,9 @@ async fn anonymous_cbs_send_receive_complete() {
     let (server, url, _store) = start().await;
     let (mut connection, mut session) = open_authorized(&url, "rust-client").await;
 
-    let mut sender = Sender::attach(&mut session, "sender", "jobs")
-        .await
-        .unwrap();
+    let mut sender = attach_sender(&mut session, "sender", "jobs").await;
     let message = Message::builder()
-        .properties(
-            Properties::builder()
-                .message_id(String::from("r-1"))
-                .build(),
-        )
+        .properties(with_message_id("r-1"))
         .value("from rust")
         .build();
     sender
@@ -42,9 +36,7 @@ async fn anonymous_cbs_send_receive_complete() {
         .accepted_or("not accepted")
         .unwrap();
 
-    let mut receiver = Receiver::attach(&mut session, "receiver", "jobs")
-        .await
-        .unwrap();
+    let mut receiver = attach_receiver(&mut session, "receiver", "jobs").await;
     let delivery = receiver.recv::<Value>().await.unwrap();
     assert_eq!(delivery.body(), &Value::String("from rust".into()));
     // The lock token is the delivery tag (16 bytes, .NET GUID byte order) and x-opt-lock-token.
@@ -89,25 +81,20 @@ async fn anonymous_cbs_send_receive_complete() {
 async fn pipelined_transfers_are_all_accepted_and_kept_in_order() {
     let (server, url, _store) = start().await;
     let (mut connection, mut session) = open_authorized(&url, "pipeliner").await;
-    let mut sender = Sender::attach(&mut session, "sender", "jobs")
-        .await
-        .unwrap();
+    let mut sender = attach_sender(&mut session, "sender", "jobs").await;
     // Past the link credit (1000), so credit must come back as the store keeps up.
     const N: usize = 2500;
-    let mut pending = Vec::new();
-    for i in 0..N {
-        let message = Message::builder()
-            .properties(Properties::builder().message_id(format!("p-{i}")).build())
-            .value(format!("m{i}"))
-            .build();
-        pending.push(sender.send_batchable(message).await.unwrap());
-    }
-    for outcome in pending {
-        outcome.await.unwrap().accepted_or("not accepted").unwrap();
-    }
-    let mut receiver = Receiver::attach(&mut session, "receiver", "jobs")
-        .await
-        .unwrap();
+    send_pipelined(
+        &mut sender,
+        (0..N).map(|i| {
+            Message::builder()
+                .properties(with_message_id(format!("p-{i}")))
+                .value(format!("m{i}"))
+                .build()
+        }),
+    )
+    .await;
+    let mut receiver = attach_receiver(&mut session, "receiver", "jobs").await;
     // Settled a hundred at a time (one disposition range each), each answered once stored.
     let mut deliveries = Vec::new();
     for i in 0..N {
@@ -120,9 +107,7 @@ async fn pipelined_transfers_are_all_accepted_and_kept_in_order() {
     }
     receiver.accept_all(deliveries.drain(..)).await.unwrap();
     receiver.close().await.unwrap();
-    let mut again = Receiver::attach(&mut session, "again", "jobs")
-        .await
-        .unwrap();
+    let mut again = attach_receiver(&mut session, "again", "jobs").await;
     let left = tokio::time::timeout(Duration::from_millis(500), again.recv::<Value>()).await;
     assert!(left.is_err(), "every message was completed: {left:?}");
     let _ = connection.close().await;
@@ -135,18 +120,13 @@ async fn pipelined_transfers_are_all_accepted_and_kept_in_order() {
 async fn concurrent_receivers_settling_batches_complete_every_message() {
     let (server, url, durable) = start().await;
     let (mut connection, mut session) = open_authorized(&url, "filler").await;
-    let mut sender = Sender::attach(&mut session, "sender", "jobs")
-        .await
-        .unwrap();
+    let mut sender = attach_sender(&mut session, "sender", "jobs").await;
     const N: u64 = 2000;
-    let mut pending = Vec::new();
-    for i in 0..N {
-        let message = Message::builder().value(format!("m{i}")).build();
-        pending.push(sender.send_batchable(message).await.unwrap());
-    }
-    for outcome in pending {
-        outcome.await.unwrap().accepted_or("not accepted").unwrap();
-    }
+    send_pipelined(
+        &mut sender,
+        (0..N).map(|i| Message::builder().value(format!("m{i}")).build()),
+    )
+    .await;
     let left = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(N));
     let mut tasks = Vec::new();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
@@ -216,9 +196,7 @@ async fn release_does_not_count_a_delivery_but_modified_does() {
     let (server, url, _store) = start().await;
     let (mut connection, mut session) = open_authorized(&url, "rel").await;
     let _sender = sent(&mut session, "again").await;
-    let mut receiver = Receiver::attach(&mut session, "receiver", "jobs")
-        .await
-        .unwrap();
+    let mut receiver = attach_receiver(&mut session, "receiver", "jobs").await;
     let count = |d: &fe2o3_amqp::link::delivery::Delivery<Value>| {
         d.message().header.as_ref().map(|h| h.delivery_count)
     };
@@ -267,9 +245,7 @@ async fn many_clients_at_once_each_get_their_messages() {
         .await,
         202
     );
-    let mut waiting = Receiver::attach(&mut idle_session, "dlq", "jobs/$DeadLetterQueue")
-        .await
-        .unwrap();
+    let mut waiting = attach_receiver(&mut idle_session, "dlq", "jobs/$DeadLetterQueue").await;
     let pending = tokio::spawn(async move { waiting.recv::<Value>().await.map(|_| ()) });
 
     let mut tasks = Vec::new();
@@ -277,7 +253,7 @@ async fn many_clients_at_once_each_get_their_messages() {
         let url = url.clone();
         tasks.push(tokio::spawn(async move {
             let (mut c, mut session) = open_authorized(&url, format!("c{client}")).await;
-            let mut sender = Sender::attach(&mut session, "s", "jobs").await.unwrap();
+            let mut sender = attach_sender(&mut session, "s", "jobs").await;
             for i in 0..25 {
                 let m = Message::builder().value(format!("{client}-{i}")).build();
                 sender.send(m).await.unwrap().accepted_or("no").unwrap();
@@ -293,7 +269,7 @@ async fn many_clients_at_once_each_get_their_messages() {
             .unwrap();
     }
     let (mut c, mut session) = open_authorized(&url, "drain").await;
-    let mut receiver = Receiver::attach(&mut session, "r", "jobs").await.unwrap();
+    let mut receiver = attach_receiver(&mut session, "r", "jobs").await;
     let mut seen = std::collections::HashSet::new();
     while seen.len() < 16 * 25 {
         let d = tokio::time::timeout(Duration::from_secs(10), receiver.recv::<Value>())
@@ -370,9 +346,7 @@ async fn plain_sasl_with_a_rule_gets_that_rules_rights() {
         .await
         .unwrap();
     let mut session = Session::begin(&mut connection).await.unwrap();
-    let mut sender = Sender::attach(&mut session, "sender", "jobs")
-        .await
-        .unwrap();
+    let mut sender = attach_sender(&mut session, "sender", "jobs").await;
     let by_plain = Message::builder().value("by PLAIN").build();
     sender
         .send(by_plain)

@@ -178,18 +178,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     } else {
         None
     };
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .map_err(|source| DevhostError::Listen {
-            addr: opts.listen,
-            source,
-        })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| DevhostError::Listen {
-            addr: opts.listen,
-            source,
-        })?;
+    let (listener, local) = bind(opts.listen).await?;
     let base_url = format!("http://{local}");
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -403,6 +392,16 @@ fn key_query(keys: &http_trigger::auth::Keys, level: Option<config::AuthLevel>) 
     }
 }
 
+/// Bind `addr`: the listener and the address it got (port 0 picks one); failures name `addr`.
+pub(crate) async fn bind(
+    addr: SocketAddr,
+) -> Result<(tokio::net::TcpListener, SocketAddr), DevhostError> {
+    let error = |source| DevhostError::Listen { addr, source };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(error)?;
+    let local = listener.local_addr().map_err(error)?;
+    Ok((listener, local))
+}
+
 /// Serve AMQP over the namespace's durable store and print the connection string SDKs use.
 pub(crate) async fn start_amqp(
     amqp: &AmqpOptions,
@@ -413,15 +412,12 @@ pub(crate) async fn start_amqp(
         addr: amqp.listen,
         source,
     };
-    let listener = tokio::net::TcpListener::bind(amqp.listen)
-        .await
-        .map_err(listen_error)?;
+    let (listener, addr) = bind(amqp.listen).await?;
     let config = broker::amqp::Config {
         sas: amqp.sas.clone(),
         rules: amqp.rules.clone(),
         container_id: "devhost".into(),
     };
-    let addr = listener.local_addr().map_err(listen_error)?;
     let connection_string = broker::amqp::connection_string(addr, &config);
     let backend = Arc::new(broker::amqp::DurableBackend::new(namespace.clone()));
     // The SDKs' administration clients call `https://` on this same port (broker::admin).

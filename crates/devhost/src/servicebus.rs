@@ -45,14 +45,8 @@ pub async fn serve(opts: ServiceBusOptions) -> Result<(), DevhostError> {
         source,
     })?;
     let store = Store::open(&opts.data_dir.join("queues.db"), config)?;
-    let listen_error = |source| DevhostError::Listen {
-        addr: opts.listen,
-        source,
-    };
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .map_err(listen_error)?;
-    let base_url = format!("http://{}", listener.local_addr().map_err(listen_error)?);
+    let (listener, local) = crate::bind(opts.listen).await?;
+    let base_url = format!("http://{local}");
     let (stop_tx, stop_rx) = watch::channel(false);
     let sweeper = {
         let (store, stop) = (store.clone(), stop_rx.clone());

@@ -151,13 +151,7 @@ async fn a_created_queue_is_durable_and_rest_enforces_its_message_size() {
     };
     assert_eq!(send("sized").await.unwrap().status(), 201);
     assert_eq!(send(DECLARED).await.unwrap().status(), 413);
-    let locked = http
-        .post(format!("{}/sized/messages/head?timeout=5", local.rest))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(locked.status(), 201);
-    let location = locked.headers()["location"].to_str().unwrap().to_owned();
+    let (locked, location) = common::peek_lock(&http, &local.rest, "sized").await;
     assert_eq!(locked.text().await.unwrap().len(), big.len());
     assert_eq!(http.delete(location).send().await.unwrap().status(), 200);
     drop(local);

@@ -91,13 +91,7 @@ async fn sdk_and_rest_share_the_queues_it_serves() {
     )
     .await;
     assert!(ok, "{out}\n{err}");
-    let locked = http
-        .post(format!("{}/audit/messages/head?timeout=5", local.rest))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(locked.status(), 201);
-    let location = locked.headers()["location"].to_str().unwrap().to_owned();
+    let (locked, location) = common::peek_lock(&http, &local.rest, "audit").await;
     assert_eq!(locked.headers()["who"], "\"python\"");
     let props: serde_json::Value =
         serde_json::from_str(locked.headers()["brokerproperties"].to_str().unwrap()).unwrap();

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use servicebus::{OutgoingMessage, ReceivedMessage, ServiceBusClient, dead_letter_path};
 
-use crate::checkpoint::fnv64;
 use crate::error::CliError;
 use crate::progress::Progress;
 use crate::scan;
@@ -145,26 +144,15 @@ pub fn lapsed(read: usize) -> String {
 /// chain (the original, before any resubmission), so copies of copies keep a short id.
 pub const ORIGINAL_ID: &str = "originalMessageId";
 
-/// Service Bus caps `MessageId` at 128 characters.
-const MAX_MESSAGE_ID: usize = 128;
-
 /// The `MessageId` of the copy of dead letter `m`: `<original>/r<sequence number of m>`.
 /// Deterministic (the same dead letter always gives the same id, so with duplicate detection on
 /// the queue a retried or resumed send cannot make a second copy), and of constant length on
 /// every pass: `<original>` is the chain's first id ([`ORIGINAL_ID`], else `m`'s id without
-/// earlier `/r<n>` suffixes). Ids that would pass 128 characters are shortened with a hash.
+/// earlier `/r<n>` suffixes). Ids that would pass 128 characters are shortened with a hash
+/// ([`servicebus::send::capped_message_id`]).
 pub fn copy_message_id(m: &ReceivedMessage) -> String {
     let original = original_id(m);
-    let suffix = format!("/r{}", m.sequence_number);
-    if original.len() + suffix.len() <= MAX_MESSAGE_ID {
-        return format!("{original}{suffix}");
-    }
-    let hash = format!("~{:016x}", fnv64(&original));
-    let mut keep = MAX_MESSAGE_ID - suffix.len() - hash.len();
-    while !original.is_char_boundary(keep) {
-        keep -= 1;
-    }
-    format!("{}{hash}{suffix}", &original[..keep])
+    servicebus::send::capped_message_id(&original, &format!("/r{}", m.sequence_number))
 }
 
 fn original_id(m: &ReceivedMessage) -> String {

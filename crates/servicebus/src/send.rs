@@ -128,6 +128,34 @@ impl ServiceBusClient {
     }
 }
 
+/// Service Bus caps `MessageId` at 128 characters (Microsoft's "Service Bus quotas": message
+/// ID, maximum size 128).
+pub const MAX_MESSAGE_ID: usize = 128;
+
+/// `<base><suffix>` as a `MessageId`. One that would pass [`MAX_MESSAGE_ID`] keeps the start of
+/// `base` (cut at a character boundary), then `~` and a hash of the whole `base` (16 hex digits
+/// of FNV-1a), then `suffix`: deterministic, so a retried send still meets duplicate detection,
+/// and distinct bases that share a long start stay distinct. `suffix` must be shorter than 111
+/// bytes.
+pub fn capped_message_id(base: &str, suffix: &str) -> String {
+    if base.len() + suffix.len() <= MAX_MESSAGE_ID {
+        return format!("{base}{suffix}");
+    }
+    let hash = format!("~{:016x}", fnv64(base));
+    let mut keep = MAX_MESSAGE_ID.saturating_sub(suffix.len() + hash.len());
+    while !base.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}{hash}{suffix}", &base[..keep])
+}
+
+/// FNV-1a, 64 bits: stable across Rust releases (std's hasher is not).
+fn fnv64(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -180,5 +208,24 @@ mod tests {
         assert!(m.headers().is_ok(), "a newline is JSON-escaped");
         m.properties.insert("k".into(), "café".into());
         assert!(m.headers().is_err());
+    }
+
+    #[test]
+    fn message_ids_past_the_cap_keep_their_start_a_hash_and_the_suffix() {
+        assert_eq!(capped_message_id("job-1", ":2"), "job-1:2");
+        let exact = "a".repeat(MAX_MESSAGE_ID - 2);
+        assert_eq!(capped_message_id(&exact, ":2"), format!("{exact}:2"));
+        let (long, other) = ("é".repeat(100), format!("{}x", "é".repeat(99)));
+        let (a, b) = (
+            capped_message_id(&long, "/r7"),
+            capped_message_id(&other, "/r7"),
+        );
+        for id in [&a, &b] {
+            assert!(id.len() <= MAX_MESSAGE_ID && id.ends_with("/r7"), "{id}");
+            assert!(id.starts_with("éé"), "{id}");
+        }
+        assert_ne!(a, b, "the hash tells apart bases with the same start");
+        assert_eq!(a, capped_message_id(&long, "/r7"), "deterministic");
+        assert_eq!(fnv64("a"), 0xaf63_dc4c_8601_ec8c);
     }
 }

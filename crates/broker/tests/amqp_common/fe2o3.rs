@@ -6,7 +6,7 @@ use broker::amqp::Server;
 use fe2o3_amqp::connection::ConnectionHandle;
 use fe2o3_amqp::sasl_profile::SaslProfile;
 use fe2o3_amqp::session::SessionHandle;
-use fe2o3_amqp::types::messaging::{ApplicationProperties, Message, Properties};
+use fe2o3_amqp::types::messaging::{AmqpValue, ApplicationProperties, Message, Properties};
 use fe2o3_amqp::types::primitives::{SimpleValue, Value};
 use fe2o3_amqp::{Connection, Receiver, Sender, Session};
 use ring::hmac;
@@ -14,9 +14,43 @@ use ring::hmac;
 /// The SAS key the server accepts (the emulator's default).
 pub const KEY: &str = "SAS_KEY_VALUE";
 
+/// A sender attached as `name` to `address`.
+pub async fn attach_sender(session: &mut SessionHandle<()>, name: &str, address: &str) -> Sender {
+    Sender::attach(session, name, address).await.unwrap()
+}
+
+/// A receiver attached as `name` to `address` (peek-lock, fe2o3's default credit).
+pub async fn attach_receiver(
+    session: &mut SessionHandle<()>,
+    name: &str,
+    address: &str,
+) -> Receiver {
+    Receiver::attach(session, name, address).await.unwrap()
+}
+
+/// Message properties carrying `id` as the message id.
+pub fn with_message_id(id: impl Into<String>) -> Properties {
+    Properties::builder().message_id(id.into()).build()
+}
+
+/// Send `messages` with every transfer unsettled at once (as an SDK sender used concurrently),
+/// then wait until each is accepted.
+pub async fn send_pipelined(
+    sender: &mut Sender,
+    messages: impl IntoIterator<Item = Message<AmqpValue<String>>>,
+) {
+    let mut pending = Vec::new();
+    for message in messages {
+        pending.push(sender.send_batchable(message).await.unwrap());
+    }
+    for outcome in pending {
+        outcome.await.unwrap().accepted_or("not accepted").unwrap();
+    }
+}
+
 /// A sender on `jobs` that has sent `body` and seen it accepted.
 pub async fn sent(session: &mut SessionHandle<()>, body: &str) -> Sender {
-    let mut sender = Sender::attach(session, "sender", "jobs").await.unwrap();
+    let mut sender = attach_sender(session, "sender", "jobs").await;
     let message = Message::builder().value(body.to_owned()).build();
     let outcome = sender.send(message).await.unwrap();
     outcome.accepted_or("no").unwrap();
@@ -90,16 +124,10 @@ pub async fn put_token(session: &mut SessionHandle<()>, audience: &str, key: &st
 
 /// Put `token` for `audience` on `$cbs`; the response's status code.
 pub async fn put_token_for(session: &mut SessionHandle<()>, audience: &str, token: String) -> i32 {
-    let mut sender = Sender::attach(session, "cbs-sender", "$cbs").await.unwrap();
-    let mut receiver = Receiver::attach(session, "cbs-receiver", "$cbs")
-        .await
-        .unwrap();
+    let mut sender = attach_sender(session, "cbs-sender", "$cbs").await;
+    let mut receiver = attach_receiver(session, "cbs-receiver", "$cbs").await;
     let request = Message::builder()
-        .properties(
-            Properties::builder()
-                .message_id(String::from("req-1"))
-                .build(),
-        )
+        .properties(with_message_id("req-1"))
         .application_properties(
             ApplicationProperties::builder()
                 .insert("operation", "put-token")

@@ -191,32 +191,26 @@ pub fn load(root: &Path, settings: &BTreeMap<String, String>) -> Result<HostJson
     let consumption =
         setting(settings, "WEBSITE_SKU").is_some_and(|sku| sku.eq_ignore_ascii_case("Dynamic"));
     let sb = get(host.get("extensions"), "serviceBus");
-    let max_concurrent_calls = match get(sb, "maxConcurrentCalls") {
-        None => default_max_concurrent_calls(consumption),
+    // `extensions.serviceBus.<key>`: an integer from 1 to `max`, `default` when absent.
+    let sb_count = |key: &str, max: u64, default: usize| match get(sb, key) {
+        None => Ok(default),
         Some(v) => v
             .as_u64()
-            .filter(|n| (1..=10_000).contains(n))
+            .filter(|n| (1..=max).contains(n))
             .and_then(|n| usize::try_from(n).ok())
             .ok_or_else(|| {
                 field(
-                    "extensions.serviceBus.maxConcurrentCalls",
-                    "must be an integer from 1 to 10000",
+                    &format!("extensions.serviceBus.{key}"),
+                    &format!("must be an integer from 1 to {max}"),
                 )
-            })?,
+            }),
     };
-    let max_message_batch_size = match get(sb, "maxMessageBatchSize") {
-        None => 1000,
-        Some(v) => v
-            .as_u64()
-            .filter(|n| (1..=100_000).contains(n))
-            .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(|| {
-                field(
-                    "extensions.serviceBus.maxMessageBatchSize",
-                    "must be an integer from 1 to 100000",
-                )
-            })?,
-    };
+    let max_concurrent_calls = sb_count(
+        "maxConcurrentCalls",
+        10_000,
+        default_max_concurrent_calls(consumption),
+    )?;
+    let max_message_batch_size = sb_count("maxMessageBatchSize", 100_000, 1000)?;
     let auto_complete_messages = match get(sb, "autoCompleteMessages") {
         None => true,
         Some(v) => v.as_bool().ok_or_else(|| {

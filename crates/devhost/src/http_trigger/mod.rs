@@ -222,12 +222,7 @@ async fn invoke_http(
         Ok(r) => r,
         Err(e) => {
             warn!(function = %function.name, "invocation failed: {e}");
-            return Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Function invocation failed",
-                e.to_string(),
-            )
-            .into_response();
+            return internal_error("Function invocation failed", e.to_string());
         }
     };
     invoked
@@ -243,23 +238,13 @@ async fn invoke_http(
     .await
     {
         error!(function = %function.name, "output binding failed: {e}");
-        return Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Output binding failed",
-            e.to_string(),
-        )
-        .into_response();
+        return internal_error("Output binding failed", e.to_string());
     }
     match response::http_response(function.http_output(), &invoked.reply) {
         Ok(response) => response,
         Err(e) => {
             warn!(function = %function.name, "the http output is not a response: {e}");
-            Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Malformed `res` output",
-                e,
-            )
-            .into_response()
+            internal_error("Malformed `res` output", e)
         }
     }
 }
@@ -295,12 +280,7 @@ async fn forward(
         Ok(answer) => answer,
         Err(e) => {
             warn!("forwarded request failed: {e}");
-            return Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Function invocation failed",
-                e.to_string(),
-            )
-            .into_response();
+            return internal_error("Function invocation failed", e.to_string());
         }
     };
     let mut builder = Response::builder().status(answer.status().as_u16());
@@ -393,17 +373,17 @@ fn body_failed(host: &Host, rejection: &axum::extract::rejection::BytesRejection
     } else {
         format!("Exception binding parameter 'req': {rejection}")
     };
-    let mut response = Problem::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Function invocation failed",
-        detail,
-    )
-    .into_response();
+    let mut response = internal_error("Function invocation failed", detail);
     response.headers_mut().insert(
         axum::http::header::CONNECTION,
         HeaderValue::from_static("close"),
     );
     response
+}
+
+/// A 500 problem response titled `title` (the devhost's own failures around an invocation).
+fn internal_error(title: &'static str, detail: impl Into<String>) -> Response {
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, title, detail).into_response()
 }
 
 fn not_found(path: &str) -> Response {

@@ -35,6 +35,23 @@ pub async fn wait_until_served(url: &str, what: &str) {
     }
 }
 
+/// Peek-lock the head of `queue` over the REST subset at `rest` (waiting up to 5 s): the
+/// response, asserted `201 Created`, and the locked message's URI (`Location`; DELETE completes).
+pub async fn peek_lock(
+    http: &reqwest::Client,
+    rest: &str,
+    queue: &str,
+) -> (reqwest::Response, String) {
+    let locked = http
+        .post(format!("{rest}/{queue}/messages/head?timeout=5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(locked.status(), 201, "nothing to lock on {queue}");
+    let location = locked.headers()["location"].to_str().unwrap().to_owned();
+    (locked, location)
+}
+
 /// The `testhandler` fixture (crates/testhandler), for behaviours the real handler cannot show.
 pub fn testhandler_binary() -> PathBuf {
     binary("testhandler")

@@ -173,9 +173,6 @@ impl RetryScheduler {
     }
 }
 
-/// Service Bus caps `MessageId` at 128 characters.
-const MAX_MESSAGE_ID: usize = 128;
-
 /// The `MessageId` of the backoff copy for attempt `next` of `envelope`, delivered with
 /// `MessageId` `delivered`: `<lineage>:<next>`. Deterministic, so a retried send of the same copy
 /// is dropped by the queue's duplicate detection, and distinct for every copy that must live:
@@ -187,7 +184,8 @@ const MAX_MESSAGE_ID: usize = 128;
 ///   (`<original>/r<seq>:2`), so its copies are not taken for the first run's `<jobId>:2` by
 ///   duplicate detection within the window.
 ///
-/// An id over 128 characters keeps its start and a hash of the lineage.
+/// An id over 128 characters keeps its start and a hash of the lineage
+/// ([`servicebus::send::capped_message_id`]).
 fn copy_message_id(envelope: &JobEnvelope, delivered: Option<&str>, next: u32) -> String {
     let own = delivered.and_then(|id| {
         let (lineage, attempt) = id.rsplit_once(':')?;
@@ -196,16 +194,7 @@ fn copy_message_id(envelope: &JobEnvelope, delivered: Option<&str>, next: u32) -
     let lineage = own
         .or(delivered.filter(|id| is_resubmission(id)))
         .map_or_else(|| envelope.job_id.to_string(), str::to_owned);
-    let suffix = format!(":{next}");
-    if lineage.len() + suffix.len() <= MAX_MESSAGE_ID {
-        return format!("{lineage}{suffix}");
-    }
-    let hash = format!("~{:016x}", fnv64(&lineage));
-    let mut keep = MAX_MESSAGE_ID - suffix.len() - hash.len();
-    while !lineage.is_char_boundary(keep) {
-        keep -= 1;
-    }
-    format!("{}{hash}{suffix}", &lineage[..keep])
+    servicebus::send::capped_message_id(&lineage, &format!(":{next}"))
 }
 
 /// Whether `id` is a resubmitted copy's (`<original>/r<sequence number>`, jobctl's `dlq
@@ -213,13 +202,6 @@ fn copy_message_id(envelope: &JobEnvelope, delivered: Option<&str>, next: u32) -
 fn is_resubmission(id: &str) -> bool {
     id.rsplit_once("/r").is_some_and(|(head, seq)| {
         !head.is_empty() && !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit())
-    })
-}
-
-/// FNV-1a, 64 bits: a stable hash for shortened ids.
-fn fnv64(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 

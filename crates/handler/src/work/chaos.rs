@@ -63,32 +63,28 @@ mod tests {
             .layer(Chaotic::layer(chaos))
     }
 
-    #[tokio::test]
-    async fn fails_successful_work_at_the_rate_and_passes_failures_through() {
-        let cx = context();
-        let done = json!({"outcome": "done"});
-        let never = json!({"outcome": "never"});
-        let always = workers(1.0);
-        let failed = always
+    /// `echo` on `input` through chaos at `rate`.
+    async fn run_echo(rate: f64, input: &serde_json::Value) -> Result<(), Failed> {
+        workers(rate)
             .get("echo")
             .unwrap()
-            .run(&done, &cx)
+            .run(input, &context())
             .await
-            .unwrap_err();
+    }
+
+    #[tokio::test]
+    async fn fails_successful_work_at_the_rate_and_passes_failures_through() {
+        let done = json!({"outcome": "done"});
+        let failed = run_echo(1.0, &done).await.unwrap_err();
         assert_eq!(failed.kind, FailureKind::Simulated);
         assert!(
             failed.reason.contains("attempt 2, delivery 1"),
             "{failed:?}"
         );
         // The work's own failure is not replaced by chaos.
-        let failed = always
-            .get("echo")
-            .unwrap()
-            .run(&never, &cx)
-            .await
-            .unwrap_err();
+        let never = json!({"outcome": "never"});
+        let failed = run_echo(1.0, &never).await.unwrap_err();
         assert_eq!(failed.kind, FailureKind::Permanent);
-        let off = workers(0.0);
-        assert_eq!(off.get("echo").unwrap().run(&done, &cx).await, Ok(()));
+        assert_eq!(run_echo(0.0, &done).await, Ok(()));
     }
 }

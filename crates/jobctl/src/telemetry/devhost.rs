@@ -19,13 +19,7 @@ impl DevhostTelemetry {
         let url = url.trim_end_matches('/').to_owned();
         reqwest::Url::parse(&url)
             .map_err(|e| TelemetryError::Usage(format!("--devhost {url}: {e}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| {
-                TelemetryError::Unreachable(format!("cannot build the HTTP client: {e}"))
-            })?;
+        let http = super::http_client(Duration::from_secs(5))?;
         Ok(Self { url, http })
     }
 

@@ -82,6 +82,15 @@ impl Source {
     }
 }
 
+/// The HTTP client both readers use: 60 s per request, `connect` to connect.
+fn http_client(connect: std::time::Duration) -> Result<reqwest::Client, TelemetryError> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .connect_timeout(connect)
+        .build()
+        .map_err(|e| TelemetryError::Unreachable(format!("cannot build the HTTP client: {e}")))
+}
+
 /// The Kusto query of one job's spans (`job_id` is a UUID: nothing to escape).
 pub fn job_query(job_id: &str) -> String {
     format!(

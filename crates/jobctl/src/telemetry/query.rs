@@ -94,13 +94,7 @@ impl QueryClient {
                 "--app-id {app_id:?}: expected the Application ID of the Application Insights resource (a GUID, from its API Access blade or `az monitor app-insights component show --query appId`)"
             )));
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| {
-                TelemetryError::Unreachable(format!("cannot build the HTTP client: {e}"))
-            })?;
+        let http = super::http_client(Duration::from_secs(10))?;
         Ok(Self {
             endpoint,
             app_id: app_id.to_owned(),
