@@ -10,7 +10,8 @@
 //! The history is a table of the store (`duplicates`), so it survives a restart; the sweep
 //! prunes what is older than each queue's window. Only a queue with duplicate detection and a
 //! sender's own `MessageId` touch it: a message without one (every output-binding send of the
-//! devhost) gets a generated, unique id and no history row.
+//! devhost, and what the SDKs send by default), over REST or AMQP, gets a generated, unique id
+//! and no history row.
 
 use std::time::Duration;
 
