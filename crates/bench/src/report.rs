@@ -363,7 +363,10 @@ fn messaging_section(out: &mut String, m: &Messaging) {
          One release `devhost` serves both front ends over one durable store (fsync'd before \
          every acknowledgement); ProcessJob is disabled so `jobs` has no other consumer. \
          {} clients each send the README's sample submission ({} bytes) in a closed loop, every send \
-         waiting for the broker's accept; then {} clients peek-lock and complete until the \
+         waiting for the broker's accept, and like the SDKs' sends by default without a \
+         `MessageId` (Python and JS set one only on a scheduled message, .NET copies \
+         `ServiceBusMessage.MessageId`, null unless set), so on either front the broker generates \
+         the id and duplicate detection, on for `jobs`, has no history to consult; then {} clients peek-lock and complete until the \
          broker counts every message of the phase completed. REST: `POST \
          /servicebus/jobs/messages`, then `POST .../messages/head` and `DELETE` of its \
          `Location`, over keep-alive HTTP/1.1 (reqwest), which allows one request at a time per \

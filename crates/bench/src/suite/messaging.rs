@@ -355,12 +355,10 @@ async fn amqp_rates(
     let deadline = started + duration;
     let tasks: Vec<_> = senders
         .into_iter()
-        .enumerate()
-        .map(|(i, (connection, session, mut sender))| {
+        .map(|(connection, session, mut sender)| {
             tokio::spawn(async move {
                 let mut n: u64 = 0;
                 let mut in_flight = std::collections::VecDeque::with_capacity(window);
-                let mut id = 0;
                 while Instant::now() < deadline {
                     if in_flight.len() >= window
                         && let Some(outcome) = in_flight.pop_front()
@@ -368,16 +366,15 @@ async fn amqp_rates(
                         accepted(outcome).await?;
                         n += 1;
                     }
+                    // No MessageId, as the SDKs send by default and as the REST sends go.
                     let message = Message::builder()
                         .properties(
                             Properties::builder()
-                                .message_id(format!("amqp-{window}-{i}-{id}"))
                                 .content_type("application/json")
                                 .build(),
                         )
                         .data(Binary::from(SAMPLE_JOB.as_bytes().to_vec()))
                         .build();
-                    id += 1;
                     in_flight.push_back(sender.send_batchable(message).await?);
                 }
                 for outcome in in_flight {

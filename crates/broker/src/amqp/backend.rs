@@ -64,6 +64,9 @@ pub enum ReceiveMode {
 pub struct NewMessage {
     /// `properties.message-id` as text (duplicate detection); `None` when absent.
     pub message_id: Option<String>,
+    /// The broker generated `message_id` (the sender gave none): unique, so duplicate detection
+    /// does not look it up or keep it.
+    pub generated_id: bool,
     /// `properties.group-id` (`SessionId`).
     pub session_id: Option<String>,
     /// `x-opt-partition-key`.

@@ -28,6 +28,8 @@ use crate::amqp::sas::{Grant, SasKey};
 
 /// The largest frame we accept (and announce).
 pub const MAX_FRAME_SIZE: u32 = 256 * 1024;
+/// Frames (or helper events) handled at most between two flushes of what they answered.
+const FRAMES_PER_FLUSH: usize = 64;
 /// Session window we announce and keep topping up.
 pub const SESSION_WINDOW: u32 = 5000;
 
@@ -216,42 +218,25 @@ impl<B: Backend> Conn<B> {
             let expiry = self.next_expiry();
             tokio::select! {
                 frame = frames.recv() => {
-                    let frame = match frame {
-                        Some(Ok(frame)) => frame,
-                        Some(Err(CodecError::Io(_))) | None => return Ok(()),
-                        Some(Err(e @ CodecError::FrameTooLarge { .. })) => {
-                            let text = e.to_string();
-                            return self.fail(write, ConnectionError::FramingError.into(), &text).await;
-                        }
-                        Some(Err(e)) => {
-                            let text = e.to_string();
-                            return self.fail(write, AmqpError::DecodeError.into(), &text).await;
-                        }
-                    };
-                    match self.on_frame(frame).await {
-                        Ok(true) => {}
-                        Ok(false) => { self.flush(write).await?; return Ok(()); }
-                        Err(ConnectionEnd::Closed(text)) => {
-                            return self.fail(write, AmqpError::NotAllowed.into(), &text).await;
-                        }
-                        Err(e) => {
-                            let text = e.to_string();
-                            return self.fail(write, AmqpError::DecodeError.into(), &text).await;
+                    if let Some(end) = self.take_frame(write, frame).await {
+                        return end;
+                    }
+                    // What else the reader has queued is handled before the one flush below:
+                    // a pipelining client's transfers cost one pass of this loop, not one each.
+                    for _ in 1..FRAMES_PER_FLUSH {
+                        let Ok(frame) = frames.try_recv() else { break };
+                        if let Some(end) = self.take_frame(write, Some(frame)).await {
+                            return end;
                         }
                     }
                 }
-                Some(event) = events.recv() => match event {
-                    Event::Wake { channel, handle } => {
-                        if let Some(link) = self.link_mut(channel, handle) {
-                            link.waiting = false;
-                        }
-                        self.pump(channel, handle).await?;
+                Some(event) = events.recv() => {
+                    self.on_event(event).await?;
+                    for _ in 1..FRAMES_PER_FLUSH {
+                        let Ok(event) = events.try_recv() else { break };
+                        self.on_event(event).await?;
                     }
-                    Event::Stored { channel, handle, stored } => {
-                        self.on_stored(channel, handle, stored)?;
-                    }
-                    Event::Settled(replies) => self.on_settled(replies)?,
-                },
+                }
                 _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
                     codec::write_empty(&mut self.out);
                 }
@@ -267,6 +252,56 @@ impl<B: Backend> Conn<B> {
                 self.flush(write).await?;
                 last_write = Instant::now();
             }
+        }
+    }
+
+    /// Handle what the reader handed over; `Some` with how the connection ends, if it does.
+    async fn take_frame(
+        &mut self,
+        write: &mut OwnedWriteHalf,
+        frame: Option<Result<RawFrame, CodecError>>,
+    ) -> Option<Result<(), ConnectionEnd>> {
+        let frame = match frame {
+            Some(Ok(frame)) => frame,
+            Some(Err(CodecError::Io(_))) | None => return Some(Ok(())),
+            Some(Err(e @ CodecError::FrameTooLarge { .. })) => {
+                let text = e.to_string();
+                let end = self.fail(write, ConnectionError::FramingError.into(), &text);
+                return Some(end.await);
+            }
+            Some(Err(e)) => {
+                let text = e.to_string();
+                return Some(self.fail(write, AmqpError::DecodeError.into(), &text).await);
+            }
+        };
+        match self.on_frame(frame).await {
+            Ok(true) => None,
+            Ok(false) => Some(self.flush(write).await.map_err(ConnectionEnd::from)),
+            Err(ConnectionEnd::Closed(text)) => {
+                Some(self.fail(write, AmqpError::NotAllowed.into(), &text).await)
+            }
+            Err(e) => {
+                let text = e.to_string();
+                Some(self.fail(write, AmqpError::DecodeError.into(), &text).await)
+            }
+        }
+    }
+
+    /// Handle what a helper task told the connection.
+    async fn on_event(&mut self, event: Event) -> Result<(), CodecError> {
+        match event {
+            Event::Wake { channel, handle } => {
+                if let Some(link) = self.link_mut(channel, handle) {
+                    link.waiting = false;
+                }
+                self.pump(channel, handle).await
+            }
+            Event::Stored {
+                channel,
+                handle,
+                stored,
+            } => self.on_stored(channel, handle, stored),
+            Event::Settled(replies) => self.on_settled(replies),
         }
     }
 

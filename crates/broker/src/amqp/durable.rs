@@ -18,7 +18,7 @@ use crate::amqp::backend::{
 };
 use crate::amqp::rest_view;
 use crate::namespace::Namespace;
-use crate::store::{LockRef, Raw, RawMessage, StoreError, Take};
+use crate::store::{LockRef, Raw, RawMessage, RawSend, StoreError, Take};
 
 /// How often a waiting receiver looks again without an arrival (scheduled messages whose time
 /// came, locks the sweep released).
@@ -154,7 +154,11 @@ impl Backend for DurableBackend {
                     bare: m.bare.to_vec(),
                     annotations: m.annotations.as_ref().map(|a| a.to_vec()),
                 };
-                Ok((row, raw))
+                Ok(RawSend {
+                    message: row,
+                    raw,
+                    sender_id: !m.generated_id,
+                })
             })
             .collect::<Result<Vec<_>, BackendError>>()?;
         self.namespace

@@ -347,28 +347,40 @@ impl<B: Backend> Conn<B> {
                 "transfer on a link where the server is the sender".into(),
             ));
         }
-        let partial = link.partial.get_or_insert_with(|| Partial {
+        let fresh = |t: &Transfer| Partial {
             delivery_id: t.delivery_id.unwrap_or(0),
             settled: t.settled.unwrap_or(false),
             format: t.message_format.unwrap_or(0),
             total: 0,
             buf: BytesMut::new(),
-        });
-        partial.total += payload.len();
-        // Keep at most one byte past the limit: enough to refuse the message.
-        let limit = match &link.kind {
-            Kind::Send { max_size, .. } => *max_size + 1,
-            _ => 1 << 20,
         };
-        let room = limit.saturating_sub(partial.buf.len());
-        partial
-            .buf
-            .extend_from_slice(&payload[..payload.len().min(room)]);
-        if t.more {
-            return Ok(());
-        }
-        let Some(partial) = link.partial.take() else {
-            return Ok(());
+        let (partial, body) = if link.partial.is_none() && !t.more {
+            // A delivery in one frame (the usual case) is taken as received, without a copy.
+            let whole = Partial {
+                total: payload.len(),
+                ..fresh(&t)
+            };
+            (whole, payload)
+        } else {
+            let partial = link.partial.get_or_insert_with(|| fresh(&t));
+            partial.total += payload.len();
+            // Keep at most one byte past the limit: enough to refuse the message.
+            let limit = match &link.kind {
+                Kind::Send { max_size, .. } => *max_size + 1,
+                _ => 1 << 20,
+            };
+            let room = limit.saturating_sub(partial.buf.len());
+            partial
+                .buf
+                .extend_from_slice(&payload[..payload.len().min(room)]);
+            if t.more {
+                return Ok(());
+            }
+            let Some(mut partial) = link.partial.take() else {
+                return Ok(());
+            };
+            let body = std::mem::take(&mut partial.buf).freeze();
+            (partial, body)
         };
         if t.aborted {
             return Ok(());
@@ -382,7 +394,6 @@ impl<B: Backend> Conn<B> {
                 (handle, link.delivery_count, LINK_CREDIT, false)
             });
         let kind = link.kind.clone();
-        let body = partial.buf.freeze();
         let outcome = match kind {
             Kind::Send { queue, max_size } => {
                 let checked = self.check_transfer(

@@ -162,12 +162,12 @@ fn with_message_id(parsed: &mut Parsed, id: &str) -> Result<(), CodecError> {
 /// The storable form of a parsed message; one without a message id gets one (a GUID in
 /// Service Bus's 32-hex-digit form).
 pub fn to_new_message(mut parsed: Parsed) -> Result<NewMessage, CodecError> {
-    if parsed
+    let generated_id = parsed
         .properties
         .as_ref()
         .and_then(|p| p.message_id.as_ref())
-        .is_none()
-    {
+        .is_none();
+    if generated_id {
         with_message_id(&mut parsed, &Uuid::new_v4().simple().to_string())?;
     }
     let properties = parsed.properties.as_ref();
@@ -183,6 +183,7 @@ pub fn to_new_message(mut parsed: Parsed) -> Result<NewMessage, CodecError> {
         message_id: properties
             .and_then(|p| p.message_id.as_ref())
             .map(message_id_text),
+        generated_id,
         session_id: properties.and_then(|p| p.group_id.clone()),
         partition_key,
         time_to_live: parsed

@@ -11,6 +11,7 @@ use rusqlite::{OptionalExtension as _, Transaction, params};
 
 use super::row::{Stored, ms, now_ms, stored_columns, time};
 use super::schema::{Counter, MessageState, bump};
+use super::send::{Row, insert_all};
 use super::settle::held;
 use super::{LockRef, Message, NewMessage, Store, StoreError};
 
@@ -21,6 +22,19 @@ pub struct Raw {
     pub bare: Vec<u8>,
     /// The message-annotations section, when the sender gave one.
     pub annotations: Option<Vec<u8>>,
+}
+
+/// A message sent over AMQP: its REST columns, its sections, and whose its `MessageId` is.
+#[derive(Debug, Clone)]
+pub struct RawSend {
+    /// The message's REST columns; `message_id` is the one in its properties section.
+    pub message: NewMessage,
+    /// Its AMQP sections.
+    pub raw: Raw,
+    /// The `MessageId` is the sender's own. `false` when the broker generated it (the sender
+    /// gave none): a generated id is unique, so duplicate detection neither looks it up nor
+    /// keeps it, as for a REST send without one.
+    pub sender_id: bool,
 }
 
 /// How a take treats the messages it finds.
@@ -65,26 +79,16 @@ fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawMessage> {
 
 impl Store {
     /// Enqueue messages with their AMQP sections, all or nothing; their sequence numbers once
-    /// committed (as [`Store::send`]).
-    pub async fn send_raw(&self, messages: Vec<(NewMessage, Raw)>) -> Result<Vec<i64>, StoreError> {
+    /// committed (as [`Store::send`]), one insert per message (its sections included).
+    pub async fn send_raw(&self, messages: Vec<RawSend>) -> Result<Vec<i64>, StoreError> {
         let seqs = self
             .call(move |cx| {
-                let mut seqs = Vec::with_capacity(messages.len());
-                for (m, raw) in messages {
-                    let inserted = super::send::insert(cx.tx, cx.options, &m)?;
-                    let seq = inserted.seq;
-                    if !inserted.stored {
-                        seqs.push(seq);
-                        continue;
-                    }
-                    cx.tx
-                        .prepare_cached(
-                            "UPDATE messages SET amqp_bare = ?2, amqp_annotations = ?3 WHERE seq = ?1",
-                        )?
-                        .execute(params![seq, raw.bare, raw.annotations])?;
-                    seqs.push(seq);
-                }
-                Ok(seqs)
+                let rows = messages.iter().map(|m| Row {
+                    message: &m.message,
+                    raw: Some(&m.raw),
+                    sender_id: m.sender_id,
+                });
+                insert_all(cx.tx, cx.options, rows)
             })
             .await?;
         self.arrivals.notify_waiters();

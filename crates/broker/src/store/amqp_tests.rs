@@ -24,6 +24,14 @@ fn lock(m: &RawMessage) -> LockRef {
     }
 }
 
+fn raw_send(message: &NewMessage, raw: &Raw) -> RawSend {
+    RawSend {
+        message: message.clone(),
+        raw: raw.clone(),
+        sender_id: message.message_id.is_some(),
+    }
+}
+
 #[tokio::test]
 async fn raw_sections_release_and_defer_survive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -40,7 +48,7 @@ async fn raw_sections_release_and_defer_survive_a_reopen() {
     {
         let store = Store::open(&path, options()).unwrap();
         let seqs = store
-            .send_raw(vec![(new.clone(), raw.clone()), (new, raw.clone())])
+            .send_raw(vec![raw_send(&new, &raw), raw_send(&new, &raw)])
             .await
             .unwrap();
         let got = store.take("jobs", false, Take::Lock, 2).await.unwrap();

@@ -10,7 +10,8 @@
 //! The history is a table of the store (`duplicates`), so it survives a restart; the sweep
 //! prunes what is older than each queue's window. Only a queue with duplicate detection and a
 //! sender's own `MessageId` touch it: a message without one (every output-binding send of the
-//! devhost) gets a generated, unique id and no history row.
+//! devhost, and what the SDKs send by default), over REST or AMQP, gets a generated, unique id
+//! and no history row.
 
 use std::time::Duration;
 
@@ -21,7 +22,8 @@ use super::model::QueueConfig;
 use super::row::ms;
 
 /// Whether `message_id` was accepted on `queue` less than `window` before `now` (epoch ms). If
-/// not, it is recorded as accepted now.
+/// not, it is recorded as accepted now. One statement, one seek of the history's key: the
+/// insert, or the update of an id older than the window, changes a row; a duplicate changes none.
 pub(super) fn seen(
     tx: &Transaction<'_>,
     queue: &str,
@@ -29,19 +31,19 @@ pub(super) fn seen(
     window: Duration,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let last: Option<i64> = tx
-        .prepare_cached("SELECT seen_at FROM duplicates WHERE queue = ?1 AND message_id = ?2")?
-        .query_row(params![queue, message_id], |r| r.get(0))
-        .optional()?;
-    if last.is_some_and(|at| now < at.saturating_add(ms(window))) {
-        return Ok(true);
-    }
-    tx.prepare_cached(
-        "INSERT INTO duplicates (queue, message_id, seen_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (queue, message_id) DO UPDATE SET seen_at = excluded.seen_at",
-    )?
-    .execute(params![queue, message_id, now])?;
-    Ok(false)
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO duplicates (queue, message_id, seen_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (queue, message_id) DO UPDATE SET seen_at = excluded.seen_at
+             WHERE duplicates.seen_at <= ?4",
+        )?
+        .execute(params![
+            queue,
+            message_id,
+            now,
+            now.saturating_sub(ms(window))
+        ])?;
+    Ok(changed == 0)
 }
 
 /// A sequence number no message has, for a dropped duplicate (the sender is told it was

@@ -68,7 +68,7 @@ use std::sync::{Arc, mpsc};
 use rusqlite::Connection;
 use tokio::sync::{Notify, oneshot};
 
-pub use amqp::{Raw, RawMessage, Take};
+pub use amqp::{Raw, RawMessage, RawSend, Take};
 pub use entities::{EntityChange, EntityDescription, EntityRuntime, STANDARD_MAX_MESSAGE_SIZE_KB};
 pub use error::StoreError;
 pub use model::{

@@ -123,10 +123,12 @@ async fn the_history_survives_a_reopen_and_holds_for_raw_and_scheduled_sends() {
         bare: vec![0x00, 0x53, 0x75, 0xa0, 0x01, b'x'],
         annotations: None,
     };
-    store
-        .send_raw(vec![(msg("dedup", "kept", "raw"), raw)])
-        .await
-        .unwrap();
+    let sent = RawSend {
+        message: msg("dedup", "kept", "raw"),
+        raw,
+        sender_id: true,
+    };
+    store.send_raw(vec![sent]).await.unwrap();
     // A second schedule of the id is dropped; its sequence number cancels nothing.
     let dup = store
         .send(vec![NewMessage {
@@ -231,4 +233,46 @@ async fn each_queue_expires_messages_by_its_own_time_to_live_and_dead_letter_set
     assert_eq!((of("ttl-drop").active, of("ttl-drop").expired), (0, 1));
     assert_eq!((of("ttl-dlq").dead_lettered, of("ttl-dlq").expired), (1, 1));
     assert_eq!((of("plain").active, of("plain").expired), (1, 0));
+}
+
+#[tokio::test]
+async fn a_generated_id_is_neither_looked_up_nor_kept_and_a_sender_id_repeats_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let store = Store::open(&path, config(Duration::from_secs(60))).unwrap();
+    let raw = Raw {
+        bare: vec![0x00, 0x53, 0x75, 0xa0, 0x01, b'x'],
+        annotations: None,
+    };
+    let send = |id: &str, body: &str, sender_id| RawSend {
+        message: msg("dedup", id, body),
+        raw: raw.clone(),
+        sender_id,
+    };
+    // Two broker-generated ids that happen to be equal are both stored (a generated id is
+    // never in the history), and a sender's id twice in one call is stored once.
+    let seqs = store
+        .send_raw(vec![
+            send("gen", "1", false),
+            send("gen", "2", false),
+            send("own", "3", true),
+            send("own", "4", true),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(seqs.len(), 4);
+    let s = store.stats(vec![]).await.unwrap();
+    let dedup = s.iter().find(|s| s.name == "dedup").unwrap();
+    assert_eq!((dedup.active, dedup.enqueued), (3, 3));
+    assert_eq!(bodies(&store, "dedup").await, ["1", "2", "3"]);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let kept: Vec<String> = conn
+        .prepare("SELECT message_id FROM duplicates")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(kept, ["own"]);
 }

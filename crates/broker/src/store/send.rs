@@ -1,12 +1,12 @@
 //! Send (and schedule): new messages into a queue.
 
-use rusqlite::params;
+use rusqlite::{Transaction, params};
 use serde_json::Value;
 
 use super::duplicates;
 use super::row::{ms, now_ms};
 use super::schema::{Counter, MessageState, bump};
-use super::{NewMessage, QueueConfig, Store, StoreError};
+use super::{NewMessage, QueueConfig, Raw, Store, StoreError};
 
 impl Store {
     /// Enqueue messages durably; their sequence numbers once committed. A message with
@@ -17,11 +17,12 @@ impl Store {
     pub async fn send(&self, messages: Vec<NewMessage>) -> Result<Vec<i64>, StoreError> {
         let seqs = self
             .call(move |cx| {
-                let mut seqs = Vec::with_capacity(messages.len());
-                for m in messages {
-                    seqs.push(insert(cx.tx, cx.options, &m)?.seq);
-                }
-                Ok(seqs)
+                let rows = messages.iter().map(|m| Row {
+                    message: m,
+                    raw: None,
+                    sender_id: m.message_id.is_some(),
+                });
+                insert_all(cx.tx, cx.options, rows)
             })
             .await?;
         self.arrivals.notify_waiters();
@@ -54,56 +55,88 @@ impl Store {
     }
 }
 
-/// A message sent: its sequence number, and whether it was stored (not a dropped duplicate).
-pub(super) struct Inserted {
-    pub seq: i64,
-    pub stored: bool,
+/// One message to insert, with its AMQP sections when it came over AMQP.
+pub(super) struct Row<'a> {
+    pub message: &'a NewMessage,
+    pub raw: Option<&'a Raw>,
+    /// Its `MessageId` is the sender's own (not generated): only such an id can repeat, so only
+    /// it is looked up in, and added to, the duplicate-detection history.
+    pub sender_id: bool,
 }
 
-/// Insert one new message, unless its queue detects duplicates and it is one.
-pub(super) fn insert(
-    tx: &rusqlite::Transaction<'_>,
+/// Insert messages in order (each unless its queue detects duplicates and it is one); their
+/// sequence numbers. The statements are looked up in the cache once for the whole call, and
+/// each queue's `enqueued` counter is bumped once per call, not per message.
+pub(super) fn insert_all<'a>(
+    tx: &Transaction<'_>,
     config: &QueueConfig,
-    m: &NewMessage,
-) -> Result<Inserted, StoreError> {
+    rows: impl ExactSizeIterator<Item = Row<'a>>,
+) -> Result<Vec<i64>, StoreError> {
+    let mut seqs = Vec::with_capacity(rows.len());
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO messages (queue, message_id, body, content_type, correlation_id, properties, enqueued_at, visible_at, expires_at, state, amqp_bare, amqp_annotations)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    // Stored messages per queue, in order of first appearance (a call is nearly always one queue).
+    let mut enqueued: Vec<(&str, u64)> = Vec::new();
     let now = now_ms();
-    let options = config.of(&m.queue);
-    // A generated id is unique: only a sender's own `MessageId` can repeat.
-    if let (Some(window), Some(id)) = (options.duplicate_detection, m.message_id.as_deref())
-        && duplicates::seen(tx, &m.queue, id, window, now)?
+    for Row {
+        message: m,
+        raw,
+        sender_id,
+    } in rows
     {
-        tracing::debug!(queue = %m.queue, message_id = id, "duplicate MessageId within the window: dropped");
-        return Ok(Inserted {
-            seq: duplicates::burn_sequence_number(tx)?,
-            stored: false,
-        });
+        let options = config.of(&m.queue);
+        if let (Some(window), Some(id), true) = (
+            options.duplicate_detection,
+            m.message_id.as_deref(),
+            sender_id,
+        ) && duplicates::seen(tx, &m.queue, id, window, now)?
+        {
+            tracing::debug!(queue = %m.queue, message_id = id, "duplicate MessageId within the window: dropped");
+            seqs.push(duplicates::burn_sequence_number(tx)?);
+            continue;
+        }
+        let generated;
+        let id = match &m.message_id {
+            Some(id) => id.as_str(),
+            None => {
+                generated = uuid::Uuid::new_v4().simple().to_string();
+                generated.as_str()
+            }
+        };
+        let enqueued_at = m
+            .scheduled_for
+            .map_or(now, |t| t.timestamp_millis().max(now));
+        let ttl = m
+            .time_to_live
+            .map_or(options.time_to_live, |t| t.min(options.time_to_live));
+        let properties = if m.properties.is_empty() {
+            std::borrow::Cow::Borrowed("{}")
+        } else {
+            std::borrow::Cow::Owned(Value::Object(m.properties.clone()).to_string())
+        };
+        insert.execute(params![
+            m.queue,
+            id,
+            m.body,
+            m.content_type,
+            m.correlation_id,
+            properties,
+            enqueued_at,
+            enqueued_at.saturating_add(ms(ttl)),
+            MessageState::Active,
+            raw.map(|r| &r.bare),
+            raw.and_then(|r| r.annotations.as_ref()),
+        ])?;
+        seqs.push(tx.last_insert_rowid());
+        match enqueued.iter_mut().find(|(q, _)| *q == m.queue) {
+            Some((_, n)) => *n += 1,
+            None => enqueued.push((&m.queue, 1)),
+        }
     }
-    let id = m
-        .message_id
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let enqueued = m
-        .scheduled_for
-        .map_or(now, |t| t.timestamp_millis().max(now));
-    let ttl = m
-        .time_to_live
-        .map_or(options.time_to_live, |t| t.min(options.time_to_live));
-    tx.prepare_cached(
-        "INSERT INTO messages (queue, message_id, body, content_type, correlation_id, properties, enqueued_at, visible_at, expires_at, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        m.queue,
-        id,
-        m.body,
-        m.content_type,
-        m.correlation_id,
-        Value::Object(m.properties.clone()).to_string(),
-        enqueued,
-        enqueued.saturating_add(ms(ttl)),
-        MessageState::Active,
-    ])?;
-    let seq = tx.last_insert_rowid();
-    bump(tx, &m.queue, Counter::Enqueued, 1)?;
-    Ok(Inserted { seq, stored: true })
+    for (queue, n) in enqueued {
+        bump(tx, queue, Counter::Enqueued, n)?;
+    }
+    Ok(seqs)
 }
