@@ -201,7 +201,7 @@ fn e2e_section(out: &mut String, p: &Plan, e: &EndToEnd) {
         "\n## 3. End to end through the devhost\n\n\
          The release `devhost` runs the release `handler` over the custom-handler contract with \
          its durable queue (SQLite WAL, `synchronous=FULL`: a 202 means the job is fsync'd), \
-         `maxConcurrentCalls` from `host.json`, telemetry captured by its own ingestion endpoint \
+         `maxConcurrentCalls` from `host.json` (unset there: the extension default, 16 per processor), telemetry captured by its own ingestion endpoint \
          (the handler exports every span and metric to it), chaos 0, processing delay 0, \
          ingest protection lifted as above. \
          Clients POST the README's sample job to `/api/IngestJob`. Each scenario starts a fresh \

@@ -7,8 +7,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    App, Method, SAMPLE_JOB, counts, devhost_binary, devhost_start_fails, repo_root, script_root,
-    start_app,
+    App, Method, SAMPLE_JOB, counts, devhost_binary, devhost_start_fails, max_concurrent_calls,
+    repo_root, script_root, start_app,
 };
 use serde_json::Value;
 
@@ -77,9 +77,7 @@ async fn deliveries_never_exceed_max_concurrent_calls() {
         10,
         &[("CHAOS_FAILURE_RATE", "0"), ("PROCESSING_DELAY_MS", "1000")],
     );
-    let host = std::fs::read_to_string(app.root.join("host.json")).unwrap();
-    let host: Value = serde_json::from_str(&host).unwrap();
-    let [limit] = counts(&host["extensions"]["serviceBus"], ["maxConcurrentCalls"]);
+    let limit = max_concurrent_calls(&app.root) as u64;
     let d = app.devhost().await;
     // All at once, so the limit is reached however slowly a loaded machine takes each one.
     let mut submits = tokio::task::JoinSet::new();

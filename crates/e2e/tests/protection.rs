@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{App, Devhost, Method, SAMPLE_JOB, counts, edit_host_json, start_app};
+use common::{App, Devhost, Method, SAMPLE_JOB, counts, set_host_json, start_app};
 use serde_json::json;
 
 const THUMBNAIL: &str = r#"{"jobType":"thumbnail","tenantId":"contoso","payload":{"imageUrl":"https://example.com/a.png","width":64,"height":64}}"#;
@@ -44,11 +44,9 @@ async fn backpressure_sheds_low_priority_jobs_while_the_queue_is_deep() {
         ],
     );
     // One delivery at a time: the queue drains slowly enough to be seen deep.
-    edit_host_json(
-        &app.root,
-        "/extensions/serviceBus/maxConcurrentCalls",
-        json!(1),
-    );
+    set_host_json(&app.root, |h| {
+        h["extensions"]["serviceBus"]["maxConcurrentCalls"] = json!(1);
+    });
     let d = app.devhost().await;
     let mut accepted = 0;
 

@@ -86,3 +86,16 @@ pub fn wait(child: Child, within: Duration) -> Output {
         }
     }
 }
+
+/// The `maxConcurrentCalls` the devhost applies to the app at `root`: `host.json`'s
+/// `extensions.serviceBus.maxConcurrentCalls`, else the Service Bus extension's default, 16 per
+/// processor (SB `ServiceBusOptions.MaxConcurrentCalls`; `WEBSITE_SKU` is not `Dynamic` in these
+/// tests; the devhost's `parity_trigger` suite holds it to that default).
+pub fn max_concurrent_calls(root: &Path) -> usize {
+    let host: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("host.json")).unwrap()).unwrap();
+    match host.pointer("/extensions/serviceBus/maxConcurrentCalls") {
+        Some(v) => usize::try_from(v.as_u64().unwrap()).unwrap(),
+        None => 16 * std::thread::available_parallelism().unwrap().get(),
+    }
+}
