@@ -24,6 +24,8 @@ pub struct BenchOptions {
     pub out: PathBuf,
     /// Exit non-zero when a target is missed.
     pub strict: bool,
+    /// Parts of the suite to run (empty: all), passed to the runner's `--only`.
+    pub only: Vec<String>,
 }
 
 /// Build, measure, report.
@@ -96,6 +98,9 @@ pub fn bench(opts: &BenchOptions) -> Result<()> {
     }
     if opts.strict {
         cmd.arg("--strict");
+    }
+    if !opts.only.is_empty() {
+        cmd.arg("--only").arg(opts.only.join(","));
     }
     run(&mut cmd, "the bench runner")
 }

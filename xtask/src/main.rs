@@ -57,12 +57,17 @@ enum Cmd {
         /// Skip the criterion micro-benchmarks.
         #[arg(long)]
         no_micro: bool,
-        /// Report path (default: BENCHMARKS.md, or target/bench/BENCHMARKS-quick.md with --quick).
+        /// Report path (default: BENCHMARKS.md; target/bench/BENCHMARKS-quick.md with --quick,
+        /// target/bench/BENCHMARKS-only.md with --only).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Exit non-zero when a performance target is missed.
         #[arg(long)]
         strict: bool,
+        /// Run only these parts of the suite, comma-separated: process, hot, e2e, messaging
+        /// (no micro-benchmarks; the report says it is partial).
+        #[arg(long, value_delimiter = ',', value_parser = ["process", "hot", "e2e", "messaging"])]
+        only: Vec<String>,
     },
 }
 
@@ -84,22 +89,29 @@ fn run(cli: Cli) -> Result<()> {
             no_micro,
             out,
             strict,
+            only,
         } => {
+            let scratch = |name: &str| -> Result<PathBuf> {
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+                Ok(xtask::stage::target_dir(&cargo, &root)?
+                    .join("bench")
+                    .join(name))
+            };
             let out = match out {
                 Some(p) if p.is_absolute() => p,
                 Some(p) => root.join(p),
-                None if quick => {
-                    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-                    xtask::stage::target_dir(&cargo, &root)?.join("bench/BENCHMARKS-quick.md")
-                }
+                // A smoke or a partial run never replaces the figures of record.
+                None if quick => scratch("BENCHMARKS-quick.md")?,
+                None if !only.is_empty() => scratch("BENCHMARKS-only.md")?,
                 None => root.join("BENCHMARKS.md"),
             };
             xtask::bench::bench(&xtask::bench::BenchOptions {
                 root,
                 quick,
-                no_micro,
+                no_micro: no_micro || !only.is_empty(),
                 out,
                 strict,
+                only,
             })
         }
         Cmd::Stage {

@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 use crate::criterion_report::{Estimate, human};
 use crate::load::Outcome;
 use crate::machine::Machine;
-use crate::suite::Plan;
 use crate::suite::e2e::EndToEnd;
 use crate::suite::hot_path::{HotPath, Pair};
 use crate::suite::messaging::{Messaging, WINDOW};
 use crate::suite::startup::Process;
+use crate::suite::{Plan, Suite};
 use crate::targets::Verdict;
 
 /// Everything one run measured.
@@ -27,16 +27,18 @@ pub struct Run {
     pub oha: String,
     /// The plan used.
     pub plan: Plan,
+    /// The parts `--only` asked for (empty: all of them).
+    pub only: Vec<Suite>,
     /// Hot path.
-    pub hot: HotPath,
+    pub hot: Option<HotPath>,
     /// Criterion estimates (empty if the micro-benchmarks were not run).
     pub micro: Vec<Estimate>,
     /// End to end.
-    pub e2e: EndToEnd,
+    pub e2e: Option<EndToEnd>,
     /// The local Service Bus's front ends.
-    pub messaging: Messaging,
+    pub messaging: Option<Messaging>,
     /// Process figures.
-    pub process: Process,
+    pub process: Option<Process>,
     /// Targets.
     pub verdicts: Vec<Verdict>,
 }
@@ -84,6 +86,18 @@ pub fn render(run: &Run) -> String {
             "> **Smoke run (`--quick`)**: debug builds, durations of a second or two, micro-benchmarks run once in test mode: it proves the suite runs. The figures are not representative.\n"
         );
     }
+    if !run.only.is_empty() {
+        let names: Vec<String> = run
+            .only
+            .iter()
+            .map(|s| format!("{s:?}").to_lowercase())
+            .collect();
+        let _ = writeln!(
+            out,
+            "> **Partial run (`--only {}`)**: only these sections and their targets; not a run of record.\n",
+            names.join(",")
+        );
+    }
     let _ = writeln!(
         out,
         "Produced by `{}` on {} (commit `{}`). Every figure below comes from that one run; \
@@ -107,6 +121,25 @@ pub fn render(run: &Run) -> String {
     }
 
     let p = &run.plan;
+    if let Some(hot) = &run.hot {
+        hot_section(&mut out, p, hot);
+    }
+    if run.only.is_empty() || !run.micro.is_empty() {
+        micro_section(&mut out, &run.micro);
+    }
+    if let Some(e) = &run.e2e {
+        e2e_section(&mut out, p, e);
+    }
+    if let Some(m) = &run.messaging {
+        messaging_section(&mut out, m);
+    }
+    if let Some(pr) = &run.process {
+        process_section(&mut out, pr, run.hot.as_ref());
+    }
+    out
+}
+
+fn hot_section(out: &mut String, p: &Plan, hot: &HotPath) {
     let _ = writeln!(
         out,
         "\n## 1. Handler hot path against the axum baseline\n\n\
@@ -125,40 +158,43 @@ pub fn render(run: &Run) -> String {
         p.hot_duration.as_secs_f64(),
         p.fixed_rate,
         p.rate_duration.as_secs_f64(),
-        run.hot.rounds
+        hot.rounds
     );
     let _ = writeln!(
         out,
         "| scenario | server | req/s | p50 | p99 | requests |\n| --- | --- | ---: | ---: | ---: | ---: |"
     );
-    for pair in [&run.hot.ingest, &run.hot.process, &run.hot.ingest_fixed] {
-        pair_rows(&mut out, pair);
+    for pair in [&hot.ingest, &hot.process, &hot.ingest_fixed] {
+        pair_rows(out, pair);
     }
     let _ = writeln!(
         out,
         "\nPeak RSS after these runs: handler {:.1} MiB, baseline {:.1} MiB.",
-        run.hot.handler_memory.peak_mib(),
-        run.hot.baseline_memory.peak_mib()
+        hot.handler_memory.peak_mib(),
+        hot.baseline_memory.peak_mib()
     );
+}
 
+fn micro_section(out: &mut String, micro: &[Estimate]) {
     let _ = writeln!(
         out,
         "\n## 2. Micro-benchmarks (criterion, in process)\n\n`cargo bench -p bench --bench micro`.\n"
     );
-    if run.micro.is_empty() {
+    if micro.is_empty() {
         let _ = writeln!(
             out,
             "No estimates in this run (the smoke runs each benchmark once, unmeasured)."
         );
     } else {
         let _ = writeln!(out, "| benchmark | mean | median |\n| --- | ---: | ---: |");
-        for e in &run.micro {
+        for e in micro {
             let id = format!("`{}`", e.id);
-            row(&mut out, &[&id, &human(e.mean_ns), &human(e.median_ns)]);
+            row(out, &[&id, &human(e.mean_ns), &human(e.median_ns)]);
         }
     }
+}
 
-    let e = &run.e2e;
+fn e2e_section(out: &mut String, p: &Plan, e: &EndToEnd) {
     let c = &e.capacity;
     let _ = writeln!(
         out,
@@ -180,7 +216,7 @@ pub fn render(run: &Run) -> String {
     );
     let p50_p99 = |l: &Outcome| format!("{} / {}", ms(l.p50_ms), ms(l.p99_ms));
     figures(
-        &mut out,
+        out,
         [
             (
                 "accepted jobs/s (during ingest)".into(),
@@ -218,7 +254,7 @@ pub fn render(run: &Run) -> String {
     );
     let lossless = if r.lossless { "yes" } else { "**no**" };
     figures(
-        &mut out,
+        out,
         [
             ("achieved req/s".into(), format!("{:.0}", r.ingest.rps)),
             ("ingest p50 / p99".into(), p50_p99(&r.ingest)),
@@ -246,7 +282,7 @@ pub fn render(run: &Run) -> String {
             if s.held { "yes" } else { "no" },
         );
         let (p50, p99) = (ms(s.ingest.p50_ms), ms(s.ingest.p99_ms));
-        row(&mut out, &[&s.rate, &achieved, &p50, &p99, &held]);
+        row(out, &[&s.rate, &achieved, &p50, &p99, &held]);
     }
     let _ = writeln!(
         out,
@@ -266,10 +302,9 @@ pub fn render(run: &Run) -> String {
             }
         )
     );
+}
 
-    messaging_section(&mut out, &run.messaging);
-
-    let pr = &run.process;
+fn process_section(out: &mut String, pr: &Process, hot: Option<&HotPath>) {
     let _ = writeln!(
         out,
         "\n## 5. Process figures\n\nStart-to-first-answer is the time from `spawn` to the first \
@@ -280,8 +315,7 @@ pub fn render(run: &Run) -> String {
     let _ = writeln!(out, "| | handler | baseline |\n| --- | ---: | ---: |");
     let mib = |v: f64| format!("{v:.1} MiB");
     let (handler, baseline) = (&pr.handler, &pr.baseline);
-    let memory = (&run.hot.handler_memory, &run.hot.baseline_memory);
-    for (figure, of_handler, of_baseline) in [
+    let mut rows = vec![
         (
             "start-to-first-answer, median",
             ms(handler.median_ms()),
@@ -297,17 +331,21 @@ pub fn render(run: &Run) -> String {
             mib(handler.idle.rss_mib()),
             mib(baseline.idle.rss_mib()),
         ),
-        (
+    ];
+    // The load figures come from section 1, when it ran.
+    if let Some(hot) = hot {
+        rows.push((
             "peak RSS under load (section 1)",
-            mib(memory.0.peak_mib()),
-            mib(memory.1.peak_mib()),
-        ),
-        (
-            "release binary (glibc, stripped)",
-            mib(handler.size_mib),
-            mib(baseline.size_mib),
-        ),
-    ] {
+            mib(hot.handler_memory.peak_mib()),
+            mib(hot.baseline_memory.peak_mib()),
+        ));
+    }
+    rows.push((
+        "release binary (glibc, stripped)",
+        mib(handler.size_mib),
+        mib(baseline.size_mib),
+    ));
+    for (figure, of_handler, of_baseline) in rows {
         let _ = writeln!(out, "| {figure} | {of_handler} | {of_baseline} |");
     }
     if let Some(m) = pr.musl_size_mib {
@@ -316,7 +354,6 @@ pub fn render(run: &Run) -> String {
             "| release binary (x86_64-unknown-linux-musl, what CI stages) | {m:.1} MiB | |"
         );
     }
-    out
 }
 
 fn messaging_section(out: &mut String, m: &Messaging) {
@@ -374,6 +411,61 @@ fn messaging_section(out: &mut String, m: &Messaging) {
         }
         Err(why) => {
             let _ = writeln!(out, "\nMicrosoft's Python SDK: {why}.");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::messaging::Rates;
+    use crate::targets;
+
+    fn rates(sent: u64, seconds: f64) -> Rates {
+        Rates {
+            sent,
+            send_seconds: seconds,
+            completed: sent,
+            receive_seconds: seconds,
+        }
+    }
+
+    #[test]
+    fn a_partial_run_reports_only_its_sections_and_targets() {
+        let messaging = Messaging {
+            clients: 32,
+            body_bytes: 103,
+            rest: rates(1_000, 1.0),
+            amqp: rates(6_000, 1.0),
+            amqp_pipelined: rates(2_500, 1.0),
+            python: Err("not measured".into()),
+        };
+        let verdicts = targets::check(None, None, Some(&messaging), None);
+        assert_eq!(verdicts.len(), 4, "the four messaging targets only");
+        assert!(!verdicts[0].met, "2.5x REST misses the 3x send target");
+        let report = render(&Run {
+            when: "2026-12-02T00:00:00Z".into(),
+            command: "cargo xtask bench --only messaging".into(),
+            quick: false,
+            machine: Machine::default(),
+            oha: "oha 1.16.0".into(),
+            plan: Plan::new(false),
+            only: vec![Suite::Messaging],
+            hot: None,
+            micro: Vec::new(),
+            e2e: None,
+            messaging: Some(messaging),
+            process: None,
+            verdicts,
+        });
+        assert!(report.contains("Partial run (`--only messaging`)"));
+        assert!(report.contains("## 4. The local Service Bus"));
+        assert!(report.contains("**2.5×**"));
+        for absent in ["## 1.", "## 2.", "## 3.", "## 5.", "Handler ingest"] {
+            assert!(
+                !report.contains(absent),
+                "{absent} in a messaging-only report"
+            );
         }
     }
 }

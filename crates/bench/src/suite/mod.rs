@@ -12,6 +12,19 @@ use std::time::Duration;
 use crate::load::Oha;
 use crate::process::Binaries;
 
+/// One part of the suite, as `--only` names it (report sections 1, 3, 4 and 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Suite {
+    /// Section 5: start-to-first-answer, idle memory, binary size.
+    Process,
+    /// Section 1: the handler's hot path against the axum baseline.
+    Hot,
+    /// Section 3: end to end through the devhost.
+    E2e,
+    /// Section 4: the local Service Bus, AMQP against the REST subset.
+    Messaging,
+}
+
 /// How long and how hard to run; `quick` is the CI smoke that proves the suite still runs.
 #[derive(Debug, Clone)]
 pub struct Plan {
