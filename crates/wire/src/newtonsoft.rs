@@ -15,9 +15,12 @@
 //! get shorter) and the `R` format of doubles with exponents (`1E+21`).
 
 use std::fmt::Write as _;
+use std::io;
 
+use serde::Serialize;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use serde_json::ser::{Formatter, PrettyFormatter};
 
 /// A JSON value with object members in document order.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,9 +162,115 @@ impl From<&Value> for JToken {
     }
 }
 
-/// Bytes of `value` written indented as the host writes an object output (see the module doc).
+/// Bytes of `value` written indented as the host writes an object output (see the module doc),
+/// through the [`JToken`] model; [`indented_len_of`] gives the same count without building it.
 pub fn indented_len(value: &Value) -> usize {
     JToken::from(value).indented().len()
+}
+
+/// Bytes of any serialisable `value` written as [`JToken::indented`] writes the `JToken` of its
+/// JSON, counted while serialising: no `Value` or `JToken` tree and no text are built. Fails only
+/// where `serde_json` fails to serialise `value`.
+pub fn indented_len_of<T: Serialize + ?Sized>(value: &T) -> Result<usize, serde_json::Error> {
+    let mut counted = Counted(0);
+    write_indented(&mut counted, value)?;
+    Ok(counted.0)
+}
+
+/// `value` serialised straight into `writer` as [`JToken::indented`] writes the `JToken` of its
+/// JSON (member order as serialised).
+pub fn write_indented<W: io::Write, T: Serialize + ?Sized>(
+    writer: W,
+    value: &T,
+) -> Result<(), serde_json::Error> {
+    let formatter = Indented(PrettyFormatter::with_indent(b"  "));
+    value.serialize(&mut serde_json::Serializer::with_formatter(
+        writer, formatter,
+    ))
+}
+
+/// A writer that only counts bytes.
+struct Counted(usize);
+
+impl io::Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0 += buf.len();
+        Ok(())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `serde_json`'s two-space pretty layout (the same as `Formatting.Indented`: `"name": value`,
+/// `[]` and `{}` when empty), with Newtonsoft's numbers and escapes where `serde_json` differs:
+/// doubles as [`write_float`], and U+0085, U+2028, U+2029 escaped.
+struct Indented(PrettyFormatter<'static>);
+
+impl Formatter for Indented {
+    fn write_f32<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f32) -> io::Result<()> {
+        self.write_f64(w, f64::from(value))
+    }
+    fn write_f64<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
+        write!(w, "{}", Float(value))
+    }
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        // Most text is ASCII (a fast check): nothing to escape beyond what serde_json did.
+        if fragment.is_ascii() {
+            return w.write_all(fragment.as_bytes());
+        }
+        let mut rest = fragment;
+        while let Some(at) = rest.find(['\u{85}', '\u{2028}', '\u{2029}']) {
+            let c = rest[at..].chars().next().unwrap_or_default();
+            w.write_all(&rest.as_bytes()[..at])?;
+            write!(w, "\\u{:04x}", c as u32)?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        w.write_all(rest.as_bytes())
+    }
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
+    }
 }
 
 fn indent(out: &mut String, depth: usize) {
@@ -194,10 +303,20 @@ fn write_string(out: &mut String, s: &str) {
 
 /// A double as Newtonsoft writes it: shortest round-trip text, with `.0` on whole numbers.
 fn write_float(out: &mut String, f: f64) {
-    if f.fract() == 0.0 && f.abs() < 1e15 {
-        let _ = write!(out, "{f:.1}");
-    } else {
-        let _ = write!(out, "{f}");
+    let _ = write!(out, "{}", Float(f));
+}
+
+/// The text of a double in an indented document (see [`write_float`]).
+struct Float(f64);
+
+impl std::fmt::Display for Float {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self(v) = *self;
+        if v.fract() == 0.0 && v.abs() < 1e15 {
+            write!(f, "{v:.1}")
+        } else {
+            write!(f, "{v}")
+        }
     }
 }
 
@@ -305,6 +424,62 @@ mod tests {
             "{\n  \"payload\": {\n    \"rows\": [\n      1,\n      1\n    ]\n  }\n}".len()
         );
         assert!(indented_len(&v) > v.to_string().len());
+    }
+
+    /// The direct serialisation writes the very text of the `JToken` model, member order kept.
+    fn same_as_the_model(compact: &str) {
+        let model = JToken::parse(compact).unwrap().indented();
+        let value: Value = serde_json::from_str(compact).unwrap();
+        let mut direct = Vec::new();
+        write_indented(&mut direct, &value).unwrap();
+        // `Value` sorts members; the model keeps document order: compare texts of sorted input.
+        let sorted = JToken::parse(&value.to_string()).unwrap().indented();
+        assert_eq!(String::from_utf8(direct).unwrap(), sorted, "{compact}");
+        assert_eq!(indented_len_of(&value).unwrap(), model.len(), "{compact}");
+        assert_eq!(indented_len(&value), model.len(), "{compact}");
+    }
+
+    #[test]
+    fn direct_serialisation_matches_the_model() {
+        for compact in [
+            r#"{"b":1,"a":{"z":true,"y":false,"x":null},"e":[],"o":{},"n":[[],{}]}"#,
+            r#"[1,-2,18446744073709551615,-9223372036854775808,2.0,1.5,-0.0,1e300,1e15,1e14,0.1]"#,
+            r#"{"s":"q\"b\\n\n\r\t\b\f\u0001\u001f\u007f/é\u0085\u2028\u2029x","\u2028k":"\u00e9"}"#,
+            r#""top""#,
+            "3.25",
+            "true",
+            "null",
+            r#"{"deep":[{"a":[{"b":[1,[2,[3]]]}]}]}"#,
+        ] {
+            same_as_the_model(compact);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn direct_length_is_the_models_for_any_value(v in proptest_value()) {
+            proptest::prop_assert_eq!(indented_len_of(&v).unwrap(), indented_len(&v));
+        }
+    }
+
+    fn proptest_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+            "[\\u{0}-\\u{1f}\\u{85}\\u{2028}\\u{2029}\"\\\\a-zé]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(any::<String>(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
     }
 
     #[test]

@@ -21,11 +21,11 @@ use crate::telemetry::IngestSpan;
 pub const HOST_MESSAGE_OVERHEAD: usize = 512;
 
 /// The size of the Service Bus message the host makes of `envelope`: its indented text (what the
-/// host sends, `wire::newtonsoft`) plus [`HOST_MESSAGE_OVERHEAD`].
+/// host sends, `wire::newtonsoft`) plus [`HOST_MESSAGE_OVERHEAD`]. Counted while serialising, so
+/// no `Value` tree or text is built for it.
 pub fn host_message_bytes(envelope: &JobEnvelope) -> usize {
-    serde_json::to_value(envelope).map_or(usize::MAX, |v| {
-        wire::newtonsoft::indented_len(&v).saturating_add(HOST_MESSAGE_OVERHEAD)
-    })
+    wire::newtonsoft::indented_len_of(envelope)
+        .map_or(usize::MAX, |n| n.saturating_add(HOST_MESSAGE_OVERHEAD))
 }
 
 /// A rejection, with the correlation id once the request got far enough to have one.
@@ -255,6 +255,28 @@ mod tests {
             media_type(Some("application/json; charset=UTF-16")),
             Err(Rejection::UnsupportedCharset { charset }) if charset == "UTF-16"
         ));
+    }
+
+    #[test]
+    fn the_host_message_is_measured_as_the_model_measures_it() {
+        let job = ValidatedJob {
+            tenant_id: "t\u{2028}\"x\"".into(),
+            job_type: "report".into(),
+            job_version: 2,
+            payload: serde_json::json!({"rows": [1, 2.5, -3, 2.0], "n": {"x": {}, "y": []}}),
+        };
+        let trace = jobs::TraceContext::new_root();
+        let mut envelope = JobEnvelope::new(Uuid::now_v7(), job, "c".into(), &trace, Utc::now());
+        for flagged in [false, true] {
+            if flagged {
+                envelope.flag("velocity");
+            }
+            let model = serde_json::to_value(&envelope).map(|v| wire::newtonsoft::indented_len(&v));
+            assert_eq!(
+                host_message_bytes(&envelope),
+                model.unwrap() + HOST_MESSAGE_OVERHEAD
+            );
+        }
     }
 
     #[test]
