@@ -9,7 +9,7 @@ use bench::load::Oha;
 use bench::machine::Machine;
 use bench::process::Binaries;
 use bench::report::{Run, render};
-use bench::suite::{Context, Plan, Suite, e2e, hot_path, messaging, startup};
+use bench::suite::{Context, Parts, Plan, Suite};
 use bench::{criterion_report, targets};
 use clap::Parser;
 
@@ -77,41 +77,12 @@ fn run(cli: &Cli) -> Result<bool> {
         plan: Plan::new(cli.quick),
     };
     let machine = Machine::detect();
-    let runs = |suite| cli.only.is_empty() || cli.only.contains(&suite);
-    let process = if runs(Suite::Process) {
-        eprintln!("bench: process figures (start-up, idle memory, size)");
-        Some(startup::run(&cx, cli.musl_handler.as_ref())?)
-    } else {
-        None
-    };
-    let hot = if runs(Suite::Hot) {
-        eprintln!("bench: handler hot path against the axum baseline");
-        Some(hot_path::run(&cx)?)
-    } else {
-        None
-    };
-    let e2e = if runs(Suite::E2e) {
-        eprintln!("bench: end to end through the devhost");
-        Some(e2e::run(&cx)?)
-    } else {
-        None
-    };
-    let messaging = if runs(Suite::Messaging) {
-        eprintln!("bench: the local Service Bus, AMQP against REST");
-        Some(messaging::run(&cx)?)
-    } else {
-        None
-    };
+    let parts = Parts::run(&cx, &cli.only, cli.musl_handler.as_ref())?;
     let micro = match &cli.criterion_dir {
         Some(dir) => criterion_report::read(dir)?,
         None => Vec::new(),
     };
-    let verdicts = targets::check(
-        hot.as_ref(),
-        e2e.as_ref(),
-        messaging.as_ref(),
-        process.as_ref(),
-    );
+    let verdicts = targets::check(&parts);
     let all_met = verdicts.iter().all(|v| v.met);
     let report = render(&Run {
         when: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -120,12 +91,8 @@ fn run(cli: &Cli) -> Result<bool> {
         machine,
         oha: cx.oha.version.clone(),
         plan: cx.plan.clone(),
-        only: cli.only.clone(),
-        hot,
+        parts,
         micro,
-        e2e,
-        messaging,
-        process,
         verdicts: verdicts.clone(),
     });
     std::fs::write(&cli.out, &report)

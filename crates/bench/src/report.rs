@@ -9,7 +9,7 @@ use crate::suite::e2e::EndToEnd;
 use crate::suite::hot_path::{HotPath, Pair};
 use crate::suite::messaging::{Messaging, WINDOW};
 use crate::suite::startup::Process;
-use crate::suite::{Plan, Suite};
+use crate::suite::{Parts, Plan};
 use crate::targets::Verdict;
 
 /// Everything one run measured.
@@ -27,18 +27,10 @@ pub struct Run {
     pub oha: String,
     /// The plan used.
     pub plan: Plan,
-    /// The parts `--only` asked for (empty: all of them).
-    pub only: Vec<Suite>,
-    /// Hot path.
-    pub hot: Option<HotPath>,
     /// Criterion estimates (empty if the micro-benchmarks were not run).
     pub micro: Vec<Estimate>,
-    /// End to end.
-    pub e2e: Option<EndToEnd>,
-    /// The local Service Bus's front ends.
-    pub messaging: Option<Messaging>,
-    /// Process figures.
-    pub process: Option<Process>,
+    /// The parts of the suite that ran.
+    pub parts: Parts,
     /// Targets.
     pub verdicts: Vec<Verdict>,
 }
@@ -86,16 +78,10 @@ pub fn render(run: &Run) -> String {
             "> **Smoke run (`--quick`)**: debug builds, durations of a second or two, micro-benchmarks run once in test mode: it proves the suite runs. The figures are not representative.\n"
         );
     }
-    if !run.only.is_empty() {
-        let names: Vec<String> = run
-            .only
-            .iter()
-            .map(|s| format!("{s:?}").to_lowercase())
-            .collect();
+    if let Some(names) = run.parts.partial() {
         let _ = writeln!(
             out,
-            "> **Partial run (`--only {}`)**: only these sections and their targets; not a run of record.\n",
-            names.join(",")
+            "> **Partial run (`--only {names}`)**: only these sections and their targets; not a run of record.\n"
         );
     }
     let _ = writeln!(
@@ -121,20 +107,21 @@ pub fn render(run: &Run) -> String {
     }
 
     let p = &run.plan;
-    if let Some(hot) = &run.hot {
+    let parts = &run.parts;
+    if let Some(hot) = &parts.hot {
         hot_section(&mut out, p, hot);
     }
-    if run.only.is_empty() || !run.micro.is_empty() {
+    if parts.partial().is_none() || !run.micro.is_empty() {
         micro_section(&mut out, &run.micro);
     }
-    if let Some(e) = &run.e2e {
+    if let Some(e) = &parts.e2e {
         e2e_section(&mut out, p, e);
     }
-    if let Some(m) = &run.messaging {
+    if let Some(m) = &parts.messaging {
         messaging_section(&mut out, m);
     }
-    if let Some(pr) = &run.process {
-        process_section(&mut out, pr, run.hot.as_ref());
+    if let Some(pr) = &parts.process {
+        process_section(&mut out, pr, parts.hot.as_ref());
     }
     out
 }
@@ -443,7 +430,11 @@ mod tests {
             amqp_pipelined: rates(2_500, 1.0),
             python: Err("not measured".into()),
         };
-        let verdicts = targets::check(None, None, Some(&messaging), None);
+        let parts = Parts {
+            messaging: Some(messaging),
+            ..Parts::default()
+        };
+        let verdicts = targets::check(&parts);
         assert_eq!(verdicts.len(), 4, "the four messaging targets only");
         assert!(!verdicts[0].met, "2.5x REST misses the 3x send target");
         let report = render(&Run {
@@ -453,12 +444,8 @@ mod tests {
             machine: Machine::default(),
             oha: "oha 1.16.0".into(),
             plan: Plan::new(false),
-            only: vec![Suite::Messaging],
-            hot: None,
             micro: Vec::new(),
-            e2e: None,
-            messaging: Some(messaging),
-            process: None,
+            parts,
             verdicts,
         });
         assert!(report.contains("Partial run (`--only messaging`)"));

@@ -1,5 +1,6 @@
 //! The performance targets (issue #6) checked against one run's figures.
 
+use crate::suite::Parts;
 use crate::suite::e2e::EndToEnd;
 use crate::suite::hot_path::HotPath;
 use crate::suite::messaging::Messaging;
@@ -17,17 +18,26 @@ pub struct Verdict {
 }
 
 /// Every target of the parts that ran, in the order the issues state them.
-pub fn check(
-    hot: Option<&HotPath>,
-    e2e: Option<&EndToEnd>,
-    messaging: Option<&Messaging>,
-    process: Option<&Process>,
-) -> Vec<Verdict> {
+pub fn check(parts: &Parts) -> Vec<Verdict> {
     let mut all = Vec::new();
-    all.extend(hot.map(hot_targets).into_iter().flatten());
-    all.extend(e2e.map(e2e_targets).into_iter().flatten());
-    all.extend(process.map(process_targets).into_iter().flatten());
-    all.extend(messaging.map(messaging_targets).into_iter().flatten());
+    all.extend(parts.hot.as_ref().map(hot_targets).into_iter().flatten());
+    all.extend(parts.e2e.as_ref().map(e2e_targets).into_iter().flatten());
+    all.extend(
+        parts
+            .process
+            .as_ref()
+            .map(process_targets)
+            .into_iter()
+            .flatten(),
+    );
+    all.extend(
+        parts
+            .messaging
+            .as_ref()
+            .map(messaging_targets)
+            .into_iter()
+            .flatten(),
+    );
     all
 }
 

@@ -25,6 +25,66 @@ pub enum Suite {
     Messaging,
 }
 
+/// What each part of the suite measured: `None` where `--only` left the part out.
+#[derive(Debug, Clone, Default)]
+pub struct Parts {
+    /// Section 5.
+    pub process: Option<startup::Process>,
+    /// Section 1.
+    pub hot: Option<hot_path::HotPath>,
+    /// Section 3.
+    pub e2e: Option<e2e::EndToEnd>,
+    /// Section 4.
+    pub messaging: Option<messaging::Messaging>,
+}
+
+impl Parts {
+    /// Run the parts `only` names (all of them when it is empty), in the report's order of cost.
+    pub fn run(
+        cx: &Context,
+        only: &[Suite],
+        musl_handler: Option<&PathBuf>,
+    ) -> anyhow::Result<Self> {
+        let wanted = |suite| only.is_empty() || only.contains(&suite);
+        let part = |suite, what: &str| {
+            let run = wanted(suite);
+            if run {
+                eprintln!("bench: {what}");
+            }
+            run
+        };
+        let mut parts = Self::default();
+        if part(
+            Suite::Process,
+            "process figures (start-up, idle memory, size)",
+        ) {
+            parts.process = Some(startup::run(cx, musl_handler)?);
+        }
+        if part(Suite::Hot, "handler hot path against the axum baseline") {
+            parts.hot = Some(hot_path::run(cx)?);
+        }
+        if part(Suite::E2e, "end to end through the devhost") {
+            parts.e2e = Some(e2e::run(cx)?);
+        }
+        if part(Suite::Messaging, "the local Service Bus, AMQP against REST") {
+            parts.messaging = Some(messaging::run(cx)?);
+        }
+        Ok(parts)
+    }
+
+    /// The parts that ran, as `--only` names them, when some did not.
+    pub fn partial(&self) -> Option<String> {
+        let ran = [
+            ("process", self.process.is_some()),
+            ("hot", self.hot.is_some()),
+            ("e2e", self.e2e.is_some()),
+            ("messaging", self.messaging.is_some()),
+        ];
+        let names: Vec<&str> = ran.iter().filter(|r| r.1).map(|r| r.0).collect();
+        (names.len() < ran.len()).then(|| names.join(","))
+    }
+}
+
 /// How long and how hard to run; `quick` is the CI smoke that proves the suite still runs.
 #[derive(Debug, Clone)]
 pub struct Plan {
