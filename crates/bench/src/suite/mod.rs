@@ -13,7 +13,7 @@ use crate::load::Oha;
 use crate::process::Binaries;
 
 /// One part of the suite, as `--only` names it (report sections 1, 3, 4 and 5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Suite {
     /// Section 5: start-to-first-answer, idle memory, binary size.
     Process,
@@ -72,16 +72,27 @@ impl Parts {
         Ok(parts)
     }
 
+    /// Whether `suite` ran.
+    fn ran(&self, suite: Suite) -> bool {
+        match suite {
+            Suite::Process => self.process.is_some(),
+            Suite::Hot => self.hot.is_some(),
+            Suite::E2e => self.e2e.is_some(),
+            Suite::Messaging => self.messaging.is_some(),
+        }
+    }
+
     /// The parts that ran, as `--only` names them, when some did not.
     pub fn partial(&self) -> Option<String> {
-        let ran = [
-            ("process", self.process.is_some()),
-            ("hot", self.hot.is_some()),
-            ("e2e", self.e2e.is_some()),
-            ("messaging", self.messaging.is_some()),
-        ];
-        let names: Vec<&str> = ran.iter().filter(|r| r.1).map(|r| r.0).collect();
-        (names.len() < ran.len()).then(|| names.join(","))
+        use clap::ValueEnum as _;
+        let all = Suite::value_variants();
+        let ran: Vec<String> = all
+            .iter()
+            .filter(|s| self.ran(**s))
+            .filter_map(|s| s.to_possible_value())
+            .map(|v| v.get_name().to_owned())
+            .collect();
+        (ran.len() < all.len()).then(|| ran.join(","))
     }
 }
 
