@@ -11,8 +11,8 @@ use rusqlite::{OptionalExtension as _, Transaction, params};
 
 use super::row::{Stored, ms, now_ms, stored_columns, time};
 use super::schema::{Counter, MessageState, bump};
-use super::send::{Row, insert_all};
-use super::settle::held;
+use super::send::Row;
+use super::settle::{held, unlock};
 use super::{LockRef, Message, NewMessage, Store, StoreError};
 
 /// The AMQP sections of a message as its sender encoded them.
@@ -81,18 +81,12 @@ impl Store {
     /// Enqueue messages with their AMQP sections, all or nothing; their sequence numbers once
     /// committed (as [`Store::send`]), one insert per message (its sections included).
     pub async fn send_raw(&self, messages: Vec<RawSend>) -> Result<Vec<i64>, StoreError> {
-        let seqs = self
-            .call(move |cx| {
-                let rows = messages.iter().map(|m| Row {
-                    message: &m.message,
-                    raw: Some(&m.raw),
-                    sender_id: m.sender_id,
-                });
-                insert_all(cx.tx, cx.options, rows)
-            })
-            .await?;
-        self.arrivals.notify_waiters();
-        Ok(seqs)
+        self.insert(messages, |m| Row {
+            message: &m.message,
+            raw: Some(&m.raw),
+            sender_id: m.sender_id,
+        })
+        .await
     }
 
     /// Take up to `max` available messages of `queue` (of its dead-letter subqueue when
@@ -238,12 +232,7 @@ impl Store {
         let lock = lock.clone();
         self.call(move |cx| {
             let seq = held(cx.tx, &lock, MessageState::Locked)?.seq;
-            cx.tx
-                .prepare_cached(
-                    "UPDATE messages SET state = ?2, lock_token = NULL, locked_until = NULL WHERE seq = ?1",
-                )?
-                .execute(params![seq, MessageState::Deferred])?;
-            Ok(())
+            unlock(cx.tx, seq, MessageState::Deferred)
         })
         .await
     }

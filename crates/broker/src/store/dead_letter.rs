@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::row::{Stored, ms, now_ms, select_messages_where};
 use super::schema::{Counter, MessageState, bump};
-use super::settle::held;
+use super::settle::{held, unlock};
 use super::{DeadLetter, Delivery, LockRef, Selection, Store, StoreError};
 
 impl Store {
@@ -151,11 +151,7 @@ impl Store {
                     .prepare_cached("DELETE FROM messages WHERE seq = ?1")?
                     .execute(params![seq])?;
             } else {
-                cx.tx
-                    .prepare_cached(
-                        "UPDATE messages SET state = ?2, lock_token = NULL, locked_until = NULL WHERE seq = ?1",
-                    )?
-                    .execute(params![seq, MessageState::DeadLettered])?;
+                unlock(cx.tx, seq, MessageState::DeadLettered)?;
             }
             Ok(())
         })

@@ -15,15 +15,23 @@ impl Store {
     /// `MessageId` was accepted within the window is dropped, and answered like the others
     /// (`duplicates.rs`).
     pub async fn send(&self, messages: Vec<NewMessage>) -> Result<Vec<i64>, StoreError> {
+        self.insert(messages, |m| Row {
+            message: m,
+            raw: None,
+            sender_id: m.message_id.is_some(),
+        })
+        .await
+    }
+
+    /// Insert one message for each of `items` (its [`Row`] by `row`), all or nothing, and wake
+    /// the receivers waiting for arrivals; their sequence numbers once committed.
+    pub(super) async fn insert<T: Send + 'static>(
+        &self,
+        items: Vec<T>,
+        row: fn(&T) -> Row<'_>,
+    ) -> Result<Vec<i64>, StoreError> {
         let seqs = self
-            .call(move |cx| {
-                let rows = messages.iter().map(|m| Row {
-                    message: m,
-                    raw: None,
-                    sender_id: m.message_id.is_some(),
-                });
-                insert_all(cx.tx, cx.options, rows)
-            })
+            .call(move |cx| insert_all(cx.tx, cx.options, items.iter().map(row)))
             .await?;
         self.arrivals.notify_waiters();
         Ok(seqs)
@@ -67,7 +75,7 @@ pub(super) struct Row<'a> {
 /// Insert messages in order (each unless its queue detects duplicates and it is one); their
 /// sequence numbers. The statements are looked up in the cache once for the whole call, and
 /// each queue's `enqueued` counter is bumped once per call, not per message.
-pub(super) fn insert_all<'a>(
+fn insert_all<'a>(
     tx: &Transaction<'_>,
     config: &QueueConfig,
     rows: impl ExactSizeIterator<Item = Row<'a>>,

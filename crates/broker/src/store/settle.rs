@@ -146,10 +146,20 @@ pub(super) fn release(
         move_to_dead_letter(tx, seq, MAX_DELIVERY_REASON, &description)?;
         Ok(Abandoned::DeadLettered)
     } else {
-        tx.prepare_cached(
-            "UPDATE messages SET state = ?2, lock_token = NULL, locked_until = NULL WHERE seq = ?1",
-        )?
-        .execute(params![seq, MessageState::Active])?;
+        unlock(tx, seq, MessageState::Active)?;
         Ok(Abandoned::Requeued)
     }
+}
+
+/// Drop the lock of message `seq` and put it in `state` (its delivery count stays).
+pub(super) fn unlock(
+    tx: &Transaction<'_>,
+    seq: i64,
+    state: MessageState,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE messages SET state = ?2, lock_token = NULL, locked_until = NULL WHERE seq = ?1",
+    )?
+    .execute(params![seq, state])?;
+    Ok(())
 }
