@@ -107,6 +107,14 @@ fn map(entries: Vec<(&str, Value)>) -> Value {
     Value::Map(m)
 }
 
+/// A `200` answer whose body is the map of the one entry `key`: `items`, an AMQP array.
+fn ok_array(key: &str, items: Vec<Value>) -> Outcome {
+    Ok((
+        200,
+        Some(map(vec![(key, Value::Array(Array::from(items)))])),
+    ))
+}
+
 fn binary(bytes: &Bytes) -> Value {
     Value::Binary(ByteBuf::from(bytes.to_vec()))
 }
@@ -288,13 +296,7 @@ impl<B: Backend> Conn<B> {
                         until.timestamp_millis(),
                     )));
                 }
-                Ok((
-                    200,
-                    Some(map(vec![(
-                        "expirations",
-                        Value::Array(Array::from(expirations)),
-                    )])),
-                ))
+                ok_array("expirations", expirations)
             }
             "com.microsoft:peek-message" => {
                 let from = get(body, "from-sequence-number")
@@ -338,14 +340,10 @@ impl<B: Backend> Conn<B> {
                     );
                 }
                 let seqs = backend.send(&entity.queue, messages).await.map_err(store)?;
-                let seqs = seqs.into_iter().map(Value::Long).collect::<Vec<_>>();
-                Ok((
-                    200,
-                    Some(map(vec![(
-                        "sequence-numbers",
-                        Value::Array(Array::from(seqs)),
-                    )])),
-                ))
+                ok_array(
+                    "sequence-numbers",
+                    seqs.into_iter().map(Value::Long).collect(),
+                )
             }
             "com.microsoft:cancel-scheduled-message" => {
                 backend
