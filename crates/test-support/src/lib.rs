@@ -10,7 +10,8 @@
 //!   until ready, and killed on drop;
 //! * [`staged`]: the app staged in a temporary folder with its devhost started, as the
 //!   whole-pipeline tests begin;
-//! * [`counts`]: queue counters read in one go.
+//! * [`counts`]: queue counters read in one go;
+//! * [`markdown_table`]: the rows of a table in the docs, for tests that hold code and docs together.
 //!
 //! Tests only: every helper panics on failure (a test failure names what went wrong).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -114,4 +115,23 @@ pub async fn eventually<T>(
         assert!(std::time::Instant::now() < deadline, "{what}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// The body rows of the first Markdown table after `section` in `doc` whose header row starts
+/// with `header`: each row's cells, split at ` | `, without the outer pipes. Panics when `doc`
+/// has no `section`.
+pub fn markdown_table<'a>(doc: &'a str, section: &str, header: &str) -> Vec<Vec<&'a str>> {
+    let (_, after) = doc
+        .split_once(section)
+        .unwrap_or_else(|| panic!("the document has no {section:?}"));
+    after
+        .lines()
+        .skip_while(|l| !l.starts_with(header))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|row| {
+            let inner = row.trim_start_matches("| ").trim_end_matches(" |");
+            inner.split(" | ").collect()
+        })
+        .collect()
 }

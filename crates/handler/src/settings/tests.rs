@@ -228,17 +228,9 @@ fn names_read() -> std::collections::BTreeSet<String> {
 /// backticked name in the first cell) and its default cell.
 fn readme_rows() -> Vec<(Vec<String>, String)> {
     let readme = include_str!("../../../../README.md");
-    let section = readme
-        .split("\n## Configuration\n")
-        .nth(1)
-        .expect("README has a Configuration section");
-    section
-        .lines()
-        .skip_while(|l| !l.starts_with("| setting |"))
-        .skip(2)
-        .take_while(|l| l.starts_with('|'))
-        .map(|row| {
-            let cells: Vec<&str> = row.split(" | ").collect();
+    let rows = test_support::markdown_table(readme, "\n## Configuration\n", "| setting |");
+    rows.into_iter()
+        .map(|cells| {
             let names = cells[0]
                 .split('`')
                 .skip(1)

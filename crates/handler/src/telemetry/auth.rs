@@ -28,6 +28,8 @@ use azure_identity::{
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use thiserror::Error;
 
+use super::connection::key_values;
+
 /// The token audience of Application Insights ingestion in the public cloud.
 pub const DEFAULT_AUDIENCE: &str = "https://monitor.azure.com/";
 
@@ -77,14 +79,11 @@ impl IngestionAuth {
     /// Parse `Authorization=AAD[;ClientId=<id>]` (keys case-insensitive, unknown keys ignored).
     pub fn parse(text: &str, managed_identity: bool) -> Result<Self, AuthStringError> {
         let (mut authorization, mut client_id) = (None, None);
-        let parts = text.split(';').map(str::trim).filter(|p| !p.is_empty());
-        for (i, part) in parts.enumerate() {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or(AuthStringError::BadPart(i + 1))?;
-            match k.trim().to_ascii_lowercase().as_str() {
-                "authorization" => authorization = Some(v.trim().to_owned()),
-                "clientid" => client_id = Some(v.trim().to_owned()),
+        for part in key_values(text) {
+            let (k, v) = part.map_err(AuthStringError::BadPart)?;
+            match k.as_str() {
+                "authorization" => authorization = Some(v.to_owned()),
+                "clientid" => client_id = Some(v.to_owned()),
                 _ => {}
             }
         }

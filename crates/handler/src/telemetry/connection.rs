@@ -40,15 +40,12 @@ impl ConnectionString {
         let mut key = None;
         let mut endpoint = None;
         let mut aad_audience = None;
-        let parts = text.split(';').map(str::trim).filter(|p| !p.is_empty());
-        for (i, part) in parts.enumerate() {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or(ConnectionStringError::BadPart(i + 1))?;
-            match k.trim().to_ascii_lowercase().as_str() {
-                "instrumentationkey" => key = Some(v.trim().to_owned()),
-                "ingestionendpoint" => endpoint = Some(v.trim().trim_end_matches('/').to_owned()),
-                "aadaudience" => aad_audience = Some(v.trim().to_owned()).filter(|a| !a.is_empty()),
+        for part in key_values(text) {
+            let (k, v) = part.map_err(ConnectionStringError::BadPart)?;
+            match k.as_str() {
+                "instrumentationkey" => key = Some(v.to_owned()),
+                "ingestionendpoint" => endpoint = Some(v.trim_end_matches('/').to_owned()),
+                "aadaudience" => aad_audience = Some(v.to_owned()).filter(|a| !a.is_empty()),
                 _ => {}
             }
         }
@@ -73,6 +70,16 @@ impl ConnectionString {
     pub fn raw(&self) -> &str {
         &self.raw
     }
+}
+
+/// The parts of a `Key=Value;Key=Value` string (empty parts skipped), each key in lower case and
+/// both sides trimmed; `Err(n)` for part `n` (1-based) that is not `Key=Value`.
+pub(super) fn key_values(text: &str) -> impl Iterator<Item = Result<(String, &str), usize>> {
+    let parts = text.split(';').map(str::trim).filter(|p| !p.is_empty());
+    parts.enumerate().map(|(i, part)| {
+        let (k, v) = part.split_once('=').ok_or(i + 1)?;
+        Ok((k.trim().to_ascii_lowercase(), v.trim()))
+    })
 }
 
 #[cfg(test)]

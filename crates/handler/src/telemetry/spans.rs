@@ -46,18 +46,12 @@ impl Instruments {
         invocation_id: &str,
         client_parent: Option<&TraceContext>,
     ) -> IngestSpan {
-        let parent = remote_parent(client_parent);
-        let span = self
-            .tracer
-            .span_builder("IngestJob")
-            .with_kind(SpanKind::Internal)
-            .with_attributes([KeyValue::new(
-                "faas.invocation_id",
-                invocation_id.to_owned(),
-            )])
-            .start_with_context(&self.tracer, &parent);
+        let attributes = [KeyValue::new(
+            "faas.invocation_id",
+            invocation_id.to_owned(),
+        )];
         IngestSpan {
-            cx: parent.with_span(span),
+            cx: self.start("IngestJob", SpanKind::Internal, attributes, client_parent),
             tracer: self.tracer.clone(),
         }
     }
@@ -70,26 +64,38 @@ impl Instruments {
         delivery_count: u32,
         parent: Option<&TraceContext>,
     ) -> ProcessSpan {
+        let attributes = [
+            KeyValue::new("faas.invocation_id", invocation_id.to_owned()),
+            KeyValue::new("messaging.system", "servicebus"),
+            KeyValue::new("messaging.destination.name", QUEUE),
+            KeyValue::new("messaging.operation.type", "process"),
+            KeyValue::new("messaging.message.id", message_id.to_owned()),
+            KeyValue::new(
+                "messaging.servicebus.message.delivery_count",
+                i64::from(delivery_count),
+            ),
+        ];
+        ProcessSpan {
+            cx: self.start("ProcessJob", SpanKind::Consumer, attributes, parent),
+        }
+    }
+
+    /// Start span `name` under the remote `parent` (in a new trace without one); its context.
+    fn start(
+        &self,
+        name: &'static str,
+        kind: SpanKind,
+        attributes: impl IntoIterator<Item = KeyValue>,
+        parent: Option<&TraceContext>,
+    ) -> Context {
         let parent = remote_parent(parent);
         let span = self
             .tracer
-            .span_builder("ProcessJob")
-            .with_kind(SpanKind::Consumer)
-            .with_attributes([
-                KeyValue::new("faas.invocation_id", invocation_id.to_owned()),
-                KeyValue::new("messaging.system", "servicebus"),
-                KeyValue::new("messaging.destination.name", QUEUE),
-                KeyValue::new("messaging.operation.type", "process"),
-                KeyValue::new("messaging.message.id", message_id.to_owned()),
-                KeyValue::new(
-                    "messaging.servicebus.message.delivery_count",
-                    i64::from(delivery_count),
-                ),
-            ])
+            .span_builder(name)
+            .with_kind(kind)
+            .with_attributes(attributes)
             .start_with_context(&self.tracer, &parent);
-        ProcessSpan {
-            cx: parent.with_span(span),
-        }
+        parent.with_span(span)
     }
 }
 

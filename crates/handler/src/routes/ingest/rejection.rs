@@ -371,19 +371,15 @@ mod tests {
 
     /// docs/API.md's problem table: `(status, type)` of each row.
     fn readme_rows() -> std::collections::BTreeSet<(u16, String)> {
-        let readme = include_str!("../../../../../docs/API.md");
-        let section = readme
-            .split("## `POST /api/IngestJob`")
-            .nth(1)
-            .expect("docs/API.md documents IngestJob");
-        section
-            .lines()
-            .skip_while(|l| !l.starts_with("| status | problem `type` |"))
-            .skip(2)
-            .take_while(|l| l.starts_with('|'))
-            .map(|row| {
-                let cells: Vec<&str> = row.split(" | ").collect();
-                let status = cells[0].trim_start_matches("| ").parse().unwrap();
+        let api = include_str!("../../../../../docs/API.md");
+        let rows = test_support::markdown_table(
+            api,
+            "## `POST /api/IngestJob`",
+            "| status | problem `type` |",
+        );
+        rows.into_iter()
+            .map(|cells| {
+                let status = cells[0].parse().unwrap();
                 let slug = cells[1]
                     .trim_matches('`')
                     .trim_start_matches("urn:resilient-jobs:problem:")
