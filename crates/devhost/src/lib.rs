@@ -198,11 +198,7 @@ pub async fn run(opts: StartOptions) -> Result<(), DevhostError> {
     let invoker = Invoker::new(handler, app.function_timeout);
 
     let mut dispatchers = Vec::new();
-    for function in app
-        .functions
-        .iter()
-        .filter(|f| f.service_bus_trigger().is_some())
-    {
+    for function in app.queue_triggered() {
         let dispatch = service_bus_trigger::Dispatch {
             store: store.clone(),
             invoker: invoker.clone(),

@@ -122,6 +122,18 @@ impl App {
             .into_iter()
             .collect()
     }
+
+    /// The functions with an HTTP trigger, in name order.
+    pub fn http_triggered(&self) -> impl Iterator<Item = &Function> {
+        self.functions.iter().filter(|f| f.http_trigger().is_some())
+    }
+
+    /// The functions with a Service Bus trigger, in name order.
+    pub fn queue_triggered(&self) -> impl Iterator<Item = &Function> {
+        self.functions
+            .iter()
+            .filter(|f| f.service_bus_trigger().is_some())
+    }
 }
 
 /// `CT src/Cli/func/Actions/HostActions/StartHostAction.UpdateEnvironmentVariables` (Azure

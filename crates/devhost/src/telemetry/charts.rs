@@ -75,18 +75,8 @@ fn rate(label: &str, sums: &[f64]) -> Line {
 
 /// The charts for `app` from captured `items` and queue `samples`, for the window ending `now`.
 pub fn build(app: &App, items: &[Value], samples: &[Sample], now: DateTime<Utc>) -> Vec<Chart> {
-    let http: Vec<&str> = app
-        .functions
-        .iter()
-        .filter(|f| f.http_trigger().is_some())
-        .map(|f| f.name.as_str())
-        .collect();
-    let triggered: Vec<&str> = app
-        .functions
-        .iter()
-        .filter(|f| f.service_bus_trigger().is_some())
-        .map(|f| f.name.as_str())
-        .collect();
+    let http: Vec<&str> = app.http_triggered().map(|f| f.name.as_str()).collect();
+    let triggered: Vec<&str> = app.queue_triggered().map(|f| f.name.as_str()).collect();
     let mut accepted = vec![0.0; BUCKETS];
     let mut completed = vec![0.0; BUCKETS];
     let mut failed: BTreeMap<String, Vec<f64>> = BTreeMap::new();

@@ -146,7 +146,7 @@ pub fn build(app: &App, items: &[Value], queues: Vec<QueueStats>, dropped: u64) 
     }];
     let mut edges = Vec::new();
     let mut queue_names = BTreeSet::new();
-    for f in app.functions.iter().filter(|f| f.http_trigger().is_some()) {
+    for f in app.http_triggered() {
         nodes.push(Node {
             id: f.name.clone(),
             label: f.name.clone(),
@@ -181,11 +181,7 @@ pub fn build(app: &App, items: &[Value], queues: Vec<QueueStats>, dropped: u64) 
             kind: "queue",
         });
     }
-    for f in app
-        .functions
-        .iter()
-        .filter(|f| f.service_bus_trigger().is_some())
-    {
+    for f in app.queue_triggered() {
         nodes.push(Node {
             id: f.name.clone(),
             label: f.name.clone(),
