@@ -107,20 +107,21 @@ pub struct Latency {
     pub p99: u64,
 }
 
+/// A queue's row of the devhost's `/admin/queues`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct QueueStats {
+pub(super) struct QueueStats {
     name: String,
     #[serde(default)]
-    active: u64,
+    pub(super) active: u64,
     #[serde(default)]
     scheduled: u64,
     #[serde(default)]
-    locked: u64,
+    pub(super) locked: u64,
     #[serde(default)]
-    dead_lettered: u64,
+    pub(super) dead_lettered: u64,
     #[serde(default)]
-    completed: u64,
+    pub(super) completed: u64,
     #[serde(default)]
     enqueued: u64,
     #[serde(default)]
@@ -130,6 +131,22 @@ struct QueueStats {
 impl QueueStats {
     fn settled(&self) -> bool {
         self.active == 0 && self.scheduled == 0 && self.locked == 0
+    }
+}
+
+/// The devhost's `/admin/queues` answer.
+#[derive(Deserialize)]
+pub(super) struct Queues {
+    queues: Vec<QueueStats>,
+}
+
+impl Queues {
+    /// The `jobs` queue's row.
+    pub(super) fn jobs(self) -> Result<QueueStats> {
+        self.queues
+            .into_iter()
+            .find(|q| q.name == "jobs")
+            .context("the devhost reports no `jobs` queue")
     }
 }
 
@@ -291,21 +308,9 @@ impl Devhost {
     }
 
     fn jobs(&self) -> Result<QueueStats> {
-        #[derive(Deserialize)]
-        struct Queues {
-            queues: Vec<QueueStats>,
-        }
-        let queues: Queues = self
-            .client
-            .get(self.server.url("/admin/queues"))
-            .send()?
-            .error_for_status()?
-            .json()?;
-        queues
-            .queues
-            .into_iter()
-            .find(|q| q.name == "jobs")
-            .context("the devhost reports no `jobs` queue")
+        let url = self.server.url("/admin/queues");
+        let queues: Queues = self.client.get(url).send()?.error_for_status()?.json()?;
+        queues.jobs()
     }
 
     /// Wait until the queue is settled and holds at least `accepted` + warm-up completions.

@@ -25,7 +25,7 @@ use fe2o3_amqp::{Connection, Receiver, Sender, Session};
 use serde::Deserialize;
 
 use super::Context;
-use super::e2e::{stage_app, start_devhost};
+use super::e2e::{QueueStats, Queues, stage_app, start_devhost};
 use crate::fixtures::SAMPLE_JOB;
 use crate::process::{Server, free_port};
 
@@ -143,20 +143,6 @@ struct Devhost {
     http: reqwest::Client,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Counts {
-    name: String,
-    #[serde(default)]
-    active: u64,
-    #[serde(default)]
-    locked: u64,
-    #[serde(default)]
-    completed: u64,
-    #[serde(default)]
-    dead_lettered: u64,
-}
-
 impl Devhost {
     fn start(cx: &Context, app: &Path) -> Result<Self> {
         let amqp_port = free_port()?;
@@ -179,24 +165,10 @@ impl Devhost {
         })
     }
 
-    async fn counts(&self) -> Result<Counts> {
-        #[derive(Deserialize)]
-        struct Queues {
-            queues: Vec<Counts>,
-        }
-        let queues: Queues = self
-            .http
-            .get(self.server.url("/admin/queues"))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        queues
-            .queues
-            .into_iter()
-            .find(|q| q.name == QUEUE)
-            .context("the devhost reports no `jobs` queue")
+    async fn counts(&self) -> Result<QueueStats> {
+        let url = self.server.url("/admin/queues");
+        let answer = self.http.get(url).send().await?.error_for_status()?;
+        answer.json::<Queues>().await?.jobs()
     }
 
     /// Wait until the broker has completed `total` messages in all and holds none, and return
