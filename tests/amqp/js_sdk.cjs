@@ -16,18 +16,55 @@ function client(conn = CONN) {
   return new ServiceBusClient(conn, { retryOptions: { maxRetries: 0, timeoutInMs: 10000 } });
 }
 
+// Run `body` with a client of `conn`, closed afterwards whatever happens.
+async function withClient(body, conn = CONN) {
+  const c = client(conn);
+  try {
+    return await body(c);
+  } finally {
+    await c.close();
+  }
+}
+
+// Send `messages` to `queue` through a sender of their own.
+async function send(c, messages, queue = QUEUE) {
+  const sender = c.createSender(queue);
+  await sender.sendMessages(messages);
+  await sender.close();
+}
+
 async function receiveOne(receiver, wait = 5000) {
   const got = await receiver.receiveMessages(1, { maxWaitTimeInMs: wait });
   assert.equal(got.length, 1, `expected one message, got ${got.length}`);
   return got[0];
 }
 
+async function assertNoneLeft(receiver, wait = 1000) {
+  const got = await receiver.receiveMessages(1, { maxWaitTimeInMs: wait });
+  assert.equal(got.length, 0, `expected no message, got ${got.length}`);
+}
+
+// The one dead letter of QUEUE, received and completed.
+async function takeDeadLetter(c) {
+  const dlq = c.createReceiver(QUEUE, { subQueueType: "deadLetter" });
+  const d = await receiveOne(dlq);
+  await dlq.completeMessage(d);
+  await dlq.close();
+  return d;
+}
+
+// An assert.rejects check: logs the refusal and holds when `expected(e)` does.
+function refusal(expected) {
+  return (e) => {
+    console.log("refused as expected:", e.code, e.message);
+    return expected(e);
+  };
+}
+
 const scenarios = {
   async send_receive_complete() {
-    const c = client();
-    try {
-      const sender = c.createSender(QUEUE);
-      await sender.sendMessages({
+    await withClient(async (c) => {
+      await send(c, {
         body: { hello: "js" },
         messageId: "js-1",
         correlationId: "c-1",
@@ -35,7 +72,6 @@ const scenarios = {
         contentType: "application/json",
         applicationProperties: { kind: "test", n: 5 },
       });
-      await sender.close();
       const receiver = c.createReceiver(QUEUE);
       const m = await receiveOne(receiver);
       assert.deepEqual(m.body, { hello: "js" });
@@ -49,16 +85,13 @@ const scenarios = {
       assert.match(m.lockToken, /^[0-9a-f-]{36}$/);
       assert.ok(m.lockedUntilUtc > new Date());
       await receiver.completeMessage(m);
-      assert.equal((await receiver.receiveMessages(1, { maxWaitTimeInMs: 1000 })).length, 0);
+      await assertNoneLeft(receiver);
       await receiver.close();
-    } finally {
-      await c.close();
-    }
+    });
   },
 
   async batch_abandon_dead_letter() {
-    const c = client();
-    try {
+    await withClient(async (c) => {
       const sender = c.createSender(QUEUE);
       const batch = await sender.createMessageBatch();
       for (const body of ["a", "b", "poison"]) assert.ok(batch.tryAddMessage({ body }));
@@ -75,51 +108,35 @@ const scenarios = {
       assert.equal(again.deliveryCount, 1);
       await receiver.completeMessage(again);
       await receiver.close();
-      const dlq = c.createReceiver(QUEUE, { subQueueType: "deadLetter" });
-      const d = await receiveOne(dlq);
+      const d = await takeDeadLetter(c);
       assert.equal(d.body, "poison");
       assert.equal(d.deadLetterReason, "bad");
       assert.equal(d.deadLetterErrorDescription, "why");
-      await dlq.completeMessage(d);
-      await dlq.close();
-    } finally {
-      await c.close();
-    }
+    });
   },
 
   async max_delivery_count() {
     // The queue's MaxDeliveryCount is 10: the 10th abandon dead-letters the message.
-    const c = client();
-    try {
-      const sender = c.createSender(QUEUE);
-      await sender.sendMessages({ body: "hopeless" });
-      await sender.close();
+    await withClient(async (c) => {
+      await send(c, { body: "hopeless" });
       const receiver = c.createReceiver(QUEUE);
       for (let attempt = 0; attempt < 10; attempt++) {
         const m = await receiveOne(receiver);
         assert.equal(m.deliveryCount, attempt);
         await receiver.abandonMessage(m);
       }
-      assert.equal((await receiver.receiveMessages(1, { maxWaitTimeInMs: 1000 })).length, 0);
+      await assertNoneLeft(receiver);
       await receiver.close();
-      const dlq = c.createReceiver(QUEUE, { subQueueType: "deadLetter" });
-      const d = await receiveOne(dlq);
+      const d = await takeDeadLetter(c);
       assert.equal(d.body, "hopeless");
       assert.equal(d.deadLetterReason, "MaxDeliveryCountExceeded");
       assert.equal(d.deadLetterSource, QUEUE);
-      await dlq.completeMessage(d);
-      await dlq.close();
-    } finally {
-      await c.close();
-    }
+    });
   },
 
   async peek_renew_defer() {
-    const c = client();
-    try {
-      const sender = c.createSender(QUEUE);
-      await sender.sendMessages([{ body: "one" }, { body: "two" }]);
-      await sender.close();
+    await withClient(async (c) => {
+      await send(c, [{ body: "one" }, { body: "two" }]);
       const receiver = c.createReceiver(QUEUE);
       const peeked = await receiver.peekMessages(5);
       assert.deepEqual(peeked.map((p) => p.body), ["one", "two"]);
@@ -137,14 +154,11 @@ const scenarios = {
       assert.equal(rest.body, "two");
       await receiver.completeMessage(rest);
       await receiver.close();
-    } finally {
-      await c.close();
-    }
+    });
   },
 
   async schedule_cancel() {
-    const c = client();
-    try {
+    await withClient(async (c) => {
       const sender = c.createSender(QUEUE);
       const at = new Date(Date.now() + 5000);
       const [keep] = await sender.scheduleMessages({ body: "later" }, at);
@@ -152,46 +166,36 @@ const scenarios = {
       await sender.cancelScheduledMessages([drop]);
       await sender.close();
       const receiver = c.createReceiver(QUEUE);
-      assert.equal((await receiver.receiveMessages(1, { maxWaitTimeInMs: 1000 })).length, 0);
+      await assertNoneLeft(receiver);
       const m = await receiveOne(receiver, 15000);
       assert.equal(m.body, "later");
       assert.equal(m.sequenceNumber.toString(), keep.toString());
       assert.ok(m.scheduledEnqueueTimeUtc instanceof Date);
       await receiver.completeMessage(m);
-      assert.equal((await receiver.receiveMessages(1, { maxWaitTimeInMs: 3000 })).length, 0);
+      await assertNoneLeft(receiver, 3000);
       await receiver.close();
-    } finally {
-      await c.close();
-    }
+    });
   },
 
   async receive_and_delete() {
-    const c = client();
-    try {
-      const sender = c.createSender(QUEUE);
-      await sender.sendMessages({ body: "gone" });
-      await sender.close();
+    await withClient(async (c) => {
+      await send(c, { body: "gone" });
       const once = c.createReceiver(QUEUE, { receiveMode: "receiveAndDelete" });
       const m = await receiveOne(once);
       assert.equal(m.body, "gone");
       assert.equal(m.lockToken, undefined);
       await once.close();
       const receiver = c.createReceiver(QUEUE);
-      assert.equal((await receiver.receiveMessages(1, { maxWaitTimeInMs: 1000 })).length, 0);
+      await assertNoneLeft(receiver);
       await receiver.close();
-    } finally {
-      await c.close();
-    }
+    });
   },
 
   async subscribe_auto_completes() {
     // The streaming receiver most JavaScript consumers use: each message is completed when the
     // handler returns, and abandoned (redelivered) when it throws.
-    const c = client();
-    try {
-      const sender = c.createSender(QUEUE);
-      await sender.sendMessages([{ body: "ok-1" }, { body: "flaky" }, { body: "ok-2" }]);
-      await sender.close();
+    await withClient(async (c) => {
+      await send(c, [{ body: "ok-1" }, { body: "flaky" }, { body: "ok-2" }]);
       const receiver = c.createReceiver(QUEUE);
       const seen = [];
       let failedOnce = false;
@@ -216,62 +220,47 @@ const scenarios = {
       });
       assert.deepEqual(seen.sort(), ["flaky@1", "ok-1@0", "ok-2@0"]);
       // Every one was completed: nothing is left to receive.
-      assert.equal((await receiver.receiveMessages(1, { maxWaitTimeInMs: 1500 })).length, 0);
+      await assertNoneLeft(receiver, 1500);
       await receiver.close();
-    } finally {
-      await c.close();
-    }
+    });
   },
 
   async oversize() {
-    const c = client();
-    try {
-      const sender = c.createSender(QUEUE);
-      await assert.rejects(sender.sendMessages({ body: Buffer.alloc(300 * 1024, 120) }), (e) => {
-        console.log("refused as expected:", e.code, e.message);
-        return e.code === "MessageSizeExceeded" || /size/i.test(e.message);
-      });
-    } finally {
-      await c.close();
-    }
+    await withClient(async (c) => {
+      await assert.rejects(
+        send(c, { body: Buffer.alloc(300 * 1024, 120) }),
+        refusal((e) => e.code === "MessageSizeExceeded" || /size/i.test(e.message)),
+      );
+    });
   },
 
   async session_receiver_refused() {
     // The broker refuses the attach (null source, then detach naming sessions as unsupported);
     // this SDK reads the null source first and reports it as a session it could not lock
     // (MessageSession.createReceiver: "It may be locked by another receiver"), dropping the text.
-    const c = client();
-    try {
-      await assert.rejects(c.acceptSession(QUEUE, "s-1"), (e) => {
-        console.log("refused as expected:", e.code, e.message);
-        return e.code === "SessionCannotBeLocked" || /Sessions are not supported/.test(e.message);
-      });
-    } finally {
-      await c.close();
-    }
+    await withClient(async (c) => {
+      await assert.rejects(
+        c.acceptSession(QUEUE, "s-1"),
+        refusal((e) => e.code === "SessionCannotBeLocked" || /Sessions are not supported/.test(e.message)),
+      );
+    });
   },
 
   async wrong_key() {
-    const c = client(CONN.replace("SharedAccessKey=SAS_KEY_VALUE", "SharedAccessKey=nope"));
-    try {
-      const sender = c.createSender(QUEUE);
-      await assert.rejects(sender.sendMessages({ body: "x" }), (e) => {
-        console.log("refused as expected:", e.code, e.message);
-        return e.code === "UnauthorizedAccess";
-      });
-    } finally {
-      await c.close();
-    }
+    const wrong = CONN.replace("SharedAccessKey=SAS_KEY_VALUE", "SharedAccessKey=nope");
+    await withClient(async (c) => {
+      await assert.rejects(send(c, { body: "x" }), refusal((e) => e.code === "UnauthorizedAccess"));
+    }, wrong);
   },
 
   // Each link needs its role's claim from the rule that signed the token: a send-only rule
   // (SB_SEND_ONLY) sends and schedules but cannot receive; a listen-only one (SB_LISTEN_ONLY)
   // peeks, receives and completes but cannot send.
   async claims() {
-    const refusedFor = (claim) => (e) => {
-      console.log("refused as expected:", e.code, e.message);
-      return e.code === "UnauthorizedAccess" && e.message.includes(`'${claim}' claim(s) are required`);
-    };
+    const refusedFor = (claim) =>
+      refusal(
+        (e) => e.code === "UnauthorizedAccess" && e.message.includes(`'${claim}' claim(s) are required`),
+      );
     const sendOnly = client(process.env.SB_SEND_ONLY);
     const listenOnly = client(process.env.SB_LISTEN_ONLY);
     try {
@@ -300,8 +289,7 @@ const scenarios = {
   async duplicate_detection() {
     const queue = process.env.SB_DEDUP_QUEUE;
     const windowMs = Number(process.env.SB_DEDUP_WINDOW) * 1000;
-    const c = client();
-    try {
+    await withClient(async (c) => {
       const sender = c.createSender(queue);
       await sender.sendMessages({ body: "first", messageId: "js-dup-1" });
       // Accepted (and remembered) before the send returned: the window ends before started + it.
@@ -331,22 +319,14 @@ const scenarios = {
       await receiver.completeMessage(m);
       await receiver.close();
       await sender.close();
-    } finally {
-      await c.close();
-    }
+    });
   },
 
   async unknown_queue() {
-    const c = client();
-    try {
-      const sender = c.createSender("nosuch");
-      await assert.rejects(sender.sendMessages({ body: "x" }), (e) => {
-        console.log("refused as expected:", e.code, e.message);
-        return e.code === "MessagingEntityNotFound";
-      });
-    } finally {
-      await c.close();
-    }
+    await withClient(async (c) => {
+      const notFound = refusal((e) => e.code === "MessagingEntityNotFound");
+      await assert.rejects(send(c, { body: "x" }, "nosuch"), notFound);
+    });
   },
 };
 
