@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::host::Host;
-use broker::rest::Problem;
+use broker::rest::{Problem, require_queue};
 use broker::store::{NewMessage, Selection};
 
 /// `/admin/...` routes.
@@ -26,26 +26,16 @@ pub fn router() -> axum::Router<Host> {
 /// `Err` with a 404 problem unless `queue` exists: a function binds it or the store holds
 /// messages of it (an unknown entity is a 404 on Service Bus too; it also catches typos).
 pub(crate) async fn known(host: &Host, queue: &str) -> Result<(), Response> {
-    match host.namespace.exists(queue).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Problem::new(
-            StatusCode::NOT_FOUND,
-            "No such queue",
-            format!(
-                "no function binds queue `{queue}` (bound: {})",
-                host.namespace.declared().join(", ")
-            ),
-        )
-        .into_response()),
-        Err(e) => Err(Problem::from(&e).into_response()),
-    }
+    require_queue(&host.namespace, queue, StatusCode::NOT_FOUND, |bound| {
+        format!("no function binds queue `{queue}` (bound: {bound})")
+    })
+    .await
 }
 
 async fn queues(State(host): State<Host>) -> Response {
-    match host.namespace.stats().await {
-        Ok(stats) => Json(json!({"queues": stats})).into_response(),
-        Err(e) => Problem::from(&e).into_response(),
-    }
+    Problem::answer(host.namespace.stats().await, |stats| {
+        Json(json!({"queues": stats})).into_response()
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,15 +51,11 @@ async fn dead_letters(
     if let Err(problem) = known(&host, &queue).await {
         return problem;
     }
-    match host
-        .namespace
-        .store()
-        .dead_letters(&queue, q.limit.unwrap_or(100).min(10_000))
-        .await
-    {
-        Ok(items) => Json(json!({"queue": queue, "deadLetters": items})).into_response(),
-        Err(e) => Problem::from(&e).into_response(),
-    }
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    let found = host.namespace.store().dead_letters(&queue, limit).await;
+    Problem::answer(found, |items| {
+        Json(json!({"queue": queue, "deadLetters": items})).into_response()
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,10 +93,10 @@ async fn resubmit(State(host): State<Host>, Path(queue): Path<String>, body: Byt
             .into_response();
         }
     };
-    match host.namespace.store().resubmit(&queue, selection).await {
-        Ok(n) => Json(json!({"queue": queue, "resubmitted": n})).into_response(),
-        Err(e) => Problem::from(&e).into_response(),
-    }
+    let resubmitted = host.namespace.store().resubmit(&queue, selection).await;
+    Problem::answer(resubmitted, |n| {
+        Json(json!({"queue": queue, "resubmitted": n})).into_response()
+    })
 }
 
 async fn send(
@@ -144,12 +130,13 @@ async fn send(
         correlation_id: header("x-correlation-id"),
         ..NewMessage::default()
     };
-    match host.namespace.store().send(vec![message]).await {
-        Ok(seqs) => (
+    let sent = host.namespace.store().send(vec![message]).await;
+    Problem::answer(sent, |seqs| {
+        let first = seqs.first();
+        (
             StatusCode::CREATED,
-            Json(json!({"queue": queue, "sequenceNumber": seqs.first()})),
+            Json(json!({"queue": queue, "sequenceNumber": first})),
         )
-            .into_response(),
-        Err(e) => Problem::from(&e).into_response(),
-    }
+            .into_response()
+    })
 }

@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{PREFIX, Problem, Rest};
+use super::{PREFIX, Problem, Rest, require_queue};
 use crate::store::{Delivery, LockRef, NewMessage, StoreError};
 
 /// The messaging routes.
@@ -204,19 +204,10 @@ fn from_broker(
 /// `Err` with the answer Service Bus gives when `queue` does not exist: `status` is `404` for a
 /// send or receive, `410` for a settlement ("Specified queue or subscription does not exist").
 async fn exists(rest: &Rest, queue: &str, status: StatusCode) -> Result<(), Response> {
-    match rest.namespace.exists(queue).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Problem::new(
-            status,
-            "No such queue",
-            format!(
-                "queue `{queue}` does not exist (declared: {})",
-                rest.namespace.declared().join(", ")
-            ),
-        )
-        .into_response()),
-        Err(e) => Err(Problem::from(&e).into_response()),
-    }
+    require_queue(&rest.namespace, queue, status, |declared| {
+        format!("queue `{queue}` does not exist (declared: {declared})")
+    })
+    .await
 }
 
 async fn send(
@@ -268,10 +259,8 @@ async fn send(
         Ok(m) => m,
         Err(r) => return r,
     };
-    match rest.namespace.store().send(messages).await {
-        Ok(_) => StatusCode::CREATED.into_response(),
-        Err(e) => Problem::from(&e).into_response(),
-    }
+    let sent = rest.namespace.store().send(messages).await;
+    Problem::answer(sent, |_| StatusCode::CREATED.into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -407,8 +396,5 @@ async fn lock_of(
 }
 
 fn settled(outcome: Result<(), StoreError>) -> Response {
-    match outcome {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => Problem::from(&e).into_response(),
-    }
+    Problem::answer(outcome, |()| StatusCode::OK.into_response())
 }

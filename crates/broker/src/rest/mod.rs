@@ -13,7 +13,7 @@ mod problem;
 #[cfg(test)]
 mod tests;
 
-pub use problem::Problem;
+pub use problem::{Problem, require_queue};
 
 use crate::namespace::Namespace;
 

@@ -4,6 +4,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::Namespace;
 use crate::store::StoreError;
 
 /// A problem answer.
@@ -25,6 +26,29 @@ impl Problem {
             title,
             detail: detail.into(),
         }
+    }
+
+    /// The answer to a store call: `ok` of what it gave, or the problem its error is.
+    pub fn answer<T>(outcome: Result<T, StoreError>, ok: impl FnOnce(T) -> Response) -> Response {
+        outcome.map_or_else(|e| Self::from(&e).into_response(), ok)
+    }
+}
+
+/// `Err` with a `status` "No such queue" problem unless `namespace` has `queue`; `detail` words
+/// it, given the queues the namespace declares (comma-separated).
+pub async fn require_queue(
+    namespace: &Namespace,
+    queue: &str,
+    status: StatusCode,
+    detail: impl FnOnce(&str) -> String,
+) -> Result<(), Response> {
+    match namespace.exists(queue).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            let detail = detail(&namespace.declared().join(", "));
+            Err(Problem::new(status, "No such queue", detail).into_response())
+        }
+        Err(e) => Err(Problem::from(&e).into_response()),
     }
 }
 
