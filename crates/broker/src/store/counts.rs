@@ -6,6 +6,19 @@ use super::row::now_ms;
 use super::schema::{Counter, MessageState};
 use super::{QueueStats, Store, StoreError};
 
+/// Every queue named in `counters` or `messages`. The messages' queues are found by hopping
+/// along `messages_ready` (the next name after the last one, a seek per queue), not by reading
+/// an index entry per message.
+pub(super) const KNOWN_QUEUES: &str = "
+    WITH RECURSIVE held(queue) AS (
+        SELECT MIN(queue) FROM messages
+        UNION ALL
+        SELECT (SELECT MIN(queue) FROM messages WHERE queue > held.queue) FROM held
+        WHERE held.queue IS NOT NULL
+    )
+    SELECT queue FROM held WHERE queue IS NOT NULL
+    UNION SELECT queue FROM counters";
+
 impl Store {
     /// Counts for `queues` plus every queue the store has seen, sorted by name.
     pub async fn stats(&self, queues: Vec<String>) -> Result<Vec<QueueStats>, StoreError> {
@@ -13,9 +26,7 @@ impl Store {
             let mut queues = queues;
             let known: Vec<String> = cx
                 .tx
-                .prepare_cached(
-                    "SELECT DISTINCT queue FROM counters UNION SELECT DISTINCT queue FROM messages",
-                )?
+                .prepare_cached(KNOWN_QUEUES)?
                 .query_map([], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             queues.extend(known);

@@ -174,18 +174,17 @@ pub(super) fn move_to_dead_letter(
     Ok(())
 }
 
-/// Release dead-letter locks held past their time (all of them when `all`, at start-up).
-pub(super) fn expire_locks(tx: &Transaction<'_>, all: bool) -> Result<u64, StoreError> {
-    let n = tx
-        .prepare_cached(
-            "UPDATE messages SET state = ?1, lock_token = NULL, locked_until = NULL
-             WHERE state = ?2 AND (locked_until <= ?3 OR ?4)",
-        )?
-        .execute(params![
-            MessageState::DeadLettered,
-            MessageState::DeadLetterLocked,
-            now_ms(),
-            all
-        ])?;
+/// Unlock the dead letters whose lock lapsed by `?3`; seeks `messages_lock_expiry`.
+pub(super) const STALE_LOCKS: &str =
+    "UPDATE messages SET state = ?1, lock_token = NULL, locked_until = NULL
+     WHERE state = ?2 AND locked_until <= ?3";
+
+/// Release dead-letter locks that lapsed by `lapsed_before` (epoch ms).
+pub(super) fn expire_locks(tx: &Transaction<'_>, lapsed_before: i64) -> Result<u64, StoreError> {
+    let n = tx.prepare_cached(STALE_LOCKS)?.execute(params![
+        MessageState::DeadLettered,
+        MessageState::DeadLetterLocked,
+        lapsed_before,
+    ])?;
     Ok(n as u64)
 }

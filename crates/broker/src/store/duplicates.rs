@@ -137,37 +137,4 @@ mod tests {
         let left: Vec<(&str, &str)> = left.iter().map(|(q, m)| (&**q, &**m)).collect();
         assert_eq!(left, [("a", "new"), ("a", "old"), ("b", "new")]);
     }
-
-    #[test]
-    fn the_lookup_and_the_prune_seek_an_index_and_never_read_the_whole_history() {
-        let conn = Connection::open_in_memory().unwrap();
-        super::super::schema::prepare(&conn).unwrap();
-        for (sql, seek) in [
-            (
-                "SELECT seen_at FROM duplicates WHERE queue = 'q' AND message_id = 'm'",
-                "(queue=? AND message_id=?)",
-            ),
-            (
-                "SELECT queue FROM duplicates WHERE queue > '' ORDER BY queue LIMIT 1",
-                "(queue>?)",
-            ),
-            (
-                "DELETE FROM duplicates WHERE queue = 'q' AND seen_at <= 1",
-                "(queue=? AND seen_at<?)",
-            ),
-        ] {
-            let plan: Vec<String> = conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap()
-                .query_map([], |r| r.get(3))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            let plan = plan.join("; ");
-            assert!(
-                plan.starts_with("SEARCH") && plan.contains(seek) && !plan.contains("SCAN"),
-                "{sql}: {plan}"
-            );
-        }
-    }
 }

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use super::dead_letter::{self, move_to_dead_letter};
 use super::duplicates;
 use super::row::now_ms;
-use super::schema::{Counter, MessageState, bump};
+use super::schema::{Counter, EXPIRED, MessageState, bump};
 use super::settle::release;
 use super::writer::Writer;
 use super::{QueueConfig, Store, StoreError, TTL_REASON};
@@ -25,12 +25,8 @@ impl Store {
                 duplicates::prune(cx.tx, cx.options, now)?;
                 let expired: Vec<(i64, String)> = cx
                     .tx
-                    .prepare_cached(
-                        "SELECT seq, queue FROM messages WHERE state = ?1 AND expires_at <= ?2",
-                    )?
-                    .query_map(params![MessageState::Active, now], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?
+                    .prepare_cached(&EXPIRED)?
+                    .query_map(params![now], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<Result<_, _>>()?;
                 for (seq, queue) in &expired {
                     bump(cx.tx, queue, Counter::Expired, 1)?;
@@ -89,13 +85,15 @@ pub(super) fn recover(writer: &mut Writer) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Locked messages whose lock lapsed by `?2`; seeks `messages_lock_expiry`.
+pub(super) const STALE_LOCKS: &str =
+    "SELECT seq, queue, delivery_count FROM messages WHERE state = ?1 AND locked_until <= ?2";
+
 /// Locks past their time (every lock when `all`) are treated as abandoned deliveries.
 fn expire_locks(tx: &Transaction<'_>, options: &QueueConfig, all: bool) -> Result<u64, StoreError> {
     let stale: Vec<(i64, String, i64)> = tx
-        .prepare_cached(
-            "SELECT seq, queue, delivery_count FROM messages WHERE state = ?1 AND (locked_until <= ?2 OR ?3)",
-        )?
-        .query_map(params![MessageState::Locked, now_ms(), all], |r| {
+        .prepare_cached(STALE_LOCKS)?
+        .query_map(params![MessageState::Locked, lapsed_before(all)], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?
         .collect::<Result<_, _>>()?;
@@ -108,6 +106,12 @@ fn expire_locks(tx: &Transaction<'_>, options: &QueueConfig, all: bool) -> Resul
             ])?;
         release(tx, options.of(queue), *seq, *count)?;
     }
-    dead_letter::expire_locks(tx, all)?;
+    dead_letter::expire_locks(tx, lapsed_before(all))?;
     Ok(stale.len() as u64)
+}
+
+/// The time a lock must have lapsed by to be expired: now, or (`all`, at open) any time at all.
+/// A bound, not an `OR`, so the lookup seeks `messages_lock_expiry` (`schema.rs`).
+fn lapsed_before(all: bool) -> i64 {
+    if all { i64::MAX } else { now_ms() }
 }

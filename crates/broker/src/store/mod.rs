@@ -58,6 +58,8 @@ mod amqp_tests;
 #[cfg(test)]
 mod entities_tests;
 #[cfg(test)]
+mod plan_tests;
+#[cfg(test)]
 mod queue_options_tests;
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,8 @@
 //! brings a store created by an earlier version up to date.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, params};
 
 /// Where a message is in its life. Stored as an integer; every query binds these values.
@@ -118,7 +120,11 @@ CREATE TABLE IF NOT EXISTS messages (
     amqp_annotations BLOB
 );
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, state, seq);
-CREATE UNIQUE INDEX IF NOT EXISTS messages_lock ON messages (lock_token);
+DROP INDEX IF EXISTS messages_lock;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_lock_token ON messages (lock_token)
+    WHERE lock_token IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_lock_expiry ON messages (locked_until)
+    WHERE locked_until IS NOT NULL;
 CREATE TABLE IF NOT EXISTS duplicates (
     queue TEXT NOT NULL,
     message_id TEXT NOT NULL,
@@ -133,6 +139,26 @@ CREATE TABLE IF NOT EXISTS counters (
     PRIMARY KEY (queue, name)
 );
 ";
+
+/// Active messages by expiry, so the sweep seeks what expired instead of reading every row.
+/// Partial, like the two lock indexes (only the rows that can match have an entry, so an
+/// unlocked or settled message costs no index entry): SQLite uses a partial index only for a
+/// query whose `WHERE` names the index's own terms literally, hence the state spelled out here
+/// and in [`EXPIRED`].
+static EXPIRY_INDEX: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "CREATE INDEX IF NOT EXISTS messages_expiry ON messages (expires_at) WHERE state = {}",
+        MessageState::Active as i64
+    )
+});
+
+/// Active messages whose time-to-live has passed (`?1`: now, epoch ms); seeks `messages_expiry`.
+pub(super) static EXPIRED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT seq, queue FROM messages WHERE state = {} AND expires_at <= ?1",
+        MessageState::Active as i64
+    )
+});
 
 /// Statements kept prepared: every statement of the store (about 45) stays prepared, so none is
 /// compiled again when the sweep or a count runs between sends and settlements.
@@ -153,6 +179,7 @@ pub(super) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     )?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(&EXPIRY_INDEX)?;
     for (column, ty) in [
         ("last_error", "TEXT"),
         ("amqp_bare", "BLOB"),

@@ -106,6 +106,12 @@ pub(super) struct Held {
     pub delivery_count: i64,
 }
 
+/// The message locked with token `?1`, in state `?2`, of queue `?3`, and with sequence number or
+/// `MessageId` `?4` when that is not NULL; seeks `messages_lock_token`.
+pub(super) const HELD: &str = "SELECT seq, delivery_count FROM messages
+     WHERE lock_token = ?1 AND state = ?2 AND queue = ?3
+       AND (?4 IS NULL OR message_id = ?4 OR CAST(seq AS TEXT) = ?4)";
+
 /// The message of `lock.queue` in `state` locked with `lock.token` and, when the lock names one,
 /// with that sequence number or `MessageId`; else [`StoreError::LockLost`].
 pub(super) fn held(
@@ -113,23 +119,19 @@ pub(super) fn held(
     lock: &LockRef,
     state: MessageState,
 ) -> Result<Held, StoreError> {
-    tx.prepare_cached(
-        "SELECT seq, delivery_count FROM messages
-         WHERE lock_token = ?1 AND state = ?2 AND queue = ?3
-           AND (?4 IS NULL OR message_id = ?4 OR CAST(seq AS TEXT) = ?4)",
-    )?
-    .query_row(params![lock.token, state, lock.queue, lock.message], |r| {
-        Ok(Held {
-            seq: r.get(0)?,
-            delivery_count: r.get(1)?,
+    tx.prepare_cached(HELD)?
+        .query_row(params![lock.token, state, lock.queue, lock.message], |r| {
+            Ok(Held {
+                seq: r.get(0)?,
+                delivery_count: r.get(1)?,
+            })
         })
-    })
-    .optional()?
-    .ok_or_else(|| StoreError::LockLost {
-        queue: lock.queue.clone(),
-        message: lock.message.clone().unwrap_or_else(|| "*".into()),
-        token: lock.token.clone(),
-    })
+        .optional()?
+        .ok_or_else(|| StoreError::LockLost {
+            queue: lock.queue.clone(),
+            message: lock.message.clone().unwrap_or_else(|| "*".into()),
+            token: lock.token.clone(),
+        })
 }
 
 /// Unlock one message that has been delivered `count` times: back to active, or to the
