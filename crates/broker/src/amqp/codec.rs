@@ -48,10 +48,24 @@ pub struct RawFrame {
     pub body: Bytes,
 }
 
+/// Bytes a connection's reader reserves at a time: the frames it reads share that allocation
+/// (each frame's body a [`Bytes`] view of it), not one allocation each.
+const READ_CHUNK: usize = 64 * 1024;
+
 /// Read one frame, refusing frames larger than `max_frame_size`.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     max_frame_size: u32,
+) -> Result<RawFrame, CodecError> {
+    read_frame_with(reader, max_frame_size, &mut BytesMut::new()).await
+}
+
+/// [`read_frame`], its body read into `buffer`'s spare room (reserved [`READ_CHUNK`] at a
+/// time): a reader that keeps its buffer allocates once per chunk, not once per frame.
+pub async fn read_frame_with<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max_frame_size: u32,
+    buffer: &mut BytesMut,
 ) -> Result<RawFrame, CodecError> {
     let mut head = [0u8; 8];
     reader.read_exact(&mut head).await?;
@@ -66,10 +80,15 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     if doff < 2 || (doff as u32) * 4 > size {
         return Err(CodecError::Malformed("frame data offset"));
     }
-    let mut rest = vec![0u8; size as usize - 8];
-    reader.read_exact(&mut rest).await?;
+    let len = size as usize - 8;
+    buffer.clear();
+    if buffer.capacity() < len {
+        buffer.reserve(len.max(READ_CHUNK));
+    }
+    buffer.resize(len, 0);
+    reader.read_exact(&mut buffer[..]).await?;
     let skip = doff as usize * 4 - 8;
-    let mut body = Bytes::from(rest);
+    let mut body = buffer.split().freeze();
     let body = body.split_off(skip);
     Ok(RawFrame {
         kind: head[5],

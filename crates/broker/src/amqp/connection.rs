@@ -142,8 +142,9 @@ pub async fn run<B: Backend>(
 
     let (frames_tx, mut frames_rx) = mpsc::channel::<Result<RawFrame, CodecError>>(64);
     let reader = tokio::spawn(async move {
+        let mut buffer = BytesMut::new();
         loop {
-            let frame = codec::read_frame(&mut read, MAX_FRAME_SIZE).await;
+            let frame = codec::read_frame_with(&mut read, MAX_FRAME_SIZE, &mut buffer).await;
             let failed = frame.is_err();
             if frames_tx.send(frame).await.is_err() || failed {
                 break;

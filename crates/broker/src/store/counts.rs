@@ -19,6 +19,12 @@ pub(super) const KNOWN_QUEUES: &str = "
     SELECT queue FROM held WHERE queue IS NOT NULL
     UNION SELECT queue FROM counters";
 
+/// A queue's (`?1`) messages per state, with how many of them become visible after `?2` (now):
+/// grouped in the order of `messages_ready`, so no sort of the backlog into a temporary b-tree
+/// (`GROUP BY state, visible_at > ?2` sorted every row, spilling to disk, every 5 s).
+pub(super) const BY_STATE: &str =
+    "SELECT state, COUNT(*), SUM(visible_at > ?2) FROM messages WHERE queue = ?1 GROUP BY state";
+
 impl Store {
     /// Counts for `queues` plus every queue the store has seen, sorted by name.
     pub async fn stats(&self, queues: Vec<String>) -> Result<Vec<QueueStats>, StoreError> {
@@ -40,24 +46,27 @@ impl Store {
                     name,
                     ..QueueStats::default()
                 };
-                let mut by_state = cx.tx.prepare_cached(
-                    "SELECT state, visible_at > ?2, COUNT(*) FROM messages WHERE queue = ?1 GROUP BY state, visible_at > ?2",
-                )?;
+                let mut by_state = cx.tx.prepare_cached(BY_STATE)?;
                 let rows = by_state.query_map(params![s.name, now], |r| {
                     Ok((
                         r.get::<_, MessageState>(0)?,
-                        r.get::<_, bool>(1)?,
+                        r.get::<_, i64>(1)?,
                         r.get::<_, i64>(2)?,
                     ))
                 })?;
                 for row in rows {
-                    let (state, future, n) = row?;
-                    let n = u64::try_from(n).unwrap_or(0);
-                    match (state, future) {
-                        (MessageState::Active, false) => s.active += n,
-                        (MessageState::Active, true) => s.scheduled += n,
-                        (MessageState::Locked | MessageState::Deferred, _) => s.locked += n,
-                        (MessageState::DeadLettered | MessageState::DeadLetterLocked, _) => {
+                    let (state, n, future) = row?;
+                    let (n, future) = (
+                        u64::try_from(n).unwrap_or(0),
+                        u64::try_from(future).unwrap_or(0),
+                    );
+                    match state {
+                        MessageState::Active => {
+                            s.active += n - future.min(n);
+                            s.scheduled += future;
+                        }
+                        MessageState::Locked | MessageState::Deferred => s.locked += n,
+                        MessageState::DeadLettered | MessageState::DeadLetterLocked => {
                             s.dead_lettered += n;
                         }
                     }

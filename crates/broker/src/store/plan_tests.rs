@@ -127,3 +127,13 @@ fn a_store_made_before_the_partial_indexes_drops_the_full_lock_index_at_open() {
         ]
     );
 }
+
+#[test]
+fn the_counts_by_state_follow_the_index_and_sort_nothing() {
+    let plan = plan(super::counts::BY_STATE);
+    assert!(
+        plan.contains("SEARCH messages USING INDEX messages_ready (queue=?)")
+            && !plan.contains("TEMP B-TREE"),
+        "{plan}"
+    );
+}
